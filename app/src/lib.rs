@@ -1,0 +1,69 @@
+//! Crucible's web pages. Rendered on the server (feature `ssr`) and hydrated in the browser
+//! (feature `hydrate`); server functions sit next to the pages that call them.
+//!
+//! State-changing forms post to plain HTTP handlers in the `server` crate (they check the CSRF token and
+//! redirect), so every form works before the page hydrates and without JavaScript.
+
+pub mod pages;
+pub mod session;
+mod time;
+#[cfg(feature = "ssr")]
+pub mod web_session;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+use pages::{ApiKeysPage, Dashboard, Home, Leaderboards, NotFound, SignIn, SignUp};
+use session::{Nav, provide_session};
+
+/// The HTML document around the app, rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    provide_session();
+    view! {
+        <Stylesheet id="crucible" href="/pkg/crucible.css"/>
+        <Title text="Crucible"/>
+        <Router>
+            <Nav/>
+            <main class="page">
+                <Routes fallback=NotFound>
+                    <Route path=path!("/") view=Home/>
+                    <Route path=path!("/signin") view=SignIn/>
+                    <Route path=path!("/signup") view=SignUp/>
+                    <Route path=path!("/dashboard") view=Dashboard/>
+                    <Route path=path!("/account/api-keys") view=ApiKeysPage/>
+                    <Route path=path!("/leaderboards") view=Leaderboards/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+/// The browser's entry point: attaches the app to the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

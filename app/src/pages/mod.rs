@@ -1,0 +1,28 @@
+//! One module per page.
+
+mod api_keys;
+mod auth;
+mod dashboard;
+mod home;
+mod leaderboards;
+mod not_found;
+
+pub use api_keys::ApiKeysPage;
+pub use auth::{SignIn, SignUp};
+pub use dashboard::Dashboard;
+pub use home::Home;
+pub use leaderboards::Leaderboards;
+pub use not_found::NotFound;
+
+use leptos::prelude::*;
+
+/// Shown on pages that need an account when nobody is signed in.
+#[component]
+pub fn SignInFirst() -> impl IntoView {
+    view! {
+        <section class="card">
+            <h1>"Sign in first"</h1>
+            <p>"This page belongs to an account. " <a href="/signin">"Sign in"</a> " or " <a href="/signup">"create an account"</a> "."</p>
+        </section>
+    }
+}

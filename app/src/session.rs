@@ -1,0 +1,139 @@
+//! Who is signed in, the page's CSRF token and the one-time message left by the last form post.
+//! Fetched once per page load by a blocking resource, so the server renders it into the page and the
+//! browser reuses it when hydrating.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionUser {
+    pub email: String,
+    pub role: String,
+}
+
+/// A message for the next page shown, set by a form handler.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flash {
+    pub kind: FlashKind,
+    pub message: String,
+    /// An API key shown once, right after it was created.
+    pub secret: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FlashKind {
+    Success,
+    Error,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionView {
+    pub user: Option<SessionUser>,
+    pub csrf: String,
+    pub flash: Option<Flash>,
+}
+
+pub type SessionResource = Resource<Result<SessionView, ServerFnError>>;
+
+#[server(prefix = "/fn", endpoint = "session")]
+pub async fn get_session() -> Result<SessionView, ServerFnError> {
+    use crate::web_session;
+    let session = web_session::from_request().await?;
+    let user = web_session::current_user(&session).await?;
+    Ok(SessionView {
+        user: user.map(|u| SessionUser {
+            email: u.email,
+            role: u.role.as_str().to_string(),
+        }),
+        csrf: web_session::csrf_token(&session)
+            .await
+            .map_err(web_session::failed)?,
+        flash: web_session::take_flash(&session).await?,
+    })
+}
+
+pub fn provide_session() {
+    let session: SessionResource = Resource::new_blocking(|| (), |_| get_session());
+    provide_context(session);
+}
+
+/// The session as loaded for this page, once it has loaded.
+pub fn session_now() -> Option<SessionView> {
+    expect_context::<SessionResource>()
+        .get()
+        .and_then(Result::ok)
+}
+
+/// The hidden field every state-changing form carries.
+#[component]
+pub fn CsrfField() -> impl IntoView {
+    view! {
+        <Suspense fallback=|| ()>
+            {move || session_now().map(|s| view! { <input type="hidden" name="csrf" value=s.csrf/> })}
+        </Suspense>
+    }
+}
+
+/// The message left by the last form post, if any.
+#[component]
+pub fn FlashMessage() -> impl IntoView {
+    view! {
+        <Suspense fallback=|| ()>
+            {move || {
+                session_now()
+                    .and_then(|s| s.flash)
+                    .map(|flash| {
+                        let class = match flash.kind {
+                            FlashKind::Success => "flash flash-success",
+                            FlashKind::Error => "flash flash-error",
+                        };
+                        view! {
+                            <div class=class role="alert" data-test="flash">
+                                <p>{flash.message}</p>
+                                {flash.secret.map(|s| view! { <code class="secret" data-test="new-key">{s}</code> })}
+                            </div>
+                        }
+                    })
+            }}
+        </Suspense>
+    }
+}
+
+#[component]
+pub fn Nav() -> impl IntoView {
+    view! {
+        <header class="topbar">
+            <A href="/" attr:class="brand">"Crucible"</A>
+            <nav aria-label="Main">
+                <A href="/leaderboards">"Leaderboards"</A>
+                <Suspense fallback=|| ()>
+                    {move || {
+                        session_now()
+                            .map(|s| match s.user {
+                                Some(user) => {
+                                    view! {
+                                        <A href="/dashboard">"Dashboard"</A>
+                                        <A href="/account/api-keys">"API keys"</A>
+                                        <span class="who" data-test="signed-in-as">{user.email}</span>
+                                        <form method="post" action="/auth/sign-out" class="inline">
+                                            <input type="hidden" name="csrf" value=s.csrf/>
+                                            <button type="submit" class="link">"Sign out"</button>
+                                        </form>
+                                    }
+                                        .into_any()
+                                }
+                                None => {
+                                    view! {
+                                        <A href="/signin">"Sign in"</A>
+                                        <A href="/signup" attr:class="button">"Sign up"</A>
+                                    }
+                                        .into_any()
+                                }
+                            })
+                    }}
+                </Suspense>
+            </nav>
+        </header>
+    }
+}

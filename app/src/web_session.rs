@@ -1,0 +1,110 @@
+//! The layout of a browser session, on the server: which keys it holds and what they mean. The form
+//! handlers in the `server` crate and the server functions here both go through these functions.
+
+use domain::Platform;
+use domain::accounts::{self, User};
+use leptos::prelude::*;
+use rand::RngCore;
+use tower_sessions::Session;
+
+use crate::session::{Flash, FlashKind};
+
+const USER_ID: &str = "user_id";
+const CSRF: &str = "csrf";
+const FLASH: &str = "flash";
+
+pub fn failed(err: impl std::fmt::Display) -> ServerFnError {
+    tracing::error!(error = %err, "session store");
+    ServerFnError::new("the session could not be read; try again")
+}
+
+pub async fn from_request() -> Result<Session, ServerFnError> {
+    leptos_axum::extract::<Session>().await.map_err(failed)
+}
+
+fn platform() -> Result<Platform, ServerFnError> {
+    use_context::<Platform>().ok_or_else(|| failed("no Platform in context"))
+}
+
+/// The signed-in user, if the session has one whose account still exists.
+pub async fn current_user(session: &Session) -> Result<Option<User>, ServerFnError> {
+    let Some(id) = session.get::<String>(USER_ID).await.map_err(failed)? else {
+        return Ok(None);
+    };
+    accounts::user_by_id(&platform()?.db, &id)
+        .await
+        .map_err(failed)
+}
+
+/// The signed-in user, or an error telling the visitor to sign in.
+pub async fn require_user(session: &Session) -> Result<User, ServerFnError> {
+    current_user(session)
+        .await?
+        .ok_or_else(|| ServerFnError::new("sign in to see this page"))
+}
+
+/// The session's CSRF token, created on first use.
+pub async fn csrf_token(session: &Session) -> Result<String, tower_sessions::session::Error> {
+    if let Some(token) = session.get::<String>(CSRF).await? {
+        return Ok(token);
+    }
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = hex::encode(bytes);
+    session.insert(CSRF, &token).await?;
+    Ok(token)
+}
+
+/// Whether `presented` is this session's CSRF token (compared in constant time).
+pub async fn csrf_matches(
+    session: &Session,
+    presented: Option<&str>,
+) -> Result<bool, tower_sessions::session::Error> {
+    let (Some(expected), Some(presented)) = (session.get::<String>(CSRF).await?, presented) else {
+        return Ok(false);
+    };
+    let same_length = expected.len() == presented.len();
+    let difference = expected
+        .bytes()
+        .zip(presented.bytes())
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    Ok(same_length && difference == 0)
+}
+
+/// Starts a signed-in session for `user` under a new session id, so that an id planted before sign-in
+/// is worth nothing after it.
+pub async fn sign_in(session: &Session, user: &User) -> Result<(), tower_sessions::session::Error> {
+    session.cycle_id().await?;
+    session.insert(USER_ID, &user.id).await
+}
+
+pub async fn sign_out(session: &Session) -> Result<(), tower_sessions::session::Error> {
+    session.flush().await
+}
+
+pub async fn set_flash(
+    session: &Session,
+    kind: FlashKind,
+    message: impl Into<String>,
+    secret: Option<String>,
+) -> Result<(), tower_sessions::session::Error> {
+    session
+        .insert(
+            FLASH,
+            Flash {
+                kind,
+                message: message.into(),
+                secret,
+            },
+        )
+        .await
+}
+
+pub async fn take_flash(session: &Session) -> Result<Option<Flash>, ServerFnError> {
+    session.remove::<Flash>(FLASH).await.map_err(failed)
+}
+
+/// The user id stored in the session, without loading the account (for the API's cookie auth).
+pub async fn user_id(session: &Session) -> Result<Option<String>, tower_sessions::session::Error> {
+    session.get::<String>(USER_ID).await
+}

@@ -1,0 +1,14 @@
+//! Crucible's domain: what the platform does, independent of how it is reached (HTTP, the command line,
+//! background workers). SQL lives in [`db`]; object storage sits behind [`storage::ObjectStore`].
+
+pub mod accounts;
+pub mod clock;
+pub mod db;
+pub mod error;
+pub mod platform;
+pub mod secret;
+pub mod session_store;
+pub mod storage;
+
+pub use error::{Error, Result};
+pub use platform::Platform;

@@ -1,0 +1,28 @@
+//! The platform's shared handles, built once at start and passed to every request and worker.
+
+use std::sync::Arc;
+
+use crate::db::Database;
+use crate::secret::Secret;
+use crate::storage::ObjectStore;
+
+#[derive(Clone, Debug)]
+pub struct Platform {
+    pub db: Database,
+    pub store: Arc<dyn ObjectStore>,
+    /// Signs short-lived links and tokens; the same on every replica (see `db::settings`).
+    pub signing_key: Secret<Vec<u8>>,
+}
+
+/// The deployment's signing key: created once, stored in the database, shared by every replica.
+pub async fn signing_key(db: &Database) -> crate::Result<Secret<Vec<u8>>> {
+    use rand::RngCore;
+    let mut proposed = [0u8; 32];
+    rand::rng().fill_bytes(&mut proposed);
+    let stored =
+        crate::db::settings::get_or_insert(db.pool(), "signing_key", &hex::encode(proposed))
+            .await?;
+    let key = hex::decode(stored)
+        .map_err(|_| crate::Error::Internal("the stored signing key is not hex".into()))?;
+    Ok(Secret::new(key))
+}

@@ -1,0 +1,278 @@
+//! Browser tests: headless Chromium, driven over WebDriver, against a real `crucible serve` started
+//! on a free port with its own data directory. `scripts/test.sh` builds the binary and the web assets
+//! and names them in CRUCIBLE_BIN and CRUCIBLE_SITE_ROOT. Screenshots land in `target/end2end/`.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+const PASSWORD: &str = "a long browser password";
+
+/// Child processes, killed when this is dropped, even when a test fails part-way.
+struct Processes(Vec<Child>);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A running server and browser.
+struct Harness {
+    base: String,
+    browser: Client,
+    _processes: Processes,
+    _data: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn required_env(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run the tests with scripts/test.sh"))
+}
+
+async fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not start listening on port {port}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+impl Harness {
+    async fn start() -> Harness {
+        let data = tempfile::tempdir().unwrap();
+        let mut processes = Processes(Vec::new());
+
+        let port = free_port();
+        let server = Command::new(required_env("CRUCIBLE_BIN"))
+            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(data.path())
+            .arg("--site-root")
+            .arg(required_env("CRUCIBLE_SITE_ROOT"))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start crucible");
+        processes.0.push(server);
+
+        let driver_port = free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={driver_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver (apt-get install chromium-driver)");
+        processes.0.push(driver);
+        wait_for_port(port, "crucible").await;
+        wait_for_port(driver_port, "chromedriver").await;
+
+        let profile = data.path().join("chromium-profile");
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--window-size=1200,900", format!("--user-data-dir={}", profile.display()),
+                ]
+            }),
+        );
+        let browser = ClientBuilder::rustls()
+            .unwrap()
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{driver_port}"))
+            .await
+            .expect("open a Chromium session");
+        Harness {
+            base: format!("http://127.0.0.1:{port}"),
+            browser,
+            _processes: processes,
+            _data: data,
+        }
+    }
+
+    async fn goto(&self, path: &str) {
+        self.browser
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .unwrap();
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        let field = self.browser.find(Locator::Css(css)).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+
+    async fn click(&self, css: &str) {
+        self.browser
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.browser
+            .wait()
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn wait_for_path(&self, path: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let url = self.browser.current_url().await.unwrap();
+            if url.path() == path {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected to reach {path}, still at {url}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/end2end");
+        std::fs::create_dir_all(&dir).unwrap();
+        let png = self.browser.screenshot().await.unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_newcomer_signs_up_signs_in_creates_an_api_key_and_signs_out() {
+    let h = Harness::start().await;
+    h.goto("/").await;
+    h.click("a[href='/signup']").await;
+    h.wait_for_path("/signup").await;
+    h.fill("#email", "newcomer@example.org").await;
+    h.fill("#password", PASSWORD).await;
+    h.click("input[value='customer']").await;
+    h.screenshot("01-sign-up").await;
+    h.click("form[action='/auth/sign-up'] button[type='submit']")
+        .await;
+    h.wait_for_path("/dashboard").await;
+    assert!(
+        h.text("[data-test='dashboard-account']")
+            .await
+            .contains("newcomer@example.org")
+    );
+
+    h.click("form[action='/auth/sign-out'] button").await;
+    h.wait_for_path("/").await;
+    assert!(h.text("header nav").await.contains("Sign in"));
+
+    h.goto("/signin").await;
+    h.fill("#email", "newcomer@example.org").await;
+    h.fill("#password", PASSWORD).await;
+    h.click("form[action='/auth/sign-in'] button[type='submit']")
+        .await;
+    h.wait_for_path("/dashboard").await;
+    assert_eq!(
+        h.text("[data-test='signed-in-as']").await,
+        "newcomer@example.org"
+    );
+
+    h.click("a[href='/account/api-keys']").await;
+    h.wait_for_path("/account/api-keys").await;
+    assert!(
+        h.text("[data-test='no-keys']")
+            .await
+            .contains("no API keys")
+    );
+    h.fill("#key-name", "laptop-script").await;
+    h.click("form[action='/account/api-keys'] button[type='submit']")
+        .await;
+    h.wait_for_path("/account/api-keys").await;
+    let key = h.text("[data-test='new-key']").await;
+    assert!(key.starts_with("crk_"), "the new key is shown: {key}");
+    let row = h.text("[data-test='key-row']").await;
+    assert!(
+        row.contains("laptop-script") && row.contains(&key[..12]) && row.contains("active"),
+        "{row}"
+    );
+    h.screenshot("02-api-key-created").await;
+
+    h.click("form[action='/auth/sign-out'] button").await;
+    h.wait_for_path("/").await;
+    h.goto("/account/api-keys").await;
+    assert!(h.text("main").await.contains("Sign in first"));
+}
+
+#[tokio::test]
+async fn hydration_makes_the_password_toggle_work_without_a_reload() {
+    let h = Harness::start().await;
+    h.goto("/signin").await;
+    // A marker on the window object survives only if the page is never reloaded.
+    h.browser
+        .execute(
+            "window.__crucibleMarker = 'still here'; return null;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let password = h.browser.find(Locator::Css("#password")).await.unwrap();
+    assert_eq!(
+        password.attr("type").await.unwrap().as_deref(),
+        Some("password")
+    );
+
+    // Before hydration the button does nothing; keep clicking until the wasm has taken over.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        h.click("[data-test='toggle-password']").await;
+        if password.attr("type").await.unwrap().as_deref() == Some("text") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page never hydrated: the show-password button did nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(h.text("[data-test='toggle-password']").await, "Hide");
+    h.click("[data-test='toggle-password']").await;
+    assert_eq!(
+        password.attr("type").await.unwrap().as_deref(),
+        Some("password")
+    );
+    let marker = h
+        .browser
+        .execute("return window.__crucibleMarker || null;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(marker, json!("still here"), "the page was reloaded");
+    h.screenshot("03-hydrated-sign-in").await;
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what building Crucible needs and is missing: the wasm32 target, cargo-leptos and the
+# wasm-bindgen CLI. With `--test` also what the tests need: PostgreSQL, Chromium with its driver, s3s-fs.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+
+# has_version BIN VERSION: BIN is on PATH and reports VERSION.
+has_version() { command -v "$1" >/dev/null 2>&1 && "$1" --version 2>/dev/null | grep -qF "$2"; }
+
+# cargo_tool BIN VERSION CRATE [cargo install flags...]
+cargo_tool() {
+  local bin=$1 version=$2 crate=$3; shift 3
+  has_version "$bin" "$version" && return 0
+  echo "==> installing $crate $version (once; it is kept in $CRUCIBLE_TOOLS)"
+  # The registry mirror can lag a patch release behind: retry without --locked, as TOOLCHAIN.md advises.
+  cargo install --root "$CRUCIBLE_TOOLS" "$crate@$version" --locked "$@" \
+    || cargo install --root "$CRUCIBLE_TOOLS" "$crate@$version" "$@"
+}
+
+wasm_target() {
+  local sysroot; sysroot=$(rustc --print sysroot)
+  [ -d "$sysroot/lib/rustlib/wasm32-unknown-unknown/lib" ] && return 0
+  local copy="$CRUCIBLE_ROOT/../shared/toolchain/ensure-wasm-target.sh"
+  if [ -x "$copy" ]; then bash "$copy"; else rustup target add wasm32-unknown-unknown; fi
+}
+
+apt_packages() {
+  local missing=()
+  command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "==> apt-get install ${missing[*]}"
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+wasm_target
+cargo_tool wasm-bindgen "$WASM_BINDGEN_VERSION" wasm-bindgen-cli
+cargo_tool cargo-leptos "$CARGO_LEPTOS_VERSION" cargo-leptos --features no_downloads
+if [ "${1:-}" = "--test" ]; then
+  apt_packages
+  cargo_tool s3s-fs "$S3S_FS_VERSION" s3s-fs --features binary
+fi

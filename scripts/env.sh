@@ -1,0 +1,11 @@
+# Sourced by every script: where Crucible keeps its build outputs and tools, outside the clone,
+# so that a reused machine (or CI) builds incrementally and installs each tool once.
+CRUCIBLE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CRUCIBLE_CACHE="${CRUCIBLE_CACHE:-$HOME/.cache/crucible}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CRUCIBLE_CACHE/target}"
+export CRUCIBLE_TOOLS="$CRUCIBLE_CACHE/tools"
+export PATH="$CRUCIBLE_TOOLS/bin:$HOME/.cargo/bin:$PATH"
+# The versions the build is pinned to (see ../shared/TOOLCHAIN.md); wasm-bindgen must match Cargo.lock.
+CARGO_LEPTOS_VERSION=0.3.10
+WASM_BINDGEN_VERSION=0.2.130
+S3S_FS_VERSION=0.14.1

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs every test of Crucible: unit tests, the database suite on SQLite and on a real PostgreSQL server,
+# the object-store suite on a local directory and on a real S3 server (s3s-fs), the HTTP tests, and the
+# browser tests in headless Chromium. Installs whatever is missing first. Extra arguments go to
+# `cargo test` (e.g. `scripts/test.sh -p domain`).
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+bash "$CRUCIBLE_ROOT/scripts/ensure-tools.sh" --test
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/crucible-test.XXXXXX")
+chmod 755 "$work"
+pg_ctl_bin=""
+s3_pid=""
+cleanup() {
+  [ -n "$s3_pid" ] && kill "$s3_pid" 2>/dev/null || true
+  [ -n "$pg_ctl_bin" ] && as_postgres "$pg_ctl_bin" -D "$work/pg/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_for_port() {
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nothing is listening on port $1: see $2" >&2; cat "$2" >&2; return 1
+}
+# PostgreSQL refuses to run as root: run its tools as the postgres user when we are root.
+as_postgres() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+echo "==> starting a throwaway PostgreSQL server"
+pg_bin=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1)")
+pg_port=$(free_port)
+mkdir -p "$work/pg"
+[ "$(id -u)" -eq 0 ] && chown postgres "$work/pg"
+as_postgres "$pg_bin/initdb" -D "$work/pg/data" --auth=trust -U postgres >/dev/null
+pg_ctl_bin="$pg_bin/pg_ctl"
+as_postgres "$pg_ctl_bin" -D "$work/pg/data" -l "$work/pg/log" -w start \
+  -o "-p $pg_port -k $work/pg -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" >/dev/null
+export CRUCIBLE_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
+
+echo "==> starting an S3 server (s3s-fs)"
+s3_port=$(free_port)
+mkdir -p "$work/s3/crucible-test"
+s3s-fs --host 127.0.0.1 --port "$s3_port" --access-key crucible-test --secret-key crucible-test-secret \
+  "$work/s3" >"$work/s3.log" 2>&1 &
+s3_pid=$!
+wait_for_port "$s3_port" "$work/s3.log"
+export CRUCIBLE_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port" CRUCIBLE_TEST_S3_BUCKET=crucible-test
+export CRUCIBLE_TEST_S3_ACCESS_KEY=crucible-test CRUCIBLE_TEST_S3_SECRET_KEY=crucible-test-secret
+
+echo "==> building the server and the web assets"
+cd "$CRUCIBLE_ROOT"
+cargo leptos build
+export CRUCIBLE_BIN="$CARGO_TARGET_DIR/debug/crucible" CRUCIBLE_SITE_ROOT="$CRUCIBLE_ROOT/target/site"
+
+echo "==> running the tests"
+cargo test --workspace "$@"

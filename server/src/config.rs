@@ -1,0 +1,247 @@
+//! Typed configuration: every option of every command, from flags or `CRUCIBLE_*` environment
+//! variables, documented here and in `--help` (README's "Configuration" section repeats it).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use domain::db::DatabaseUrl;
+use domain::secret::Secret;
+use domain::storage::S3Config;
+
+use crate::CliError;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "crucible",
+    version,
+    about = "Fine-tuning jobs decided by competition"
+)]
+pub struct Cli {
+    /// Log lines as human-readable text or as JSON objects.
+    #[arg(long, global = true, env = "CRUCIBLE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web server and the background workers.
+    Serve(ServeArgs),
+    /// Manage accounts from the command line.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// Where the platform keeps its data; every command takes these.
+#[derive(Clone, Debug, Args)]
+pub struct StorageArgs {
+    /// Directory for the embedded SQLite database and stored objects.
+    #[arg(long, env = "CRUCIBLE_DATA_DIR", default_value = "crucible-data")]
+    pub data_dir: PathBuf,
+    /// `postgres://…` to use PostgreSQL instead of SQLite under the data directory.
+    #[arg(long, env = "CRUCIBLE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// `s3://BUCKET[/PREFIX]?endpoint=URL&region=R` to keep objects in S3 instead of the data directory.
+    /// Credentials come from CRUCIBLE_S3_ACCESS_KEY_ID and CRUCIBLE_S3_SECRET_ACCESS_KEY (or the AWS_ ones).
+    #[arg(long, env = "CRUCIBLE_STORAGE")]
+    pub storage: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RunnerKind {
+    /// Local processes with time and memory limits.
+    Process,
+    /// Docker engines through their API.
+    Docker,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Address to listen on.
+    #[arg(long, env = "CRUCIBLE_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+    /// The URL people and miners reach this server at, for links it hands out; default `http://ADDR`.
+    #[arg(long, env = "CRUCIBLE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Where evaluators and tournament recipes run.
+    #[arg(long, env = "CRUCIBLE_RUNNER", value_enum, default_value_t = RunnerKind::Process)]
+    pub runner: RunnerKind,
+    /// The built web assets (`pkg/` with the wasm, JS and CSS), as `cargo leptos build` writes them.
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+    /// Mark the session cookie `Secure` (set when the server is behind HTTPS).
+    #[arg(long, env = "CRUCIBLE_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an account.
+    CreateUser {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long)]
+        email: String,
+        /// A file whose first line is the password (kept off the command line and out of shell history).
+        #[arg(long)]
+        password_file: PathBuf,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+    /// Create an API key for an account and print it once (its last word).
+    CreateApiKey {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "admin-created")]
+        name: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    Customer,
+    Miner,
+    Admin,
+}
+
+impl From<RoleArg> for domain::accounts::Role {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Customer => Self::Customer,
+            RoleArg::Miner => Self::Miner,
+            RoleArg::Admin => Self::Admin,
+        }
+    }
+}
+
+/// Where objects are stored, resolved from `--storage` and `--data-dir`.
+#[derive(Clone, Debug)]
+pub enum StorageTarget {
+    Local(PathBuf),
+    S3(S3Config),
+}
+
+impl StorageArgs {
+    pub fn database_url(&self) -> Result<DatabaseUrl, CliError> {
+        match &self.database_url {
+            Some(url) => DatabaseUrl::parse(url)
+                .map_err(|err| CliError::Config(format!("--database-url: {err}"))),
+            None => Ok(DatabaseUrl::sqlite_file(&self.data_dir.join("crucible.db"))),
+        }
+    }
+
+    pub fn storage_target(&self) -> Result<StorageTarget, CliError> {
+        match &self.storage {
+            None => Ok(StorageTarget::Local(self.data_dir.join("objects"))),
+            Some(url) if url.starts_with("s3://") => parse_s3(url).map(StorageTarget::S3),
+            Some(url) => match url.strip_prefix("file://") {
+                Some(path) => Ok(StorageTarget::Local(PathBuf::from(path))),
+                None => Err(CliError::Config(
+                    "--storage must be s3://BUCKET… or file:///PATH".into(),
+                )),
+            },
+        }
+    }
+}
+
+fn parse_s3(raw: &str) -> Result<S3Config, CliError> {
+    let bad = |why: &str| CliError::Config(format!("--storage {raw}: {why}"));
+    let url = url::Url::parse(raw).map_err(|err| bad(&err.to_string()))?;
+    let bucket = url
+        .host_str()
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| bad("name the bucket: s3://BUCKET"))?;
+    let query = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let env = |names: [&str; 2]| names.iter().find_map(|n| std::env::var(n).ok());
+    let access_key_id = env(["CRUCIBLE_S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"])
+        .ok_or_else(|| bad("set CRUCIBLE_S3_ACCESS_KEY_ID (or AWS_ACCESS_KEY_ID)"))?;
+    let secret_access_key = env(["CRUCIBLE_S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"])
+        .ok_or_else(|| bad("set CRUCIBLE_S3_SECRET_ACCESS_KEY (or AWS_SECRET_ACCESS_KEY)"))?;
+    Ok(S3Config {
+        bucket: bucket.to_string(),
+        prefix: url.path().trim_matches('/').to_string(),
+        endpoint: query("endpoint"),
+        region: query("region").unwrap_or_else(|| "us-east-1".into()),
+        access_key_id,
+        secret_access_key: Secret::new(secret_access_key),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(storage: Option<&str>, database_url: Option<&str>) -> StorageArgs {
+        StorageArgs {
+            data_dir: PathBuf::from("/srv/crucible"),
+            database_url: database_url.map(str::to_string),
+            storage: storage.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn defaults_put_everything_under_the_data_dir() {
+        let a = args(None, None);
+        assert_eq!(
+            a.database_url().unwrap().backend(),
+            domain::db::Backend::Sqlite
+        );
+        assert!(
+            matches!(a.storage_target().unwrap(), StorageTarget::Local(p) if p == PathBuf::from("/srv/crucible/objects"))
+        );
+    }
+
+    #[test]
+    fn an_s3_url_names_bucket_prefix_endpoint_and_region() {
+        // SAFETY of the test: the variables are set before any thread reads them in this test binary.
+        unsafe {
+            std::env::set_var("CRUCIBLE_S3_ACCESS_KEY_ID", "AKID");
+            std::env::set_var("CRUCIBLE_S3_SECRET_ACCESS_KEY", "shh");
+        }
+        let target = args(
+            Some("s3://models/crucible/prod?endpoint=http://127.0.0.1:9000&region=eu-west-1"),
+            None,
+        )
+        .storage_target()
+        .unwrap();
+        let StorageTarget::S3(s3) = target else {
+            panic!("not S3")
+        };
+        assert_eq!(
+            (s3.bucket.as_str(), s3.prefix.as_str(), s3.region.as_str()),
+            ("models", "crucible/prod", "eu-west-1")
+        );
+        assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert!(
+            !format!("{s3:?}").contains("shh"),
+            "the secret key reached Debug output"
+        );
+    }
+
+    #[test]
+    fn unknown_urls_are_refused_with_the_accepted_forms() {
+        let err = args(None, Some("mysql://x")).database_url().unwrap_err();
+        assert!(
+            err.to_string().contains("sqlite:// or postgres://"),
+            "{err}"
+        );
+        let err = args(Some("ftp://x"), None).storage_target().unwrap_err();
+        assert!(err.to_string().contains("s3://BUCKET"), "{err}");
+    }
+}

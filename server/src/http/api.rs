@@ -1,0 +1,81 @@
+//! The JSON API under `/api/v1`: for now the caller's account and their API keys.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use domain::accounts::{self, ApiKey};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState, Caller};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/account", get(account))
+        .route("/api-keys", get(list_keys).post(create_key))
+        .route("/api-keys/{id}", delete(revoke_key))
+        .fallback(no_such_route)
+}
+
+async fn account(Caller(user): Caller) -> Json<Value> {
+    Json(
+        json!({ "id": user.id, "email": user.email, "role": user.role, "created_at": user.created_at }),
+    )
+}
+
+#[derive(Serialize)]
+struct KeyList {
+    api_keys: Vec<ApiKey>,
+}
+
+async fn list_keys(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+) -> Result<Json<KeyList>, ApiError> {
+    Ok(Json(KeyList {
+        api_keys: accounts::list_api_keys(&state.platform.db, &user).await?,
+    }))
+}
+
+#[derive(Deserialize)]
+struct NewKey {
+    name: String,
+}
+
+#[derive(Serialize)]
+struct CreatedKey {
+    api_key: ApiKey,
+    /// The key itself, returned this once.
+    key: String,
+}
+
+async fn create_key(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    body: Result<Json<NewKey>, JsonRejection>,
+) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+    let Json(body) = body?;
+    let new = accounts::create_api_key(&state.platform.db, &user, &body.name).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedKey {
+            api_key: new.key,
+            key: new.secret.expose().clone(),
+        }),
+    ))
+}
+
+async fn revoke_key(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    accounts::revoke_api_key(&state.platform.db, &user, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn no_such_route(OriginalUri(uri): OriginalUri) -> ApiError {
+    ApiError::not_found(format!("there is no API route at {}", uri.path()))
+}

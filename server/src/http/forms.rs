@@ -1,0 +1,239 @@
+//! Handlers of the site's own forms: sign-up, sign-in, sign-out, API keys. Each checks the CSRF token
+//! (through `CsrfForm`), acts, leaves a one-time message in the session and redirects (303), so a
+//! reload never repeats a post.
+
+use app::session::FlashKind;
+use app::web_session;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::post;
+use domain::accounts::{self, Email, Password, Role};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::AppState;
+use super::csrf::CsrfForm;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/auth/sign-up", post(sign_up))
+        .route("/auth/sign-in", post(sign_in))
+        .route("/auth/sign-out", post(sign_out))
+        .route("/account/api-keys", post(create_api_key))
+        .route("/account/api-keys/{id}/revoke", post(revoke_api_key))
+}
+
+/// Leaves `message` for the next page and sends the browser to `to`.
+async fn redirect_with(
+    session: &Session,
+    to: &str,
+    kind: FlashKind,
+    message: String,
+    secret: Option<String>,
+) -> Response {
+    if let Err(err) = web_session::set_flash(session, kind, message, secret).await {
+        tracing::error!(error = %err, "could not store a message in the session");
+    }
+    Redirect::to(to).into_response()
+}
+
+/// The message a person sees for a failed form: the domain's words, or a generic one for our faults.
+fn message_for(err: domain::Error) -> String {
+    if err.is_internal() {
+        tracing::error!(error = %err, "form failed");
+        "something went wrong on our side; try again".into()
+    } else {
+        capitalise(&err.to_string())
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+#[derive(Deserialize)]
+struct SignUpForm {
+    email: String,
+    password: String,
+    role: Option<String>,
+}
+
+async fn sign_up(
+    State(state): State<AppState>,
+    CsrfForm(session, form): CsrfForm<SignUpForm>,
+) -> Response {
+    let role = match form.role.as_deref().unwrap_or("customer") {
+        "customer" => Role::Customer,
+        "miner" => Role::Miner,
+        _ => {
+            let message = "Choose whether you are a customer or a miner.".to_string();
+            return redirect_with(&session, "/signup", FlashKind::Error, message, None).await;
+        }
+    };
+    let created = async {
+        let email = Email::parse(&form.email)?;
+        let password = Password::new(&form.password)?;
+        accounts::sign_up(&state.platform.db, &email, &password, role).await
+    }
+    .await;
+    match created {
+        Ok(user) => {
+            if let Err(err) = web_session::sign_in(&session, &user).await {
+                tracing::error!(error = %err, "could not start a session after sign-up");
+                let message = "Your account was created; sign in to continue.".to_string();
+                return redirect_with(&session, "/signin", FlashKind::Success, message, None).await;
+            }
+            let message = format!("Welcome to Crucible, {}.", user.email);
+            redirect_with(&session, "/dashboard", FlashKind::Success, message, None).await
+        }
+        Err(err) => {
+            redirect_with(
+                &session,
+                "/signup",
+                FlashKind::Error,
+                message_for(err),
+                None,
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    email: String,
+    password: String,
+}
+
+async fn sign_in(
+    State(state): State<AppState>,
+    CsrfForm(session, form): CsrfForm<SignInForm>,
+) -> Response {
+    let signed_in = async {
+        let email = Email::parse(&form.email)?;
+        accounts::sign_in(&state.platform.db, &email, &form.password).await
+    }
+    .await;
+    match signed_in {
+        Ok(user) => match web_session::sign_in(&session, &user).await {
+            Ok(()) => Redirect::to("/dashboard").into_response(),
+            Err(err) => {
+                let message = message_for(domain::Error::Internal(format!("session: {err}")));
+                redirect_with(&session, "/signin", FlashKind::Error, message, None).await
+            }
+        },
+        Err(err) => {
+            redirect_with(
+                &session,
+                "/signin",
+                FlashKind::Error,
+                message_for(err),
+                None,
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Empty {}
+
+async fn sign_out(CsrfForm(session, _): CsrfForm<Empty>) -> Response {
+    if let Err(err) = web_session::sign_out(&session).await {
+        tracing::error!(error = %err, "could not end a session");
+    }
+    redirect_with(
+        &session,
+        "/",
+        FlashKind::Success,
+        "You are signed out.".into(),
+        None,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct NewKeyForm {
+    name: String,
+}
+
+async fn create_api_key(
+    State(state): State<AppState>,
+    CsrfForm(session, form): CsrfForm<NewKeyForm>,
+) -> Response {
+    let Some(user) = signed_in_user(&state, &session).await else {
+        return redirect_with(
+            &session,
+            "/signin",
+            FlashKind::Error,
+            "Sign in to manage API keys.".into(),
+            None,
+        )
+        .await;
+    };
+    match accounts::create_api_key(&state.platform.db, &user, &form.name).await {
+        Ok(new) => {
+            let message = format!(
+                "Key \"{}\" created. Copy it now: it will not be shown again.",
+                new.key.name
+            );
+            let secret = Some(new.secret.expose().clone());
+            redirect_with(
+                &session,
+                "/account/api-keys",
+                FlashKind::Success,
+                message,
+                secret,
+            )
+            .await
+        }
+        Err(err) => {
+            redirect_with(
+                &session,
+                "/account/api-keys",
+                FlashKind::Error,
+                message_for(err),
+                None,
+            )
+            .await
+        }
+    }
+}
+
+async fn revoke_api_key(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(session, _): CsrfForm<Empty>,
+) -> Response {
+    let Some(user) = signed_in_user(&state, &session).await else {
+        return redirect_with(
+            &session,
+            "/signin",
+            FlashKind::Error,
+            "Sign in to manage API keys.".into(),
+            None,
+        )
+        .await;
+    };
+    let (kind, message) = match accounts::revoke_api_key(&state.platform.db, &user, &id).await {
+        Ok(()) => (
+            FlashKind::Success,
+            "Key revoked: requests with it are now refused.".to_string(),
+        ),
+        Err(err) => (FlashKind::Error, message_for(err)),
+    };
+    redirect_with(&session, "/account/api-keys", kind, message, None).await
+}
+
+async fn signed_in_user(state: &AppState, session: &Session) -> Option<accounts::User> {
+    let id = web_session::user_id(session).await.ok().flatten()?;
+    accounts::user_by_id(&state.platform.db, &id)
+        .await
+        .ok()
+        .flatten()
+}

@@ -1,0 +1,117 @@
+//! The HTTP edge: the router, its layers and the handlers. Pages come from the `app` crate; this
+//! module adds the JSON API, the form handlers, health, metrics and signed object links.
+
+mod api;
+mod caller;
+mod csrf;
+mod error;
+mod forms;
+mod health;
+mod metrics;
+mod objects;
+
+pub use caller::Caller;
+pub use error::ApiError;
+pub use metrics::Metrics;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRef, Request, State};
+use axum::routing::post;
+use domain::Platform;
+use domain::session_store::DbSessionStore;
+use domain::storage::LinkSigner;
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+/// Settings of the HTTP edge.
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    pub secure_cookies: bool,
+    /// Where this server is reached, for the links it hands out.
+    pub public_url: String,
+}
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub platform: Platform,
+    pub leptos: LeptosOptions,
+    /// Verifies the signed links of the local object store.
+    pub links: LinkSigner,
+    pub metrics: Arc<Metrics>,
+    pub settings: HttpSettings,
+}
+
+impl AppState {
+    pub fn new(platform: Platform, leptos: LeptosOptions, settings: HttpSettings) -> Self {
+        let links = LinkSigner::new(platform.signing_key.clone(), settings.public_url.clone());
+        AppState {
+            platform,
+            leptos,
+            links,
+            metrics: Arc::new(Metrics::default()),
+            settings,
+        }
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let platform = state.platform.clone();
+    let context = move || provide_context(platform.clone());
+    let shell = {
+        let options = state.leptos.clone();
+        move || app::shell(options.clone())
+    };
+    let routes = generate_route_list(app::App);
+
+    let sessions = SessionManagerLayer::new(DbSessionStore::new(state.platform.db.clone()))
+        .with_name("crucible_session")
+        .with_same_site(SameSite::Lax)
+        .with_http_only(true)
+        .with_secure(state.settings.secure_cookies)
+        .with_expiry(Expiry::OnInactivity(time::Duration::days(14)));
+
+    Router::new()
+        .leptos_routes_with_context(&state, routes, context.clone(), shell)
+        .route("/fn/{*name}", post(server_fn).get(server_fn))
+        .merge(forms::routes())
+        .nest("/api/v1", api::routes())
+        .merge(health::routes())
+        .merge(objects::routes())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::record))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, app::shell))
+        .layer(sessions)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Runs a server function with the platform in its context.
+async fn server_fn(State(state): State<AppState>, request: Request) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let platform = state.platform.clone();
+    leptos_axum::handle_server_fns_with_context(move || provide_context(platform.clone()), request)
+        .await
+        .into_response()
+}

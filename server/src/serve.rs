@@ -1,0 +1,85 @@
+//! `crucible serve`: the web server and its background loops, until SIGTERM or Ctrl-C.
+
+use std::time::Duration;
+
+use domain::session_store::DbSessionStore;
+use leptos::config::LeptosOptions;
+use tokio::net::TcpListener;
+
+use crate::CliError;
+use crate::config::ServeArgs;
+use crate::http::{self, AppState, HttpSettings};
+use crate::startup;
+
+pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", args.addr));
+    let platform = startup::platform(&args.storage, &public_url).await?;
+    if !args.site_root.join("pkg").join("crucible.wasm").is_file() {
+        tracing::warn!(
+            site_root = %args.site_root.display(),
+            "no built web assets here; pages will not hydrate (run `cargo leptos build`, or pass --site-root)"
+        );
+    }
+    let leptos = LeptosOptions::builder()
+        .output_name("crucible")
+        .site_root(args.site_root.to_string_lossy().as_ref())
+        .site_pkg_dir("pkg")
+        .site_addr(args.addr)
+        .build();
+    let settings = HttpSettings {
+        secure_cookies: args.secure_cookies,
+        public_url: public_url.clone(),
+    };
+    let state = AppState::new(platform.clone(), leptos, settings);
+    let router = http::router(state);
+
+    let listener = TcpListener::bind(args.addr).await?;
+    let local = listener.local_addr()?;
+    tracing::info!(%local, runner = ?args.runner, database = ?platform.db.backend(), "listening");
+    println!("Crucible is running at http://{local} (Ctrl-C stops it)");
+
+    let sweeper = tokio::spawn(sweep_sessions(DbSessionStore::new(platform.db.clone())));
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    sweeper.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Deletes expired browser sessions every ten minutes. Safe on any number of replicas at once.
+async fn sweep_sessions(store: DbSessionStore) {
+    let mut every = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        match store.delete_expired().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(deleted = n, "expired sessions swept"),
+            Err(err) => {
+                tracing::warn!(error = %err, "sweeping expired sessions failed; will retry")
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

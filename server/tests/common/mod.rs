@@ -1,0 +1,199 @@
+//! An in-process Crucible server for HTTP tests: the real router over a real database and a local
+//! object store in a temporary directory, driven request by request with a cookie jar.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use domain::Platform;
+use domain::db::Database;
+use domain::storage::{LinkSigner, LocalStore};
+use http_body_util::BodyExt;
+use leptos::config::LeptosOptions;
+use server::http::{AppState, HttpSettings, router};
+use tempfile::TempDir;
+use tower::ServiceExt;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub state: AppState,
+    router: Router,
+    cookies: BTreeMap<String, String>,
+    _dir: TempDir,
+}
+
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl TestResponse {
+    pub fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|err| panic!("not JSON ({err}): {}", self.body))
+    }
+
+    /// The CSRF token a page carries in its forms.
+    pub fn csrf(&self) -> String {
+        let marker = "name=\"csrf\" value=\"";
+        let start = self
+            .body
+            .find(marker)
+            .unwrap_or_else(|| panic!("no CSRF field in {}", self.body))
+            + marker.len();
+        self.body[start..].split('"').next().unwrap().to_string()
+    }
+}
+
+impl TestApp {
+    pub async fn new(db: Database) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let public_url = "http://127.0.0.1:3000";
+        let signing_key = domain::platform::signing_key(&db).await.unwrap();
+        let store = LocalStore::open(
+            dir.path().join("objects"),
+            LinkSigner::new(signing_key.clone(), public_url),
+        )
+        .await
+        .unwrap();
+        let platform = Platform {
+            db,
+            store: std::sync::Arc::new(store),
+            signing_key,
+        };
+        let leptos = LeptosOptions::builder()
+            .output_name("crucible")
+            .site_root(dir.path().join("site").to_string_lossy().as_ref())
+            .build();
+        let settings = HttpSettings {
+            secure_cookies: false,
+            public_url: public_url.into(),
+        };
+        let state = AppState::new(platform, leptos, settings);
+        TestApp {
+            router: router(state.clone()),
+            state,
+            cookies: BTreeMap::new(),
+            _dir: dir,
+        }
+    }
+
+    pub fn session_cookie(&self) -> Option<&String> {
+        self.cookies.get("crucible_session")
+    }
+
+    pub fn forget_cookies(&mut self) {
+        self.cookies.clear();
+    }
+
+    pub async fn send(&mut self, mut request: Request<Body>) -> TestResponse {
+        if !self.cookies.is_empty() && !request.headers().contains_key(header::COOKIE) {
+            let jar = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            request
+                .headers_mut()
+                .insert(header::COOKIE, jar.parse().unwrap());
+        }
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        for set in response.headers().get_all(header::SET_COOKIE) {
+            let pair = set.to_str().unwrap().split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() || set.to_str().unwrap().contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_string(), value.to_string());
+            }
+        }
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        TestResponse {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> TestResponse {
+        self.send(Request::get(path).body(Body::empty()).unwrap())
+            .await
+    }
+
+    pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> TestResponse {
+        let body = serde_urlencoded::to_string(fields).unwrap();
+        let request = Request::post(path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// Posts a form the way a browser does from `page`: with the CSRF token the page carries.
+    pub async fn submit(
+        &mut self,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> TestResponse {
+        let csrf = self.get(page).await.csrf();
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post_form(action, &all).await
+    }
+
+    pub async fn sign_up(&mut self, email: &str, role: &str) -> TestResponse {
+        self.submit(
+            "/signup",
+            "/auth/sign-up",
+            &[("email", email), ("password", PASSWORD), ("role", role)],
+        )
+        .await
+    }
+
+    pub async fn sign_in(&mut self, email: &str, password: &str) -> TestResponse {
+        self.submit(
+            "/signin",
+            "/auth/sign-in",
+            &[("email", email), ("password", password)],
+        )
+        .await
+    }
+
+    pub async fn api(
+        &mut self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> TestResponse {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(key) = bearer {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {key}"));
+        }
+        let body = match body {
+            Some(json) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(json.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.send(request.body(body).unwrap()).await
+    }
+}
