@@ -13,12 +13,14 @@ pub mod web_session;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{SsrMode, path};
 
 use pages::{ApiKeysPage, Dashboard, Home, Leaderboards, NotFound, SignIn, SignUp};
 use session::{Nav, provide_session};
 
-/// The HTML document around the app, rendered on the server only.
+/// The HTML document around the app, rendered on the server only. Pages render in `SsrMode::Async`:
+/// the server waits for a page's data and sends it whole, so every form carries its CSRF field in the
+/// HTML itself (no streamed fragments that need a script to move them into place).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
         <!DOCTYPE html>
@@ -48,12 +50,12 @@ pub fn App() -> impl IntoView {
             <Nav/>
             <main class="page">
                 <Routes fallback=NotFound>
-                    <Route path=path!("/") view=Home/>
-                    <Route path=path!("/signin") view=SignIn/>
-                    <Route path=path!("/signup") view=SignUp/>
-                    <Route path=path!("/dashboard") view=Dashboard/>
-                    <Route path=path!("/account/api-keys") view=ApiKeysPage/>
-                    <Route path=path!("/leaderboards") view=Leaderboards/>
+                    <Route path=path!("/") view=Home ssr=SsrMode::Async/>
+                    <Route path=path!("/signin") view=SignIn ssr=SsrMode::Async/>
+                    <Route path=path!("/signup") view=SignUp ssr=SsrMode::Async/>
+                    <Route path=path!("/dashboard") view=Dashboard ssr=SsrMode::Async/>
+                    <Route path=path!("/account/api-keys") view=ApiKeysPage ssr=SsrMode::Async/>
+                    <Route path=path!("/leaderboards") view=Leaderboards ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

@@ -5,7 +5,6 @@ mod common;
 
 use axum::http::StatusCode;
 use common::{PASSWORD, TestApp};
-use domain::db::Database;
 
 testkit::on_both_databases! {
     async fn a_newcomer_signs_up_and_lands_on_the_dashboard(db: Database) {
@@ -90,7 +89,8 @@ testkit::on_both_databases! {
         let response = app.submit("/account/api-keys", "/account/api-keys", &[("name", "ci-pipeline")]).await;
         assert_eq!(response.location(), "/account/api-keys");
         let page = app.get("/account/api-keys").await;
-        let key = between(&page.body, "data-test=\"new-key\">", "<").expect("the new key is shown once");
+        let key = element_text(&page.body, "data-test=\"new-key\"")
+            .unwrap_or_else(|| panic!("the new key is shown once: {}", page.body));
         assert!(key.starts_with("crk_"), "{key}");
         assert!(page.body.contains("ci-pipeline"));
         assert!(page.body.contains(&key[..12]), "the list shows the key's prefix");
@@ -154,7 +154,9 @@ testkit::on_both_databases! {
     }
 }
 
-fn between(haystack: &str, start: &str, end: &str) -> Option<String> {
-    let from = haystack.find(start)? + start.len();
-    Some(haystack[from..].split(end).next()?.to_string())
+/// The text of the first element whose opening tag contains `attribute`.
+fn element_text(html: &str, attribute: &str) -> Option<String> {
+    let tag = html.find(attribute)?;
+    let content = tag + html[tag..].find('>')? + 1;
+    Some(html[content..].split('<').next()?.to_string())
 }
