@@ -4,6 +4,10 @@ CRUCIBLE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CRUCIBLE_CACHE="${CRUCIBLE_CACHE:-$HOME/.cache/crucible}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CRUCIBLE_CACHE/target}"
 export CRUCIBLE_TOOLS="$CRUCIBLE_CACHE/tools"
+# leptos reads LEPTOS_OUTPUT_NAME when it is compiled (to name the .wasm in its hydration script) and
+# cargo-leptos sets it; setting it for every cargo command keeps `cargo test` from rebuilding leptos, and
+# the server binary, with a different file name in its pages.
+export LEPTOS_OUTPUT_NAME=crucible
 export PATH="$CRUCIBLE_TOOLS/bin:$HOME/.cargo/bin:$PATH"
 # The versions the build is pinned to (see ../shared/TOOLCHAIN.md); wasm-bindgen must match Cargo.lock.
 CARGO_LEPTOS_VERSION=0.3.10

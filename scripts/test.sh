@@ -56,4 +56,7 @@ cargo leptos build
 export CRUCIBLE_BIN="$CARGO_TARGET_DIR/debug/crucible" CRUCIBLE_SITE_ROOT="$CRUCIBLE_ROOT/target/site"
 
 echo "==> running the tests"
-cargo test --workspace "$@"
+# The browser tests run in their own invocation: their WebDriver client would otherwise change the
+# features of dependencies shared with the server and force a second build of them.
+cargo test --workspace --exclude end2end "$@"
+cargo test -p end2end "$@"
