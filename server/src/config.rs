@@ -203,7 +203,7 @@ mod tests {
             domain::db::Backend::Sqlite
         );
         assert!(
-            matches!(a.storage_target().unwrap(), StorageTarget::Local(p) if p == PathBuf::from("/srv/crucible/objects"))
+            matches!(a.storage_target().unwrap(), StorageTarget::Local(p) if p == std::path::Path::new("/srv/crucible/objects"))
         );
     }
 
