@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod clock;
+pub mod datasets;
 pub mod db;
 pub mod error;
 pub mod platform;

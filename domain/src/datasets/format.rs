@@ -1,0 +1,109 @@
+//! Recognising a file's format from its first bytes, not its name.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// One JSON object per line.
+    Jsonl,
+    /// One JSON array of objects.
+    JsonArray,
+    /// Comma- or semicolon-separated values with a header row.
+    Csv {
+        delimiter: u8,
+    },
+    Parquet,
+    Zip,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Jsonl => "JSONL",
+            Format::JsonArray => "JSON array",
+            Format::Csv { .. } => "CSV",
+            Format::Parquet => "Parquet",
+            Format::Zip => "zip",
+        }
+    }
+}
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The format of a file that starts with `head` (its first few KiB), or why it has none we read.
+pub fn detect(head: &[u8]) -> Result<Format, String> {
+    if head.is_empty() {
+        return Err("the file is empty".into());
+    }
+    if head.starts_with(b"PAR1") {
+        return Ok(Format::Parquet);
+    }
+    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        return Ok(Format::Zip);
+    }
+    let text = head.strip_prefix(BOM).unwrap_or(head);
+    let first = text.iter().position(|b| !b.is_ascii_whitespace());
+    let Some(first) = first else {
+        return Err("the file holds only whitespace".into());
+    };
+    match text[first] {
+        b'{' => return Ok(Format::Jsonl),
+        b'[' => return Ok(Format::JsonArray),
+        _ => {}
+    }
+    // Text with a header line: CSV, if the header is valid UTF-8 and has a delimiter.
+    let line_end = text.iter().position(|&b| b == b'\n').unwrap_or(text.len());
+    let header = &text[..line_end];
+    let readable = match std::str::from_utf8(header) {
+        Ok(_) => true,
+        // The head may cut a character in two at its end.
+        Err(err) => line_end == text.len() && err.error_len().is_none(),
+    };
+    if !readable || header.iter().any(|&b| b == 0) {
+        let shown: Vec<String> = head.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        return Err(format!(
+            "this is not JSONL, JSON, CSV or Parquet: it starts with the bytes {}; export your data as one of those",
+            shown.join(" ")
+        ));
+    }
+    let count = |d: u8| header.iter().filter(|&&b| b == d).count();
+    let delimiter = if count(b';') > count(b',') {
+        b';'
+    } else {
+        b','
+    };
+    Ok(Format::Csv { delimiter })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_each_format_by_content() {
+        assert_eq!(detect(b"{\"a\":1}\n"), Ok(Format::Jsonl));
+        assert_eq!(
+            detect(b"\xEF\xBB\xBF  [ {\"a\":1} ]"),
+            Ok(Format::JsonArray)
+        );
+        assert_eq!(detect(b"a,b\n1,2\n"), Ok(Format::Csv { delimiter: b',' }));
+        assert_eq!(
+            detect(b"a;b;c\n1;2;3\n"),
+            Ok(Format::Csv { delimiter: b';' })
+        );
+        assert_eq!(detect(b"PAR1...."), Ok(Format::Parquet));
+        assert_eq!(detect(b"PK\x03\x04...."), Ok(Format::Zip));
+    }
+
+    #[test]
+    fn refuses_empty_and_binary_files_with_the_reason() {
+        assert_eq!(detect(b""), Err("the file is empty".into()));
+        assert!(detect(b"  \n\t").unwrap_err().contains("only whitespace"));
+        assert!(
+            detect(b"\x7fELF\x02\x01\x00\x00")
+                .unwrap_err()
+                .contains("7f 45 4c 46")
+        );
+    }
+}

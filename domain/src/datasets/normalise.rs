@@ -1,0 +1,305 @@
+//! Checking one row against a task type's mapping and writing it in the platform's normalised JSONL
+//! form (one shape per task type, the form miners and evaluators read).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::rows::Row;
+use super::{Mapping, TaskType};
+
+/// Why a row was dropped. The order is the order of the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    Blank,
+    Unparseable,
+    TooLarge,
+    EmptyRequiredField,
+    WrongType,
+    TooShort,
+    TooFewMessages,
+    ChosenEqualsRejected,
+    Duplicate,
+}
+
+impl Reason {
+    /// What the reason means, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Reason::Blank => "empty row",
+            Reason::Unparseable => "row that cannot be read",
+            Reason::TooLarge => "row over the size limit",
+            Reason::EmptyRequiredField => "required field empty",
+            Reason::WrongType => "field of the wrong type",
+            Reason::TooShort => "row too short",
+            Reason::TooFewMessages => "chat with fewer than 2 valid messages",
+            Reason::ChosenEqualsRejected => {
+                "DPO row whose chosen and rejected answers are the same"
+            }
+            Reason::Duplicate => "exact duplicate of an earlier row",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    pub reason: Reason,
+    pub detail: String,
+}
+
+fn reject(reason: Reason, detail: impl Into<String>) -> Rejection {
+    Rejection {
+        reason,
+        detail: detail.into(),
+    }
+}
+
+/// A required text field must hold at least this many characters in all (after trimming).
+pub const MIN_TOTAL_CHARS: usize = 8;
+
+/// The row in normalised form, as one JSON line (no newline), or why it is dropped.
+pub fn normalise(task_type: TaskType, mapping: &Mapping, row: &Row) -> Result<String, Rejection> {
+    let line = match task_type {
+        TaskType::Instruct => {
+            let instruction = required(row, mapping, "instruction")?;
+            let output = required(row, mapping, "output")?;
+            check_length(&[instruction, output])?;
+            json!({
+                "instruction": instruction,
+                "input": optional(row, mapping, "input")?,
+                "output": output,
+                "system": optional(row, mapping, "system")?,
+            })
+        }
+        TaskType::Chat => json!({ "messages": messages(row, mapping)? }),
+        TaskType::Dpo => {
+            let prompt = required(row, mapping, "prompt")?;
+            let chosen = required(row, mapping, "chosen")?;
+            let rejected = required(row, mapping, "rejected")?;
+            if chosen.trim() == rejected.trim() {
+                return Err(reject(
+                    Reason::ChosenEqualsRejected,
+                    "the chosen and rejected answers are identical",
+                ));
+            }
+            check_length(&[prompt, chosen, rejected])?;
+            json!({ "prompt": prompt, "chosen": chosen, "rejected": rejected, "system": optional(row, mapping, "system")? })
+        }
+        TaskType::Grpo => {
+            let prompt = required(row, mapping, "prompt")?;
+            check_length(&[prompt])?;
+            let prompt_column = mapping.column("prompt");
+            let extra: Map<String, Value> = row
+                .iter()
+                .filter(|(k, _)| Some(k.as_str()) != prompt_column)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            json!({ "prompt": prompt, "extra": extra })
+        }
+        TaskType::Image => {
+            return Err(reject(
+                Reason::WrongType,
+                "image datasets are read from zip archives",
+            ));
+        }
+    };
+    Ok(line.to_string())
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a true/false value",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn optional<'r>(row: &'r Row, mapping: &Mapping, role: &str) -> Result<Option<&'r str>, Rejection> {
+    let Some(column) = mapping.column(role) else {
+        return Ok(None);
+    };
+    match row.get(column) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(reject(
+            Reason::WrongType,
+            format!(
+                "column \"{column}\" ({role}) holds {}, not text",
+                kind(other)
+            ),
+        )),
+    }
+}
+
+fn required<'r>(row: &'r Row, mapping: &Mapping, role: &str) -> Result<&'r str, Rejection> {
+    let column = mapping.column(role).unwrap_or(role);
+    optional(row, mapping, role)?.ok_or_else(|| {
+        reject(
+            Reason::EmptyRequiredField,
+            format!("column \"{column}\" ({role}) is empty"),
+        )
+    })
+}
+
+fn check_length(fields: &[&str]) -> Result<(), Rejection> {
+    let chars: usize = fields.iter().map(|f| f.trim().chars().count()).sum();
+    if chars < MIN_TOTAL_CHARS {
+        return Err(reject(
+            Reason::TooShort,
+            format!(
+                "the required fields hold {chars} characters; at least {MIN_TOTAL_CHARS} are needed"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn messages(row: &Row, mapping: &Mapping) -> Result<Vec<Value>, Rejection> {
+    let column = mapping.column("messages").unwrap_or("messages");
+    let parsed;
+    let items = match row.get(column) {
+        None | Some(Value::Null) => {
+            return Err(reject(
+                Reason::EmptyRequiredField,
+                format!("column \"{column}\" (messages) is empty"),
+            ));
+        }
+        Some(Value::Array(items)) => items,
+        // CSV cells hold the list as JSON text.
+        Some(Value::String(text)) => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Array(items)) => {
+                parsed = items;
+                &parsed
+            }
+            _ => {
+                return Err(reject(
+                    Reason::WrongType,
+                    format!("column \"{column}\" (messages) is not a list of messages"),
+                ));
+            }
+        },
+        Some(other) => {
+            return Err(reject(
+                Reason::WrongType,
+                format!(
+                    "column \"{column}\" (messages) holds {}, not a list",
+                    kind(other)
+                ),
+            ));
+        }
+    };
+    let valid: Vec<Value> = items.iter().filter_map(message).collect();
+    if valid.len() < 2 {
+        return Err(reject(
+            Reason::TooFewMessages,
+            format!(
+                "{} of {} messages are valid (a role of system, user or assistant and non-empty content)",
+                valid.len(),
+                items.len()
+            ),
+        ));
+    }
+    Ok(valid)
+}
+
+/// A message as `{"role", "content"}`, accepting the ShareGPT spelling (`from`/`value`, human/gpt).
+fn message(item: &Value) -> Option<Value> {
+    let object = item.as_object()?;
+    let role = object
+        .get("role")
+        .or_else(|| object.get("from"))?
+        .as_str()?;
+    let role = match role.to_ascii_lowercase().as_str() {
+        "system" => "system",
+        "user" | "human" => "user",
+        "assistant" | "gpt" | "model" | "bot" => "assistant",
+        _ => return None,
+    };
+    let content = object
+        .get("content")
+        .or_else(|| object.get("value"))?
+        .as_str()?;
+    (!content.trim().is_empty()).then(|| json!({ "role": role, "content": content }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(value: Value) -> Row {
+        value.as_object().unwrap().clone()
+    }
+
+    fn instruct() -> Mapping {
+        Mapping::new([
+            ("instruction".into(), "q".into()),
+            ("output".into(), "a".into()),
+        ])
+    }
+
+    #[test]
+    fn an_instruct_row_is_normalised() {
+        let line = normalise(
+            TaskType::Instruct,
+            &instruct(),
+            &row(json!({"q": "What is 2+2?", "a": "Four.", "x": 1})),
+        )
+        .unwrap();
+        let value: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            value,
+            json!({"instruction": "What is 2+2?", "input": null, "output": "Four.", "system": null})
+        );
+    }
+
+    #[test]
+    fn each_defect_has_its_reason() {
+        let cases = [
+            (
+                json!({"q": "What is 2+2?", "a": "  "}),
+                Reason::EmptyRequiredField,
+            ),
+            (json!({"q": "What is 2+2?"}), Reason::EmptyRequiredField),
+            (json!({"q": "What is 2+2?", "a": 4}), Reason::WrongType),
+            (json!({"q": "Hi", "a": "yo"}), Reason::TooShort),
+        ];
+        for (input, reason) in cases {
+            let err = normalise(TaskType::Instruct, &instruct(), &row(input.clone())).unwrap_err();
+            assert_eq!(err.reason, reason, "{input}: {}", err.detail);
+        }
+    }
+
+    #[test]
+    fn chats_need_two_valid_messages() {
+        let mapping = Mapping::new([("messages".into(), "conversation".into())]);
+        let good = json!({"conversation": [{"from": "human", "value": "Hello there"}, {"role": "assistant", "content": "Hi!"}]});
+        assert!(normalise(TaskType::Chat, &mapping, &row(good)).is_ok());
+        let thin = json!({"conversation": [{"role": "user", "content": "Hello"}, {"role": "wizard", "content": "?"}]});
+        assert_eq!(
+            normalise(TaskType::Chat, &mapping, &row(thin))
+                .unwrap_err()
+                .reason,
+            Reason::TooFewMessages
+        );
+        let as_text = json!({"conversation": "[{\"role\":\"user\",\"content\":\"a\"},{\"role\":\"assistant\",\"content\":\"b\"}]"});
+        assert!(normalise(TaskType::Chat, &mapping, &row(as_text)).is_ok());
+    }
+
+    #[test]
+    fn dpo_rows_need_different_answers() {
+        let mapping =
+            Mapping::new(["prompt", "chosen", "rejected"].map(|r| (r.to_string(), r.to_string())));
+        let same =
+            json!({"prompt": "Pick one", "chosen": "Same answer", "rejected": " Same answer "});
+        assert_eq!(
+            normalise(TaskType::Dpo, &mapping, &row(same))
+                .unwrap_err()
+                .reason,
+            Reason::ChosenEqualsRejected
+        );
+    }
+}
