@@ -22,6 +22,9 @@ pub enum Error {
         field: Option<&'static str>,
         message: String,
     },
+    /// The input is over a size limit or quota.
+    #[error("{0}")]
+    TooLarge(String),
     #[error("{message}")]
     RateLimited {
         message: String,

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod datasets;
 pub mod db;
 pub mod error;
+pub mod jobs;
 pub mod platform;
 pub mod secret;
 pub mod session_store;

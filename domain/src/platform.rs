@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::datasets::{Limits, UploadLimits};
 use crate::db::Database;
 use crate::secret::Secret;
 use crate::storage::ObjectStore;
@@ -12,6 +13,9 @@ pub struct Platform {
     pub store: Arc<dyn ObjectStore>,
     /// Signs short-lived links and tokens; the same on every replica (see `db::settings`).
     pub signing_key: Secret<Vec<u8>>,
+    /// What a dataset must satisfy to be accepted.
+    pub dataset_limits: Limits,
+    pub upload_limits: UploadLimits,
 }
 
 /// The deployment's signing key: created once, stored in the database, shared by every replica.

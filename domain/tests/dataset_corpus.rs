@@ -7,20 +7,33 @@ use domain::datasets::rows::ReadLimits;
 use domain::datasets::{Limits, Mapping, TaskType, Validated, validate};
 
 /// Detects the format and validates, as the platform does; `Err` is the message a file-level refusal shows.
-fn run(bytes: &[u8], task_type: TaskType, mapping: &Mapping, limits: &Limits) -> Result<(Validated, Vec<String>), String> {
+fn run(
+    bytes: &[u8],
+    task_type: TaskType,
+    mapping: &Mapping,
+    limits: &Limits,
+) -> Result<(Validated, Vec<String>), String> {
     let format = detect(&bytes[..bytes.len().min(64 * 1024)])?;
     let mut train = Vec::new();
-    let validated = validate(format, bytes, task_type, mapping, 7, limits, &mut |row| train.push(row.to_string()))
-        .map_err(|err| err.0)?;
+    let validated = validate(format, bytes, task_type, mapping, 7, limits, &mut |row| {
+        train.push(row.to_string())
+    })
+    .map_err(|err| err.0)?;
     Ok((validated, train))
 }
 
 fn instruct() -> Mapping {
-    Mapping::new([("instruction".into(), "q".into()), ("output".into(), "a".into())])
+    Mapping::new([
+        ("instruction".into(), "q".into()),
+        ("output".into(), "a".into()),
+    ])
 }
 
 fn lenient() -> Limits {
-    Limits { min_usable_rows: 1, ..Limits::default() }
+    Limits {
+        min_usable_rows: 1,
+        ..Limits::default()
+    }
 }
 
 /// A good instruct row for filling files around a defect.
@@ -46,26 +59,55 @@ enum Expect {
     Usable(u64),
 }
 
-fn check(name: &str, bytes: Vec<u8>, task_type: TaskType, mapping: Mapping, limits: Limits, expect: Expect) {
+fn check(
+    name: &str,
+    bytes: Vec<u8>,
+    task_type: TaskType,
+    mapping: Mapping,
+    limits: Limits,
+    expect: Expect,
+) {
     let outcome = run(&bytes, task_type, &mapping, &limits);
     match (expect, outcome) {
-        (Expect::FileRefused(text), Err(message)) => assert!(message.contains(text), "{name}: got {message:?}"),
+        (Expect::FileRefused(text), Err(message)) => {
+            assert!(message.contains(text), "{name}: got {message:?}")
+        }
         (Expect::DatasetRefused(text), Ok((v, _))) => {
-            let refusal = v.report.refusal.clone().unwrap_or_else(|| panic!("{name}: not refused: {:?}", v.report));
+            let refusal = v
+                .report
+                .refusal
+                .clone()
+                .unwrap_or_else(|| panic!("{name}: not refused: {:?}", v.report));
             assert!(refusal.contains(text), "{name}: got {refusal:?}");
         }
         (Expect::Row(reason, line, text), Ok((v, _))) => {
-            let rejected = v.report.rejected.get(&reason).unwrap_or_else(|| panic!("{name}: no {reason:?} in {:?}", v.report));
+            let rejected = v
+                .report
+                .rejected
+                .get(&reason)
+                .unwrap_or_else(|| panic!("{name}: no {reason:?} in {:?}", v.report));
             let example = rejected.examples.iter().find(|e| e.line == line);
-            let example = example.unwrap_or_else(|| panic!("{name}: no {reason:?} at line {line}: {:?}", rejected.examples));
-            assert!(example.detail.contains(text), "{name}: detail {:?}", example.detail);
+            let example = example.unwrap_or_else(|| {
+                panic!(
+                    "{name}: no {reason:?} at line {line}: {:?}",
+                    rejected.examples
+                )
+            });
+            assert!(
+                example.detail.contains(text),
+                "{name}: detail {:?}",
+                example.detail
+            );
             assert!(v.report.refusal.is_none(), "{name}: {:?}", v.report.refusal);
         }
         (Expect::Usable(n), Ok((v, train))) => {
             assert_eq!(v.report.usable_rows, n, "{name}: {:?}", v.report);
             assert_eq!(train.len() as u64 + v.report.test_rows, n, "{name}");
         }
-        (_, outcome) => panic!("{name}: unexpected outcome {:?}", outcome.map(|(v, _)| v.report)),
+        (_, outcome) => panic!(
+            "{name}: unexpected outcome {:?}",
+            outcome.map(|(v, _)| v.report)
+        ),
     }
 }
 
@@ -75,21 +117,85 @@ fn file_level_defects_are_refused_with_their_reason() {
     let t = TaskType::Instruct;
     let cases: Vec<(&str, Vec<u8>, Expect)> = vec![
         ("empty file", vec![], FileRefused("the file is empty")),
-        ("only whitespace", b"  \n\n\t \n".to_vec(), FileRefused("only whitespace")),
-        ("an executable", b"\x7fELF\x02\x01\x01\x00\x00\x00".to_vec(), FileRefused("not JSONL, JSON, CSV or Parquet")),
-        ("a PNG image", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR".to_vec(), FileRefused("not JSONL, JSON, CSV or Parquet")),
-        ("a Latin-1 CSV header", b"caf\xe9,a\nx,y\n".to_vec(), FileRefused("not JSONL, JSON, CSV or Parquet")),
-        ("Parquet", b"PAR1\x15\x04\x15\x10".to_vec(), FileRefused("Parquet files are not read yet")),
-        ("a zip archive", b"PK\x03\x04\x14\x00\x00\x00".to_vec(), FileRefused("image dataset")),
-        ("a truncated JSON array", br#"[{"q": "Question one?", "a": "Answer one."}, {"q": "Quest"#.to_vec(), FileRefused("the JSON array is malformed")),
-        ("a JSON array with trailing text", br#"[{"q": "Question one?", "a": "Answer one."}] and more"#.to_vec(), FileRefused("the JSON array is malformed")),
-        ("a JSON array missing a comma", br#"[{"q": "Question one?", "a": "Answer."} {"q": "x", "a": "y"}]"#.to_vec(), FileRefused("the JSON array is malformed")),
-        ("a CSV header only", b"q,a\n".to_vec(), DatasetRefused("the file has no rows")),
-        ("a CSV with 10,000 columns", (0..10_000).map(|i| format!("c{i}")).collect::<Vec<_>>().join(",").into_bytes(), FileRefused("at most 1024 are allowed")),
-        ("a CSV naming a column twice", b"q,a,q\n1,2,3\n".to_vec(), FileRefused("names column \"q\" twice")),
-        ("a CSV with an unnamed column", b"q,,a\n1,2,3\n".to_vec(), FileRefused("column 2 of the CSV header has no name")),
-        ("a lone JSON string", b"\"just a string\"".to_vec(), DatasetRefused("the file has no rows")),
-        ("mostly empty rows", [good(1), "\n".repeat(9)].concat().into_bytes(), DatasetRefused("rows are empty")),
+        (
+            "only whitespace",
+            b"  \n\n\t \n".to_vec(),
+            FileRefused("only whitespace"),
+        ),
+        (
+            "an executable",
+            b"\x7fELF\x02\x01\x01\x00\x00\x00".to_vec(),
+            FileRefused("not JSONL, JSON, CSV or Parquet"),
+        ),
+        (
+            "a PNG image",
+            b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR".to_vec(),
+            FileRefused("not JSONL, JSON, CSV or Parquet"),
+        ),
+        (
+            "a Latin-1 CSV header",
+            b"caf\xe9,a\nx,y\n".to_vec(),
+            FileRefused("not JSONL, JSON, CSV or Parquet"),
+        ),
+        (
+            "Parquet",
+            b"PAR1\x15\x04\x15\x10".to_vec(),
+            FileRefused("Parquet files are not read yet"),
+        ),
+        (
+            "a zip archive",
+            b"PK\x03\x04\x14\x00\x00\x00".to_vec(),
+            FileRefused("image dataset"),
+        ),
+        (
+            "a truncated JSON array",
+            br#"[{"q": "Question one?", "a": "Answer one."}, {"q": "Quest"#.to_vec(),
+            FileRefused("the JSON array is malformed"),
+        ),
+        (
+            "a JSON array with trailing text",
+            br#"[{"q": "Question one?", "a": "Answer one."}] and more"#.to_vec(),
+            FileRefused("the JSON array is malformed"),
+        ),
+        (
+            "a JSON array missing a comma",
+            br#"[{"q": "Question one?", "a": "Answer."} {"q": "x", "a": "y"}]"#.to_vec(),
+            FileRefused("the JSON array is malformed"),
+        ),
+        (
+            "a CSV header only",
+            b"q,a\n".to_vec(),
+            DatasetRefused("the file has no rows"),
+        ),
+        (
+            "a CSV with 10,000 columns",
+            (0..10_000)
+                .map(|i| format!("c{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+                .into_bytes(),
+            FileRefused("at most 1024 are allowed"),
+        ),
+        (
+            "a CSV naming a column twice",
+            b"q,a,q\n1,2,3\n".to_vec(),
+            FileRefused("names column \"q\" twice"),
+        ),
+        (
+            "a CSV with an unnamed column",
+            b"q,,a\n1,2,3\n".to_vec(),
+            FileRefused("column 2 of the CSV header has no name"),
+        ),
+        (
+            "a lone JSON string",
+            b"\"just a string\"".to_vec(),
+            DatasetRefused("the file has no rows"),
+        ),
+        (
+            "mostly empty rows",
+            [good(1), "\n".repeat(9)].concat().into_bytes(),
+            DatasetRefused("rows are empty"),
+        ),
     ];
     for (name, bytes, expect) in cases {
         check(name, bytes, t, instruct(), lenient(), expect);
@@ -99,7 +205,14 @@ fn file_level_defects_are_refused_with_their_reason() {
 #[test]
 fn too_few_usable_rows_are_refused_with_the_numbers() {
     let bytes: String = (0..50).map(good).collect();
-    check("50 rows", bytes.into_bytes(), TaskType::Instruct, instruct(), Limits::default(), Expect::DatasetRefused("only 50 of 50 rows are usable; at least 2000 are needed"));
+    check(
+        "50 rows",
+        bytes.into_bytes(),
+        TaskType::Instruct,
+        instruct(),
+        Limits::default(),
+        Expect::DatasetRefused("only 50 of 50 rows are usable; at least 2000 are needed"),
+    );
 }
 
 #[test]
@@ -144,40 +257,153 @@ fn task_type_defects_are_dropped_by_reason() {
     let chat = Mapping::new([("messages".into(), "messages".into())]);
     let ok_chat = "{\"messages\": [{\"role\": \"user\", \"content\": \"Hello there\"}, {\"role\": \"assistant\", \"content\": \"Hi, how can I help?\"}]}\n";
     let chat_file = |defect: &str| [ok_chat, defect].concat().into_bytes();
-    check("a chat of one message", chat_file("{\"messages\": [{\"role\": \"user\", \"content\": \"Hello?\"}]}\n"), TaskType::Chat, chat.clone(), lenient(), Row(TooFewMessages, 2, "1 of 1 messages are valid"));
-    check("a chat with unknown roles", chat_file("{\"messages\": [{\"role\": \"narrator\", \"content\": \"Once\"}, {\"role\": \"ghost\", \"content\": \"Boo\"}]}\n"), TaskType::Chat, chat.clone(), lenient(), Row(TooFewMessages, 2, "0 of 2"));
-    check("chat messages as plain text", chat_file("{\"messages\": \"hello, assistant\"}\n"), TaskType::Chat, chat.clone(), lenient(), Row(WrongType, 2, "not a list of messages"));
-    check("chat messages as a number", chat_file("{\"messages\": 3}\n"), TaskType::Chat, chat, lenient(), Row(WrongType, 2, "holds a number"));
+    check(
+        "a chat of one message",
+        chat_file("{\"messages\": [{\"role\": \"user\", \"content\": \"Hello?\"}]}\n"),
+        TaskType::Chat,
+        chat.clone(),
+        lenient(),
+        Row(TooFewMessages, 2, "1 of 1 messages are valid"),
+    );
+    check(
+        "a chat with unknown roles",
+        chat_file(
+            "{\"messages\": [{\"role\": \"narrator\", \"content\": \"Once\"}, {\"role\": \"ghost\", \"content\": \"Boo\"}]}\n",
+        ),
+        TaskType::Chat,
+        chat.clone(),
+        lenient(),
+        Row(TooFewMessages, 2, "0 of 2"),
+    );
+    check(
+        "chat messages as plain text",
+        chat_file("{\"messages\": \"hello, assistant\"}\n"),
+        TaskType::Chat,
+        chat.clone(),
+        lenient(),
+        Row(WrongType, 2, "not a list of messages"),
+    );
+    check(
+        "chat messages as a number",
+        chat_file("{\"messages\": 3}\n"),
+        TaskType::Chat,
+        chat,
+        lenient(),
+        Row(WrongType, 2, "holds a number"),
+    );
 
-    let dpo = Mapping::new(["prompt", "chosen", "rejected"].map(|r| (r.to_string(), r.to_string())));
+    let dpo =
+        Mapping::new(["prompt", "chosen", "rejected"].map(|r| (r.to_string(), r.to_string())));
     let ok_dpo = "{\"prompt\": \"Write a greeting\", \"chosen\": \"Hello, friend!\", \"rejected\": \"Go away.\"}\n";
     let dpo_file = |defect: &str| [ok_dpo, defect].concat().into_bytes();
-    check("DPO with chosen = rejected", dpo_file("{\"prompt\": \"Write a greeting\", \"chosen\": \"Hello!\", \"rejected\": \"Hello!\"}\n"), TaskType::Dpo, dpo.clone(), lenient(), Row(ChosenEqualsRejected, 2, "identical"));
-    check("DPO without a rejected answer", dpo_file("{\"prompt\": \"Write a greeting\", \"chosen\": \"Hello!\"}\n"), TaskType::Dpo, dpo, lenient(), Row(EmptyRequiredField, 2, "(rejected) is empty"));
+    check(
+        "DPO with chosen = rejected",
+        dpo_file(
+            "{\"prompt\": \"Write a greeting\", \"chosen\": \"Hello!\", \"rejected\": \"Hello!\"}\n",
+        ),
+        TaskType::Dpo,
+        dpo.clone(),
+        lenient(),
+        Row(ChosenEqualsRejected, 2, "identical"),
+    );
+    check(
+        "DPO without a rejected answer",
+        dpo_file("{\"prompt\": \"Write a greeting\", \"chosen\": \"Hello!\"}\n"),
+        TaskType::Dpo,
+        dpo,
+        lenient(),
+        Row(EmptyRequiredField, 2, "(rejected) is empty"),
+    );
 }
 
 #[test]
 fn well_formed_variants_are_read() {
     let t = TaskType::Instruct;
     let bom_semicolons = b"\xEF\xBB\xBFq;a\nWhat is up today?;Nothing much at all\nAnother question here?;Another answer\n".to_vec();
-    check("a CSV with a BOM and semicolons", bom_semicolons, t, instruct(), lenient(), Expect::Usable(2));
+    check(
+        "a CSV with a BOM and semicolons",
+        bom_semicolons,
+        t,
+        instruct(),
+        lenient(),
+        Expect::Usable(2),
+    );
     let embedded = b"q,a\n\"A question\nspanning lines?\",\"An answer, with a comma\"\nSecond question here?,Second answer\n".to_vec();
-    check("a CSV with an embedded newline", embedded, t, instruct(), lenient(), Expect::Usable(2));
+    check(
+        "a CSV with an embedded newline",
+        embedded,
+        t,
+        instruct(),
+        lenient(),
+        Expect::Usable(2),
+    );
     let crlf = (good(1) + &good(2)).replace('\n', "\r\n").into_bytes();
-    check("JSONL with CRLF line ends", crlf, t, instruct(), lenient(), Expect::Usable(2));
-    let array = format!("[{}]", (0..20).map(|i| good(i).trim().to_string()).collect::<Vec<_>>().join(",\n"));
-    check("a JSON array", array.into_bytes(), t, instruct(), lenient(), Expect::Usable(20));
-    let limits = Limits { read: ReadLimits { max_row_bytes: 64, max_columns: 8 }, min_usable_rows: 1, max_empty_percent: 80 };
-    check("a lower row limit", with_good_rows(&format!("{{\"q\": \"{}\", \"a\": \"b\"}}\n", "x".repeat(100))), t, instruct(), limits, Expect::Row(Reason::TooLarge, 3, "the limit is 64 bytes"));
+    check(
+        "JSONL with CRLF line ends",
+        crlf,
+        t,
+        instruct(),
+        lenient(),
+        Expect::Usable(2),
+    );
+    let array = format!(
+        "[{}]",
+        (0..20)
+            .map(|i| good(i).trim().to_string())
+            .collect::<Vec<_>>()
+            .join(",\n")
+    );
+    check(
+        "a JSON array",
+        array.into_bytes(),
+        t,
+        instruct(),
+        lenient(),
+        Expect::Usable(20),
+    );
+    let limits = Limits {
+        read: ReadLimits {
+            max_row_bytes: 64,
+            max_columns: 8,
+        },
+        min_usable_rows: 1,
+        max_empty_percent: 80,
+    };
+    check(
+        "a lower row limit",
+        with_good_rows(&format!(
+            "{{\"q\": \"{}\", \"a\": \"b\"}}\n",
+            "x".repeat(100)
+        )),
+        t,
+        instruct(),
+        limits,
+        Expect::Row(Reason::TooLarge, 3, "the limit is 64 bytes"),
+    );
 }
 
 #[test]
 fn the_split_is_the_same_for_the_same_file_and_seed() {
     let bytes: String = (0..5_000).map(good).collect();
-    let (a, train_a) = run(bytes.as_bytes(), TaskType::Instruct, &instruct(), &Limits::default()).unwrap();
-    let (b, train_b) = run(bytes.as_bytes(), TaskType::Instruct, &instruct(), &Limits::default()).unwrap();
+    let (a, train_a) = run(
+        bytes.as_bytes(),
+        TaskType::Instruct,
+        &instruct(),
+        &Limits::default(),
+    )
+    .unwrap();
+    let (b, train_b) = run(
+        bytes.as_bytes(),
+        TaskType::Instruct,
+        &instruct(),
+        &Limits::default(),
+    )
+    .unwrap();
     assert_eq!((a.report.train_rows, a.report.test_rows), (4_600, 400));
     assert_eq!(a.test_rows, b.test_rows);
     assert_eq!(train_a, train_b);
-    assert!(a.test_rows.iter().all(|row| !train_a.contains(row)), "no test row is in the training split");
+    assert!(
+        a.test_rows.iter().all(|row| !train_a.contains(row)),
+        "no test row is in the training split"
+    );
 }

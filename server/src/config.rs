@@ -82,6 +82,36 @@ pub struct ServeArgs {
     /// Mark the session cookie `Secure` (set when the server is behind HTTPS).
     #[arg(long, env = "CRUCIBLE_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    #[command(flatten)]
+    pub datasets: DatasetArgs,
+}
+
+/// What a dataset must satisfy.
+#[derive(Clone, Debug, Args)]
+pub struct DatasetArgs {
+    /// Fewer usable rows than this and a dataset is refused.
+    #[arg(long, env = "CRUCIBLE_MIN_DATASET_ROWS", default_value_t = 2_000)]
+    pub min_dataset_rows: u64,
+    /// The largest dataset file accepted, in bytes.
+    #[arg(long, env = "CRUCIBLE_MAX_UPLOAD_BYTES", default_value_t = 10 * 1024 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
+    /// What one account may store in datasets, in bytes.
+    #[arg(long, env = "CRUCIBLE_UPLOAD_QUOTA_BYTES", default_value_t = 50 * 1024 * 1024 * 1024)]
+    pub upload_quota_bytes: u64,
+}
+
+impl DatasetArgs {
+    pub fn limits(&self) -> (domain::datasets::Limits, domain::datasets::UploadLimits) {
+        let limits = domain::datasets::Limits {
+            min_usable_rows: self.min_dataset_rows,
+            ..Default::default()
+        };
+        let upload = domain::datasets::UploadLimits {
+            max_file_bytes: self.max_upload_bytes,
+            quota_bytes: self.upload_quota_bytes,
+        };
+        (limits, upload)
+    }
 }
 
 #[derive(Debug, Subcommand)]

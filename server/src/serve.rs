@@ -16,7 +16,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", args.addr));
-    let platform = startup::platform(&args.storage, &public_url).await?;
+    let platform = startup::platform(&args.storage, &args.datasets, &public_url).await?;
     if !args.site_root.join("pkg").join("crucible.wasm").is_file() {
         tracing::warn!(
             site_root = %args.site_root.display(),

@@ -7,7 +7,7 @@ use domain::db::Database;
 use domain::storage::{LinkSigner, LocalStore, ObjectStore, S3Store};
 
 use crate::CliError;
-use crate::config::{StorageArgs, StorageTarget};
+use crate::config::{DatasetArgs, StorageArgs, StorageTarget};
 
 /// The database named by the arguments, migrated; the data directory is created for SQLite.
 pub async fn database(args: &StorageArgs) -> Result<Database, CliError> {
@@ -27,7 +27,11 @@ pub async fn database(args: &StorageArgs) -> Result<Database, CliError> {
 
 /// Everything a server needs: database, object store and signing key. `public_url` is where signed
 /// links to local objects point.
-pub async fn platform(args: &StorageArgs, public_url: &str) -> Result<Platform, CliError> {
+pub async fn platform(
+    args: &StorageArgs,
+    datasets: &DatasetArgs,
+    public_url: &str,
+) -> Result<Platform, CliError> {
     let db = database(args).await?;
     let signing_key = domain::platform::signing_key(&db).await?;
     let store: Arc<dyn ObjectStore> = match args.storage_target()? {
@@ -42,9 +46,12 @@ pub async fn platform(args: &StorageArgs, public_url: &str) -> Result<Platform, 
         }
         StorageTarget::S3(config) => Arc::new(S3Store::new(config)),
     };
+    let (dataset_limits, upload_limits) = datasets.limits();
     Ok(Platform {
         db,
         store,
         signing_key,
+        dataset_limits,
+        upload_limits,
     })
 }

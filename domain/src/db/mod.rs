@@ -6,6 +6,8 @@
 //! Where a statement must differ (row locking), `Backend` says which one is in use.
 
 pub mod api_keys;
+pub mod datasets;
+pub mod jobs;
 pub mod sessions;
 pub mod settings;
 pub mod sign_in_failures;

@@ -97,6 +97,20 @@ pub async fn collect(mut stream: ByteStream) -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The first `limit` bytes of a stream (fewer if it is shorter); the rest is not read.
+pub async fn read_head(mut stream: ByteStream, limit: usize) -> io::Result<Vec<u8>> {
+    use futures::StreamExt;
+    let mut head = Vec::new();
+    while head.len() < limit {
+        match stream.next().await {
+            Some(chunk) => head.extend_from_slice(&chunk?),
+            None => break,
+        }
+    }
+    head.truncate(limit);
+    Ok(head)
+}
+
 /// A stream of one in-memory buffer.
 pub fn bytes_stream(bytes: impl Into<Bytes>) -> ByteStream {
     Box::pin(futures::stream::once(futures::future::ready(Ok(

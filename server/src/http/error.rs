@@ -98,6 +98,7 @@ impl From<domain::Error> for ApiError {
                 field,
                 ..Self::new(StatusCode::CONFLICT, "conflict", message)
             },
+            E::TooLarge(_) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message),
             E::RateLimited {
                 retry_after_secs, ..
             } => ApiError {

@@ -73,6 +73,14 @@ impl TestApp {
             db,
             store: std::sync::Arc::new(store),
             signing_key,
+            dataset_limits: domain::datasets::Limits {
+                min_usable_rows: 100,
+                ..Default::default()
+            },
+            upload_limits: domain::datasets::UploadLimits {
+                max_file_bytes: 4 * 1024 * 1024,
+                quota_bytes: 6 * 1024 * 1024,
+            },
         };
         let leptos = LeptosOptions::builder()
             .output_name("crucible")
@@ -89,6 +97,62 @@ impl TestApp {
             cookies: BTreeMap::new(),
             _dir: dir,
         }
+    }
+
+    /// Every file the object store holds, as paths relative to its directory.
+    pub fn stored_files(&self) -> Vec<String> {
+        fn walk(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, root, out);
+                } else {
+                    out.push(
+                        path.strip_prefix(root)
+                            .unwrap()
+                            .to_string_lossy()
+                            .into_owned(),
+                    );
+                }
+            }
+        }
+        let root = self._dir.path().join("objects");
+        let mut files = Vec::new();
+        walk(&root, &root, &mut files);
+        files.sort();
+        files
+    }
+
+    pub async fn upload(&mut self, key: &str, name: &str, body: Vec<u8>) -> TestResponse {
+        let request = Request::post(format!("/api/v1/datasets?name={name}"))
+            .header(header::AUTHORIZATION, format!("Bearer {key}"))
+            .body(Body::from(body))
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// Signs up `email` and returns a new API key of theirs.
+    pub async fn customer_key(&mut self, email: &str) -> String {
+        self.forget_cookies();
+        self.sign_up(email, "customer").await;
+        let response = self
+            .submit(
+                "/account/api-keys",
+                "/account/api-keys",
+                &[("name", "tests")],
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::SEE_OTHER);
+        let page = self.get("/account/api-keys").await;
+        let marker = "data-test=\"new-key\"";
+        let start = page.body.find(marker).expect("a new key") + marker.len();
+        let start = start + page.body[start..].find('>').unwrap() + 1;
+        page.body[start..].split('<').next().unwrap().to_string()
+    }
+
+    /// Runs background jobs until none is due.
+    pub async fn run_jobs(&self) {
+        while domain::jobs::run_next(&self.state.platform).await.unwrap() {}
     }
 
     pub fn session_cookie(&self) -> Option<&String> {

@@ -1,4 +1,6 @@
-//! The JSON API under `/api/v1`: for now the caller's account and their API keys.
+//! The JSON API under `/api/v1`: the caller's account and API keys here, datasets in their own module.
+
+mod datasets;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{OriginalUri, Path, State};
@@ -16,6 +18,7 @@ pub fn routes() -> Router<AppState> {
         .route("/account", get(account))
         .route("/api-keys", get(list_keys).post(create_key))
         .route("/api-keys/{id}", delete(revoke_key))
+        .merge(datasets::routes())
         .fallback(no_such_route)
 }
 

@@ -1,0 +1,147 @@
+//! A dataset as its owner sees it, and looking datasets up.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::rows::Row;
+use super::{Format, Mapping, Report, TaskType};
+use crate::accounts::User;
+use crate::clock::Millis;
+use crate::db::{self, Database, datasets::DatasetRow};
+use crate::error::{Error, Result};
+use crate::storage::ObjectKey;
+
+/// The object keys of a dataset: the file as uploaded, and the two normalised splits.
+pub fn source_key(id: &str) -> ObjectKey {
+    ObjectKey::new(format!("datasets/{id}/source")).expect("dataset ids are UUIDs")
+}
+pub fn train_key(id: &str) -> ObjectKey {
+    ObjectKey::new(format!("datasets/{id}/train.jsonl")).expect("dataset ids are UUIDs")
+}
+/// The secret test split. Only the evaluator reads it; no route returns it.
+pub fn test_key(id: &str) -> ObjectKey {
+    ObjectKey::new(format!("datasets/{id}/test.jsonl")).expect("dataset ids are UUIDs")
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatasetState {
+    /// Stored and inspected; waiting for a task type and mapping.
+    Uploaded,
+    Validating,
+    /// Validated and split: usable for tasks.
+    Ready,
+    /// Validation found the dataset unusable; `error` says why.
+    Refused,
+}
+
+impl DatasetState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatasetState::Uploaded => "uploaded",
+            DatasetState::Validating => "validating",
+            DatasetState::Ready => "ready",
+            DatasetState::Refused => "refused",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [Self::Uploaded, Self::Validating, Self::Ready, Self::Refused]
+            .into_iter()
+            .find(|st| st.as_str() == s)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Dataset {
+    pub id: String,
+    pub name: String,
+    pub state: DatasetState,
+    pub format: Format,
+    pub size_bytes: i64,
+    pub sha256: String,
+    pub columns: Vec<String>,
+    /// The file's first rows, shown while choosing a mapping. Empty once the dataset is split, so that
+    /// no view of a dataset ever shows rows that may be in its secret test split.
+    pub preview: Vec<Row>,
+    /// A mapping guessed from the column names, per text task type.
+    pub suggested_mappings: BTreeMap<TaskType, Mapping>,
+    pub task_type: Option<TaskType>,
+    pub mapping: Option<Mapping>,
+    pub report: Option<Report>,
+    pub error: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+fn corrupt(id: &str, what: &str) -> Error {
+    Error::Internal(format!("dataset {id} has a malformed {what} column"))
+}
+
+impl TryFrom<DatasetRow> for Dataset {
+    type Error = Error;
+
+    fn try_from(row: DatasetRow) -> Result<Self> {
+        let id = row.id.clone();
+        let state = DatasetState::parse(&row.state).ok_or_else(|| corrupt(&id, "state"))?;
+        let columns: Vec<String> =
+            serde_json::from_str(&row.columns).map_err(|_| corrupt(&id, "columns"))?;
+        let preview = if state == DatasetState::Uploaded {
+            serde_json::from_str(&row.preview).map_err(|_| corrupt(&id, "preview"))?
+        } else {
+            Vec::new()
+        };
+        let suggested_mappings = [
+            TaskType::Instruct,
+            TaskType::Chat,
+            TaskType::Dpo,
+            TaskType::Grpo,
+        ]
+        .into_iter()
+        .map(|t| (t, Mapping::suggest(t, &columns)))
+        .collect();
+        Ok(Dataset {
+            format: serde_json::from_str(&row.format).map_err(|_| corrupt(&id, "format"))?,
+            task_type: row.task_type.as_deref().and_then(TaskType::parse),
+            mapping: parse_json(&id, row.mapping.as_deref(), "mapping")?,
+            report: parse_json(&id, row.report.as_deref(), "report")?,
+            id: row.id,
+            name: row.name,
+            state,
+            size_bytes: row.size_bytes,
+            sha256: row.sha256,
+            columns,
+            preview,
+            suggested_mappings,
+            error: row.error,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(
+    id: &str,
+    text: Option<&str>,
+    what: &str,
+) -> Result<Option<T>> {
+    text.map(|t| serde_json::from_str(t).map_err(|_| corrupt(id, what)))
+        .transpose()
+}
+
+/// The owner's dataset `id`; another account's dataset is "not found", not "forbidden".
+pub async fn get(db: &Database, owner: &User, id: &str) -> Result<Dataset> {
+    match db::datasets::by_id(db.pool(), id).await? {
+        Some(row) if row.owner_id == owner.id => row.try_into(),
+        _ => Err(Error::NotFound("dataset")),
+    }
+}
+
+pub async fn list(db: &Database, owner: &User) -> Result<Vec<Dataset>> {
+    db::datasets::for_owner(db.pool(), &owner.id)
+        .await?
+        .into_iter()
+        .map(Dataset::try_from)
+        .collect()
+}

@@ -1,0 +1,138 @@
+//! The `datasets` table. JSON-valued columns (format, columns, preview, mapping, report) are text.
+
+use sqlx::{Any, Executor, FromRow};
+
+use crate::clock::Millis;
+
+#[derive(Clone, Debug, FromRow)]
+pub struct DatasetRow {
+    pub id: String,
+    pub owner_id: String,
+    pub name: String,
+    pub state: String,
+    pub format: String,
+    pub size_bytes: i64,
+    pub sha256: String,
+    pub columns: String,
+    pub preview: String,
+    pub task_type: Option<String>,
+    pub mapping: Option<String>,
+    pub seed: Option<i64>,
+    pub report: Option<String>,
+    pub error: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+const COLUMNS: &str = "id, owner_id, name, state, format, size_bytes, sha256, columns, preview, task_type, \
+                       mapping, seed, report, error, created_at, updated_at";
+
+pub async fn insert<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    row: &DatasetRow,
+) -> sqlx::Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO datasets ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+    ))
+    .bind(&row.id)
+    .bind(&row.owner_id)
+    .bind(&row.name)
+    .bind(&row.state)
+    .bind(&row.format)
+    .bind(row.size_bytes)
+    .bind(&row.sha256)
+    .bind(&row.columns)
+    .bind(&row.preview)
+    .bind(&row.task_type)
+    .bind(&row.mapping)
+    .bind(row.seed)
+    .bind(&row.report)
+    .bind(&row.error)
+    .bind(row.created_at)
+    .bind(row.updated_at)
+    .execute(exec)
+    .await?;
+    Ok(())
+}
+
+pub async fn by_id<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    id: &str,
+) -> sqlx::Result<Option<DatasetRow>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM datasets WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(exec)
+        .await
+}
+
+pub async fn for_owner<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    owner_id: &str,
+) -> sqlx::Result<Vec<DatasetRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM datasets WHERE owner_id = $1 ORDER BY created_at DESC, id DESC"
+    ))
+    .bind(owner_id)
+    .fetch_all(exec)
+    .await
+}
+
+/// Bytes stored for the owner's datasets, for the quota.
+pub async fn bytes_for_owner<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    owner_id: &str,
+) -> sqlx::Result<i64> {
+    let total: Option<i64> = sqlx::query_scalar(
+        "SELECT CAST(SUM(size_bytes) AS BIGINT) FROM datasets WHERE owner_id = $1",
+    )
+    .bind(owner_id)
+    .fetch_one(exec)
+    .await?;
+    Ok(total.unwrap_or(0))
+}
+
+/// Moves a dataset that is not being validated into `validating` with these settings; false when it
+/// is already being validated.
+pub async fn start_validation<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    id: &str,
+    task_type: &str,
+    mapping: &str,
+    seed: i64,
+    now: Millis,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE datasets SET state = 'validating', task_type = $1, mapping = $2, seed = $3, report = NULL, \
+         error = NULL, updated_at = $4 WHERE id = $5 AND state <> 'validating'",
+    )
+    .bind(task_type)
+    .bind(mapping)
+    .bind(seed)
+    .bind(now)
+    .bind(id)
+    .execute(exec)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records a validation's outcome: `ready` or `refused`, with the report and, when refused, why.
+pub async fn finish_validation<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    id: &str,
+    state: &str,
+    report: Option<&str>,
+    error: Option<&str>,
+    now: Millis,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE datasets SET state = $1, report = $2, error = $3, updated_at = $4 WHERE id = $5",
+    )
+    .bind(state)
+    .bind(report)
+    .bind(error)
+    .bind(now)
+    .bind(id)
+    .execute(exec)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! The `jobs` table: background work that any replica may claim.
+
+use sqlx::{Any, Executor, FromRow};
+
+use super::Backend;
+use crate::clock::Millis;
+
+#[derive(Clone, Debug, FromRow)]
+pub struct JobRow {
+    pub id: String,
+    pub kind: String,
+    pub subject_id: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+}
+
+pub async fn enqueue<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    kind: &str,
+    subject_id: &str,
+    max_attempts: i64,
+    now: Millis,
+) -> sqlx::Result<String> {
+    let id = uuid::Uuid::now_v7().to_string();
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, subject_id, state, attempts, max_attempts, run_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'queued', 0, $4, $5, $5, $5)",
+    )
+    .bind(&id)
+    .bind(kind)
+    .bind(subject_id)
+    .bind(max_attempts)
+    .bind(now)
+    .execute(exec)
+    .await?;
+    Ok(id)
+}
+
+/// Claims the oldest job that is due, or whose worker's lease ran out, for `lease_until`. On
+/// PostgreSQL, replicas claiming at once skip each other's locked rows instead of waiting.
+pub async fn claim<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    backend: Backend,
+    now: Millis,
+    lease_until: Millis,
+) -> sqlx::Result<Option<JobRow>> {
+    let lock = match backend {
+        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = $1, updated_at = $2 \
+         WHERE id = (SELECT id FROM jobs \
+                     WHERE (state = 'queued' AND run_at <= $2) OR (state = 'running' AND lease_until < $2) \
+                     ORDER BY run_at LIMIT 1 {lock}) \
+         RETURNING id, kind, subject_id, attempts, max_attempts"
+    );
+    sqlx::query_as(&sql)
+        .bind(lease_until)
+        .bind(now)
+        .fetch_optional(exec)
+        .await
+}
+
+/// Extends the lease of a job its worker still holds.
+pub async fn extend_lease<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    id: &str,
+    lease_until: Millis,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE jobs SET lease_until = $1 WHERE id = $2 AND state = 'running'")
+        .bind(lease_until)
+        .bind(id)
+        .execute(exec)
+        .await?;
+    Ok(())
+}
+
+pub async fn finish<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    id: &str,
+    now: Millis,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE jobs SET state = 'done', lease_until = NULL, updated_at = $1 WHERE id = $2",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(exec)
+    .await?;
+    Ok(())
+}
+
+/// Records a failed attempt: queued again at `retry_at`, or failed for good when `retry_at` is `None`.
+pub async fn fail<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    id: &str,
+    error: &str,
+    retry_at: Option<Millis>,
+    now: Millis,
+) -> sqlx::Result<()> {
+    let (state, run_at) = match retry_at {
+        Some(at) => ("queued", at),
+        None => ("failed", now),
+    };
+    sqlx::query(
+        "UPDATE jobs SET state = $1, run_at = $2, last_error = $3, lease_until = NULL, updated_at = $4 WHERE id = $5",
+    )
+    .bind(state)
+    .bind(run_at)
+    .bind(error)
+    .bind(now)
+    .bind(id)
+    .execute(exec)
+    .await?;
+    Ok(())
+}
+
+/// Job counts by state, for health pages and metrics.
+pub async fn counts<'e>(
+    exec: impl Executor<'e, Database = Any>,
+) -> sqlx::Result<Vec<(String, i64)>> {
+    sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state")
+        .fetch_all(exec)
+        .await
+}

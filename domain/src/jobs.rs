@@ -1,0 +1,122 @@
+//! Background work claimed from the database. Loops only claim; each kind of job is a plain async
+//! function that is safe to run twice (a worker may die after the work and before marking it done).
+
+use std::time::Duration;
+
+use crate::clock::{Millis, now_ms};
+use crate::db::{self, jobs::JobRow};
+use crate::error::{Error, Result};
+use crate::{Platform, datasets};
+
+/// How long a claim lasts without a heartbeat; a dead worker's job is claimable again after it.
+pub const LEASE_MS: Millis = 60_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobKind {
+    ValidateDataset,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::ValidateDataset => "validate_dataset",
+        }
+    }
+
+    fn parse(s: &str) -> Option<JobKind> {
+        (s == "validate_dataset").then_some(JobKind::ValidateDataset)
+    }
+}
+
+/// Attempts before a job fails for good (Gradients retries failed steps this often too).
+pub const MAX_ATTEMPTS: i64 = 4;
+
+/// Delay before retry `attempt` (1-based): 5 s, 10 s, 20 s, … at most 10 minutes.
+pub fn backoff(attempt: i64) -> Millis {
+    (5_000i64 << attempt.clamp(1, 8).saturating_sub(1)).min(600_000)
+}
+
+/// Claims one due job and runs it; returns false when there was none.
+pub async fn run_next(platform: &Platform) -> Result<bool> {
+    let now = now_ms();
+    let db = &platform.db;
+    let Some(job) = db::jobs::claim(db.pool(), db.backend(), now, now + LEASE_MS).await? else {
+        return Ok(false);
+    };
+    if job.attempts > job.max_attempts {
+        let message = format!(
+            "gave up after {} attempts: the worker stopped each time",
+            job.max_attempts
+        );
+        db::jobs::fail(db.pool(), &job.id, &message, None, now_ms()).await?;
+        return Ok(true);
+    }
+    let heartbeat = tokio::spawn(keep_lease(platform.clone(), job.id.clone()));
+    let outcome = run(platform, &job).await;
+    heartbeat.abort();
+    match outcome {
+        Ok(()) => db::jobs::finish(db.pool(), &job.id, now_ms()).await?,
+        Err(err) => {
+            tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %err, "job failed");
+            let retry_at =
+                (job.attempts < job.max_attempts).then(|| now_ms() + backoff(job.attempts));
+            db::jobs::fail(db.pool(), &job.id, &err.to_string(), retry_at, now_ms()).await?;
+        }
+    }
+    Ok(true)
+}
+
+async fn run(platform: &Platform, job: &JobRow) -> Result<()> {
+    match JobKind::parse(&job.kind) {
+        Some(JobKind::ValidateDataset) => {
+            datasets::ingest::validate_dataset(platform, &job.subject_id).await
+        }
+        None => Err(Error::Internal(format!("unknown job kind {}", job.kind))),
+    }
+}
+
+async fn keep_lease(platform: Platform, job_id: String) {
+    let mut every = tokio::time::interval(Duration::from_millis((LEASE_MS / 3) as u64));
+    every.tick().await;
+    loop {
+        every.tick().await;
+        if let Err(err) =
+            db::jobs::extend_lease(platform.db.pool(), &job_id, now_ms() + LEASE_MS).await
+        {
+            tracing::warn!(job = %job_id, error = %err, "could not extend a job's lease");
+        }
+    }
+}
+
+/// Runs jobs until `stop` resolves, polling every `idle` when there is nothing to do.
+pub async fn work(platform: Platform, idle: Duration, stop: impl std::future::Future<Output = ()>) {
+    tokio::pin!(stop);
+    loop {
+        let ran = tokio::select! {
+            () = &mut stop => return,
+            ran = run_next(&platform) => ran,
+        };
+        match ran {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(err) => {
+                tracing::error!(error = %err, "claiming background work failed; will retry")
+            }
+        }
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(idle) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+
+    #[test]
+    fn backoff_doubles_up_to_ten_minutes() {
+        assert_eq!([1, 2, 3].map(backoff), [5_000, 10_000, 20_000]);
+        assert_eq!(backoff(20), 600_000);
+    }
+}
