@@ -38,6 +38,33 @@ pub enum Command {
     /// Manage accounts from the command line.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Work with dataset files locally.
+    #[command(subcommand)]
+    Datasets(DatasetsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetsCommand {
+    /// Validate and split a file as the platform would, printing the report as JSON: check a file before
+    /// uploading it (and the benchmark's measure).
+    Check {
+        file: PathBuf,
+        #[arg(long)]
+        task_type: String,
+        /// ROLE=COLUMN, repeated; the suggested mapping when left out.
+        #[arg(long = "map")]
+        mappings: Vec<String>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Write the normalised training rows here.
+        #[arg(long)]
+        train_out: Option<PathBuf>,
+        /// Write the normalised test rows here.
+        #[arg(long)]
+        test_out: Option<PathBuf>,
+        #[arg(long, default_value_t = 2_000)]
+        min_rows: u64,
+    },
 }
 
 /// Where the platform keeps its data; every command takes these.

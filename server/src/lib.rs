@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod dataset_check;
 pub mod http;
 pub mod logging;
 pub mod serve;
@@ -26,5 +27,6 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(args) => serve::serve(args).await,
         Command::Admin(command) => admin::run(command).await,
+        Command::Datasets(command) => dataset_check::run(command).await,
     }
 }
