@@ -3,11 +3,15 @@
 use domain::db::{self, Database};
 
 async fn enqueue(db: &Database, subject: &str, now: i64) -> String {
-    db::jobs::enqueue(db.pool(), "validate_dataset", subject, 4, now).await.unwrap()
+    db::jobs::enqueue(db.pool(), "validate_dataset", subject, 4, now)
+        .await
+        .unwrap()
 }
 
 async fn claim(db: &Database, now: i64) -> Option<db::jobs::JobRow> {
-    db::jobs::claim(db.pool(), db.backend(), now, now + 60_000).await.unwrap()
+    db::jobs::claim(db.pool(), db.backend(), now, now + 60_000)
+        .await
+        .unwrap()
 }
 
 testkit::on_both_databases! {

@@ -10,10 +10,22 @@ use crate::CliError;
 use crate::config::DatasetsCommand;
 
 pub async fn run(command: DatasetsCommand) -> Result<(), CliError> {
-    let DatasetsCommand::Check { file, task_type, mappings, seed, train_out, test_out, min_rows } = command;
-    tokio::task::spawn_blocking(move || check(file, task_type, mappings, seed, train_out, test_out, min_rows))
-        .await
-        .map_err(|err| CliError::Config(format!("the check stopped: {err}")))?
+    let DatasetsCommand::Check {
+        file,
+        task_type,
+        mappings,
+        seed,
+        train_out,
+        test_out,
+        min_rows,
+    } = command;
+    tokio::task::spawn_blocking(move || {
+        check(
+            file, task_type, mappings, seed, train_out, test_out, min_rows,
+        )
+    })
+    .await
+    .map_err(|err| CliError::Config(format!("the check stopped: {err}")))?
 }
 
 fn check(
@@ -25,8 +37,11 @@ fn check(
     test_out: Option<std::path::PathBuf>,
     min_rows: u64,
 ) -> Result<(), CliError> {
-    let task_type = TaskType::parse(&task_type)
-        .ok_or_else(|| CliError::Config(format!("--task-type {task_type}: use instruct, chat, dpo or grpo")))?;
+    let task_type = TaskType::parse(&task_type).ok_or_else(|| {
+        CliError::Config(format!(
+            "--task-type {task_type}: use instruct, chat, dpo or grpo"
+        ))
+    })?;
     let started = Instant::now();
     let size = std::fs::metadata(&file)?.len();
     let mut head = vec![0u8; 1024 * 1024];
@@ -48,14 +63,28 @@ fn check(
         Some(path) => Box::new(BufWriter::new(File::create(path)?)),
         None => Box::new(std::io::sink()),
     };
-    let limits = Limits { min_usable_rows: min_rows, ..Limits::default() };
+    let limits = Limits {
+        min_usable_rows: min_rows,
+        ..Limits::default()
+    };
     let reader = BufReader::with_capacity(256 * 1024, File::open(&file)?);
     let mut write_error = None;
-    let validated = validate(format, reader, task_type, &mapping, seed, &limits, &mut |row| {
-        if let Err(err) = train.write_all(row.as_bytes()).and_then(|()| train.write_all(b"\n")) {
-            write_error.get_or_insert(err);
-        }
-    })
+    let validated = validate(
+        format,
+        reader,
+        task_type,
+        &mapping,
+        seed,
+        &limits,
+        &mut |row| {
+            if let Err(err) = train
+                .write_all(row.as_bytes())
+                .and_then(|()| train.write_all(b"\n"))
+            {
+                write_error.get_or_insert(err);
+            }
+        },
+    )
     .map_err(|err| CliError::Config(err.0))?;
     if let Some(err) = write_error {
         return Err(err.into());
@@ -69,7 +98,10 @@ fn check(
         test.flush()?;
     }
     let seconds = started.elapsed().as_secs_f64();
-    println!("{}", serde_json::to_string_pretty(&validated.report).expect("a report serialises"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&validated.report).expect("a report serialises")
+    );
     eprintln!(
         "checked {size} bytes in {seconds:.2} s ({:.1} MB/s) with mapping {}",
         size as f64 / 1e6 / seconds,

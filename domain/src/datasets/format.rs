@@ -60,7 +60,7 @@ pub fn detect(head: &[u8]) -> Result<Format, String> {
         // The head may cut a character in two at its end.
         Err(err) => line_end == text.len() && err.error_len().is_none(),
     };
-    if !readable || header.iter().any(|&b| b == 0) {
+    if !readable || header.contains(&0) {
         let shown: Vec<String> = head.iter().take(8).map(|b| format!("{b:02x}")).collect();
         return Err(format!(
             "this is not JSONL, JSON, CSV or Parquet: it starts with the bytes {}; export your data as one of those",
