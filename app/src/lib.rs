@@ -15,7 +15,9 @@ use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
-use pages::{ApiKeysPage, Dashboard, Home, Leaderboards, NotFound, SignIn, SignUp};
+use pages::{
+    ApiKeysPage, Dashboard, DatasetPage, DatasetsPage, Home, Leaderboards, NotFound, SignIn, SignUp,
+};
 use session::{Nav, provide_session};
 
 /// The HTML document around the app, rendered on the server only. Pages render in `SsrMode::Async`:
@@ -56,6 +58,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/dashboard") view=Dashboard ssr=SsrMode::Async/>
                     <Route path=path!("/account/api-keys") view=ApiKeysPage ssr=SsrMode::Async/>
                     <Route path=path!("/leaderboards") view=Leaderboards ssr=SsrMode::Async/>
+                    <Route path=path!("/datasets") view=DatasetsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/datasets/:id") view=DatasetPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>
@@ -68,4 +72,8 @@ pub fn App() -> impl IntoView {
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(App);
+    // A mark that the page is interactive now, for styles and for the browser tests.
+    if let Some(body) = document().body() {
+        let _ = body.set_attribute("data-hydrated", "true");
+    }
 }

@@ -114,6 +114,7 @@ pub fn Nav() -> impl IntoView {
                                 Some(user) => {
                                     view! {
                                         <A href="/dashboard">"Dashboard"</A>
+                                        <A href="/datasets">"Datasets"</A>
                                         <A href="/account/api-keys">"API keys"</A>
                                         <span class="who" data-test="signed-in-as">{user.email}</span>
                                         <form method="post" action="/auth/sign-out" class="inline">

@@ -71,6 +71,8 @@ impl Harness {
             .arg(data.path())
             .arg("--site-root")
             .arg(required_env("CRUCIBLE_SITE_ROOT"))
+            .env("CRUCIBLE_MIN_DATASET_ROWS", "20")
+            .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
             .expect("start crucible");
@@ -161,6 +163,38 @@ impl Harness {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Waits until the wasm has taken over the page.
+    async fn wait_for_hydration(&self) {
+        self.browser
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css("body[data-hydrated='true']"))
+            .await
+            .expect("the page never hydrated");
+    }
+
+    async fn wait_for_text(&self, css: &str, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(element) = self.browser.find(Locator::Css(css)).await
+                && element.text().await.is_ok_and(|t| t.contains(text))
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{css} never showed {text:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn sign_up(&self, email: &str) {
+        self.goto("/signup").await;
+        self.fill("#email", email).await;
+        self.fill("#password", PASSWORD).await;
+        self.click("form[action='/auth/sign-up'] button[type='submit']")
+            .await;
+        self.wait_for_path("/dashboard").await;
     }
 
     async fn screenshot(&self, name: &str) {
@@ -275,4 +309,120 @@ async fn hydration_makes_the_password_toggle_work_without_a_reload() {
         .unwrap();
     assert_eq!(marker, json!("still here"), "the page was reloaded");
     h.screenshot("03-hydrated-sign-in").await;
+}
+
+/// A CSV of `rows` questions and answers, then a row with an empty answer and a duplicate.
+fn faq_csv(rows: usize) -> String {
+    let mut csv = String::from("question,answer\n");
+    for i in 0..rows {
+        csv.push_str(&format!(
+            "\"What is item {i}?\",\"Item {i} is a thing, described.\"\n"
+        ));
+    }
+    csv.push_str("\"A question left unanswered?\",\n");
+    csv.push_str("\"What is item 0?\",\"Item 0 is a thing, described.\"\n");
+    csv
+}
+
+#[tokio::test]
+async fn a_customer_uploads_a_dataset_maps_it_and_reads_the_report() {
+    let h = Harness::start().await;
+    let files = tempfile::tempdir().unwrap();
+    h.sign_up("data@example.org").await;
+
+    // A large upload shows its progress bar while it is sent.
+    let big = files.path().join("big.csv");
+    std::fs::write(&big, faq_csv(600_000)).unwrap();
+    h.goto("/datasets").await;
+    h.wait_for_hydration().await;
+    h.fill("#dataset-name", "big").await;
+    h.browser
+        .find(Locator::Css("#dataset-file"))
+        .await
+        .unwrap()
+        .send_keys(&big.to_string_lossy())
+        .await
+        .unwrap();
+    h.click("[data-test='upload-form'] button[type='submit']")
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut saw_progress = false;
+    loop {
+        if !saw_progress
+            && h.browser
+                .find(Locator::Css("[data-test='upload-progress']"))
+                .await
+                .is_ok()
+        {
+            saw_progress = true;
+            h.screenshot("04-upload-progress").await;
+        }
+        if h.browser
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .starts_with("/datasets/")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the upload never finished");
+    }
+    assert!(
+        saw_progress,
+        "the progress bar was never shown during the upload"
+    );
+    h.wait_for_text("[data-test='dataset-state']", "uploaded")
+        .await;
+
+    // A small one is mapped, validated and reported on.
+    let small = files.path().join("faq.csv");
+    std::fs::write(&small, faq_csv(300)).unwrap();
+    h.goto("/datasets").await;
+    h.wait_for_hydration().await;
+    h.fill("#dataset-name", "faq").await;
+    h.browser
+        .find(Locator::Css("#dataset-file"))
+        .await
+        .unwrap()
+        .send_keys(&small.to_string_lossy())
+        .await
+        .unwrap();
+    h.click("[data-test='upload-form'] button[type='submit']")
+        .await;
+    h.wait_for_text("[data-test='dataset-state']", "uploaded")
+        .await;
+    let preview = h.text("[data-test='preview-row']").await;
+    assert!(
+        preview.contains("What is item 0?") && preview.contains("\"instruction\""),
+        "{preview}"
+    );
+    let chosen = h
+        .browser
+        .find(Locator::Css("#role-instruction"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(
+        chosen.as_deref(),
+        Some("question"),
+        "the mapping is suggested from the column names"
+    );
+    h.screenshot("05-mapping").await;
+    h.click("[data-test='validate']").await;
+    h.wait_for_text("[data-test='dataset-state']", "ready")
+        .await;
+    let summary = h.text("[data-test='report-summary']").await;
+    assert!(
+        summary.contains("302 rows read: 300 usable (270 for training, 30 held out"),
+        "{summary}"
+    );
+    let example = h.text("[data-test='rejected-example']").await;
+    assert!(
+        example.contains("line 302") || example.contains("line 303"),
+        "{example}"
+    );
+    h.screenshot("06-report").await;
 }

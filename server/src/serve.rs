@@ -42,9 +42,20 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
     println!("Crucible is running at http://{local} (Ctrl-C stops it)");
 
     let sweeper = tokio::spawn(sweep_sessions(DbSessionStore::new(platform.db.clone())));
+    let (stop_worker, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(domain::jobs::work(
+        platform.clone(),
+        Duration::from_millis(500),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    // A job cut short here is claimed again when its lease ends: every job is safe to run twice.
+    let _ = stop_worker.send(());
+    let _ = worker.await;
     sweeper.abort();
     tracing::info!("stopped");
     Ok(())

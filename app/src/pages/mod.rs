@@ -3,6 +3,8 @@
 mod api_keys;
 mod auth;
 mod dashboard;
+mod dataset;
+mod datasets;
 mod home;
 mod leaderboards;
 mod not_found;
@@ -10,6 +12,8 @@ mod not_found;
 pub use api_keys::ApiKeysPage;
 pub use auth::{SignIn, SignUp};
 pub use dashboard::Dashboard;
+pub use dataset::DatasetPage;
+pub use datasets::DatasetsPage;
 pub use home::Home;
 pub use leaderboards::Leaderboards;
 pub use not_found::NotFound;

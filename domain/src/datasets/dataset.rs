@@ -73,6 +73,8 @@ pub struct Dataset {
     pub error: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// How far validation has read, in bytes of the file.
+    pub validated_bytes: i64,
 }
 
 fn corrupt(id: &str, what: &str) -> Error {
@@ -117,6 +119,7 @@ impl TryFrom<DatasetRow> for Dataset {
             error: row.error,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            validated_bytes: row.validated_bytes,
         })
     }
 }

@@ -2,7 +2,10 @@
 //! same transaction; the job streams the stored file through the pipeline on a blocking thread and
 //! writes the two splits. Running it twice gives the same objects and the same report.
 
-use std::io::BufReader;
+use std::io::{BufReader, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use rand::RngCore;
@@ -87,8 +90,13 @@ pub async fn validate_dataset(platform: &Platform, id: &str) -> Result<()> {
     let limits = platform.dataset_limits;
 
     let source = platform.store.get(&source_key(id)).await?;
-    let reader =
-        BufReader::with_capacity(CHUNK_BYTES, SyncIoBridge::new(StreamReader::new(source)));
+    let read = Arc::new(AtomicU64::new(0));
+    let counted = CountingReader {
+        inner: SyncIoBridge::new(StreamReader::new(source)),
+        read: read.clone(),
+    };
+    let reader = BufReader::with_capacity(CHUNK_BYTES, counted);
+    let progress = tokio::spawn(report_progress(platform.clone(), id.to_string(), read));
     let (sender, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
     let pipeline = tokio::task::spawn_blocking(move || {
         let mut buffer = Vec::with_capacity(CHUNK_BYTES + 4096);
@@ -118,6 +126,7 @@ pub async fn validate_dataset(platform: &Platform, id: &str) -> Result<()> {
     let train = train_key(id);
     let train_upload = platform.store.put(&train, receiving(receiver));
     let (uploaded, validated) = tokio::join!(train_upload, pipeline);
+    progress.abort();
     let validated =
         validated.map_err(|err| Error::Internal(format!("the validation thread failed: {err}")))?;
 
@@ -165,6 +174,32 @@ pub async fn validate_dataset(platform: &Platform, id: &str) -> Result<()> {
     db::datasets::finish_validation(platform.db.pool(), id, "ready", Some(&report), None, now)
         .await?;
     Ok(())
+}
+
+/// A reader that counts the bytes read through it, for the progress bar.
+struct CountingReader<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Writes the bytes read so far to the dataset's row once a second, until aborted.
+async fn report_progress(platform: Platform, id: String, read: Arc<AtomicU64>) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        every.tick().await;
+        let bytes = i64::try_from(read.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
+        if let Err(err) = db::datasets::record_progress(platform.db.pool(), &id, bytes).await {
+            tracing::warn!(dataset = %id, error = %err, "could not record validation progress");
+        }
+    }
 }
 
 /// The chunks the validation thread sends, as a stream for the object store.

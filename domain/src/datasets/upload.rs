@@ -123,6 +123,7 @@ pub async fn upload(
                 error: None,
                 created_at: now,
                 updated_at: now,
+                validated_bytes: 0,
             };
             db::datasets::insert(platform.db.pool(), &row).await?;
             row.try_into()

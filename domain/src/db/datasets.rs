@@ -22,17 +22,19 @@ pub struct DatasetRow {
     pub error: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
+    pub validated_bytes: i64,
 }
 
 const COLUMNS: &str = "id, owner_id, name, state, format, size_bytes, sha256, columns, preview, task_type, \
-                       mapping, seed, report, error, created_at, updated_at";
+                       mapping, seed, report, error, created_at, updated_at, validated_bytes";
 
 pub async fn insert<'e>(
     exec: impl Executor<'e, Database = Any>,
     row: &DatasetRow,
 ) -> sqlx::Result<()> {
     sqlx::query(&format!(
-        "INSERT INTO datasets ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        "INSERT INTO datasets ({COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
     ))
     .bind(&row.id)
     .bind(&row.owner_id)
@@ -50,6 +52,7 @@ pub async fn insert<'e>(
     .bind(&row.error)
     .bind(row.created_at)
     .bind(row.updated_at)
+    .bind(row.validated_bytes)
     .execute(exec)
     .await?;
     Ok(())
@@ -103,7 +106,7 @@ pub async fn start_validation<'e>(
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "UPDATE datasets SET state = 'validating', task_type = $1, mapping = $2, seed = $3, report = NULL, \
-         error = NULL, updated_at = $4 WHERE id = $5 AND state <> 'validating'",
+         error = NULL, validated_bytes = 0, updated_at = $4 WHERE id = $5 AND state <> 'validating'",
     )
     .bind(task_type)
     .bind(mapping)
@@ -134,5 +137,19 @@ pub async fn finish_validation<'e>(
     .bind(id)
     .execute(exec)
     .await?;
+    Ok(())
+}
+
+/// Records how many bytes of the file validation has read so far.
+pub async fn record_progress<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    id: &str,
+    validated_bytes: i64,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE datasets SET validated_bytes = $1 WHERE id = $2 AND state = 'validating'")
+        .bind(validated_bytes)
+        .bind(id)
+        .execute(exec)
+        .await?;
     Ok(())
 }

@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use domain::accounts::{self, Email, Password, Role};
+use domain::datasets::{self, Mapping, TaskType};
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -22,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/auth/sign-out", post(sign_out))
         .route("/account/api-keys", post(create_api_key))
         .route("/account/api-keys/{id}/revoke", post(revoke_api_key))
+        .route("/datasets/{id}/validation", post(validate_dataset))
 }
 
 /// Leaves `message` for the next page and sends the browser to `to`.
@@ -228,6 +230,45 @@ async fn revoke_api_key(
         Err(err) => (FlashKind::Error, message_for(err)),
     };
     redirect_with(&session, "/account/api-keys", kind, message, None).await
+}
+
+/// The mapping form: `task_type`, and `role.ROLE=COLUMN` for each mapped role.
+async fn validate_dataset(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(session, fields): CsrfForm<std::collections::BTreeMap<String, String>>,
+) -> Response {
+    let page = format!("/datasets/{id}");
+    let Some(user) = signed_in_user(&state, &session).await else {
+        return redirect_with(
+            &session,
+            "/signin",
+            FlashKind::Error,
+            "Sign in to validate datasets.".into(),
+            None,
+        )
+        .await;
+    };
+    let Some(task_type) = fields.get("task_type").and_then(|t| TaskType::parse(t)) else {
+        return redirect_with(
+            &session,
+            &page,
+            FlashKind::Error,
+            "Choose a task type.".into(),
+            None,
+        )
+        .await;
+    };
+    let mapping = Mapping::new(fields.iter().filter_map(|(key, column)| {
+        let role = key.strip_prefix("role.")?;
+        (!column.is_empty()).then(|| (role.to_string(), column.clone()))
+    }));
+    match datasets::request_validation(&state.platform, &user, &id, task_type, Some(mapping), None)
+        .await
+    {
+        Ok(_) => Redirect::to(&page).into_response(),
+        Err(err) => redirect_with(&session, &page, FlashKind::Error, message_for(err), None).await,
+    }
 }
 
 async fn signed_in_user(state: &AppState, session: &Session) -> Option<accounts::User> {
