@@ -8,7 +8,8 @@ use crate::db::{self, jobs::JobRow};
 use crate::error::{Error, Result};
 use crate::{Platform, datasets};
 
-/// How long a claim lasts without a heartbeat; a dead worker's job is claimable again after it.
+/// How long a claim lasts without a heartbeat, by default; a dead worker's job is claimable again after
+/// it. Deployments set their own (`Platform::job_lease_ms`).
 pub const LEASE_MS: Millis = 60_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,7 +41,9 @@ pub fn backoff(attempt: i64) -> Millis {
 pub async fn run_next(platform: &Platform) -> Result<bool> {
     let now = now_ms();
     let db = &platform.db;
-    let Some(job) = db::jobs::claim(db.pool(), db.backend(), now, now + LEASE_MS).await? else {
+    let Some(job) =
+        db::jobs::claim(db.pool(), db.backend(), now, now + platform.job_lease_ms).await?
+    else {
         return Ok(false);
     };
     if job.attempts > job.max_attempts {
@@ -76,12 +79,13 @@ async fn run(platform: &Platform, job: &JobRow) -> Result<()> {
 }
 
 async fn keep_lease(platform: Platform, job_id: String) {
-    let mut every = tokio::time::interval(Duration::from_millis((LEASE_MS / 3) as u64));
+    let lease = platform.job_lease_ms;
+    let mut every = tokio::time::interval(Duration::from_millis((lease / 3).max(1) as u64));
     every.tick().await;
     loop {
         every.tick().await;
         if let Err(err) =
-            db::jobs::extend_lease(platform.db.pool(), &job_id, now_ms() + LEASE_MS).await
+            db::jobs::extend_lease(platform.db.pool(), &job_id, now_ms() + lease).await
         {
             tracing::warn!(job = %job_id, error = %err, "could not extend a job's lease");
         }

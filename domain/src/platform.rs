@@ -16,6 +16,8 @@ pub struct Platform {
     /// What a dataset must satisfy to be accepted.
     pub dataset_limits: Limits,
     pub upload_limits: UploadLimits,
+    /// How long a worker's claim on a job lasts without a heartbeat.
+    pub job_lease_ms: crate::clock::Millis,
 }
 
 /// The deployment's signing key: created once, stored in the database, shared by every replica.

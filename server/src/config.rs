@@ -122,6 +122,10 @@ pub struct DatasetArgs {
     /// The largest dataset file accepted, in bytes.
     #[arg(long, env = "CRUCIBLE_MAX_UPLOAD_BYTES", default_value_t = 10 * 1024 * 1024 * 1024)]
     pub max_upload_bytes: u64,
+    /// How long a worker's claim on a background job lasts without a heartbeat, in milliseconds; a job
+    /// whose worker died is taken up again after this.
+    #[arg(long, env = "CRUCIBLE_JOB_LEASE_MS", default_value_t = domain::jobs::LEASE_MS)]
+    pub job_lease_ms: i64,
     /// What one account may store in datasets, in bytes.
     #[arg(long, env = "CRUCIBLE_UPLOAD_QUOTA_BYTES", default_value_t = 50 * 1024 * 1024 * 1024)]
     pub upload_quota_bytes: u64,

@@ -52,6 +52,7 @@ pub async fn platform(
         store,
         signing_key,
         dataset_limits,
+        job_lease_ms: datasets.job_lease_ms,
         upload_limits,
     })
 }

@@ -6,6 +6,16 @@ use tokio::net::TcpStream;
 
 /// Sends one request and returns the status and body. Only `http://` URLs; the body is read to EOF.
 pub async fn request(method: &str, url: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    request_with(method, url, &[], body).await
+}
+
+/// `request` with extra headers.
+pub async fn request_with(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<u8>) {
     let url = url::Url::parse(url).expect("a URL");
     assert_eq!(url.scheme(), "http", "only plain HTTP on loopback");
     let host = url.host_str().expect("a host");
@@ -15,8 +25,12 @@ pub async fn request(method: &str, url: &str, body: &[u8]) -> (u16, Vec<u8>) {
         None => url.path().to_string(),
     };
     let mut stream = TcpStream::connect((host, port)).await.expect("connect");
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let head = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {target} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).await.unwrap();

@@ -73,6 +73,7 @@ impl TestApp {
             db,
             store: std::sync::Arc::new(store),
             signing_key,
+            job_lease_ms: domain::jobs::LEASE_MS,
             dataset_limits: domain::datasets::Limits {
                 min_usable_rows: 100,
                 ..Default::default()

@@ -1,0 +1,217 @@
+//! Durability of background work: a server killed (SIGKILL) in the middle of validating a dataset
+//! finishes the validation after a restart, with exactly the result of an undisturbed run.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn bin() -> String {
+    std::env::var("CRUCIBLE_BIN")
+        .expect("CRUCIBLE_BIN is not set: run the tests with scripts/test.sh")
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(data: &Path, port: u16) -> Server {
+    let child = Command::new(bin())
+        .args([
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(data)
+        .env("CRUCIBLE_MIN_DATASET_ROWS", "20")
+        .env("CRUCIBLE_JOB_LEASE_MS", "2000")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start crucible");
+    Server(child)
+}
+
+fn crucible(args: &[&str]) -> String {
+    let output = Command::new(bin())
+        .args(args)
+        .output()
+        .expect("run crucible");
+    assert!(
+        output.status.success(),
+        "crucible {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+async fn get_json(url: &str, key: &str) -> Option<Value> {
+    let auth = format!("Bearer {key}");
+    let (status, body) =
+        testkit::http::request_with("GET", url, &[("Authorization", &auth)], b"").await;
+    (status == 200).then(|| serde_json::from_slice(&body).unwrap())
+}
+
+async fn wait_until(what: &str, seconds: u64, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_server_killed_mid_validation_finishes_it_after_restart_with_the_same_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_arg = data.to_string_lossy().to_string();
+    std::fs::write(dir.path().join("pw"), "a long enough password\n").unwrap();
+    let pw = dir.path().join("pw").to_string_lossy().to_string();
+    crucible(&[
+        "admin",
+        "create-user",
+        "--data-dir",
+        &data_arg,
+        "--email",
+        "r@example.org",
+        "--password-file",
+        &pw,
+        "--role",
+        "customer",
+    ]);
+    let key = crucible(&[
+        "admin",
+        "create-api-key",
+        "--data-dir",
+        &data_arg,
+        "--email",
+        "r@example.org",
+    ]);
+    let key = key.split_whitespace().last().unwrap().to_string();
+
+    // Large enough that validation takes seconds in a debug build.
+    let file = dir.path().join("big.jsonl");
+    let mut text = String::new();
+    for i in 0..300_000 {
+        text.push_str(&format!("{{\"instruction\": \"Restart question {i}?\", \"output\": \"Restart answer {i}, at length.\"}}\n"));
+    }
+    std::fs::write(&file, &text).unwrap();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let server = start(&data, port);
+    wait_until("the server listens", 30, async || {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+    })
+    .await;
+    let auth = format!("Bearer {key}");
+    let (status, body) = testkit::http::request_with(
+        "POST",
+        &format!("{base}/api/v1/datasets?name=big"),
+        &[("Authorization", &auth)],
+        text.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let id = serde_json::from_slice::<Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let request = br#"{"task_type": "instruct", "seed": 99}"#;
+    let (status, _) = testkit::http::request_with(
+        "POST",
+        &format!("{base}/api/v1/datasets/{id}/validation"),
+        &headers,
+        request,
+    )
+    .await;
+    assert_eq!(status, 202);
+
+    // Kill the server once validation is under way, part-way through the file.
+    let url = format!("{base}/api/v1/datasets/{id}");
+    let size = text.len() as i64;
+    wait_until("validation has read part of the file", 60, async || {
+        let d = get_json(&url, &key).await.unwrap();
+        let read = d["validated_bytes"].as_i64().unwrap();
+        assert_eq!(
+            d["state"], "validating",
+            "validation finished before the server could be killed"
+        );
+        read > 0 && read < size
+    })
+    .await;
+    drop(server);
+
+    let _server = start(&data, port);
+    wait_until("the server listens again", 30, async || {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+    })
+    .await;
+    wait_until(
+        "the restarted server finishes the validation",
+        180,
+        async || {
+            get_json(&url, &key)
+                .await
+                .is_some_and(|d| d["state"] == "ready")
+        },
+    )
+    .await;
+    let dataset = get_json(&url, &key).await.unwrap();
+
+    // The same validation, undisturbed, on the command line.
+    let train = dir.path().join("train.jsonl");
+    let test = dir.path().join("test.jsonl");
+    let report = crucible(&[
+        "datasets",
+        "check",
+        &file.to_string_lossy(),
+        "--task-type",
+        "instruct",
+        "--seed",
+        "99",
+        "--min-rows",
+        "20",
+        "--train-out",
+        &train.to_string_lossy(),
+        "--test-out",
+        &test.to_string_lossy(),
+    ]);
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(
+        dataset["report"], report,
+        "the report after a crash equals an undisturbed run's"
+    );
+    let stored = data.join("objects/datasets").join(&id);
+    assert!(
+        std::fs::read(stored.join("test.jsonl")).unwrap() == std::fs::read(&test).unwrap(),
+        "the test split differs"
+    );
+    assert!(
+        std::fs::read(stored.join("train.jsonl")).unwrap() == std::fs::read(&train).unwrap(),
+        "the training split differs"
+    );
+    let partial = std::fs::read_dir(data.join("objects/.partial"))
+        .unwrap()
+        .count();
+    assert_eq!(partial, 0, "no half-written object is left behind");
+}
