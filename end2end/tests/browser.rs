@@ -3,6 +3,7 @@
 //! and names them in CRUCIBLE_BIN and CRUCIBLE_SITE_ROOT. Screenshots land in `target/end2end/`.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,12 +13,15 @@ use serde_json::json;
 
 const PASSWORD: &str = "a long browser password";
 
-/// Child processes, killed when this is dropped, even when a test fails part-way.
+/// Child processes, each leading its own process group, killed with their groups when this is
+/// dropped (even when a test fails part-way): chromedriver's Chromium goes with it.
 struct Processes(Vec<Child>);
 
 impl Drop for Processes {
     fn drop(&mut self) {
         for child in &mut self.0 {
+            let group = format!("-{}", child.id());
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -66,6 +70,7 @@ impl Harness {
 
         let port = free_port();
         let server = Command::new(required_env("CRUCIBLE_BIN"))
+            .process_group(0)
             .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
             .arg(data.path())
@@ -80,6 +85,7 @@ impl Harness {
 
         let driver_port = free_port();
         let driver = Command::new("chromedriver")
+            .process_group(0)
             .arg(format!("--port={driver_port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())

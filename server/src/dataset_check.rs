@@ -59,7 +59,7 @@ fn check(
         });
         Mapping::new(pairs.collect::<Result<Vec<_>, _>>()?)
     };
-    let mut train: Box<dyn Write> = match &train_out {
+    let mut train: Box<dyn Write + Send> = match &train_out {
         Some(path) => Box::new(BufWriter::new(File::create(path)?)),
         None => Box::new(std::io::sink()),
     };

@@ -60,31 +60,9 @@ pub const MIN_TOTAL_CHARS: usize = 8;
 /// The row in normalised form, as one JSON line (no newline), or why it is dropped.
 pub fn normalise(task_type: TaskType, mapping: &Mapping, row: &Row) -> Result<String, Rejection> {
     let line = match task_type {
-        TaskType::Instruct => {
-            let instruction = required(row, mapping, "instruction")?;
-            let output = required(row, mapping, "output")?;
-            check_length(&[instruction, output])?;
-            json!({
-                "instruction": instruction,
-                "input": optional(row, mapping, "input")?,
-                "output": output,
-                "system": optional(row, mapping, "system")?,
-            })
-        }
+        TaskType::Instruct => return instruct(row, mapping),
         TaskType::Chat => json!({ "messages": messages(row, mapping)? }),
-        TaskType::Dpo => {
-            let prompt = required(row, mapping, "prompt")?;
-            let chosen = required(row, mapping, "chosen")?;
-            let rejected = required(row, mapping, "rejected")?;
-            if chosen.trim() == rejected.trim() {
-                return Err(reject(
-                    Reason::ChosenEqualsRejected,
-                    "the chosen and rejected answers are identical",
-                ));
-            }
-            check_length(&[prompt, chosen, rejected])?;
-            json!({ "prompt": prompt, "chosen": chosen, "rejected": rejected, "system": optional(row, mapping, "system")? })
-        }
+        TaskType::Dpo => return dpo(row, mapping),
         TaskType::Grpo => {
             let prompt = required(row, mapping, "prompt")?;
             check_length(&[prompt])?;
@@ -104,6 +82,61 @@ pub fn normalise(task_type: TaskType, mapping: &Mapping, row: &Row) -> Result<St
         }
     };
     Ok(line.to_string())
+}
+
+fn instruct(row: &Row, mapping: &Mapping) -> Result<String, Rejection> {
+    let instruction = required(row, mapping, "instruction")?;
+    let output = required(row, mapping, "output")?;
+    check_length(&[instruction, output])?;
+    let input = optional(row, mapping, "input")?;
+    let system = optional(row, mapping, "system")?;
+    Ok(to_line(&InstructRow {
+        instruction,
+        input,
+        output,
+        system,
+    }))
+}
+
+fn dpo(row: &Row, mapping: &Mapping) -> Result<String, Rejection> {
+    let prompt = required(row, mapping, "prompt")?;
+    let chosen = required(row, mapping, "chosen")?;
+    let rejected = required(row, mapping, "rejected")?;
+    if chosen.trim() == rejected.trim() {
+        return Err(reject(
+            Reason::ChosenEqualsRejected,
+            "the chosen and rejected answers are identical",
+        ));
+    }
+    check_length(&[prompt, chosen, rejected])?;
+    let system = optional(row, mapping, "system")?;
+    Ok(to_line(&DpoRow {
+        prompt,
+        chosen,
+        rejected,
+        system,
+    }))
+}
+
+/// The normalised instruct row (borrowed from the parsed row: serialised without copying its text).
+#[derive(Serialize)]
+struct InstructRow<'r> {
+    instruction: &'r str,
+    input: Option<&'r str>,
+    output: &'r str,
+    system: Option<&'r str>,
+}
+
+#[derive(Serialize)]
+struct DpoRow<'r> {
+    prompt: &'r str,
+    chosen: &'r str,
+    rejected: &'r str,
+    system: Option<&'r str>,
+}
+
+fn to_line(row: &impl Serialize) -> String {
+    serde_json::to_string(row).expect("rows of strings serialise")
 }
 
 fn kind(value: &Value) -> &'static str {

@@ -81,11 +81,11 @@ pub fn read_rows<R: BufRead>(
     }
 }
 
-fn io_error(err: std::io::Error) -> FileError {
+pub(super) fn io_error(err: std::io::Error) -> FileError {
     FileError(format!("the file could not be read to the end: {err}"))
 }
 
-fn skip_bom<R: BufRead>(reader: &mut R) -> std::io::Result<()> {
+pub(super) fn skip_bom<R: BufRead>(reader: &mut R) -> std::io::Result<()> {
     if reader.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
         reader.consume(3);
     }
@@ -93,13 +93,13 @@ fn skip_bom<R: BufRead>(reader: &mut R) -> std::io::Result<()> {
 }
 
 /// What reading one line found.
-enum Line {
+pub(super) enum Line {
     Complete,
     TooLarge(u64),
 }
 
 /// Reads the next line into `buf` (without its line ending), keeping at most `max` bytes of it.
-fn next_line<R: BufRead>(
+pub(super) fn next_line<R: BufRead>(
     reader: &mut R,
     buf: &mut Vec<u8>,
     max: usize,
@@ -159,7 +159,7 @@ fn read_jsonl<R: BufRead>(
     Ok(())
 }
 
-fn parse_object(line: &[u8]) -> Result<Row, RowProblem> {
+pub(super) fn parse_object(line: &[u8]) -> Result<Row, RowProblem> {
     let unparseable = |message: String| RowProblem::Unparseable {
         message,
         excerpt: excerpt(line),

@@ -43,89 +43,253 @@ pub struct Validated {
 }
 
 /// Validates and splits the rows of `reader`. Training rows (normalised JSON, no newline) go to `train`
-/// as soon as they are known to be training rows; the test rows are returned at the end.
+/// as soon as they are known to be training rows; the test rows are returned at the end. JSONL files are
+/// parsed and normalised on every core; rows are still counted, deduplicated and split in file order,
+/// so the result is the same as a sequential pass.
 pub fn validate(
     format: Format,
-    reader: impl BufRead,
+    reader: impl BufRead + Send,
     task_type: TaskType,
     mapping: &Mapping,
     seed: u64,
     limits: &Limits,
-    train: &mut impl FnMut(&str),
+    train: &mut (impl FnMut(&str) + Send),
 ) -> Result<Validated, FileError> {
-    let mut report = Report::default();
-    // Exact duplicates are found by a 64-bit hash of the normalised row: 8 bytes a row, and the chance
-    // that two different rows of a 10-million-row file collide is about 3 in a million.
-    let mut seen: HashSet<u64, BuildHasherDefault<PassThrough>> = HashSet::default();
-    let mut selector = Selector::new(seed);
-
-    read_rows(format, reader, &limits.read, |line, row| {
-        report.total_rows += 1;
-        let row = match row {
-            Ok(row) => row,
-            Err(problem) => return reject_unread(&mut report, line, problem, limits),
-        };
-        match normalise(task_type, mapping, &row) {
-            Ok(normalised) => {
-                if seen.insert(xxh3_64(normalised.as_bytes())) {
-                    report.usable_rows += 1;
-                    selector.offer(normalised, train);
-                } else {
-                    report.reject(
-                        Reason::Duplicate,
-                        line,
-                        || "the same as an earlier row".into(),
-                        || excerpt(normalised.as_bytes()),
-                    );
-                }
-            }
-            Err(rejection) => {
-                if rejection.reason == Reason::EmptyRequiredField && all_mapped_empty(&row, mapping)
-                {
-                    report.empty_rows += 1;
-                }
-                report.reject(
-                    rejection.reason,
-                    line,
-                    || rejection.detail,
-                    || excerpt(Value::Object(row).to_string().as_bytes()),
-                );
-            }
-        }
-    })?;
-
-    let test_rows = selector.finish(train);
-    report.test_rows = test_rows.len() as u64;
-    report.train_rows = report.usable_rows - report.test_rows;
-    report.refusal = refusal(&report, limits);
-    Ok(Validated { report, test_rows })
+    let mut tally = Tally::new(seed, limits);
+    let assess = |row: Result<Row, RowProblem>| assess(task_type, mapping, limits, row);
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    if format == Format::Jsonl && workers > 1 {
+        tally = parallel::validate_jsonl(reader, limits, workers, &assess, tally, train)?;
+    } else {
+        read_rows(format, reader, &limits.read, |line, row| {
+            tally.add(line, assess(row), train)
+        })?;
+    }
+    Ok(tally.finish(train))
 }
 
-fn reject_unread(report: &mut Report, line: u64, problem: RowProblem, limits: &Limits) {
-    match problem {
-        RowProblem::Blank => {
-            report.empty_rows += 1;
-            report.reject(
+/// What one row comes to, decided without looking at any other row.
+enum Outcome {
+    Usable(String),
+    Dropped {
+        reason: Reason,
+        detail: String,
+        excerpt: String,
+        empty: bool,
+    },
+}
+
+fn assess(
+    task_type: TaskType,
+    mapping: &Mapping,
+    limits: &Limits,
+    row: Result<Row, RowProblem>,
+) -> Outcome {
+    let dropped = |reason, detail: String, excerpt: String, empty| Outcome::Dropped {
+        reason,
+        detail,
+        excerpt,
+        empty,
+    };
+    let row = match row {
+        Ok(row) => row,
+        Err(RowProblem::Blank) => {
+            return dropped(
                 Reason::Blank,
-                line,
-                || "the row is empty".into(),
-                String::new,
+                "the row is empty".into(),
+                String::new(),
+                true,
             );
         }
-        RowProblem::Unparseable { message, excerpt } => {
-            report.reject(Reason::Unparseable, line, || message, || excerpt)
+        Err(RowProblem::Unparseable { message, excerpt }) => {
+            return dropped(Reason::Unparseable, message, excerpt, false);
         }
-        RowProblem::TooLarge { bytes } => report.reject(
-            Reason::TooLarge,
-            line,
-            || {
-                format!(
-                    "the row has {bytes} bytes; the limit is {} bytes",
-                    limits.read.max_row_bytes
-                )
-            },
-            String::new,
-        ),
+        Err(RowProblem::TooLarge { bytes }) => {
+            let detail = format!(
+                "the row has {bytes} bytes; the limit is {} bytes",
+                limits.read.max_row_bytes
+            );
+            return dropped(Reason::TooLarge, detail, String::new(), false);
+        }
+    };
+    match normalise(task_type, mapping, &row) {
+        Ok(normalised) => Outcome::Usable(normalised),
+        Err(rejection) => {
+            let empty =
+                rejection.reason == Reason::EmptyRequiredField && all_mapped_empty(&row, mapping);
+            dropped(
+                rejection.reason,
+                rejection.detail,
+                excerpt(Value::Object(row).to_string().as_bytes()),
+                empty,
+            )
+        }
+    }
+}
+
+/// The part of validation that needs every row in file order: counting, duplicates and the split.
+struct Tally<'l> {
+    report: Report,
+    // Exact duplicates are found by a 64-bit hash of the normalised row: 8 bytes a row, and the chance
+    // that two different rows of a 10-million-row file collide is about 3 in a million.
+    seen: HashSet<u64, BuildHasherDefault<PassThrough>>,
+    selector: Selector,
+    limits: &'l Limits,
+}
+
+impl<'l> Tally<'l> {
+    fn new(seed: u64, limits: &'l Limits) -> Self {
+        Tally {
+            report: Report::default(),
+            seen: HashSet::default(),
+            selector: Selector::new(seed),
+            limits,
+        }
+    }
+
+    fn add(&mut self, line: u64, outcome: Outcome, train: &mut impl FnMut(&str)) {
+        self.report.total_rows += 1;
+        match outcome {
+            Outcome::Usable(normalised) if self.seen.insert(xxh3_64(normalised.as_bytes())) => {
+                self.report.usable_rows += 1;
+                self.selector.offer(normalised, train);
+            }
+            Outcome::Usable(normalised) => self.report.reject(
+                Reason::Duplicate,
+                line,
+                || "the same as an earlier row".into(),
+                || excerpt(normalised.as_bytes()),
+            ),
+            Outcome::Dropped {
+                reason,
+                detail,
+                excerpt,
+                empty,
+            } => {
+                self.report.empty_rows += u64::from(empty);
+                self.report.reject(reason, line, || detail, || excerpt);
+            }
+        }
+    }
+
+    fn finish(self, train: &mut impl FnMut(&str)) -> Validated {
+        let mut report = self.report;
+        let test_rows = self.selector.finish(train);
+        report.test_rows = test_rows.len() as u64;
+        report.train_rows = report.usable_rows - report.test_rows;
+        report.refusal = refusal(&report, self.limits);
+        Validated { report, test_rows }
+    }
+}
+
+/// JSONL on several cores: this thread cuts the file into batches of lines, workers parse and assess
+/// them, and one thread tallies the outcomes batch by batch in file order.
+mod parallel {
+    use std::collections::BTreeMap;
+    use std::io::BufRead;
+    use std::sync::mpsc::sync_channel;
+    use std::sync::{Arc, Mutex};
+
+    use super::super::rows::{self, FileError, Line, Row, RowProblem};
+    use super::{Limits, Outcome, Tally};
+
+    const BATCH_LINES: usize = 2_048;
+
+    type Batch = (u64, Vec<(u64, Result<Vec<u8>, RowProblem>)>);
+
+    pub(super) fn validate_jsonl<'l>(
+        mut reader: impl BufRead + Send,
+        limits: &Limits,
+        workers: usize,
+        assess: &(impl Fn(Result<Row, RowProblem>) -> Outcome + Sync),
+        mut tally: Tally<'l>,
+        train: &mut (impl FnMut(&str) + Send),
+    ) -> Result<Tally<'l>, FileError> {
+        std::thread::scope(|scope| {
+            let (batches, to_assess) = sync_channel::<Batch>(workers * 2);
+            let to_assess = Arc::new(Mutex::new(to_assess));
+            let (assessed, to_tally) = sync_channel::<(u64, Vec<(u64, Outcome)>)>(workers * 2);
+            for _ in 0..workers {
+                let (to_assess, assessed) = (to_assess.clone(), assessed.clone());
+                scope.spawn(move || {
+                    loop {
+                        let next = to_assess
+                            .lock()
+                            .expect("no worker panics holding the lock")
+                            .recv();
+                        let Ok((index, lines)) = next else { return };
+                        let outcomes = lines
+                            .into_iter()
+                            .map(|(line, raw)| {
+                                (
+                                    line,
+                                    assess(raw.and_then(|bytes| rows::parse_object(&bytes))),
+                                )
+                            })
+                            .collect();
+                        if assessed.send((index, outcomes)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(assessed);
+            let tallier = scope.spawn(move || {
+                let mut waiting = BTreeMap::new();
+                let mut next = 0u64;
+                for (index, outcomes) in to_tally {
+                    waiting.insert(index, outcomes);
+                    while let Some(outcomes) = waiting.remove(&next) {
+                        for (line, outcome) in outcomes {
+                            tally.add(line, outcome, train);
+                        }
+                        next += 1;
+                    }
+                }
+                tally
+            });
+
+            let read = read_batches(&mut reader, limits, |batch| batches.send(batch).is_ok());
+            drop(batches);
+            let tally = tallier.join().expect("the tally thread does not panic");
+            read.map(|()| tally)
+        })
+    }
+
+    /// Reads the lines of `reader` in numbered batches; stops early if `send` returns false.
+    fn read_batches(
+        reader: &mut impl BufRead,
+        limits: &Limits,
+        mut send: impl FnMut(Batch) -> bool,
+    ) -> Result<(), FileError> {
+        rows::skip_bom(reader).map_err(rows::io_error)?;
+        let mut buf = Vec::with_capacity(4096);
+        let (mut number, mut index) = (0u64, 0u64);
+        let mut batch = Vec::with_capacity(BATCH_LINES);
+        while let Some(line) =
+            rows::next_line(reader, &mut buf, limits.read.max_row_bytes).map_err(rows::io_error)?
+        {
+            number += 1;
+            let raw = match line {
+                Line::TooLarge(bytes) => Err(RowProblem::TooLarge { bytes }),
+                Line::Complete if buf.iter().all(u8::is_ascii_whitespace) => Err(RowProblem::Blank),
+                Line::Complete => Ok(buf.clone()),
+            };
+            batch.push((number, raw));
+            if batch.len() == BATCH_LINES {
+                if !send((
+                    index,
+                    std::mem::replace(&mut batch, Vec::with_capacity(BATCH_LINES)),
+                )) {
+                    return Ok(());
+                }
+                index += 1;
+            }
+        }
+        if !batch.is_empty() {
+            send((index, batch));
+        }
+        Ok(())
     }
 }
 
