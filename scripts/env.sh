@@ -8,6 +8,8 @@ export CRUCIBLE_TOOLS="$CRUCIBLE_CACHE/tools"
 # cargo-leptos sets it; setting it for every cargo command keeps `cargo test` from rebuilding leptos, and
 # the server binary, with a different file name in its pages.
 export LEPTOS_OUTPUT_NAME=crucible
+# Incremental caches grow by gigabytes per edit and do not pay off for whole-workspace test runs.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 export PATH="$CRUCIBLE_TOOLS/bin:$HOME/.cargo/bin:$PATH"
 # The versions the build is pinned to (see ../shared/TOOLCHAIN.md); wasm-bindgen must match Cargo.lock.
 CARGO_LEPTOS_VERSION=0.3.10

@@ -43,6 +43,13 @@ pub async fn require_user(session: &Session) -> Result<User, ServerFnError> {
         .ok_or_else(|| ServerFnError::new("sign in to see this page"))
 }
 
+/// The signed-in user and the platform, for server functions that need an account.
+pub async fn signed_in() -> Result<(User, Platform), ServerFnError> {
+    let session = from_request().await?;
+    let user = require_user(&session).await?;
+    Ok((user, platform()?))
+}
+
 /// The session's CSRF token, created on first use.
 pub async fn csrf_token(session: &Session) -> Result<String, tower_sessions::session::Error> {
     if let Some(token) = session.get::<String>(CSRF).await? {

@@ -98,6 +98,20 @@ pub fn s3_store() -> Arc<dyn ObjectStore> {
     Arc::new(S3Store::new(s3_config()))
 }
 
+/// Runs a test's future on the one runtime all tests of this process share. Tests still run in
+/// parallel (each on its own thread, all blocking on this runtime), as requests do in a server; separate
+/// runtimes per test would be a setup no deployment has (and Leptos' rendering does not expect it).
+pub fn run<F: std::future::Future>(test: F) -> F::Output {
+    static RUNTIME: std::sync::LazyLock<tokio::runtime::Runtime> = std::sync::LazyLock::new(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime")
+    });
+    RUNTIME.block_on(test)
+}
+
 /// Defines each `async fn name(db: Database) { … }` as two tests, `name::sqlite` and `name::postgres`,
 /// each on a fresh database.
 #[macro_export]
@@ -107,10 +121,10 @@ macro_rules! on_both_databases {
             #[allow(unused_imports)]
             use super::*;
             async fn run($db: domain::db::Database) $body
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { let t = $crate::sqlite().await; run(t.db.clone()).await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() { let t = $crate::postgres().await; run(t.db.clone()).await }
+            #[test]
+            fn sqlite() { $crate::run(async { let t = $crate::sqlite().await; run(t.db.clone()).await }) }
+            #[test]
+            fn postgres() { $crate::run(async { let t = $crate::postgres().await; run(t.db.clone()).await }) }
         })*
     };
 }
@@ -124,10 +138,10 @@ macro_rules! on_both_stores {
             #[allow(unused_imports)]
             use super::*;
             async fn run($store: std::sync::Arc<dyn domain::storage::ObjectStore>) $body
-            #[tokio::test]
-            async fn local() { let (store, _dir) = $crate::local_store().await; run(store).await }
-            #[tokio::test]
-            async fn s3() { run($crate::s3_store()).await }
+            #[test]
+            fn local() { $crate::run(async { let (store, _dir) = $crate::local_store().await; run(store).await }) }
+            #[test]
+            fn s3() { $crate::run(async { run($crate::s3_store()).await }) }
         })*
     };
 }

@@ -20,9 +20,7 @@ pub struct KeyRow {
 #[server(prefix = "/fn", endpoint = "api-keys")]
 pub async fn list_keys() -> Result<Vec<KeyRow>, ServerFnError> {
     use crate::web_session;
-    let session = web_session::from_request().await?;
-    let user = web_session::require_user(&session).await?;
-    let platform = expect_context::<domain::Platform>();
+    let (user, platform) = web_session::signed_in().await?;
     let keys = domain::accounts::list_api_keys(&platform.db, &user)
         .await
         .map_err(web_session::failed)?;

@@ -64,9 +64,7 @@ pub async fn load_dataset(
 ) -> Result<DatasetDetail, ServerFnError> {
     use crate::web_session;
     use domain::datasets::{DatasetState, Mapping, TaskType, normalise::normalise};
-    let session = web_session::from_request().await?;
-    let user = web_session::require_user(&session).await?;
-    let platform = expect_context::<domain::Platform>();
+    let (user, platform) = web_session::signed_in().await?;
     let dataset = domain::datasets::get(&platform.db, &user, &id)
         .await
         .map_err(|err| match err {
@@ -162,9 +160,7 @@ pub async fn load_dataset(
 #[server(prefix = "/fn", endpoint = "dataset-progress")]
 pub async fn validation_progress(id: String) -> Result<(String, i64), ServerFnError> {
     use crate::web_session;
-    let session = web_session::from_request().await?;
-    let user = web_session::require_user(&session).await?;
-    let platform = expect_context::<domain::Platform>();
+    let (user, platform) = web_session::signed_in().await?;
     let dataset = domain::datasets::get(&platform.db, &user, &id)
         .await
         .map_err(web_session::failed)?;

@@ -22,9 +22,7 @@ pub struct DatasetSummary {
 #[server(prefix = "/fn", endpoint = "datasets")]
 pub async fn list_datasets() -> Result<Vec<DatasetSummary>, ServerFnError> {
     use crate::web_session;
-    let session = web_session::from_request().await?;
-    let user = web_session::require_user(&session).await?;
-    let platform = expect_context::<domain::Platform>();
+    let (user, platform) = web_session::signed_in().await?;
     let datasets = domain::datasets::list(&platform.db, &user)
         .await
         .map_err(web_session::failed)?;

@@ -75,7 +75,7 @@ pub fn router(state: AppState) -> Router {
         let options = state.leptos.clone();
         move || app::shell(options.clone())
     };
-    let routes = generate_route_list(app::App);
+    let routes = page_routes();
 
     let sessions = SessionManagerLayer::new(DbSessionStore::new(state.platform.db.clone()))
         .with_name("crucible_session")
@@ -105,6 +105,14 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// The app's page routes, found once per process: finding them renders the app in a mode that must not
+/// overlap with serving pages (several routers built while others serve, as in the tests, hung renders).
+fn page_routes() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
+        std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
 }
 
 /// Runs a server function with the platform in its context.

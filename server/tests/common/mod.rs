@@ -19,6 +19,9 @@ use tower::ServiceExt;
 
 pub const PASSWORD: &str = "correct horse battery";
 
+/// A request that takes longer than this has hung: fail the test and say which one.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub struct TestApp {
     pub state: AppState,
     router: Router,
@@ -176,7 +179,14 @@ impl TestApp {
                 .headers_mut()
                 .insert(header::COOKIE, jar.parse().unwrap());
         }
-        let response = self.router.clone().oneshot(request).await.unwrap();
+        let what = format!("{} {}", request.method(), request.uri());
+        // Served in a task of its own, as the server serves each connection.
+        let serving = tokio::spawn(self.router.clone().oneshot(request));
+        let response = tokio::time::timeout(REQUEST_TIMEOUT, serving)
+            .await
+            .unwrap_or_else(|_| panic!("{what} got no response in {REQUEST_TIMEOUT:?}"))
+            .expect("the request task")
+            .unwrap();
         for set in response.headers().get_all(header::SET_COOKIE) {
             let pair = set.to_str().unwrap().split(';').next().unwrap();
             let (name, value) = pair.split_once('=').unwrap();
@@ -188,7 +198,11 @@ impl TestApp {
         }
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let bytes = tokio::time::timeout(REQUEST_TIMEOUT, response.into_body().collect())
+            .await
+            .unwrap_or_else(|_| panic!("{what}: the body did not end in {REQUEST_TIMEOUT:?}"))
+            .unwrap()
+            .to_bytes();
         TestResponse {
             status,
             headers,
