@@ -3,8 +3,8 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::SignInFirst;
-use crate::session::{CsrfField, FlashMessage, session_now};
+use super::signed_in_page;
+use crate::session::{CsrfField, FlashMessage};
 use crate::time::format_utc;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,30 +40,22 @@ pub async fn list_keys() -> Result<Vec<KeyRow>, ServerFnError> {
 #[component]
 pub fn ApiKeysPage() -> impl IntoView {
     let keys = Resource::new_blocking(|| (), |_| list_keys());
-    view! {
-        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-            {move || {
-                session_now()
-                    .map(|s| match s.user {
-                        None => view! { <SignInFirst/> }.into_any(),
-                        Some(_) => view! {
-                            <section class="card">
-                                <h1>"API keys"</h1>
-                                <p>"Send a key as " <code>"Authorization: Bearer <key>"</code> " to use the API from scripts."</p>
-                                <FlashMessage/>
-                                <form method="post" action="/account/api-keys" class="form inline-form">
-                                    <CsrfField/>
-                                    <label for="key-name">"Name"</label>
-                                    <input id="key-name" name="name" maxlength="64" required placeholder="ci-pipeline"/>
-                                    <button type="submit" class="button">"Create key"</button>
-                                </form>
-                                <KeyTable keys=keys.get().and_then(Result::ok).unwrap_or_default() csrf=s.csrf/>
-                            </section>
-                        }.into_any(),
-                    })
-            }}
-        </Suspense>
-    }
+    signed_in_page(move |s, _| {
+        view! {
+        <section class="card">
+            <h1>"API keys"</h1>
+            <p>"Send a key as " <code>"Authorization: Bearer <key>"</code> " to use the API from scripts."</p>
+            <FlashMessage/>
+            <form method="post" action="/account/api-keys" class="form inline-form">
+                <CsrfField/>
+                <label for="key-name">"Name"</label>
+                <input id="key-name" name="name" maxlength="64" required placeholder="ci-pipeline"/>
+                <button type="submit" class="button">"Create key"</button>
+            </form>
+            <KeyTable keys=keys.get().and_then(Result::ok).unwrap_or_default() csrf=s.csrf/>
+        </section>
+    }.into_any()
+    })
 }
 
 #[component]

@@ -4,8 +4,8 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::SignInFirst;
-use crate::session::{FlashMessage, session_now};
+use super::signed_in_page;
+use crate::session::FlashMessage;
 use crate::time::format_utc;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -53,24 +53,17 @@ pub fn human_bytes(bytes: f64) -> String {
 #[component]
 pub fn DatasetsPage() -> impl IntoView {
     let datasets = Resource::new_blocking(|| (), |_| list_datasets());
-    view! {
-        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-            {move || {
-                session_now()
-                    .map(|s| match s.user {
-                        None => view! { <SignInFirst/> }.into_any(),
-                        Some(_) => view! {
-                            <section class="card">
-                                <h1>"Datasets"</h1>
-                                <FlashMessage/>
-                                <UploadForm csrf=s.csrf.clone()/>
-                                <DatasetTable datasets=datasets.get().and_then(Result::ok).unwrap_or_default()/>
-                            </section>
-                        }.into_any(),
-                    })
-            }}
-        </Suspense>
-    }
+    signed_in_page(move |s, _| {
+        view! {
+            <section class="card">
+                <h1>"Datasets"</h1>
+                <FlashMessage/>
+                <UploadForm csrf=s.csrf.clone()/>
+                <DatasetTable datasets=datasets.get().and_then(Result::ok).unwrap_or_default()/>
+            </section>
+        }
+        .into_any()
+    })
 }
 
 #[component]

@@ -20,6 +20,25 @@ pub use not_found::NotFound;
 
 use leptos::prelude::*;
 
+/// A page that needs an account: `page` with the session once it is loaded, or a sign-in prompt.
+pub fn signed_in_page(
+    page: impl Fn(crate::session::SessionView, crate::session::SessionUser) -> AnyView
+    + Send
+    + Sync
+    + 'static,
+) -> impl IntoView {
+    view! {
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || {
+                crate::session::session_now().map(|s| match s.user.clone() {
+                    Some(user) => page(s, user),
+                    None => view! { <SignInFirst/> }.into_any(),
+                })
+            }}
+        </Suspense>
+    }
+}
+
 /// Shown on pages that need an account when nobody is signed in.
 #[component]
 pub fn SignInFirst() -> impl IntoView {
