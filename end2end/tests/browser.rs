@@ -203,6 +203,21 @@ impl Harness {
         self.wait_for_path("/dashboard").await;
     }
 
+    /// Chooses `file` in the upload form of `/datasets` under `name` and starts the upload.
+    async fn start_upload(&self, name: &str, file: &std::path::Path) {
+        self.goto("/datasets").await;
+        self.wait_for_hydration().await;
+        self.fill("#dataset-name", name).await;
+        let input = self
+            .browser
+            .find(Locator::Css("#dataset-file"))
+            .await
+            .unwrap();
+        input.send_keys(&file.to_string_lossy()).await.unwrap();
+        self.click("[data-test='upload-form'] button[type='submit']")
+            .await;
+    }
+
     async fn screenshot(&self, name: &str) {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/end2end");
         std::fs::create_dir_all(&dir).unwrap();
@@ -339,18 +354,7 @@ async fn a_customer_uploads_a_dataset_maps_it_and_reads_the_report() {
     // A large upload shows its progress bar while it is sent.
     let big = files.path().join("big.csv");
     std::fs::write(&big, faq_csv(600_000)).unwrap();
-    h.goto("/datasets").await;
-    h.wait_for_hydration().await;
-    h.fill("#dataset-name", "big").await;
-    h.browser
-        .find(Locator::Css("#dataset-file"))
-        .await
-        .unwrap()
-        .send_keys(&big.to_string_lossy())
-        .await
-        .unwrap();
-    h.click("[data-test='upload-form'] button[type='submit']")
-        .await;
+    h.start_upload("big", &big).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut saw_progress = false;
     loop {
@@ -384,18 +388,7 @@ async fn a_customer_uploads_a_dataset_maps_it_and_reads_the_report() {
     // A small one is mapped, validated and reported on.
     let small = files.path().join("faq.csv");
     std::fs::write(&small, faq_csv(300)).unwrap();
-    h.goto("/datasets").await;
-    h.wait_for_hydration().await;
-    h.fill("#dataset-name", "faq").await;
-    h.browser
-        .find(Locator::Css("#dataset-file"))
-        .await
-        .unwrap()
-        .send_keys(&small.to_string_lossy())
-        .await
-        .unwrap();
-    h.click("[data-test='upload-form'] button[type='submit']")
-        .await;
+    h.start_upload("faq", &small).await;
     h.wait_for_text("[data-test='dataset-state']", "uploaded")
         .await;
     let preview = h.text("[data-test='preview-row']").await;

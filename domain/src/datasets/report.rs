@@ -58,8 +58,4 @@ impl Report {
             });
         }
     }
-
-    pub fn rejected_count(&self, reason: Reason) -> u64 {
-        self.rejected.get(&reason).map_or(0, |r| r.count)
-    }
 }

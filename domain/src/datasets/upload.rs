@@ -2,7 +2,6 @@
 //! columns, first rows) from its first MiB.
 
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
 
 use super::dataset::{Dataset, DatasetState, source_key};
 use super::{Format, format, rows};
@@ -34,11 +33,6 @@ impl Default for UploadLimits {
 const HEAD_BYTES: usize = 1024 * 1024;
 const PREVIEW_ROWS: usize = 5;
 pub const MAX_NAME_CHARS: usize = 200;
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct NewDataset {
-    pub name: String,
-}
 
 fn gib(bytes: u64) -> String {
     format!("{:.1} GiB", bytes as f64 / (1024.0 * 1024.0 * 1024.0))

@@ -36,10 +36,6 @@ impl LocalStore {
         Ok(LocalStore { root, links })
     }
 
-    pub fn links(&self) -> &LinkSigner {
-        &self.links
-    }
-
     fn path(&self, key: &ObjectKey) -> PathBuf {
         self.root.join(key.as_str())
     }

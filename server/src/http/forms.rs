@@ -168,15 +168,9 @@ async fn create_api_key(
     State(state): State<AppState>,
     CsrfForm(session, form): CsrfForm<NewKeyForm>,
 ) -> Response {
-    let Some(user) = signed_in_user(&state, &session).await else {
-        return redirect_with(
-            &session,
-            "/signin",
-            FlashKind::Error,
-            "Sign in to manage API keys.".into(),
-            None,
-        )
-        .await;
+    let user = match signed_in_user(&state, &session, "Sign in to manage API keys.").await {
+        Ok(user) => user,
+        Err(to_sign_in) => return to_sign_in,
     };
     match accounts::create_api_key(&state.platform.db, &user, &form.name).await {
         Ok(new) => {
@@ -212,15 +206,9 @@ async fn revoke_api_key(
     Path(id): Path<String>,
     CsrfForm(session, _): CsrfForm<Empty>,
 ) -> Response {
-    let Some(user) = signed_in_user(&state, &session).await else {
-        return redirect_with(
-            &session,
-            "/signin",
-            FlashKind::Error,
-            "Sign in to manage API keys.".into(),
-            None,
-        )
-        .await;
+    let user = match signed_in_user(&state, &session, "Sign in to manage API keys.").await {
+        Ok(user) => user,
+        Err(to_sign_in) => return to_sign_in,
     };
     let (kind, message) = match accounts::revoke_api_key(&state.platform.db, &user, &id).await {
         Ok(()) => (
@@ -239,15 +227,9 @@ async fn validate_dataset(
     CsrfForm(session, fields): CsrfForm<std::collections::BTreeMap<String, String>>,
 ) -> Response {
     let page = format!("/datasets/{id}");
-    let Some(user) = signed_in_user(&state, &session).await else {
-        return redirect_with(
-            &session,
-            "/signin",
-            FlashKind::Error,
-            "Sign in to validate datasets.".into(),
-            None,
-        )
-        .await;
+    let user = match signed_in_user(&state, &session, "Sign in to validate datasets.").await {
+        Ok(user) => user,
+        Err(to_sign_in) => return to_sign_in,
     };
     let Some(task_type) = fields.get("task_type").and_then(|t| TaskType::parse(t)) else {
         return redirect_with(
@@ -271,10 +253,24 @@ async fn validate_dataset(
     }
 }
 
-async fn signed_in_user(state: &AppState, session: &Session) -> Option<accounts::User> {
-    let id = web_session::user_id(session).await.ok().flatten()?;
-    accounts::user_by_id(&state.platform.db, &id)
-        .await
-        .ok()
-        .flatten()
+/// The signed-in user, or a redirect to the sign-in page that leaves `why` as its message.
+async fn signed_in_user(
+    state: &AppState,
+    session: &Session,
+    why: &str,
+) -> Result<accounts::User, Response> {
+    let id = web_session::user_id(session).await.ok().flatten();
+    let user = match id {
+        Some(id) => accounts::user_by_id(&state.platform.db, &id)
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
+    match user {
+        Some(user) => Ok(user),
+        None => {
+            Err(redirect_with(session, "/signin", FlashKind::Error, why.to_string(), None).await)
+        }
+    }
 }
