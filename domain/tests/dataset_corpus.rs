@@ -4,7 +4,7 @@
 use domain::datasets::format::detect;
 use domain::datasets::normalise::Reason;
 use domain::datasets::rows::ReadLimits;
-use domain::datasets::{Limits, Mapping, TaskType, Validated, validate};
+use domain::datasets::{Holdout, Limits, Mapping, TaskType, Validated, validate};
 
 /// Detects the format and validates, as the platform does; `Err` is the message a file-level refusal shows.
 fn run(
@@ -15,9 +15,15 @@ fn run(
 ) -> Result<(Validated, Vec<String>), String> {
     let format = detect(&bytes[..bytes.len().min(64 * 1024)])?;
     let mut train = Vec::new();
-    let validated = validate(format, bytes, task_type, mapping, 7, limits, &mut |row| {
-        train.push(row.to_string())
-    })
+    let validated = validate(
+        format,
+        bytes,
+        task_type,
+        mapping,
+        Holdout::Seeded(7),
+        limits,
+        &mut |row| train.push(row.to_string()),
+    )
     .map_err(|err| err.0)?;
     Ok((validated, train))
 }
@@ -367,7 +373,7 @@ fn well_formed_variants_are_read() {
             max_columns: 8,
         },
         min_usable_rows: 1,
-        max_empty_percent: 80,
+        ..Limits::default()
     };
     check(
         "a lower row limit",

@@ -119,6 +119,9 @@ pub struct DatasetArgs {
     /// Fewer usable rows than this and a dataset is refused.
     #[arg(long, env = "CRUCIBLE_MIN_DATASET_ROWS", default_value_t = 2_000)]
     pub min_dataset_rows: u64,
+    /// Fewer usable image-caption pairs than this and an image dataset is refused.
+    #[arg(long, env = "CRUCIBLE_MIN_IMAGE_PAIRS", default_value_t = 10)]
+    pub min_image_pairs: u64,
     /// The largest dataset file accepted, in bytes.
     #[arg(long, env = "CRUCIBLE_MAX_UPLOAD_BYTES", default_value_t = 10 * 1024 * 1024 * 1024)]
     pub max_upload_bytes: u64,
@@ -135,6 +138,7 @@ impl DatasetArgs {
     pub fn limits(&self) -> (domain::datasets::Limits, domain::datasets::UploadLimits) {
         let limits = domain::datasets::Limits {
             min_usable_rows: self.min_dataset_rows,
+            min_usable_images: self.min_image_pairs,
             ..Default::default()
         };
         let upload = domain::datasets::UploadLimits {

@@ -4,7 +4,9 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::time::Instant;
 
-use domain::datasets::{Limits, Mapping, TaskType, format, rows, validate};
+use domain::datasets::{
+    Format, Holdout, Limits, Mapping, TaskType, format, images, parquet_rows, rows, validate,
+};
 
 use crate::CliError;
 use crate::config::DatasetsCommand;
@@ -48,8 +50,15 @@ fn check(
     let read = File::open(&file)?.read(&mut head)?;
     head.truncate(read);
     let format = format::detect(&head).map_err(CliError::Config)?;
+    if format == Format::Zip {
+        return check_images(&file, seed, train_out, test_out, min_rows);
+    }
     let mapping = if mappings.is_empty() {
-        let (columns, _) = rows::sample(format, &head, 5).map_err(|err| CliError::Config(err.0))?;
+        let sampled = match format {
+            Format::Parquet => parquet_rows::sample_parquet(BufReader::new(File::open(&file)?), 5),
+            _ => rows::sample(format, &head, 5),
+        };
+        let (columns, _) = sampled.map_err(|err| CliError::Config(err.0))?;
         Mapping::suggest(task_type, &columns)
     } else {
         let pairs = mappings.iter().map(|pair| {
@@ -74,7 +83,7 @@ fn check(
         reader,
         task_type,
         &mapping,
-        seed,
+        Holdout::Seeded(seed),
         &limits,
         &mut |row| {
             if let Err(err) = train
@@ -106,6 +115,36 @@ fn check(
         "checked {size} bytes in {seconds:.2} s ({:.1} MB/s) with mapping {}",
         size as f64 / 1e6 / seconds,
         serde_json::to_string(&mapping).expect("a mapping serialises")
+    );
+    Ok(())
+}
+
+/// An image archive: the report, and the two index files where asked for.
+fn check_images(
+    file: &std::path::Path,
+    seed: u64,
+    train_out: Option<std::path::PathBuf>,
+    test_out: Option<std::path::PathBuf>,
+    min_pairs: u64,
+) -> Result<(), CliError> {
+    let limits = Limits {
+        min_usable_images: min_pairs,
+        ..Limits::default()
+    };
+    let reader = BufReader::with_capacity(256 * 1024, File::open(file)?);
+    let mut validated =
+        images::validate_images(reader, seed, &limits).map_err(|err| CliError::Config(err.0))?;
+    for (out, index) in [
+        (train_out, &mut validated.train_index),
+        (test_out, &mut validated.test_index),
+    ] {
+        if let Some(path) = out {
+            std::io::copy(index, &mut File::create(path)?)?;
+        }
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&validated.report).expect("a report serialises")
     );
     Ok(())
 }

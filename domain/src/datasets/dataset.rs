@@ -23,6 +23,14 @@ pub fn train_key(id: &str) -> ObjectKey {
 pub fn test_key(id: &str) -> ObjectKey {
     ObjectKey::new(format!("datasets/{id}/test.jsonl")).expect("dataset ids are UUIDs")
 }
+/// An image dataset's training pairs (its `train.jsonl` is their index).
+pub fn train_images_key(id: &str) -> ObjectKey {
+    ObjectKey::new(format!("datasets/{id}/train.zip")).expect("dataset ids are UUIDs")
+}
+/// An image dataset's secret test pairs (its `test.jsonl` is their index).
+pub fn test_images_key(id: &str) -> ObjectKey {
+    ObjectKey::new(format!("datasets/{id}/test.zip")).expect("dataset ids are UUIDs")
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -34,6 +42,8 @@ pub enum DatasetState {
     Ready,
     /// Validation found the dataset unusable; `error` says why.
     Refused,
+    /// The owner's own test file for another dataset: its rows are secret from now on.
+    HeldOut,
 }
 
 impl DatasetState {
@@ -43,13 +53,20 @@ impl DatasetState {
             DatasetState::Validating => "validating",
             DatasetState::Ready => "ready",
             DatasetState::Refused => "refused",
+            DatasetState::HeldOut => "held_out",
         }
     }
 
     fn parse(s: &str) -> Option<Self> {
-        [Self::Uploaded, Self::Validating, Self::Ready, Self::Refused]
-            .into_iter()
-            .find(|st| st.as_str() == s)
+        [
+            Self::Uploaded,
+            Self::Validating,
+            Self::Ready,
+            Self::Refused,
+            Self::HeldOut,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
     }
 }
 
@@ -75,6 +92,8 @@ pub struct Dataset {
     pub updated_at: Millis,
     /// How far validation has read, in bytes of the file.
     pub validated_bytes: i64,
+    /// The owner's dataset whose rows are the test split, when they gave their own.
+    pub test_dataset_id: Option<String>,
 }
 
 fn corrupt(id: &str, what: &str) -> Error {
@@ -120,6 +139,7 @@ impl TryFrom<DatasetRow> for Dataset {
             created_at: row.created_at,
             updated_at: row.updated_at,
             validated_bytes: row.validated_bytes,
+            test_dataset_id: row.test_dataset_id,
         })
     }
 }

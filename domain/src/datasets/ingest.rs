@@ -2,6 +2,7 @@
 //! same transaction; the job streams the stored file through the pipeline on a blocking thread and
 //! writes the two splits. Running it twice gives the same objects and the same report.
 
+use std::collections::HashSet;
 use std::io::{BufReader, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,38 +10,108 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rand::RngCore;
-use tokio_util::io::{StreamReader, SyncIoBridge};
+use tokio_util::io::{ReaderStream, StreamReader, SyncIoBridge};
 
-use super::dataset::{Dataset, DatasetState, get, source_key, test_key, train_key};
-use super::{Format, Mapping, TaskType, validate};
+use super::dataset::{
+    Dataset, DatasetState, get, source_key, test_images_key, test_key, train_images_key, train_key,
+};
+use super::images::validate_images;
+use super::report::{OwnTest, Report};
+use super::rows::FileError;
+use super::validation::row_hash;
+use super::{Format, Holdout, Limits, Mapping, TaskType, validate};
 use crate::Platform;
 use crate::accounts::User;
 use crate::clock::now_ms;
 use crate::db;
 use crate::error::{Error, Result};
 use crate::jobs::{JobKind, MAX_ATTEMPTS};
-use crate::storage::{ByteStream, bytes_stream};
+use crate::storage::{ByteStream, ObjectKey, bytes_stream};
 
 /// Training rows travel to the object store in chunks of about this size.
 const CHUNK_BYTES: usize = 256 * 1024;
 
-/// Starts validating the owner's dataset for `task_type` with `mapping` (the suggested one if `None`).
+/// What a customer asks validation for.
+#[derive(Clone, Debug)]
+pub struct ValidationRequest {
+    pub task_type: TaskType,
+    /// The suggested mapping if `None`; image datasets take none.
+    pub mapping: Option<Mapping>,
+    /// A random one if `None`.
+    pub seed: Option<u64>,
+    /// Another of the owner's uploaded datasets whose usable rows are the whole test split.
+    pub test_dataset_id: Option<String>,
+}
+
+/// The most rows an owner's own test file may give.
+pub const MAX_OWN_TEST_ROWS: usize = 10_000;
+
+/// Starts validating the owner's dataset as `request` says.
 pub async fn request_validation(
     platform: &Platform,
     owner: &User,
     id: &str,
-    task_type: TaskType,
-    mapping: Option<Mapping>,
-    seed: Option<u64>,
+    request: ValidationRequest,
 ) -> Result<Dataset> {
     let dataset = get(&platform.db, owner, id).await?;
-    let mapping = mapping.unwrap_or_else(|| Mapping::suggest(task_type, &dataset.columns));
+    let task_type = request.task_type;
+    if (dataset.format == Format::Zip) != (task_type == TaskType::Image) {
+        let why = if dataset.format == Format::Zip {
+            "a zip archive is an image dataset: choose the image task type"
+        } else {
+            "the image task type takes a zip archive of images with captions"
+        };
+        return Err(Error::invalid("task_type", why));
+    }
+    let mapping = request
+        .mapping
+        .unwrap_or_else(|| Mapping::suggest(task_type, &dataset.columns));
     mapping.check(task_type, &dataset.columns)?;
-    let seed = seed.unwrap_or_else(|| rand::rng().next_u64());
+    let test_dataset = match request.test_dataset_id.as_deref() {
+        None => None,
+        Some(_) if task_type == TaskType::Image => {
+            return Err(Error::invalid(
+                "test_dataset_id",
+                "an own test file is taken for text datasets only; image datasets are split by the platform",
+            ));
+        }
+        Some(test_id) if test_id == id => {
+            return Err(Error::invalid(
+                "test_dataset_id",
+                "the test file must be another dataset than the one it tests",
+            ));
+        }
+        Some(test_id) => {
+            let test = get(&platform.db, owner, test_id).await?;
+            if test.format == Format::Zip {
+                return Err(Error::invalid(
+                    "test_dataset_id",
+                    "the test file is a zip archive; give a JSONL, JSON, CSV or Parquet file",
+                ));
+            }
+            mapping.check(task_type, &test.columns).map_err(|err| {
+                Error::invalid(
+                    "test_dataset_id",
+                    format!("the test file does not fit the mapping: {err}"),
+                )
+            })?;
+            Some(test.id)
+        }
+    };
+    let seed = request.seed.unwrap_or_else(|| rand::rng().next_u64());
     let mapping_json = serde_json::to_string(&mapping).expect("a mapping serialises");
 
     let mut tx = platform.db.pool().begin().await?;
     let now = now_ms();
+    if let Some(test_id) = &test_dataset {
+        if !db::datasets::hold_out(&mut *tx, test_id, &owner.id, now).await? {
+            return Err(Error::Conflict {
+                field: Some("test_dataset_id"),
+                message: "the test file must be a dataset that is uploaded and not validated for a task of its own"
+                    .into(),
+            });
+        }
+    }
     // The seed is stored as the i64 with the same bits.
     if !db::datasets::start_validation(
         &mut *tx,
@@ -48,6 +119,7 @@ pub async fn request_validation(
         task_type.as_str(),
         &mapping_json,
         seed as i64,
+        test_dataset.as_deref(),
         now,
     )
     .await?
@@ -69,6 +141,18 @@ pub async fn request_validation(
     get(&platform.db, owner, id).await
 }
 
+/// What validation concluded: the splits are stored (ready), or the dataset is refused and why.
+enum Verdict {
+    Ready(Report),
+    Refused(Option<Report>, String),
+}
+
+/// The owner's own test rows, normalised, with what their file held.
+struct OwnTestRows {
+    rows: Vec<String>,
+    summary: OwnTest,
+}
+
 /// The job: validates and splits dataset `id`. Does nothing unless the dataset is `validating`.
 pub async fn validate_dataset(platform: &Platform, id: &str) -> Result<()> {
     let Some(row) = db::datasets::by_id(platform.db.pool(), id).await? else {
@@ -87,83 +171,163 @@ pub async fn validate_dataset(platform: &Platform, id: &str) -> Result<()> {
     let mapping: Mapping = serde_json::from_str(row.mapping.as_deref().unwrap_or(""))
         .map_err(|_| malformed("mapping"))?;
     let seed = row.seed.ok_or_else(|| malformed("seed"))? as u64;
-    let limits = platform.dataset_limits;
 
-    let source = platform.store.get(&source_key(id)).await?;
-    let read = Arc::new(AtomicU64::new(0));
-    let counted = CountingReader {
-        inner: SyncIoBridge::new(StreamReader::new(source)),
-        read: read.clone(),
+    let verdict = if format == Format::Zip {
+        split_images(platform, id, seed).await?
+    } else {
+        let own = match row.test_dataset_id.as_deref() {
+            None => None,
+            Some(test_id) => match own_test_rows(platform, test_id, task_type, &mapping).await? {
+                Ok(own) => Some(own),
+                Err(why) => return refuse(platform, id, None, &why).await,
+            },
+        };
+        split_text(platform, id, format, task_type, mapping, seed, own).await?
     };
-    let reader = BufReader::with_capacity(CHUNK_BYTES, counted);
-    let progress = tokio::spawn(report_progress(platform.clone(), id.to_string(), read));
-    let (sender, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
-    let pipeline = tokio::task::spawn_blocking(move || {
-        let mut buffer = Vec::with_capacity(CHUNK_BYTES + 4096);
-        let send = |buffer: &mut Vec<u8>| {
-            // A closed channel means the upload failed; its error is reported by the store.
-            let _ = sender.blocking_send(Ok(Bytes::from(std::mem::take(buffer))));
-        };
-        let mut train = |row: &str| {
-            buffer.extend_from_slice(row.as_bytes());
-            buffer.push(b'\n');
-            if buffer.len() >= CHUNK_BYTES {
-                send(&mut buffer);
-            }
-        };
-        let validated = validate(
-            format, reader, task_type, &mapping, seed, &limits, &mut train,
-        );
-        match &validated {
-            Ok(_) if !buffer.is_empty() => send(&mut buffer),
-            Ok(_) => {}
-            Err(_) => {
-                let _ = sender.blocking_send(Err(std::io::Error::other("validation stopped")));
-            }
-        }
-        validated
-    });
-    let train = train_key(id);
-    let train_upload = platform.store.put(&train, receiving(receiver));
-    let (uploaded, validated) = tokio::join!(train_upload, pipeline);
-    progress.abort();
-    let validated =
-        validated.map_err(|err| Error::Internal(format!("the validation thread failed: {err}")))?;
-
-    let now = now_ms();
-    let validated = match validated {
-        Ok(validated) => validated,
-        Err(file_error) => {
-            discard_splits(platform, id).await?;
+    match verdict {
+        Verdict::Ready(report) => {
+            let report = serde_json::to_string(&report).expect("a report serialises");
             db::datasets::finish_validation(
                 platform.db.pool(),
                 id,
-                "refused",
+                "ready",
+                Some(&report),
                 None,
-                Some(&file_error.0),
-                now,
+                now_ms(),
             )
             .await?;
-            return Ok(());
+            Ok(())
         }
-    };
-    uploaded?;
-    let report = serde_json::to_string(&validated.report).expect("a report serialises");
-    if let Some(refusal) = &validated.report.refusal {
-        discard_splits(platform, id).await?;
-        db::datasets::finish_validation(
-            platform.db.pool(),
-            id,
-            "refused",
-            Some(&report),
-            Some(refusal),
-            now,
-        )
-        .await?;
-        return Ok(());
+        Verdict::Refused(report, why) => refuse(platform, id, report, &why).await,
     }
-    let mut test = String::with_capacity(validated.test_rows.iter().map(|r| r.len() + 1).sum());
-    for row in &validated.test_rows {
+}
+
+async fn refuse(platform: &Platform, id: &str, report: Option<Report>, why: &str) -> Result<()> {
+    discard_splits(platform, id).await?;
+    let report = report.map(|r| serde_json::to_string(&r).expect("a report serialises"));
+    db::datasets::finish_validation(
+        platform.db.pool(),
+        id,
+        "refused",
+        report.as_deref(),
+        Some(why),
+        now_ms(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The owner's own test rows, normalised, and what their file held; or why the file cannot serve.
+async fn own_test_rows(
+    platform: &Platform,
+    test_id: &str,
+    task_type: TaskType,
+    mapping: &Mapping,
+) -> Result<std::result::Result<OwnTestRows, String>> {
+    let Some(test) = db::datasets::by_id(platform.db.pool(), test_id).await? else {
+        return Ok(Err("the test file was deleted; choose another".into()));
+    };
+    let format: Format = serde_json::from_str(&test.format)
+        .map_err(|_| Error::Internal(format!("dataset {test_id} has no valid format")))?;
+    let limits = Limits {
+        min_usable_rows: 1,
+        ..platform.dataset_limits
+    };
+    let mapping = mapping.clone();
+    let outcome = through_pipeline(platform, test_id, None, None, move |reader, _| {
+        let mut rows = Vec::new();
+        let validated = validate(
+            format,
+            reader,
+            task_type,
+            &mapping,
+            Holdout::Own(HashSet::new()),
+            &limits,
+            &mut |row: &str| {
+                if rows.len() <= MAX_OWN_TEST_ROWS {
+                    rows.push(row.to_string());
+                }
+            },
+        )?;
+        Ok((validated.report, rows))
+    })
+    .await?;
+    let name = &test.name;
+    let (report, rows) = match outcome {
+        Ok(done) => done,
+        Err(file_error) => return Ok(Err(format!("your test file \"{name}\": {file_error}"))),
+    };
+    if report.usable_rows == 0 {
+        return Ok(Err(format!(
+            "your test file \"{name}\" has no usable rows (of {}); check it against the mapping",
+            report.total_rows
+        )));
+    }
+    if rows.len() > MAX_OWN_TEST_ROWS {
+        return Ok(Err(format!(
+            "your test file \"{name}\" has {} usable rows; at most {MAX_OWN_TEST_ROWS} are taken",
+            report.usable_rows
+        )));
+    }
+    Ok(Ok(OwnTestRows {
+        rows,
+        summary: OwnTest {
+            dataset_id: test.id,
+            name: test.name,
+            total_rows: report.total_rows,
+            usable_rows: report.usable_rows,
+        },
+    }))
+}
+
+/// Validates and splits a text dataset: training rows stream to the store as they are found.
+async fn split_text(
+    platform: &Platform,
+    id: &str,
+    format: Format,
+    task_type: TaskType,
+    mapping: Mapping,
+    seed: u64,
+    own: Option<OwnTestRows>,
+) -> Result<Verdict> {
+    let limits = platform.dataset_limits;
+    let holdout = match &own {
+        None => Holdout::Seeded(seed),
+        Some(own) => Holdout::Own(own.rows.iter().map(|row| row_hash(row)).collect()),
+    };
+    let outcome = through_pipeline(
+        platform,
+        id,
+        Some(id),
+        Some(train_key(id)),
+        move |reader, train| {
+            validate(
+                format,
+                reader,
+                task_type,
+                &mapping,
+                holdout,
+                &limits,
+                &mut |row: &str| train(row),
+            )
+        },
+    )
+    .await?;
+    let validated = match outcome {
+        Ok(validated) => validated,
+        Err(file_error) => return Ok(Verdict::Refused(None, file_error.0)),
+    };
+    let (mut report, mut test_rows) = (validated.report, validated.test_rows);
+    if let Some(own) = own {
+        report.test_rows = own.rows.len() as u64;
+        report.own_test = Some(own.summary);
+        test_rows = own.rows;
+    }
+    if let Some(refusal) = report.refusal.clone() {
+        return Ok(Verdict::Refused(Some(report), refusal));
+    }
+    let mut test = String::with_capacity(test_rows.iter().map(|r| r.len() + 1).sum());
+    for row in &test_rows {
         test.push_str(row);
         test.push('\n');
     }
@@ -171,9 +335,115 @@ pub async fn validate_dataset(platform: &Platform, id: &str) -> Result<()> {
         .store
         .put(&test_key(id), bytes_stream(test))
         .await?;
-    db::datasets::finish_validation(platform.db.pool(), id, "ready", Some(&report), None, now)
+    Ok(Verdict::Ready(report))
+}
+
+/// Validates and splits an image archive, then stores each split's index and zip.
+async fn split_images(platform: &Platform, id: &str, seed: u64) -> Result<Verdict> {
+    let limits = platform.dataset_limits;
+    let outcome = through_pipeline(platform, id, Some(id), None, move |reader, _| {
+        validate_images(reader, seed, &limits)
+    })
+    .await?;
+    let validated = match outcome {
+        Ok(validated) => validated,
+        Err(file_error) => return Ok(Verdict::Refused(None, file_error.0)),
+    };
+    if let Some(refusal) = validated.report.refusal.clone() {
+        return Ok(Verdict::Refused(Some(validated.report), refusal));
+    }
+    let store = &platform.store;
+    store
+        .put(&train_key(id), file_stream(validated.train_index))
         .await?;
-    Ok(())
+    store
+        .put(&train_images_key(id), file_stream(validated.train_zip))
+        .await?;
+    store
+        .put(&test_key(id), file_stream(validated.test_index))
+        .await?;
+    store
+        .put(&test_images_key(id), file_stream(validated.test_zip))
+        .await?;
+    Ok(Verdict::Ready(validated.report))
+}
+
+/// The reader a pipeline gets: the stored file, counted for the progress bar.
+type SourceReader = BufReader<CountingReader<SyncIoBridge<StreamReader<ByteStream, Bytes>>>>;
+
+/// Streams dataset `source_id`'s stored file through `work` on a blocking thread. Rows `work` gives
+/// its sink are stored as JSONL under `out` (or dropped without one); with `progress_of`, that
+/// dataset's progress bar follows the bytes read.
+async fn through_pipeline<T: Send + 'static>(
+    platform: &Platform,
+    source_id: &str,
+    progress_of: Option<&str>,
+    out: Option<ObjectKey>,
+    work: impl FnOnce(SourceReader, &mut (dyn FnMut(&str) + Send)) -> std::result::Result<T, FileError>
+    + Send
+    + 'static,
+) -> Result<std::result::Result<T, FileError>> {
+    let source = platform.store.get(&source_key(source_id)).await?;
+    let read = Arc::new(AtomicU64::new(0));
+    let counted = CountingReader {
+        inner: SyncIoBridge::new(StreamReader::new(source)),
+        read: read.clone(),
+    };
+    let reader = BufReader::with_capacity(CHUNK_BYTES, counted);
+    let progress =
+        progress_of.map(|id| tokio::spawn(report_progress(platform.clone(), id.to_string(), read)));
+    let (sender, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
+    let pipeline = tokio::task::spawn_blocking(move || {
+        let mut buffer = Vec::with_capacity(CHUNK_BYTES + 4096);
+        let send = |buffer: &mut Vec<u8>| {
+            // A closed channel means the upload failed; its error is reported by the store.
+            let _ = sender.blocking_send(Ok(Bytes::from(std::mem::take(buffer))));
+        };
+        let mut sink = |row: &str| {
+            buffer.extend_from_slice(row.as_bytes());
+            buffer.push(b'\n');
+            if buffer.len() >= CHUNK_BYTES {
+                send(&mut buffer);
+            }
+        };
+        let outcome = work(reader, &mut sink);
+        match &outcome {
+            Ok(_) if !buffer.is_empty() => send(&mut buffer),
+            Ok(_) => {}
+            Err(_) => {
+                let _ = sender.blocking_send(Err(std::io::Error::other("validation stopped")));
+            }
+        }
+        outcome
+    });
+    let upload = async {
+        match &out {
+            Some(key) => platform.store.put(key, receiving(receiver)).await.map(drop),
+            None => {
+                let mut receiver = receiver;
+                while receiver.recv().await.is_some() {}
+                Ok(())
+            }
+        }
+    };
+    let (uploaded, outcome) = tokio::join!(upload, pipeline);
+    if let Some(progress) = progress {
+        progress.abort();
+    }
+    let outcome =
+        outcome.map_err(|err| Error::Internal(format!("the validation thread failed: {err}")))?;
+    if outcome.is_ok() {
+        uploaded?;
+    }
+    Ok(outcome)
+}
+
+/// A temporary file the pipeline wrote, as a stream for the object store.
+fn file_stream(file: std::fs::File) -> ByteStream {
+    Box::pin(ReaderStream::with_capacity(
+        tokio::fs::File::from_std(file),
+        CHUNK_BYTES,
+    ))
 }
 
 /// A reader that counts the bytes read through it, for the progress bar.
@@ -211,7 +481,13 @@ fn receiving(receiver: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>) -> B
 }
 
 async fn discard_splits(platform: &Platform, id: &str) -> Result<()> {
-    platform.store.delete(&train_key(id)).await?;
-    platform.store.delete(&test_key(id)).await?;
+    for key in [
+        train_key(id),
+        test_key(id),
+        train_images_key(id),
+        test_images_key(id),
+    ] {
+        platform.store.delete(&key).await?;
+    }
     Ok(())
 }

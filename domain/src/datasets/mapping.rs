@@ -97,12 +97,6 @@ impl Mapping {
     /// Checks that every required role is mapped, to a column the file has, and nothing else is.
     pub fn check(&self, task_type: TaskType, columns: &[String]) -> Result<()> {
         let (required, optional) = task_type.roles();
-        if task_type == TaskType::Image {
-            return Err(Error::invalid(
-                "task_type",
-                "image datasets are zip archives of images and captions; they take no column mapping",
-            ));
-        }
         for role in required {
             if !self.0.contains_key(*role) {
                 return Err(Error::invalid(

@@ -5,9 +5,11 @@
 
 pub mod dataset;
 pub mod format;
+pub mod images;
 pub mod ingest;
 pub mod mapping;
 pub mod normalise;
+pub mod parquet_rows;
 pub mod report;
 pub mod rows;
 pub mod split;
@@ -17,9 +19,9 @@ pub mod validation;
 
 pub use dataset::{Dataset, DatasetState, get, list};
 pub use format::Format;
-pub use ingest::request_validation;
+pub use ingest::{ValidationRequest, request_validation};
 pub use mapping::Mapping;
 pub use report::Report;
 pub use task_type::TaskType;
 pub use upload::{UploadLimits, upload};
-pub use validation::{Limits, Validated, validate};
+pub use validation::{Holdout, Limits, Validated, validate};

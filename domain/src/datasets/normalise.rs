@@ -19,6 +19,8 @@ pub enum Reason {
     TooShort,
     TooFewMessages,
     ChosenEqualsRejected,
+    /// An image without a caption file, or a caption without an image.
+    Unpaired,
     Duplicate,
 }
 
@@ -36,6 +38,7 @@ impl Reason {
             Reason::ChosenEqualsRejected => {
                 "DPO row whose chosen and rejected answers are the same"
             }
+            Reason::Unpaired => "image without a caption, or caption without an image",
             Reason::Duplicate => "exact duplicate of an earlier row",
         }
     }

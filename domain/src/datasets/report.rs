@@ -20,6 +20,18 @@ pub struct Report {
     pub rejected: BTreeMap<Reason, Rejected>,
     /// Why the dataset cannot be used, when it cannot.
     pub refusal: Option<String>,
+    /// Where the test rows came from when the owner gave their own test file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_test: Option<OwnTest>,
+}
+
+/// The owner's own test file, as validation found it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OwnTest {
+    pub dataset_id: String,
+    pub name: String,
+    pub total_rows: u64,
+    pub usable_rows: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

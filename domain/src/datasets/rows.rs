@@ -72,9 +72,7 @@ pub fn read_rows<R: BufRead>(
         Format::Jsonl => read_jsonl(reader, limits, &mut on_row),
         Format::JsonArray => read_json_array(reader, &mut on_row),
         Format::Csv { delimiter } => read_csv(reader, delimiter, limits, &mut on_row),
-        Format::Parquet => Err(FileError(
-            "Parquet files are not read yet; export the data as JSONL or CSV".into(),
-        )),
+        Format::Parquet => super::parquet_rows::read_parquet(reader, limits, &mut on_row),
         Format::Zip => Err(FileError(
             "a zip archive is an image dataset; choose the image task type for it".into(),
         )),

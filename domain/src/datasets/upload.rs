@@ -1,10 +1,13 @@
 //! Receiving a dataset file: streamed into the object store under size limits, then inspected (format,
 //! columns, first rows) from its first MiB.
 
+use std::io::BufReader;
+
 use futures::StreamExt;
+use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::dataset::{Dataset, DatasetState, source_key};
-use super::{Format, format, rows};
+use super::{Format, format, images, parquet_rows, rows};
 use crate::Platform;
 use crate::accounts::User;
 use crate::clock::now_ms;
@@ -118,6 +121,7 @@ pub async fn upload(
                 created_at: now,
                 updated_at: now,
                 validated_bytes: 0,
+                test_dataset_id: None,
             };
             db::datasets::insert(platform.db.pool(), &row).await?;
             row.try_into()
@@ -129,19 +133,27 @@ pub async fn upload(
     }
 }
 
-/// Reads the start of the stored file: its format, columns and first rows.
+/// Reads the stored file: its format, columns and first rows. Text formats need only the first MiB;
+/// Parquet and zip keep their index at the end, so they are read whole (on a blocking thread).
 async fn inspect(platform: &Platform, id: &str) -> Result<(Format, Vec<String>, Vec<rows::Row>)> {
     let stream = platform.store.get(&source_key(id)).await?;
     let head = read_head(stream, HEAD_BYTES)
         .await
         .map_err(StorageError::from)?;
     let format = format::detect(&head).map_err(|why| Error::invalid("file", why))?;
-    if matches!(format, Format::Parquet | Format::Zip) {
-        let why = rows::read_rows(format, &head[..], &rows::ReadLimits::default(), |_, _| {})
-            .unwrap_err();
-        return Err(Error::invalid("file", why.0));
-    }
-    let (columns, preview) =
-        rows::sample(format, &head, PREVIEW_ROWS).map_err(|why| Error::invalid("file", why.0))?;
+    let sampled = match format {
+        Format::Parquet | Format::Zip => {
+            let whole = platform.store.get(&source_key(id)).await?;
+            let reader = BufReader::new(SyncIoBridge::new(StreamReader::new(whole)));
+            tokio::task::spawn_blocking(move || match format {
+                Format::Parquet => parquet_rows::sample_parquet(reader, PREVIEW_ROWS),
+                _ => images::sample_images(reader, PREVIEW_ROWS),
+            })
+            .await
+            .map_err(|err| Error::Internal(format!("the inspection thread failed: {err}")))?
+        }
+        _ => rows::sample(format, &head, PREVIEW_ROWS),
+    };
+    let (columns, preview) = sampled.map_err(|why| Error::invalid("file", why.0))?;
     Ok((format, columns, preview))
 }

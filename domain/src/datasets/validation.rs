@@ -8,6 +8,7 @@ use std::io::BufRead;
 use serde_json::Value;
 use xxhash_rust::xxh3::xxh3_64;
 
+use super::images::ArchiveLimits;
 use super::normalise::{Reason, normalise};
 use super::report::Report;
 use super::rows::{FileError, ReadLimits, Row, RowProblem, excerpt, read_rows};
@@ -22,6 +23,9 @@ pub struct Limits {
     pub min_usable_rows: u64,
     /// More empty rows than this share of all rows and the dataset is refused.
     pub max_empty_percent: u64,
+    /// Fewer usable image-caption pairs than this and an image dataset is refused.
+    pub min_usable_images: u64,
+    pub archive: ArchiveLimits,
 }
 
 impl Default for Limits {
@@ -30,15 +34,32 @@ impl Default for Limits {
             read: ReadLimits::default(),
             min_usable_rows: 2_000,
             max_empty_percent: 80,
+            min_usable_images: 10,
+            archive: ArchiveLimits::default(),
         }
     }
+}
+
+/// How the secret test rows are chosen.
+#[derive(Clone, Debug)]
+pub enum Holdout {
+    /// The Gradients rule: `min(10 %, 400)` usable rows, chosen by a hash seeded with this.
+    Seeded(u64),
+    /// The owner's own test rows, by the hash of their normalised form: every usable row trains,
+    /// except one equal to a test row.
+    Own(HashSet<u64>),
+}
+
+/// The hash that identifies a normalised row (for duplicates and the owner's own test rows).
+pub fn row_hash(normalised: &str) -> u64 {
+    xxh3_64(normalised.as_bytes())
 }
 
 /// What validation produced besides the training rows it streamed out.
 #[derive(Debug)]
 pub struct Validated {
     pub report: Report,
-    /// The secret test rows, normalised (at most 400).
+    /// The secret test rows, normalised (at most 400; none with `Holdout::Own`).
     pub test_rows: Vec<String>,
 }
 
@@ -51,11 +72,11 @@ pub fn validate(
     reader: impl BufRead + Send,
     task_type: TaskType,
     mapping: &Mapping,
-    seed: u64,
+    holdout: Holdout,
     limits: &Limits,
     train: &mut (impl FnMut(&str) + Send),
 ) -> Result<Validated, FileError> {
-    let mut tally = Tally::new(seed, limits);
+    let mut tally = Tally::new(holdout, limits, limits.min_usable_rows);
     let assess = |row: Result<Row, RowProblem>| assess(task_type, mapping, limits, row);
     let workers = std::thread::available_parallelism().map_or(1, usize::from);
     if format == Format::Jsonl && workers > 1 {
@@ -69,7 +90,7 @@ pub fn validate(
 }
 
 /// What one row comes to, decided without looking at any other row.
-enum Outcome {
+pub(super) enum Outcome {
     Usable(String),
     Dropped {
         reason: Reason,
@@ -128,38 +149,64 @@ fn assess(
 }
 
 /// The part of validation that needs every row in file order: counting, duplicates and the split.
-struct Tally<'l> {
+pub(super) struct Tally<'l> {
     report: Report,
     // Exact duplicates are found by a 64-bit hash of the normalised row: 8 bytes a row, and the chance
     // that two different rows of a 10-million-row file collide is about 3 in a million.
     seen: HashSet<u64, BuildHasherDefault<PassThrough>>,
-    selector: Selector,
+    /// Picks the test rows; `None` when the owner gave their own.
+    selector: Option<Selector>,
+    own_test: HashSet<u64>,
     limits: &'l Limits,
+    min_usable: u64,
 }
 
 impl<'l> Tally<'l> {
-    fn new(seed: u64, limits: &'l Limits) -> Self {
+    pub(super) fn new(holdout: Holdout, limits: &'l Limits, min_usable: u64) -> Self {
+        let (selector, own_test) = match holdout {
+            Holdout::Seeded(seed) => (Some(Selector::new(seed)), HashSet::new()),
+            Holdout::Own(rows) => (None, rows),
+        };
         Tally {
             report: Report::default(),
             seen: HashSet::default(),
-            selector: Selector::new(seed),
+            selector,
+            own_test,
             limits,
+            min_usable,
         }
     }
 
-    fn add(&mut self, line: u64, outcome: Outcome, train: &mut impl FnMut(&str)) {
+    pub(super) fn add(&mut self, line: u64, outcome: Outcome, train: &mut impl FnMut(&str)) {
         self.report.total_rows += 1;
         match outcome {
-            Outcome::Usable(normalised) if self.seen.insert(xxh3_64(normalised.as_bytes())) => {
-                self.report.usable_rows += 1;
-                self.selector.offer(normalised, train);
+            Outcome::Usable(normalised) => {
+                let hash = row_hash(&normalised);
+                if !self.seen.insert(hash) {
+                    self.report.reject(
+                        Reason::Duplicate,
+                        line,
+                        || "the same as an earlier row".into(),
+                        || excerpt(normalised.as_bytes()),
+                    );
+                } else if self.own_test.contains(&hash) {
+                    self.report.reject(
+                        Reason::Duplicate,
+                        line,
+                        || {
+                            "the same as a row of your test file (kept there, not trained on)"
+                                .into()
+                        },
+                        || excerpt(normalised.as_bytes()),
+                    );
+                } else {
+                    self.report.usable_rows += 1;
+                    match &mut self.selector {
+                        Some(selector) => selector.offer(normalised, train),
+                        None => train(&normalised),
+                    }
+                }
             }
-            Outcome::Usable(normalised) => self.report.reject(
-                Reason::Duplicate,
-                line,
-                || "the same as an earlier row".into(),
-                || excerpt(normalised.as_bytes()),
-            ),
             Outcome::Dropped {
                 reason,
                 detail,
@@ -172,12 +219,14 @@ impl<'l> Tally<'l> {
         }
     }
 
-    fn finish(self, train: &mut impl FnMut(&str)) -> Validated {
+    pub(super) fn finish(self, train: &mut impl FnMut(&str)) -> Validated {
         let mut report = self.report;
-        let test_rows = self.selector.finish(train);
+        let test_rows = self
+            .selector
+            .map_or_else(Vec::new, |selector| selector.finish(train));
         report.test_rows = test_rows.len() as u64;
         report.train_rows = report.usable_rows - report.test_rows;
-        report.refusal = refusal(&report, self.limits);
+        report.refusal = refusal(&report, self.limits, self.min_usable);
         Validated { report, test_rows }
     }
 }
@@ -301,7 +350,7 @@ fn all_mapped_empty(row: &Row, mapping: &Mapping) -> bool {
     })
 }
 
-fn refusal(report: &Report, limits: &Limits) -> Option<String> {
+fn refusal(report: &Report, limits: &Limits, min_usable: u64) -> Option<String> {
     if report.total_rows == 0 {
         return Some("the file has no rows".into());
     }
@@ -314,10 +363,10 @@ fn refusal(report: &Report, limits: &Limits) -> Option<String> {
             limits.max_empty_percent
         ));
     }
-    if report.usable_rows < limits.min_usable_rows {
+    if report.usable_rows < min_usable {
         return Some(format!(
-            "only {} of {} rows are usable; at least {} are needed (see the rejected rows below)",
-            report.usable_rows, report.total_rows, limits.min_usable_rows
+            "only {} of {} rows are usable; at least {min_usable} are needed (see the rejected rows below)",
+            report.usable_rows, report.total_rows
         ));
     }
     None

@@ -23,10 +23,12 @@ pub struct DatasetRow {
     pub created_at: Millis,
     pub updated_at: Millis,
     pub validated_bytes: i64,
+    /// The dataset whose rows are the test split, when the owner gave their own.
+    pub test_dataset_id: Option<String>,
 }
 
 const COLUMNS: &str = "id, owner_id, name, state, format, size_bytes, sha256, columns, preview, task_type, \
-                       mapping, seed, report, error, created_at, updated_at, validated_bytes";
+                       mapping, seed, report, error, created_at, updated_at, validated_bytes, test_dataset_id";
 
 pub async fn insert<'e>(
     exec: impl Executor<'e, Database = Any>,
@@ -34,7 +36,7 @@ pub async fn insert<'e>(
 ) -> sqlx::Result<()> {
     sqlx::query(&format!(
         "INSERT INTO datasets ({COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
     ))
     .bind(&row.id)
     .bind(&row.owner_id)
@@ -53,6 +55,7 @@ pub async fn insert<'e>(
     .bind(row.created_at)
     .bind(row.updated_at)
     .bind(row.validated_bytes)
+    .bind(&row.test_dataset_id)
     .execute(exec)
     .await?;
     Ok(())
@@ -102,17 +105,40 @@ pub async fn start_validation<'e>(
     task_type: &str,
     mapping: &str,
     seed: i64,
+    test_dataset_id: Option<&str>,
     now: Millis,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE datasets SET state = 'validating', task_type = $1, mapping = $2, seed = $3, report = NULL, \
-         error = NULL, validated_bytes = 0, updated_at = $4 WHERE id = $5 AND state <> 'validating'",
+        "UPDATE datasets SET state = 'validating', task_type = $1, mapping = $2, seed = $3, \
+         test_dataset_id = $4, report = NULL, error = NULL, validated_bytes = 0, updated_at = $5 \
+         WHERE id = $6 AND state <> 'validating'",
     )
     .bind(task_type)
     .bind(mapping)
     .bind(seed)
+    .bind(test_dataset_id)
     .bind(now)
     .bind(id)
+    .execute(exec)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Makes the owner's uploaded dataset `id` a held-out test file (or confirms it is one); false when it
+/// is not theirs or is a dataset of its own (validating, ready or refused).
+pub async fn hold_out<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    id: &str,
+    owner_id: &str,
+    now: Millis,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE datasets SET state = 'held_out', updated_at = $1 \
+         WHERE id = $2 AND owner_id = $3 AND state IN ('uploaded', 'held_out')",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(owner_id)
     .execute(exec)
     .await?;
     Ok(done.rows_affected() == 1)

@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use domain::accounts::{self, Email, Password, Role};
-use domain::datasets::{self, Mapping, TaskType};
+use domain::datasets::{self, Mapping, TaskType, ValidationRequest};
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -220,7 +220,8 @@ async fn revoke_api_key(
     redirect_with(&session, "/account/api-keys", kind, message, None).await
 }
 
-/// The mapping form: `task_type`, and `role.ROLE=COLUMN` for each mapped role.
+/// The mapping form: `task_type`, `role.ROLE=COLUMN` for each mapped role, and `test_dataset_id` (empty
+/// for the platform's own split).
 async fn validate_dataset(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -245,9 +246,16 @@ async fn validate_dataset(
         let role = key.strip_prefix("role.")?;
         (!column.is_empty()).then(|| (role.to_string(), column.clone()))
     }));
-    match datasets::request_validation(&state.platform, &user, &id, task_type, Some(mapping), None)
-        .await
-    {
+    let request = ValidationRequest {
+        task_type,
+        mapping: Some(mapping),
+        seed: None,
+        test_dataset_id: fields
+            .get("test_dataset_id")
+            .filter(|id| !id.is_empty())
+            .cloned(),
+    };
+    match datasets::request_validation(&state.platform, &user, &id, request).await {
         Ok(_) => Redirect::to(&page).into_response(),
         Err(err) => redirect_with(&session, &page, FlashKind::Error, message_for(err), None).await,
     }

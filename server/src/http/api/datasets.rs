@@ -1,21 +1,27 @@
-//! `/api/v1/datasets`: upload a file (the raw request body), see what was detected and suggested,
+//! `/api/v1/datasets`: upload a file (the raw request body or a multipart form), see what was detected and suggested,
 //! start validation with a task type and mapping, read the report. Never the test split.
 
 use axum::Json;
 use axum::Router;
+use axum::extract::multipart::MultipartError;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::routing::{get, post};
-use domain::datasets::{self, Dataset, Mapping, TaskType};
-use futures::TryStreamExt;
+use domain::accounts::User;
+use domain::datasets::{self, Dataset, Mapping, TaskType, ValidationRequest};
+use futures::{SinkExt, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 use crate::http::{ApiError, AppState, Caller};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/datasets", get(list).post(upload))
+        // Uploads are limited by the deployment's dataset limits, not axum's default for bodies.
+        .route(
+            "/datasets",
+            get(list).post(upload).layer(DefaultBodyLimit::disable()),
+        )
         .route("/datasets/{id}", get(show))
         .route("/datasets/{id}/validation", post(validate))
 }
@@ -25,18 +31,29 @@ struct UploadQuery {
     name: Option<String>,
 }
 
+/// The file is the raw request body (`?name=` names it), or the field `file` of a multipart form (with
+/// an optional field `name` before it; the file's own name otherwise).
 async fn upload(
     State(state): State<AppState>,
     Caller(user): Caller,
     Query(query): Query<UploadQuery>,
     request: Request,
 ) -> Result<(StatusCode, Json<Dataset>), ApiError> {
-    let name = query.name.ok_or_else(|| ApiError {
-        field: Some("name"),
-        ..ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
-            "name the dataset: POST /api/v1/datasets?name=…",
+    let is_multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if is_multipart {
+        let multipart = Multipart::from_request(request, &state)
+            .await
+            .map_err(|err| invalid("file", err.body_text()))?;
+        return upload_multipart(&state, &user, query.name, multipart).await;
+    }
+    let name = query.name.ok_or_else(|| {
+        invalid(
+            "name",
+            "name the dataset: POST /api/v1/datasets?name=…".into(),
         )
     })?;
     let declared = request
@@ -50,6 +67,64 @@ async fn upload(
         .map_err(std::io::Error::other);
     let dataset = datasets::upload(&state.platform, &user, &name, Box::pin(body), declared).await?;
     Ok((StatusCode::CREATED, Json(dataset)))
+}
+
+async fn upload_multipart(
+    state: &AppState,
+    user: &User,
+    mut name: Option<String>,
+    mut multipart: Multipart,
+) -> Result<(StatusCode, Json<Dataset>), ApiError> {
+    let malformed = |err: MultipartError| {
+        invalid(
+            "file",
+            format!("the form is malformed: {}", err.body_text()),
+        )
+    };
+    loop {
+        let Some(mut field) = multipart.next_field().await.map_err(malformed)? else {
+            return Err(invalid(
+                "file",
+                "send the dataset in a form field named \"file\"".into(),
+            ));
+        };
+        match field.name() {
+            Some("name") => name = Some(field.text().await.map_err(malformed)?),
+            Some("file") => {
+                let name = name
+                    .or_else(|| field.file_name().map(str::to_string))
+                    .ok_or_else(|| {
+                        invalid(
+                            "name",
+                            "name the dataset: a \"name\" field before \"file\"".into(),
+                        )
+                    })?;
+                // The field borrows the form, so its chunks are forwarded to the upload, which needs
+                // a stream of its own; both run in this task.
+                let (mut sender, receiver) = futures::channel::mpsc::channel(4);
+                let forward = async move {
+                    while let Some(chunk) = field.next().await {
+                        let chunk = chunk.map_err(std::io::Error::other);
+                        if sender.send(chunk).await.is_err() {
+                            return;
+                        }
+                    }
+                };
+                let upload =
+                    datasets::upload(&state.platform, user, &name, Box::pin(receiver), None);
+                let ((), dataset) = tokio::join!(forward, upload);
+                return Ok((StatusCode::CREATED, Json(dataset?)));
+            }
+            _ => continue,
+        }
+    }
+}
+
+fn invalid(field: &'static str, message: String) -> ApiError {
+    ApiError {
+        field: Some(field),
+        ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+    }
 }
 
 #[derive(Serialize)]
@@ -75,27 +150,26 @@ async fn show(
 }
 
 #[derive(Deserialize)]
-struct ValidationRequest {
+struct ValidationBody {
     task_type: TaskType,
     mapping: Option<Mapping>,
     seed: Option<u64>,
+    test_dataset_id: Option<String>,
 }
 
 async fn validate(
     State(state): State<AppState>,
     Caller(user): Caller,
     Path(id): Path<String>,
-    body: Result<Json<ValidationRequest>, JsonRejection>,
+    body: Result<Json<ValidationBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Dataset>), ApiError> {
     let Json(body) = body?;
-    let dataset = datasets::request_validation(
-        &state.platform,
-        &user,
-        &id,
-        body.task_type,
-        body.mapping,
-        body.seed,
-    )
-    .await?;
+    let request = ValidationRequest {
+        task_type: body.task_type,
+        mapping: body.mapping,
+        seed: body.seed,
+        test_dataset_id: body.test_dataset_id,
+    };
+    let dataset = datasets::request_validation(&state.platform, &user, &id, request).await?;
     Ok((StatusCode::ACCEPTED, Json(dataset)))
 }
