@@ -1,7 +1,11 @@
 //! A corpus of malformed files, each with the error a customer must get. Every case runs through the
 //! same pipeline the platform runs: format detection, then validation and split.
 
+use std::io::{Cursor, Read, Write};
+
 use domain::datasets::format::detect;
+use domain::datasets::{Format, images};
+use testkit::files::{image_zip, parquet_ints, parquet_text, png, zip_of};
 use domain::datasets::normalise::Reason;
 use domain::datasets::rows::ReadLimits;
 use domain::datasets::{Holdout, Limits, Mapping, TaskType, Validated, validate};
@@ -14,6 +18,17 @@ fn run(
     limits: &Limits,
 ) -> Result<(Validated, Vec<String>), String> {
     let format = detect(&bytes[..bytes.len().min(64 * 1024)])?;
+    if format == Format::Zip {
+        let mut validated = images::validate_images(bytes, 7, limits).map_err(|err| err.0)?;
+        let mut index = String::new();
+        validated.train_index.read_to_string(&mut index).unwrap();
+        let train = index.lines().map(String::from).collect();
+        let validated = Validated {
+            report: validated.report,
+            test_rows: Vec::new(),
+        };
+        return Ok((validated, train));
+    }
     let mut train = Vec::new();
     let validated = validate(
         format,
@@ -144,14 +159,27 @@ fn file_level_defects_are_refused_with_their_reason() {
             FileRefused("not JSONL, JSON, CSV or Parquet"),
         ),
         (
-            "Parquet",
+            "a truncated Parquet file",
             b"PAR1\x15\x04\x15\x10".to_vec(),
-            FileRefused("Parquet files are not read yet"),
+            FileRefused("not a readable Parquet file"),
         ),
         (
-            "a zip archive",
+            "a Parquet file cut before its footer",
+            {
+                let file = parquet_text(&["q", "a"], &[vec!["Question?".into(), "Answer.".into()]]);
+                file[..file.len() - 12].to_vec()
+            },
+            FileRefused("not a readable Parquet file"),
+        ),
+        (
+            "Parquet with the wrong schema (numbers where text is mapped)",
+            parquet_ints("q", &[1, 2, 3]),
+            DatasetRefused("only 0 of 3 rows are usable"),
+        ),
+        (
+            "a truncated zip archive",
             b"PK\x03\x04\x14\x00\x00\x00".to_vec(),
-            FileRefused("image dataset"),
+            FileRefused("not a readable zip archive"),
         ),
         (
             "a truncated JSON array",
@@ -205,6 +233,63 @@ fn file_level_defects_are_refused_with_their_reason() {
     ];
     for (name, bytes, expect) in cases {
         check(name, bytes, t, instruct(), lenient(), expect);
+    }
+}
+
+fn images() -> Limits {
+    Limits {
+        min_usable_images: 1,
+        ..Limits::default()
+    }
+}
+
+/// Eight good pairs around a defect.
+fn pairs_with(defect: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut entries: Vec<(String, Vec<u8>)> = (0..8)
+        .flat_map(|i| {
+            [
+                (format!("good-{i}.png"), png(32 + i, 32, i as u8)),
+                (format!("good-{i}.txt"), format!("a good caption {i}").into_bytes()),
+            ]
+        })
+        .collect();
+    entries.extend(defect.iter().map(|(n, b)| (n.to_string(), b.clone())));
+    let borrowed: Vec<(&str, Vec<u8>)> = entries.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    zip_of(&borrowed)
+}
+
+#[test]
+fn image_archive_defects_are_refused_or_dropped_with_their_reason() {
+    use Expect::*;
+    let t = TaskType::Image;
+    let symlinked = {
+        let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default();
+        out.add_symlink("cat.png", "/etc/shadow", options).unwrap();
+        out.start_file("cat.txt", options).unwrap();
+        out.write_all(b"a cat").unwrap();
+        out.finish().unwrap().into_inner()
+    };
+    let cases: Vec<(&str, Vec<u8>, Expect)> = vec![
+        ("zip slip with ..", pairs_with(&[("../../etc/x.png", png(8, 8, 0)), ("x.txt", b"x".to_vec())]), FileRefused("outside the archive")),
+        ("zip slip hidden mid-path", pairs_with(&[("a/b/../../../x.png", png(8, 8, 0))]), FileRefused("outside the archive")),
+        ("an absolute path", pairs_with(&[("/tmp/x.png", png(8, 8, 0))]), FileRefused("outside the archive")),
+        ("a Windows drive path", pairs_with(&[("C:\\x.png", png(8, 8, 0))]), FileRefused("outside the archive")),
+        ("a symbolic link", symlinked, FileRefused("symbolic link")),
+        ("a zip bomb (20 MiB of zeros)", pairs_with(&[("bomb.png", vec![0; 20 * 1024 * 1024]), ("bomb.txt", b"boom".to_vec())]), FileRefused("zip bomb")),
+        ("an image without a caption", pairs_with(&[("lonely.png", png(9, 9, 1))]), Row(Reason::Unpaired, 17, "has no caption file")),
+        ("a caption without an image", pairs_with(&[("orphan.txt", b"a caption".to_vec())]), Row(Reason::Unpaired, 17, "has no image")),
+        ("text named .png", pairs_with(&[("fake.png", b"hello, not an image".to_vec()), ("fake.txt", b"caption".to_vec())]), Row(Reason::WrongType, 17, "not a PNG, JPEG or WebP")),
+        ("a GIF", pairs_with(&[("anim.gif", b"GIF89a....".to_vec()), ("anim.txt", b"caption".to_vec())]), Row(Reason::Unpaired, 18, "has no image")),
+        ("a PNG cut before its size", pairs_with(&[("cut.png", png(9, 9, 0)[..14].to_vec()), ("cut.txt", b"caption".to_vec())]), Row(Reason::Unparseable, 17, "dimensions cannot be read")),
+        ("an empty caption", pairs_with(&[("blank.png", png(9, 9, 2)), ("blank.txt", b"  \n".to_vec())]), Row(Reason::EmptyRequiredField, 17, "caption file is empty")),
+        ("a caption that is not UTF-8", pairs_with(&[("latin.png", png(9, 9, 3)), ("latin.txt", b"caf\xe9".to_vec())]), Row(Reason::Unparseable, 17, "not UTF-8")),
+        ("the same image twice", pairs_with(&[("again.png", png(32, 32, 0)), ("again.txt", b"another caption".to_vec())]), Row(Reason::Duplicate, 17, "the same image as entry 1")),
+        ("a file of another kind", pairs_with(&[("notes.pdf", b"%PDF-1.4".to_vec())]), Row(Reason::WrongType, 17, "neither an image")),
+        ("only pairs: all usable", image_zip(12, &[]), Usable(12)),
+    ];
+    for (name, bytes, expect) in cases {
+        check(name, bytes, t, Mapping::default(), images(), expect);
     }
 }
 

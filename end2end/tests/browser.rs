@@ -415,7 +415,7 @@ async fn a_customer_uploads_a_dataset_maps_it_and_reads_the_report() {
         .await;
     let summary = h.text("[data-test='report-summary']").await;
     assert!(
-        summary.contains("302 rows read: 300 usable (270 for training, 30 held out"),
+        summary.contains("302 rows read: 300 usable (270 for training; 30 held out"),
         "{summary}"
     );
     let example = h.text("[data-test='rejected-example']").await;

@@ -5,7 +5,7 @@ mod common;
 
 use axum::http::StatusCode;
 use common::TestApp;
-use domain::datasets::dataset::test_key;
+use domain::datasets::dataset::{test_key, train_key};
 use domain::storage;
 use serde_json::{Value, json};
 
@@ -136,45 +136,215 @@ testkit::on_both_databases! {
         let other_key = app.customer_key("other@example.org").await;
         let dataset = validated_dataset(&mut app, &owner_key).await;
         let id = dataset["id"].as_str().unwrap().to_string();
-        let test = storage::collect(app.state.platform.store.get(&test_key(&id)).await.unwrap()).await.unwrap();
-        let secrets: Vec<String> = String::from_utf8(test)
-            .unwrap()
-            .lines()
-            .map(|line| serde_json::from_str::<Value>(line).unwrap()["instruction"].as_str().unwrap().to_string())
-            .collect();
+        let secrets = instructions_in(&app, &test_key(&id)).await;
         assert_eq!(secrets.len(), 30);
-
-        // Every GET route of the router, and the server functions, with this dataset's id.
-        let mut paths: Vec<String> = ["/", "/signin", "/signup", "/dashboard", "/account/api-keys", "/leaderboards"]
-            .map(String::from)
-            .to_vec();
-        paths.extend(["/healthz", "/metrics", "/api/v1/account", "/api/v1/api-keys", "/api/v1/datasets"].map(String::from));
-        paths.push(format!("/api/v1/datasets/{id}"));
-        paths.push(format!("/objects/datasets/{id}/test.jsonl"));
-        paths.push(format!("/objects/datasets/{id}/test.jsonl?access=read&expires=99999999999999&signature=00"));
-        let callers: [(&str, Option<&str>); 3] = [("owner", Some(&owner_key)), ("another customer", Some(&other_key)), ("anonymous", None)];
-        for (who, key) in callers {
-            for path in &paths {
-                let response = app.api("GET", path, key, None).await;
-                for secret in &secrets {
-                    assert!(!response.body.contains(secret.as_str()), "GET {path} as {who} returned test row {secret:?}");
-                }
-            }
-            for function in ["/fn/session", "/fn/api-keys"] {
-                let response = app.api("POST", function, key, None).await;
-                assert!(secrets.iter().all(|s| !response.body.contains(s.as_str())), "{function} as {who}");
-            }
-        }
-        // The owner's browser session too.
-        app.forget_cookies();
-        app.sign_in("owner@example.org", common::PASSWORD).await;
-        for path in &paths {
-            let body = app.get(path).await.body;
-            assert!(secrets.iter().all(|s| !body.contains(s.as_str())), "GET {path} in the owner's browser");
-        }
+        assert_no_route_returns(&mut app, &[&id], &secrets, ("owner@example.org", &owner_key), &other_key).await;
         // The training split does reach its rows (so the check above can see rows at all).
-        let train = storage::collect(app.state.platform.store.get(&domain::datasets::dataset::train_key(&id)).await.unwrap()).await.unwrap();
-        let train = String::from_utf8(train).unwrap();
-        assert!(secrets.iter().all(|s| !train.contains(s.as_str())), "test rows are not in the training split");
+        let train = instructions_in(&app, &train_key(&id)).await;
+        assert_eq!(train.len(), 270);
+        assert!(secrets.iter().all(|s| !train.contains(s)), "test rows are not in the training split");
     }
+
+    async fn an_own_test_file_is_the_whole_test_split_and_stays_secret(db: Database) {
+        let mut app = TestApp::new(db).await;
+        let owner_key = app.customer_key("owner@example.org").await;
+        let other_key = app.customer_key("other@example.org").await;
+        let main = app.upload(&owner_key, "faq", instruct_file(300)).await.json();
+        // The test file: 40 rows of its own, and 2 that are also in the main file.
+        let mut test_file = String::new();
+        for i in 0..40 {
+            test_file.push_str(&json!({"question": format!("Held-out question {i}?"), "answer": format!("Reply {i}.")}).to_string());
+            test_file.push('\n');
+        }
+        for i in [5, 6] {
+            test_file.push_str(&json!({"question": format!("Secret question number {i}?"), "answer": format!("Answer {i}.")}).to_string());
+            test_file.push('\n');
+        }
+        let test = app.upload(&owner_key, "faq-test", test_file.into_bytes()).await.json();
+        let (id, test_id) = (main["id"].as_str().unwrap(), test["id"].as_str().unwrap());
+        let path = format!("/api/v1/datasets/{id}/validation");
+        // Another customer cannot name the owner's file, and a file cannot test itself.
+        let foreign = app.customer_key("third@example.org").await;
+        let theirs = app.upload(&foreign, "theirs", instruct_file(10)).await.json();
+        let refused = app.api("POST", &path, Some(&owner_key), Some(json!({"task_type": "instruct", "test_dataset_id": theirs["id"]}))).await;
+        assert_eq!(refused.status, StatusCode::NOT_FOUND, "{}", refused.body);
+        let refused = app.api("POST", &path, Some(&owner_key), Some(json!({"task_type": "instruct", "test_dataset_id": id}))).await;
+        assert_eq!(refused.json()["error"]["field"], "test_dataset_id");
+
+        let started = app.api("POST", &path, Some(&owner_key), Some(json!({"task_type": "instruct", "test_dataset_id": test_id}))).await;
+        assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+        app.run_jobs().await;
+        let done = app.api("GET", &format!("/api/v1/datasets/{id}"), Some(&owner_key), None).await.json();
+        assert_eq!(done["state"], "ready", "{done}");
+        let report = &done["report"];
+        assert_eq!(report["test_rows"], 42);
+        assert_eq!(report["own_test"]["name"], "faq-test");
+        // 300 unique rows, 2 of them in the test file: 298 train.
+        assert_eq!(report["train_rows"], 298);
+        let held = app.api("GET", &format!("/api/v1/datasets/{test_id}"), Some(&owner_key), None).await.json();
+        assert_eq!(held["state"], "held_out");
+        assert_eq!(held["preview"], json!([]), "a held-out file shows no rows");
+
+        let secrets = instructions_in(&app, &test_key(id)).await;
+        assert_eq!(secrets.len(), 42);
+        let train = instructions_in(&app, &train_key(id)).await;
+        assert!(secrets.iter().all(|s| !train.contains(s)), "no test row is trained on");
+        assert_no_route_returns(&mut app, &[id, test_id], &secrets, ("owner@example.org", &owner_key), &other_key).await;
+    }
+
+    async fn multipart_parquet_and_image_uploads_are_read(db: Database) {
+        let mut app = TestApp::new(db).await;
+        let key = app.customer_key("owner@example.org").await;
+        // A multipart form, as `curl -F name=… -F file=@…` sends it.
+        let boundary = "crucible-boundary";
+        let mut body = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nfrom a form\r\n");
+        body.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"faq.jsonl\"\r\nContent-Type: application/octet-stream\r\n\r\n"));
+        let mut bytes = body.into_bytes();
+        bytes.extend(instruct_file(150));
+        bytes.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
+        let request = axum::http::Request::post("/api/v1/datasets")
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(axum::body::Body::from(bytes))
+            .unwrap();
+        let uploaded = app.send(request).await;
+        assert_eq!(uploaded.status, StatusCode::CREATED, "{}", uploaded.body);
+        let uploaded = uploaded.json();
+        assert_eq!(uploaded["name"], "from a form");
+        assert_eq!(uploaded["format"], "jsonl");
+        assert_eq!(uploaded["size_bytes"], instruct_file(150).len());
+
+        let parquet = testkit::files::parquet_text(&["prompt", "response"], &(0..120).map(|i| vec![format!("Parquet question {i}?"), format!("Parquet answer {i}.")]).collect::<Vec<_>>());
+        let uploaded = app.upload(&key, "columnar", parquet).await;
+        assert_eq!(uploaded.status, StatusCode::CREATED, "{}", uploaded.body);
+        let dataset = uploaded.json();
+        assert_eq!(dataset["format"], "parquet");
+        assert_eq!(dataset["columns"], json!(["prompt", "response"]));
+        assert_eq!(dataset["preview"][0]["prompt"], "Parquet question 0?");
+        let id = dataset["id"].as_str().unwrap();
+        app.api("POST", &format!("/api/v1/datasets/{id}/validation"), Some(&key), Some(json!({"task_type": "instruct"}))).await;
+        app.run_jobs().await;
+        let done = app.api("GET", &format!("/api/v1/datasets/{id}"), Some(&key), None).await.json();
+        assert_eq!(done["state"], "ready", "{done}");
+        assert_eq!(done["report"]["usable_rows"], 120);
+
+        let archive = testkit::files::image_zip(30, &["cat-7.txt"]);
+        let uploaded = app.upload(&key, "cats", archive).await;
+        assert_eq!(uploaded.status, StatusCode::CREATED, "{}", uploaded.body);
+        let dataset = uploaded.json();
+        assert_eq!(dataset["format"], "zip");
+        assert_eq!(dataset["preview"][0]["caption"], "a photo of cat number 0");
+        let id = dataset["id"].as_str().unwrap();
+        let path = format!("/api/v1/datasets/{id}/validation");
+        let wrong = app.api("POST", &path, Some(&key), Some(json!({"task_type": "instruct"}))).await;
+        assert!(wrong.json()["error"]["message"].as_str().unwrap().contains("image task type"), "{}", wrong.body);
+        app.api("POST", &path, Some(&key), Some(json!({"task_type": "image"}))).await;
+        app.run_jobs().await;
+        let done = app.api("GET", &format!("/api/v1/datasets/{id}"), Some(&key), None).await.json();
+        assert_eq!(done["state"], "ready", "{done}");
+        assert_eq!(done["report"]["usable_rows"], 29);
+        assert_eq!(done["report"]["test_rows"], 2);
+        assert_eq!(done["report"]["rejected"]["unpaired"]["count"], 1);
+        let stored = app.stored_files();
+        for split in ["train.zip", "test.zip", "train.jsonl", "test.jsonl"] {
+            assert!(stored.iter().any(|f| f.ends_with(&format!("{id}/{split}"))), "{split} in {stored:?}");
+        }
+
+        let slip = testkit::files::zip_of(&[("../../etc/cron.d/x.png", b"x".to_vec()), ("x.txt", b"caption".to_vec())]);
+        let refused = app.upload(&key, "slip", slip).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(refused.json()["error"]["message"].as_str().unwrap().contains("outside the archive"), "{}", refused.body);
+    }
+}
+
+/// The `instruction` of every row of the stored JSONL object `key`.
+async fn instructions_in(app: &TestApp, key: &domain::storage::ObjectKey) -> Vec<String> {
+    let bytes = storage::collect(app.state.platform.store.get(key).await.unwrap()).await.unwrap();
+    String::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap()["instruction"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Calls every route the router has — each method it answers, with each parameter filled with one of
+/// `ids` (and the object key of its test split) — as the owner (API key and browser session), another
+/// customer and an anonymous caller, and checks that no answer holds one of `secrets`.
+async fn assert_no_route_returns(
+    app: &mut TestApp,
+    ids: &[&str],
+    secrets: &[String],
+    (owner_email, owner_key): (&str, &str),
+    other_key: &str,
+) {
+    let routes = server::http::route_list();
+    let listed = |path: &str| routes.iter().any(|(_, p)| p == path);
+    for expected in ["/", "/datasets/{id}", "/api/v1/datasets/{id}", "/objects/{*key}", "/fn/dataset"] {
+        assert!(listed(expected), "{expected} is not in the route list: {routes:?}");
+    }
+    // (method, path, the id it was filled with)
+    let mut requests: Vec<(String, String, String)> = Vec::new();
+    for (method, path) in &routes {
+        for id in ids {
+            let filled: Vec<String> = path
+                .split('/')
+                .map(|segment| match segment {
+                    "{*key}" => format!("datasets/{id}/test.jsonl"),
+                    s if s.starts_with('{') || s.starts_with(':') => id.to_string(),
+                    s => s.to_string(),
+                })
+                .collect();
+            let filled = filled.join("/");
+            requests.push((method.to_string(), filled.clone(), id.to_string()));
+            if method != "GET" {
+                requests.push(("GET".into(), filled.clone(), id.to_string()));
+            }
+            if path.starts_with("/objects/") {
+                let forged = format!("{filled}?access=read&expires=99999999999999&signature=00");
+                requests.push((method.to_string(), forged, id.to_string()));
+            }
+        }
+    }
+    requests.sort();
+    requests.dedup();
+    let check = |who: &str, request: &(String, String, String), body: &str| {
+        for secret in secrets {
+            assert!(!body.contains(secret.as_str()), "{} {} as {who} returned test row {secret:?}", request.0, request.1);
+        }
+    };
+    let callers: [(&str, Option<&str>); 3] = [("owner", Some(owner_key)), ("another customer", Some(other_key)), ("anonymous", None)];
+    for (who, key) in callers {
+        app.forget_cookies();
+        for request in &requests {
+            let response = send_walk_request(app, request, key).await;
+            check(who, request, &response.body);
+        }
+    }
+    // The owner's browser session, last: the walk signs it out on the way.
+    app.forget_cookies();
+    app.sign_in(owner_email, common::PASSWORD).await;
+    for request in &requests {
+        let response = send_walk_request(app, request, None).await;
+        check("owner's browser", request, &response.body);
+    }
+    // The walk reached the dataset (so the checks above could see its rows had they been there).
+    app.forget_cookies();
+    let shown = app.api("GET", &format!("/api/v1/datasets/{}", ids[0]), Some(owner_key), None).await;
+    assert_eq!(shown.status, StatusCode::OK);
+}
+
+/// One request of the walk: a server function gets the dataset id as its argument, other writes an
+/// empty body.
+async fn send_walk_request(app: &mut TestApp, (method, path, id): &(String, String, String), bearer: Option<&str>) -> common::TestResponse {
+    let mut request = axum::http::Request::builder().method(method.as_str()).uri(path.as_str());
+    if let Some(key) = bearer {
+        request = request.header("authorization", format!("Bearer {key}"));
+    }
+    let body = if path.starts_with("/fn/") {
+        request = request.header("content-type", "application/x-www-form-urlencoded");
+        format!("id={id}&mapping=%5B%5D")
+    } else {
+        String::new()
+    };
+    app.send(request.body(axum::body::Body::from(body)).unwrap()).await
 }

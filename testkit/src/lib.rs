@@ -5,6 +5,7 @@
 //! `CRUCIBLE_TEST_POSTGRES_URL` (a superuser URL) and `CRUCIBLE_TEST_S3_ENDPOINT`,
 //! `CRUCIBLE_TEST_S3_BUCKET`, `CRUCIBLE_TEST_S3_ACCESS_KEY`, `CRUCIBLE_TEST_S3_SECRET_KEY`.
 
+pub mod files;
 pub mod http;
 
 use std::sync::Arc;

@@ -32,6 +32,8 @@ pub struct ReportView {
     pub test_rows: u64,
     pub empty_rows: u64,
     pub reasons: Vec<ReasonView>,
+    /// The owner's own test file's name, when the test rows came from it.
+    pub own_test: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -53,6 +55,8 @@ pub struct MappingForm {
     pub roles: Vec<(String, bool, Option<String>)>,
     /// (row as uploaded, the normalised row or why it would be dropped)
     pub preview: Vec<(String, Result<String, String>)>,
+    /// The owner's other text datasets that can serve as this one's test file: (id, name).
+    pub test_files: Vec<(String, String)>,
 }
 
 #[server(prefix = "/fn", endpoint = "dataset")]
@@ -63,7 +67,7 @@ pub async fn load_dataset(
     mapping: String,
 ) -> Result<DatasetDetail, ServerFnError> {
     use crate::web_session;
-    use domain::datasets::{DatasetState, Mapping, TaskType, normalise::normalise};
+    use domain::datasets::{DatasetState, Format, Mapping, TaskType, normalise::normalise};
     let (user, platform) = web_session::signed_in().await?;
     let dataset = domain::datasets::get(&platform.db, &user, &id)
         .await
@@ -71,12 +75,32 @@ pub async fn load_dataset(
             domain::Error::NotFound(_) => ServerFnError::new("no such dataset"),
             other => web_session::failed(other),
         })?;
+    let is_archive = dataset.format == Format::Zip;
+    let test_files = if dataset.state == DatasetState::Uploaded && !is_archive {
+        domain::datasets::list(&platform.db, &user)
+            .await
+            .map_err(web_session::failed)?
+            .into_iter()
+            .filter(|other| {
+                other.id != dataset.id
+                    && other.format != Format::Zip
+                    && matches!(other.state, DatasetState::Uploaded | DatasetState::HeldOut)
+            })
+            .map(|other| (other.id, other.name))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let form = (dataset.state == DatasetState::Uploaded).then(|| {
-        let task_type = task_type
-            .as_deref()
-            .and_then(TaskType::parse)
-            .filter(|t| *t != TaskType::Image)
-            .unwrap_or(TaskType::Instruct);
+        let task_type = if is_archive {
+            TaskType::Image
+        } else {
+            task_type
+                .as_deref()
+                .and_then(TaskType::parse)
+                .filter(|t| *t != TaskType::Image)
+                .unwrap_or(TaskType::Instruct)
+        };
         let pairs: Vec<(String, String)> = serde_json::from_str(&mapping).unwrap_or_default();
         let chosen: Vec<(String, String)> = pairs
             .into_iter()
@@ -106,6 +130,8 @@ pub async fn load_dataset(
             .map(|row| {
                 let outcome = match mapping.check(task_type, &dataset.columns) {
                     Err(err) => Err(err.to_string()),
+                    // An image pair is checked whole when the archive is validated.
+                    Ok(()) if is_archive => Ok(serde_json::Value::Object(row.clone()).to_string()),
                     Ok(()) => normalise(task_type, &mapping, row).map_err(|r| r.detail),
                 };
                 (serde_json::Value::Object(row.clone()).to_string(), outcome)
@@ -113,12 +139,15 @@ pub async fn load_dataset(
             .collect();
         MappingForm {
             task_type: task_type.as_str().to_string(),
-            task_types: ["instruct", "chat", "dpo", "grpo"]
-                .map(String::from)
-                .to_vec(),
+            task_types: if is_archive {
+                vec!["image".to_string()]
+            } else {
+                ["instruct", "chat", "dpo", "grpo"].map(String::from).to_vec()
+            },
             columns: dataset.columns.clone(),
             roles,
             preview,
+            test_files,
         }
     });
     let report = dataset.report.map(|r| ReportView {
@@ -127,6 +156,7 @@ pub async fn load_dataset(
         train_rows: r.train_rows,
         test_rows: r.test_rows,
         empty_rows: r.empty_rows,
+        own_test: r.own_test.map(|own| own.name),
         reasons: r
             .rejected
             .into_values()
@@ -211,6 +241,7 @@ fn DatasetView(d: DatasetDetail) -> impl IntoView {
     let body = match d.state.as_str() {
         "uploaded" => d.form.clone().map(|form| view! { <MappingStep id=d.id.clone() form/> }.into_any()),
         "validating" => Some(view! { <ValidationProgress id=d.id.clone() size=d.size_bytes validated=d.validated_bytes/> }.into_any()),
+        "held_out" => Some(view! { <p data-test="held-out">"This file is the test file of another of your datasets: its rows are secret from now on, and it cannot be a dataset of its own."</p> }.into_any()),
         _ => d.report.clone().map(|report| view! { <ReportTable report/> }.into_any()),
     };
     view! {
@@ -267,6 +298,20 @@ fn MappingStep(id: String, form: MappingForm) -> impl IntoView {
         .iter()
         .map(|t| view! { <option value=t.clone() selected=*t == form.task_type>{t.clone()}</option> })
         .collect_view();
+    let test_files = form
+        .test_files
+        .iter()
+        .map(|(id, name)| view! { <option value=id.clone()>{format!("my file “{name}”")}</option> })
+        .collect_view();
+    let own_test_choice = (!form.test_files.is_empty()).then(|| {
+        view! {
+            <label for="test-dataset">"Test rows"</label>
+            <select id="test-dataset" name="test_dataset_id">
+                <option value="">"held out by the platform: min(10 %, 400) rows, seeded"</option>
+                {test_files}
+            </select>
+        }
+    });
     let preview = form
         .preview
         .iter()
@@ -296,6 +341,7 @@ fn MappingStep(id: String, form: MappingForm) -> impl IntoView {
             <CsrfField/>
             <input type="hidden" name="task_type" value=form.task_type.clone()/>
             {hidden}
+            {own_test_choice}
             <button type="submit" class="button" data-test="validate">{format!("Validate and split as {}", form.task_type)}</button>
         </form>
     }
@@ -367,12 +413,16 @@ fn ReportTable(report: ReportView) -> impl IntoView {
             }
         })
         .collect_view();
+    let held_out = match &report.own_test {
+        Some(name) => format!("{} from your test file “{name}” as the secret test split", report.test_rows),
+        None => format!("{} held out as the secret test split", report.test_rows),
+    };
     view! {
         <h2>"Validation report"</h2>
         <p data-test="report-summary">
             {format!(
-                "{} rows read: {} usable ({} for training, {} held out as the secret test split), {} empty.",
-                report.total_rows, report.usable_rows, report.train_rows, report.test_rows, report.empty_rows
+                "{} rows read: {} usable ({} for training; {held_out}), {} empty.",
+                report.total_rows, report.usable_rows, report.train_rows, report.empty_rows
             )}
         </p>
         <table class="table">

@@ -129,7 +129,8 @@ pub fn validate_images(
                         line.image.clone(),
                         pair.image.expect("usable pairs have one"),
                     );
-                    Outcome::Usable(serde_json::to_string(&line).expect("a line serialises"))
+                    let line = serde_json::to_string(&line).expect("a line serialises");
+                    Outcome::usable(line, seed)
                 }
             },
             Assessed::Dropped(outcome) => outcome,
@@ -266,9 +267,21 @@ fn survey(
             }
             _ => (name.clone(), String::new()),
         };
+        let number = index as u64 + 1;
+        let is_caption = extension == "txt";
+        if !is_caption && !IMAGE_EXTENSIONS.contains(&extension.as_str()) {
+            // A kind of file we do not take: its own row, dropped.
+            pairs.push(Pair {
+                number,
+                name,
+                image: None,
+                caption: None,
+            });
+            continue;
+        }
         let slot = *by_stem.entry(stem).or_insert_with(|| {
             pairs.push(Pair {
-                number: index as u64 + 1,
+                number,
                 name: name.clone(),
                 image: None,
                 caption: None,
@@ -276,20 +289,26 @@ fn survey(
             pairs.len() - 1
         });
         let pair = &mut pairs[slot];
-        if extension == "txt" {
-            pair.caption = Some(index);
-        } else if IMAGE_EXTENSIONS.contains(&extension.as_str()) && pair.image.is_none() {
-            pair.image = Some(index);
-            pair.number = index as u64 + 1;
-            pair.name = name;
-        } else {
-            // Another file with the same stem, or a kind we do not take: its own row, dropped.
-            pairs.push(Pair {
-                number: index as u64 + 1,
+        match (is_caption, pair.caption, pair.image) {
+            (true, None, _) => pair.caption = Some(index),
+            (false, _, None) => {
+                pair.image = Some(index);
+                pair.number = number;
+                pair.name = name;
+            }
+            // A second caption or image for one name (`cat.png` and `cat.jpg`): its own row, unpaired.
+            (true, Some(_), _) => pairs.push(Pair {
+                number,
                 name,
                 image: None,
+                caption: Some(index),
+            }),
+            (false, _, Some(_)) => pairs.push(Pair {
+                number,
+                name,
+                image: Some(index),
                 caption: None,
-            });
+            }),
         }
     }
     if expanded > limits.max_expanded_bytes {
@@ -503,29 +522,12 @@ fn write_split(
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use std::io::Cursor;
 
+    use testkit::files::{png, zip_of};
+
     use super::*;
-
-    /// The first bytes of a PNG of the given size: enough for the magic bytes and dimensions.
-    pub(crate) fn png(width: u32, height: u32, salt: u8) -> Vec<u8> {
-        let mut out = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
-        out.extend_from_slice(&width.to_be_bytes());
-        out.extend_from_slice(&height.to_be_bytes());
-        out.extend_from_slice(&[8, 6, 0, 0, 0, salt, 0, 0, 0]);
-        out
-    }
-
-    /// A zip holding the given (name, contents) entries, deflated.
-    pub(crate) fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
-        for (name, bytes) in entries {
-            out.start_file(*name, SimpleFileOptions::default()).unwrap();
-            out.write_all(bytes).unwrap();
-        }
-        out.finish().unwrap().into_inner()
-    }
 
     fn lenient() -> Limits {
         Limits {
@@ -547,15 +549,15 @@ pub(crate) mod tests {
         let names: Vec<(String, String)> = (0..20)
             .map(|i| (format!("cats/{i}.png"), format!("cats/{i}.txt")))
             .collect();
-        let mut entries: Vec<(&str, &[u8])> = Vec::new();
+        let mut entries: Vec<(&str, Vec<u8>)> = Vec::new();
         for i in 0..20 {
-            entries.push((&names[i].0, &images[i]));
-            entries.push((&names[i].1, captions[i].as_bytes()));
+            entries.push((&names[i].0, images[i].clone()));
+            entries.push((&names[i].1, captions[i].clone().into_bytes()));
         }
-        entries.push(("lonely.png", &images[0][..]));
-        entries.push(("notes.txt", b"no image for this one"));
-        entries.push(("fake.png", b"this is text, not a picture"));
-        entries.push(("fake.txt", b"caption"));
+        entries.push(("lonely.png", png(5, 5, 99)));
+        entries.push(("notes.txt", b"no image for this one".to_vec()));
+        entries.push(("fake.png", b"this is text, not a picture".to_vec()));
+        entries.push(("fake.txt", b"caption".to_vec()));
         let archive = zip_of(&entries);
 
         let validated = validate_images(&archive[..], 3, &lenient()).unwrap();
@@ -598,7 +600,7 @@ pub(crate) mod tests {
             ("a/../../evil.png", "outside the archive"),
             ("C:\\evil.png", "outside the archive"),
         ] {
-            let archive = zip_of(&[(name, &image), ("evil.txt", b"caption")]);
+            let archive = zip_of(&[(name, image.clone()), ("evil.txt", b"caption".to_vec())]);
             let err = validate_images(&archive[..], 1, &lenient()).err().unwrap();
             assert!(err.0.contains(expected), "{name}: {err}");
         }
@@ -620,7 +622,7 @@ pub(crate) mod tests {
     #[test]
     fn a_zip_bomb_is_refused_before_it_is_expanded() {
         let zeros = vec![0u8; 20 * 1024 * 1024];
-        let archive = zip_of(&[("bomb.png", &zeros), ("bomb.txt", b"boom")]);
+        let archive = zip_of(&[("bomb.png", zeros), ("bomb.txt", b"boom".to_vec())]);
         assert!(archive.len() < 100 * 1024);
         let err = validate_images(&archive[..], 1, &lenient()).err().unwrap();
         assert!(err.0.contains("zip bomb"), "{err}");

@@ -198,75 +198,26 @@ fn to_json(field: Field, bytes: &mut usize) -> Value {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use std::sync::Arc;
-
-    use parquet::data_type::{ByteArray, ByteArrayType, Int32Type};
-    use parquet::file::properties::WriterProperties;
-    use parquet::file::writer::SerializedFileWriter;
-    use parquet::schema::parser::parse_message_type;
+mod tests {
+    use testkit::files::{parquet_ints, parquet_text};
 
     use super::*;
 
-    /// A Parquet file with one UTF-8 column per name, each row's values as given.
-    pub(crate) fn text_file(columns: &[&str], rows: &[Vec<&str>]) -> Vec<u8> {
-        let fields: Vec<String> = columns
-            .iter()
-            .map(|c| format!("REQUIRED BYTE_ARRAY {c} (UTF8);"))
-            .collect();
-        let schema = parse_message_type(&format!("message m {{ {} }}", fields.join(" ")))
-            .expect("the schema parses");
-        let mut out = Vec::new();
-        let props = Arc::new(WriterProperties::builder().build());
-        let mut writer = SerializedFileWriter::new(&mut out, Arc::new(schema), props).unwrap();
-        let mut group = writer.next_row_group().unwrap();
-        let mut column = 0;
-        while let Some(mut writer) = group.next_column().unwrap() {
-            let values: Vec<ByteArray> = rows.iter().map(|r| ByteArray::from(r[column])).collect();
-            writer
-                .typed::<ByteArrayType>()
-                .write_batch(&values, None, None)
-                .unwrap();
-            writer.close().unwrap();
-            column += 1;
-        }
-        group.close().unwrap();
-        writer.close().unwrap();
-        out
-    }
-
-    /// A Parquet file with one INT32 column.
-    pub(crate) fn int_file(column: &str, values: &[i32]) -> Vec<u8> {
-        let schema = parse_message_type(&format!("message m {{ REQUIRED INT32 {column}; }}"))
-            .expect("the schema parses");
-        let mut out = Vec::new();
-        let props = Arc::new(WriterProperties::builder().build());
-        let mut writer = SerializedFileWriter::new(&mut out, Arc::new(schema), props).unwrap();
-        let mut group = writer.next_row_group().unwrap();
-        let mut column = group.next_column().unwrap().unwrap();
-        column
-            .typed::<Int32Type>()
-            .write_batch(values, None, None)
-            .unwrap();
-        column.close().unwrap();
-        group.close().unwrap();
-        writer.close().unwrap();
-        out
-    }
-
     fn read(file: &[u8]) -> Result<Vec<(u64, Result<Row, RowProblem>)>, FileError> {
         let mut rows = Vec::new();
-        read_parquet(file, &ReadLimits::default(), &mut |n, row| {
-            rows.push((n, row))
-        })?;
+        read_parquet(file, &ReadLimits::default(), &mut |n, row| rows.push((n, row)))?;
         Ok(rows)
+    }
+
+    fn texts(rows: &[[&str; 2]]) -> Vec<Vec<String>> {
+        rows.iter().map(|r| r.map(String::from).to_vec()).collect()
     }
 
     #[test]
     fn reads_text_columns_as_json_rows() {
-        let file = text_file(
+        let file = parquet_text(
             &["question", "answer"],
-            &[vec!["What is 2+2?", "4"], vec!["  ", ""]],
+            &texts(&[["What is 2+2?", "4"], ["  ", ""]]),
         );
         let rows = read(&file).unwrap();
         assert_eq!(rows.len(), 2);
@@ -278,13 +229,21 @@ pub(crate) mod tests {
 
     #[test]
     fn numbers_stay_numbers() {
-        let rows = read(&int_file("n", &[7, -1])).unwrap();
+        let rows = read(&parquet_ints("n", &[7, -1])).unwrap();
         assert_eq!(rows[1].1.as_ref().unwrap()["n"], -1);
     }
 
     #[test]
+    fn the_sample_names_the_schema_columns() {
+        let file = parquet_text(&["a", "b"], &texts(&[["1", "2"], ["3", "4"], ["5", "6"]]));
+        let (columns, rows) = sample_parquet(&file[..], 2).unwrap();
+        assert_eq!(columns, ["a", "b"]);
+        assert_eq!(rows.len(), 2);
+    }
+
+    #[test]
     fn a_truncated_file_is_refused_with_the_reason() {
-        let file = text_file(&["a"], &[vec!["x"]]);
+        let file = parquet_text(&["a"], &[vec!["x".to_string()]]);
         let err = read(&file[..file.len() - 10]).unwrap_err();
         assert!(err.0.contains("not a readable Parquet file"), "{err}");
     }

@@ -28,10 +28,26 @@ impl Selector {
         }
     }
 
+    /// The key that orders `row` for the split with `seed` (computed apart, so that it can be
+    /// computed in parallel).
+    pub fn key(seed: u64, row: &str) -> u64 {
+        xxh3_64_with_seed(row.as_bytes(), seed)
+    }
+
     /// Offers a usable row; rows that can no longer be in the test split go to `train`.
     pub fn offer(&mut self, row: String, train: &mut impl FnMut(&str)) {
+        self.offer_keyed(Self::key(self.seed, &row), row, train);
+    }
+
+    /// `offer` with the row's key already computed by `Selector::key` with this selector's seed.
+    pub fn offer_keyed(&mut self, key: u64, row: String, train: &mut impl FnMut(&str)) {
         self.rows += 1;
-        let key = xxh3_64_with_seed(row.as_bytes(), self.seed);
+        if self.held.len() == MAX_TEST_ROWS
+            && self.held.peek().is_some_and(|(largest, _)| key > *largest)
+        {
+            train(&row);
+            return;
+        }
         self.held.push((key, row));
         if self.held.len() > MAX_TEST_ROWS {
             let (_, largest) = self.held.pop().expect("the heap is not empty");

@@ -50,6 +50,26 @@ pub enum Holdout {
     Own(HashSet<u64>),
 }
 
+impl Outcome {
+    pub(super) fn usable(row: String, seed: u64) -> Outcome {
+        Outcome::Usable {
+            hash: row_hash(&row),
+            key: Selector::key(seed, &row),
+            row,
+        }
+    }
+}
+
+impl Holdout {
+    /// The seed of the split's keys (unused with the owner's own test rows).
+    fn seed(&self) -> u64 {
+        match self {
+            Holdout::Seeded(seed) => *seed,
+            Holdout::Own(_) => 0,
+        }
+    }
+}
+
 /// The hash that identifies a normalised row (for duplicates and the owner's own test rows).
 pub fn row_hash(normalised: &str) -> u64 {
     xxh3_64(normalised.as_bytes())
@@ -76,8 +96,9 @@ pub fn validate(
     limits: &Limits,
     train: &mut (impl FnMut(&str) + Send),
 ) -> Result<Validated, FileError> {
+    let seed = holdout.seed();
     let mut tally = Tally::new(holdout, limits, limits.min_usable_rows);
-    let assess = |row: Result<Row, RowProblem>| assess(task_type, mapping, limits, row);
+    let assess = |row: Result<Row, RowProblem>| assess(task_type, mapping, limits, seed, row);
     let workers = std::thread::available_parallelism().map_or(1, usize::from);
     if format == Format::Jsonl && workers > 1 {
         tally = parallel::validate_jsonl(reader, limits, workers, &assess, tally, train)?;
@@ -91,7 +112,12 @@ pub fn validate(
 
 /// What one row comes to, decided without looking at any other row.
 pub(super) enum Outcome {
-    Usable(String),
+    /// A usable row, with its `row_hash` and its split key, computed where the row was assessed.
+    Usable {
+        row: String,
+        hash: u64,
+        key: u64,
+    },
     Dropped {
         reason: Reason,
         detail: String,
@@ -104,6 +130,7 @@ fn assess(
     task_type: TaskType,
     mapping: &Mapping,
     limits: &Limits,
+    seed: u64,
     row: Result<Row, RowProblem>,
 ) -> Outcome {
     let dropped = |reason, detail: String, excerpt: String, empty| Outcome::Dropped {
@@ -134,7 +161,7 @@ fn assess(
         }
     };
     match normalise(task_type, mapping, &row) {
-        Ok(normalised) => Outcome::Usable(normalised),
+        Ok(normalised) => Outcome::usable(normalised, seed),
         Err(rejection) => {
             let empty =
                 rejection.reason == Reason::EmptyRequiredField && all_mapped_empty(&row, mapping);
@@ -180,8 +207,11 @@ impl<'l> Tally<'l> {
     pub(super) fn add(&mut self, line: u64, outcome: Outcome, train: &mut impl FnMut(&str)) {
         self.report.total_rows += 1;
         match outcome {
-            Outcome::Usable(normalised) => {
-                let hash = row_hash(&normalised);
+            Outcome::Usable {
+                row: normalised,
+                hash,
+                key,
+            } => {
                 if !self.seen.insert(hash) {
                     self.report.reject(
                         Reason::Duplicate,
@@ -202,7 +232,7 @@ impl<'l> Tally<'l> {
                 } else {
                     self.report.usable_rows += 1;
                     match &mut self.selector {
-                        Some(selector) => selector.offer(normalised, train),
+                        Some(selector) => selector.offer_keyed(key, normalised, train),
                         None => train(&normalised),
                     }
                 }
@@ -231,20 +261,25 @@ impl<'l> Tally<'l> {
     }
 }
 
-/// JSONL on several cores: this thread cuts the file into batches of lines, workers parse and assess
-/// them, and one thread tallies the outcomes batch by batch in file order.
+/// JSONL on several cores: this thread reads the file in blocks of whole lines, workers split, parse
+/// and assess them, and one thread tallies the outcomes block by block in file order.
 mod parallel {
     use std::collections::BTreeMap;
     use std::io::BufRead;
     use std::sync::mpsc::sync_channel;
     use std::sync::{Arc, Mutex};
 
-    use super::super::rows::{self, FileError, Line, Row, RowProblem};
+    use super::super::rows::{self, FileError, Row, RowProblem};
     use super::{Limits, Outcome, Tally};
 
-    const BATCH_LINES: usize = 2_048;
+    /// About this many bytes of lines go to a worker at a time.
+    const BLOCK_BYTES: usize = 1024 * 1024;
 
-    type Batch = (u64, Vec<(u64, Result<Vec<u8>, RowProblem>)>);
+    /// A piece of the file: whole lines, or one line over the size limit (its length).
+    enum Block {
+        Lines(Vec<u8>),
+        TooLarge(u64),
+    }
 
     pub(super) fn validate_jsonl<'l>(
         mut reader: impl BufRead + Send,
@@ -254,10 +289,11 @@ mod parallel {
         mut tally: Tally<'l>,
         train: &mut (impl FnMut(&str) + Send),
     ) -> Result<Tally<'l>, FileError> {
+        let max_row_bytes = limits.read.max_row_bytes;
         std::thread::scope(|scope| {
-            let (batches, to_assess) = sync_channel::<Batch>(workers * 2);
+            let (blocks, to_assess) = sync_channel::<(u64, Block)>(workers * 2);
             let to_assess = Arc::new(Mutex::new(to_assess));
-            let (assessed, to_tally) = sync_channel::<(u64, Vec<(u64, Outcome)>)>(workers * 2);
+            let (assessed, to_tally) = sync_channel::<(u64, Vec<Outcome>)>(workers * 2);
             for _ in 0..workers {
                 let (to_assess, assessed) = (to_assess.clone(), assessed.clone());
                 scope.spawn(move || {
@@ -266,16 +302,13 @@ mod parallel {
                             .lock()
                             .expect("no worker panics holding the lock")
                             .recv();
-                        let Ok((index, lines)) = next else { return };
-                        let outcomes = lines
-                            .into_iter()
-                            .map(|(line, raw)| {
-                                (
-                                    line,
-                                    assess(raw.and_then(|bytes| rows::parse_object(&bytes))),
-                                )
-                            })
-                            .collect();
+                        let Ok((index, block)) = next else { return };
+                        let outcomes = match block {
+                            Block::Lines(bytes) => lines(&bytes)
+                                .map(|line| assess(read_line(line, max_row_bytes)))
+                                .collect(),
+                            Block::TooLarge(bytes) => vec![assess(Err(RowProblem::TooLarge { bytes }))],
+                        };
                         if assessed.send((index, outcomes)).is_err() {
                             return;
                         }
@@ -285,11 +318,12 @@ mod parallel {
             drop(assessed);
             let tallier = scope.spawn(move || {
                 let mut waiting = BTreeMap::new();
-                let mut next = 0u64;
+                let (mut next, mut line) = (0u64, 0u64);
                 for (index, outcomes) in to_tally {
                     waiting.insert(index, outcomes);
                     while let Some(outcomes) = waiting.remove(&next) {
-                        for (line, outcome) in outcomes {
+                        for outcome in outcomes {
+                            line += 1;
                             tally.add(line, outcome, train);
                         }
                         next += 1;
@@ -298,47 +332,115 @@ mod parallel {
                 tally
             });
 
-            let read = read_batches(&mut reader, limits, |batch| batches.send(batch).is_ok());
-            drop(batches);
+            let read = read_blocks(&mut reader, max_row_bytes, |block| blocks.send(block).is_ok());
+            drop(blocks);
             let tally = tallier.join().expect("the tally thread does not panic");
             read.map(|()| tally)
         })
     }
 
-    /// Reads the lines of `reader` in numbered batches; stops early if `send` returns false.
-    fn read_batches(
+    /// The lines of a block, without their line endings (a block ends with a newline or the file).
+    fn lines(block: &[u8]) -> impl Iterator<Item = &[u8]> {
+        let block = block.strip_suffix(b"\n").unwrap_or(block);
+        block
+            .split(|&b| b == b'\n')
+            .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+    }
+
+    fn read_line(line: &[u8], max_row_bytes: usize) -> Result<Row, RowProblem> {
+        if line.len() > max_row_bytes {
+            Err(RowProblem::TooLarge {
+                bytes: line.len() as u64,
+            })
+        } else if line.iter().all(u8::is_ascii_whitespace) {
+            Err(RowProblem::Blank)
+        } else {
+            rows::parse_object(line)
+        }
+    }
+
+    /// Reads `reader` in numbered blocks of whole lines; stops early if `send` returns false. A line
+    /// longer than `max_row_bytes` is not kept: only its length is sent.
+    fn read_blocks(
         reader: &mut impl BufRead,
-        limits: &Limits,
-        mut send: impl FnMut(Batch) -> bool,
+        max_row_bytes: usize,
+        mut send: impl FnMut((u64, Block)) -> bool,
     ) -> Result<(), FileError> {
         rows::skip_bom(reader).map_err(rows::io_error)?;
-        let mut buf = Vec::with_capacity(4096);
-        let (mut number, mut index) = (0u64, 0u64);
-        let mut batch = Vec::with_capacity(BATCH_LINES);
-        while let Some(line) =
-            rows::next_line(reader, &mut buf, limits.read.max_row_bytes).map_err(rows::io_error)?
-        {
-            number += 1;
-            let raw = match line {
-                Line::TooLarge(bytes) => Err(RowProblem::TooLarge { bytes }),
-                Line::Complete if buf.iter().all(u8::is_ascii_whitespace) => Err(RowProblem::Blank),
-                Line::Complete => Ok(buf.clone()),
-            };
-            batch.push((number, raw));
-            if batch.len() == BATCH_LINES {
-                if !send((
-                    index,
-                    std::mem::replace(&mut batch, Vec::with_capacity(BATCH_LINES)),
-                )) {
-                    return Ok(());
+        let mut index = 0u64;
+        let mut send_numbered = |block: Block| {
+            let sent = send((index, block));
+            index += 1;
+            sent
+        };
+        loop {
+            let mut block = Vec::with_capacity(BLOCK_BYTES + 64 * 1024);
+            // Where the block's last (maybe unfinished) line starts.
+            let mut line_start = 0;
+            // Fill the block to its size, then to the end of a line.
+            let ended_with_line = loop {
+                let available = reader.fill_buf().map_err(rows::io_error)?;
+                if available.is_empty() {
+                    break false;
                 }
-                index += 1;
+                if block.len() >= BLOCK_BYTES
+                    && let Some(at) = memchr::memchr(b'\n', available)
+                {
+                    block.extend_from_slice(&available[..=at]);
+                    reader.consume(at + 1);
+                    break true;
+                }
+                let appended_at = block.len();
+                block.extend_from_slice(available);
+                let taken = available.len();
+                reader.consume(taken);
+                if let Some(at) = memchr::memrchr(b'\n', &block[appended_at..]) {
+                    line_start = appended_at + at + 1;
+                }
+                // A line too long to keep: drop it, counting its bytes to the end of the line.
+                if block.len() - line_start > max_row_bytes {
+                    let mut length = (block.len() - line_start) as u64;
+                    block.truncate(line_start);
+                    let more = skip_line(reader, &mut length)?;
+                    if !block.is_empty() && !send_numbered(Block::Lines(block)) {
+                        return Ok(());
+                    }
+                    if !send_numbered(Block::TooLarge(length)) || !more {
+                        return Ok(());
+                    }
+                    block = Vec::with_capacity(BLOCK_BYTES + 64 * 1024);
+                    line_start = 0;
+                }
+            };
+            if !block.is_empty() && !send_numbered(Block::Lines(block)) {
+                return Ok(());
+            }
+            if !ended_with_line {
+                return Ok(());
             }
         }
-        if !batch.is_empty() {
-            send((index, batch));
+    }
+
+    /// Consumes the rest of a line, adding its bytes to `length`; false if the file ended first.
+    fn skip_line(reader: &mut impl BufRead, length: &mut u64) -> Result<bool, FileError> {
+        loop {
+            let available = reader.fill_buf().map_err(rows::io_error)?;
+            if available.is_empty() {
+                return Ok(false);
+            }
+            match memchr::memchr(b'\n', available) {
+                Some(at) => {
+                    *length += at as u64;
+                    reader.consume(at + 1);
+                    return Ok(true);
+                }
+                None => {
+                    let taken = available.len();
+                    *length += taken as u64;
+                    reader.consume(taken);
+                }
+            }
         }
-        Ok(())
     }
 }
 
@@ -389,5 +491,69 @@ impl Hasher for PassThrough {
 
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs one validation path: the parallel JSONL reader, or the sequential one every format has.
+    fn run(bytes: &[u8], parallel: bool, limits: &Limits) -> (Report, Vec<String>, Vec<String>) {
+        let mapping = Mapping::new([
+            ("instruction".into(), "q".into()),
+            ("output".into(), "a".into()),
+        ]);
+        let assess = |row| assess(TaskType::Instruct, &mapping, limits, 5, row);
+        let mut train = Vec::new();
+        let mut tally = Tally::new(Holdout::Seeded(5), limits, 1);
+        let mut keep = |row: &str| train.push(row.to_string());
+        if parallel {
+            tally = parallel::validate_jsonl(bytes, limits, 3, &assess, tally, &mut keep).unwrap();
+        } else {
+            read_rows(Format::Jsonl, bytes, &limits.read, |line, row| {
+                tally.add(line, assess(row), &mut keep)
+            })
+            .unwrap();
+        }
+        let validated = tally.finish(&mut keep);
+        (validated.report, validated.test_rows, train)
+    }
+
+    #[test]
+    fn the_parallel_reader_gives_what_the_sequential_one_gives() {
+        // Several blocks of lines with every kind of defect, lines over the limit among them (one
+        // longer than a block), CRLF endings, a BOM and no newline at the end.
+        let mut text = String::from("\u{feff}");
+        for i in 0..40_000 {
+            let line = match i % 97 {
+                3 if i % 4_001 == 3 => {
+                    format!("{{\"q\": \"{}\", \"a\": \"huge\"}}", "y".repeat(3 * 1024 * 1024 / 2))
+                }
+                0 => String::new(),
+                1 => "not json".to_string(),
+                2 => format!("{{\"q\": \"{}\", \"a\": \"long\"}}", "x".repeat(5_000)),
+                4 => "{\"q\": \"Question 7 here?\", \"a\": \"Answer 7 here.\"}\r".to_string(),
+                5 => "{\"q\": \"\", \"a\": \"\"}".to_string(),
+                _ => format!("{{\"q\": \"Question {i} here?\", \"a\": \"Answer {i} here.\"}}"),
+            };
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text.push_str("{\"q\": \"The last question?\", \"a\": \"Without a newline.\"}");
+        let limits = Limits {
+            read: ReadLimits {
+                max_row_bytes: 4_096,
+                ..ReadLimits::default()
+            },
+            ..Limits::default()
+        };
+        let sequential = run(text.as_bytes(), false, &limits);
+        let parallel = run(text.as_bytes(), true, &limits);
+        assert!(sequential.0.rejected[&Reason::TooLarge].count > 400);
+        assert_eq!(sequential.0.total_rows, 40_001);
+        assert_eq!(parallel.0, sequential.0);
+        assert_eq!(parallel.1, sequential.1);
+        assert_eq!(parallel.2, sequential.2);
     }
 }

@@ -4,26 +4,26 @@
 
 use app::session::FlashKind;
 use app::web_session;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::post;
 use domain::accounts::{self, Email, Password, Role};
 use domain::datasets::{self, Mapping, TaskType, ValidationRequest};
 use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::AppState;
+use super::endpoint::Endpoint;
 use super::csrf::CsrfForm;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/auth/sign-up", post(sign_up))
-        .route("/auth/sign-in", post(sign_in))
-        .route("/auth/sign-out", post(sign_out))
-        .route("/account/api-keys", post(create_api_key))
-        .route("/account/api-keys/{id}/revoke", post(revoke_api_key))
-        .route("/datasets/{id}/validation", post(validate_dataset))
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::post("/auth/sign-up", sign_up),
+        Endpoint::post("/auth/sign-in", sign_in),
+        Endpoint::post("/auth/sign-out", sign_out),
+        Endpoint::post("/account/api-keys", create_api_key),
+        Endpoint::post("/account/api-keys/{id}/revoke", revoke_api_key),
+        Endpoint::post("/datasets/{id}/validation", validate_dataset),
+    ]
 }
 
 /// Leaves `message` for the next page and sends the browser to `to`.

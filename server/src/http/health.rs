@@ -1,18 +1,18 @@
 //! `GET /healthz` (is the server up and its database reachable) and `GET /metrics` (Prometheus).
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
 use serde_json::json;
 
 use super::AppState;
+use super::endpoint::Endpoint;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::get("/healthz", healthz),
+        Endpoint::get("/metrics", metrics),
+    ]
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {

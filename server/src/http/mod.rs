@@ -4,6 +4,7 @@
 mod api;
 mod caller;
 mod csrf;
+mod endpoint;
 mod error;
 mod forms;
 mod health;
@@ -84,13 +85,11 @@ pub fn router(state: AppState) -> Router {
         .with_secure(state.settings.secure_cookies)
         .with_expiry(Expiry::OnInactivity(time::Duration::days(14)));
 
-    Router::new()
+    let pages = Router::new()
         .leptos_routes_with_context(&state, routes, context.clone(), shell)
         .route("/fn/{*name}", post(server_fn).get(server_fn))
-        .merge(forms::routes())
-        .nest("/api/v1", api::routes())
-        .merge(health::routes())
-        .merge(objects::routes())
+        .route("/api/v1/{*rest}", api::fallback());
+    endpoint::mount(pages, endpoints())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::record))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, app::shell))
         .layer(sessions)
@@ -105,6 +104,37 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// The endpoints besides the app's pages and server functions.
+fn endpoints() -> Vec<endpoint::Endpoint> {
+    [
+        forms::endpoints(),
+        api::endpoints(),
+        health::endpoints(),
+        objects::endpoints(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Every route the router answers, as (method, path with `{parameters}`): the endpoints, the app's
+/// pages and each server function. Tests walk this list.
+pub fn route_list() -> Vec<(axum::http::Method, String)> {
+    let mut routes: Vec<(axum::http::Method, String)> = endpoints()
+        .into_iter()
+        .map(|endpoint| (endpoint.method, endpoint.path.to_string()))
+        .collect();
+    for page in page_routes() {
+        routes.push((axum::http::Method::GET, page.path().to_string()));
+    }
+    for (path, method) in leptos::server_fn::axum::server_fn_paths() {
+        routes.push((method, path.to_string()));
+    }
+    routes.sort_by(|a, b| (&a.1, a.0.as_str()).cmp(&(&b.1, b.0.as_str())));
+    routes.dedup();
+    routes
 }
 
 /// The app's page routes, found once per process: finding them renders the app in a mode that must not

@@ -1,20 +1,22 @@
 //! Signed links to objects in the local store (`/objects/KEY?access=…&expires=…&signature=…`): the
 //! embedded counterpart of S3's presigned URLs. A link grants exactly the access it names, until it expires.
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use domain::storage::{LinkAccess, LinkError, ObjectKey, StorageError};
 use futures::TryStreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::endpoint::Endpoint;
 use super::{ApiError, AppState};
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/objects/{*key}", get(read).put(write))
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::get("/objects/{*key}", read),
+        Endpoint::put("/objects/{*key}", write).unlimited_body(),
+    ]
 }
 
 #[derive(Deserialize)]

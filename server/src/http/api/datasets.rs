@@ -2,28 +2,26 @@
 //! start validation with a task type and mapping, read the report. Never the test split.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::multipart::MultipartError;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
-use axum::routing::{get, post};
 use domain::accounts::User;
 use domain::datasets::{self, Dataset, Mapping, TaskType, ValidationRequest};
 use futures::{SinkExt, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
+use crate::http::endpoint::Endpoint;
 use crate::http::{ApiError, AppState, Caller};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::get("/api/v1/datasets", list),
         // Uploads are limited by the deployment's dataset limits, not axum's default for bodies.
-        .route(
-            "/datasets",
-            get(list).post(upload).layer(DefaultBodyLimit::disable()),
-        )
-        .route("/datasets/{id}", get(show))
-        .route("/datasets/{id}/validation", post(validate))
+        Endpoint::post("/api/v1/datasets", upload).unlimited_body(),
+        Endpoint::get("/api/v1/datasets/{id}", show),
+        Endpoint::post("/api/v1/datasets/{id}/validation", validate),
+    ]
 }
 
 #[derive(Deserialize)]

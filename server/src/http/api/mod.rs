@@ -5,21 +5,29 @@ mod datasets;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::routing::{MethodRouter, any};
+use axum::Json;
 use domain::accounts::{self, ApiKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::endpoint::Endpoint;
 use super::{ApiError, AppState, Caller};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/account", get(account))
-        .route("/api-keys", get(list_keys).post(create_key))
-        .route("/api-keys/{id}", delete(revoke_key))
-        .merge(datasets::routes())
-        .fallback(no_such_route)
+pub fn endpoints() -> Vec<Endpoint> {
+    let mut endpoints = vec![
+        Endpoint::get("/api/v1/account", account),
+        Endpoint::get("/api/v1/api-keys", list_keys),
+        Endpoint::post("/api/v1/api-keys", create_key),
+        Endpoint::delete("/api/v1/api-keys/{id}", revoke_key),
+    ];
+    endpoints.extend(datasets::endpoints());
+    endpoints
+}
+
+/// The answer under `/api/v1/` where no endpoint is: JSON, like every API answer.
+pub fn fallback() -> MethodRouter<AppState> {
+    any(no_such_route)
 }
 
 async fn account(Caller(user): Caller) -> Json<Value> {
