@@ -259,11 +259,18 @@ testkit::on_both_databases! {
 
 /// The `instruction` of every row of the stored JSONL object `key`.
 async fn instructions_in(app: &TestApp, key: &domain::storage::ObjectKey) -> Vec<String> {
-    let bytes = storage::collect(app.state.platform.store.get(key).await.unwrap()).await.unwrap();
+    let bytes = storage::collect(app.state.platform.store.get(key).await.unwrap())
+        .await
+        .unwrap();
     String::from_utf8(bytes)
         .unwrap()
         .lines()
-        .map(|line| serde_json::from_str::<Value>(line).unwrap()["instruction"].as_str().unwrap().to_string())
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["instruction"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect()
 }
 
@@ -279,8 +286,17 @@ async fn assert_no_route_returns(
 ) {
     let routes = server::http::route_list();
     let listed = |path: &str| routes.iter().any(|(_, p)| p == path);
-    for expected in ["/", "/datasets/{id}", "/api/v1/datasets/{id}", "/objects/{*key}", "/fn/dataset"] {
-        assert!(listed(expected), "{expected} is not in the route list: {routes:?}");
+    for expected in [
+        "/",
+        "/datasets/{id}",
+        "/api/v1/datasets/{id}",
+        "/objects/{*key}",
+        "/fn/dataset",
+    ] {
+        assert!(
+            listed(expected),
+            "{expected} is not in the route list: {routes:?}"
+        );
     }
     // (method, path, the id it was filled with)
     let mut requests: Vec<(String, String, String)> = Vec::new();
@@ -309,10 +325,19 @@ async fn assert_no_route_returns(
     requests.dedup();
     let check = |who: &str, request: &(String, String, String), body: &str| {
         for secret in secrets {
-            assert!(!body.contains(secret.as_str()), "{} {} as {who} returned test row {secret:?}", request.0, request.1);
+            assert!(
+                !body.contains(secret.as_str()),
+                "{} {} as {who} returned test row {secret:?}",
+                request.0,
+                request.1
+            );
         }
     };
-    let callers: [(&str, Option<&str>); 3] = [("owner", Some(owner_key)), ("another customer", Some(other_key)), ("anonymous", None)];
+    let callers: [(&str, Option<&str>); 3] = [
+        ("owner", Some(owner_key)),
+        ("another customer", Some(other_key)),
+        ("anonymous", None),
+    ];
     for (who, key) in callers {
         app.forget_cookies();
         for request in &requests {
@@ -329,14 +354,27 @@ async fn assert_no_route_returns(
     }
     // The walk reached the dataset (so the checks above could see its rows had they been there).
     app.forget_cookies();
-    let shown = app.api("GET", &format!("/api/v1/datasets/{}", ids[0]), Some(owner_key), None).await;
+    let shown = app
+        .api(
+            "GET",
+            &format!("/api/v1/datasets/{}", ids[0]),
+            Some(owner_key),
+            None,
+        )
+        .await;
     assert_eq!(shown.status, StatusCode::OK);
 }
 
 /// One request of the walk: a server function gets the dataset id as its argument, other writes an
 /// empty body.
-async fn send_walk_request(app: &mut TestApp, (method, path, id): &(String, String, String), bearer: Option<&str>) -> common::TestResponse {
-    let mut request = axum::http::Request::builder().method(method.as_str()).uri(path.as_str());
+async fn send_walk_request(
+    app: &mut TestApp,
+    (method, path, id): &(String, String, String),
+    bearer: Option<&str>,
+) -> common::TestResponse {
+    let mut request = axum::http::Request::builder()
+        .method(method.as_str())
+        .uri(path.as_str());
     if let Some(key) = bearer {
         request = request.header("authorization", format!("Bearer {key}"));
     }
@@ -346,5 +384,6 @@ async fn send_walk_request(app: &mut TestApp, (method, path, id): &(String, Stri
     } else {
         String::new()
     };
-    app.send(request.body(axum::body::Body::from(body)).unwrap()).await
+    app.send(request.body(axum::body::Body::from(body)).unwrap())
+        .await
 }

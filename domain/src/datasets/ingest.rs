@@ -103,14 +103,14 @@ pub async fn request_validation(
 
     let mut tx = platform.db.pool().begin().await?;
     let now = now_ms();
-    if let Some(test_id) = &test_dataset {
-        if !db::datasets::hold_out(&mut *tx, test_id, &owner.id, now).await? {
-            return Err(Error::Conflict {
-                field: Some("test_dataset_id"),
-                message: "the test file must be a dataset that is uploaded and not validated for a task of its own"
-                    .into(),
-            });
-        }
+    if let Some(test_id) = &test_dataset
+        && !db::datasets::hold_out(&mut *tx, test_id, &owner.id, now).await?
+    {
+        return Err(Error::Conflict {
+            field: Some("test_dataset_id"),
+            message: "the test file must be a dataset that is uploaded and not validated for a task of its own"
+                .into(),
+        });
     }
     // The seed is stored as the i64 with the same bits.
     if !db::datasets::start_validation(

@@ -203,9 +203,14 @@ mod tests {
 
     use super::*;
 
-    fn read(file: &[u8]) -> Result<Vec<(u64, Result<Row, RowProblem>)>, FileError> {
+    /// Each row read, with its number.
+    type Read = Vec<(u64, Result<Row, RowProblem>)>;
+
+    fn read(file: &[u8]) -> Result<Read, FileError> {
         let mut rows = Vec::new();
-        read_parquet(file, &ReadLimits::default(), &mut |n, row| rows.push((n, row)))?;
+        read_parquet(file, &ReadLimits::default(), &mut |n, row| {
+            rows.push((n, row))
+        })?;
         Ok(rows)
     }
 

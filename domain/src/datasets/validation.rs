@@ -113,11 +113,7 @@ pub fn validate(
 /// What one row comes to, decided without looking at any other row.
 pub(super) enum Outcome {
     /// A usable row, with its `row_hash` and its split key, computed where the row was assessed.
-    Usable {
-        row: String,
-        hash: u64,
-        key: u64,
-    },
+    Usable { row: String, hash: u64, key: u64 },
     Dropped {
         reason: Reason,
         detail: String,
@@ -212,12 +208,13 @@ impl<'l> Tally<'l> {
                 hash,
                 key,
             } => {
+                // A duplicate's text is never shown: the row it repeats may be a test row.
                 if !self.seen.insert(hash) {
                     self.report.reject(
                         Reason::Duplicate,
                         line,
-                        || "the same as an earlier row".into(),
-                        || excerpt(normalised.as_bytes()),
+                        || "the same as an earlier row (not shown: it may be in the secret test split)".into(),
+                        String::new,
                     );
                 } else if self.own_test.contains(&hash) {
                     self.report.reject(
@@ -227,7 +224,7 @@ impl<'l> Tally<'l> {
                             "the same as a row of your test file (kept there, not trained on)"
                                 .into()
                         },
-                        || excerpt(normalised.as_bytes()),
+                        String::new,
                     );
                 } else {
                     self.report.usable_rows += 1;
@@ -307,7 +304,9 @@ mod parallel {
                             Block::Lines(bytes) => lines(&bytes)
                                 .map(|line| assess(read_line(line, max_row_bytes)))
                                 .collect(),
-                            Block::TooLarge(bytes) => vec![assess(Err(RowProblem::TooLarge { bytes }))],
+                            Block::TooLarge(bytes) => {
+                                vec![assess(Err(RowProblem::TooLarge { bytes }))]
+                            }
                         };
                         if assessed.send((index, outcomes)).is_err() {
                             return;
@@ -332,7 +331,9 @@ mod parallel {
                 tally
             });
 
-            let read = read_blocks(&mut reader, max_row_bytes, |block| blocks.send(block).is_ok());
+            let read = read_blocks(&mut reader, max_row_bytes, |block| {
+                blocks.send(block).is_ok()
+            });
             drop(blocks);
             let tally = tallier.join().expect("the tally thread does not panic");
             read.map(|()| tally)
@@ -528,7 +529,10 @@ mod tests {
         for i in 0..40_000 {
             let line = match i % 97 {
                 3 if i % 4_001 == 3 => {
-                    format!("{{\"q\": \"{}\", \"a\": \"huge\"}}", "y".repeat(3 * 1024 * 1024 / 2))
+                    format!(
+                        "{{\"q\": \"{}\", \"a\": \"huge\"}}",
+                        "y".repeat(3 * 1024 * 1024 / 2)
+                    )
                 }
                 0 => String::new(),
                 1 => "not json".to_string(),

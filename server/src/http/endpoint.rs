@@ -48,14 +48,16 @@ impl Endpoint {
 
     /// Takes request bodies of any size: the handler applies limits of its own (uploads).
     pub fn unlimited_body(mut self) -> Self {
-        self.handler = self.handler.layer(axum::extract::DefaultBodyLimit::disable());
+        self.handler = self
+            .handler
+            .layer(axum::extract::DefaultBodyLimit::disable());
         self
     }
 }
 
 /// Adds `endpoints` to `router` (endpoints on one path share it, one method each).
 pub fn mount(router: Router<AppState>, endpoints: Vec<Endpoint>) -> Router<AppState> {
-    endpoints
-        .into_iter()
-        .fold(router, |router, endpoint| router.route(endpoint.path, endpoint.handler))
+    endpoints.into_iter().fold(router, |router, endpoint| {
+        router.route(endpoint.path, endpoint.handler)
+    })
 }

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::AppState;
-use super::endpoint::Endpoint;
 use super::csrf::CsrfForm;
+use super::endpoint::Endpoint;
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![

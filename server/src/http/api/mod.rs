@@ -2,11 +2,11 @@
 
 mod datasets;
 
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
 use axum::routing::{MethodRouter, any};
-use axum::Json;
 use domain::accounts::{self, ApiKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
