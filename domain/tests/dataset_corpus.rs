@@ -4,11 +4,11 @@
 use std::io::{Cursor, Read, Write};
 
 use domain::datasets::format::detect;
-use domain::datasets::{Format, images};
-use testkit::files::{image_zip, parquet_ints, parquet_text, png, zip_of};
 use domain::datasets::normalise::Reason;
 use domain::datasets::rows::ReadLimits;
+use domain::datasets::{Format, images};
 use domain::datasets::{Holdout, Limits, Mapping, TaskType, Validated, validate};
+use testkit::files::{image_zip, parquet_ints, parquet_text, png, zip_of};
 
 /// Detects the format and validates, as the platform does; `Err` is the message a file-level refusal shows.
 fn run(
@@ -249,12 +249,18 @@ fn pairs_with(defect: &[(&str, Vec<u8>)]) -> Vec<u8> {
         .flat_map(|i| {
             [
                 (format!("good-{i}.png"), png(32 + i, 32, i as u8)),
-                (format!("good-{i}.txt"), format!("a good caption {i}").into_bytes()),
+                (
+                    format!("good-{i}.txt"),
+                    format!("a good caption {i}").into_bytes(),
+                ),
             ]
         })
         .collect();
     entries.extend(defect.iter().map(|(n, b)| (n.to_string(), b.clone())));
-    let borrowed: Vec<(&str, Vec<u8>)> = entries.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    let borrowed: Vec<(&str, Vec<u8>)> = entries
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.clone()))
+        .collect();
     zip_of(&borrowed)
 }
 
@@ -271,21 +277,95 @@ fn image_archive_defects_are_refused_or_dropped_with_their_reason() {
         out.finish().unwrap().into_inner()
     };
     let cases: Vec<(&str, Vec<u8>, Expect)> = vec![
-        ("zip slip with ..", pairs_with(&[("../../etc/x.png", png(8, 8, 0)), ("x.txt", b"x".to_vec())]), FileRefused("outside the archive")),
-        ("zip slip hidden mid-path", pairs_with(&[("a/b/../../../x.png", png(8, 8, 0))]), FileRefused("outside the archive")),
-        ("an absolute path", pairs_with(&[("/tmp/x.png", png(8, 8, 0))]), FileRefused("outside the archive")),
-        ("a Windows drive path", pairs_with(&[("C:\\x.png", png(8, 8, 0))]), FileRefused("outside the archive")),
+        (
+            "zip slip with ..",
+            pairs_with(&[("../../etc/x.png", png(8, 8, 0)), ("x.txt", b"x".to_vec())]),
+            FileRefused("outside the archive"),
+        ),
+        (
+            "zip slip hidden mid-path",
+            pairs_with(&[("a/b/../../../x.png", png(8, 8, 0))]),
+            FileRefused("outside the archive"),
+        ),
+        (
+            "an absolute path",
+            pairs_with(&[("/tmp/x.png", png(8, 8, 0))]),
+            FileRefused("outside the archive"),
+        ),
+        (
+            "a Windows drive path",
+            pairs_with(&[("C:\\x.png", png(8, 8, 0))]),
+            FileRefused("outside the archive"),
+        ),
         ("a symbolic link", symlinked, FileRefused("symbolic link")),
-        ("a zip bomb (20 MiB of zeros)", pairs_with(&[("bomb.png", vec![0; 20 * 1024 * 1024]), ("bomb.txt", b"boom".to_vec())]), FileRefused("zip bomb")),
-        ("an image without a caption", pairs_with(&[("lonely.png", png(9, 9, 1))]), Row(Reason::Unpaired, 17, "has no caption file")),
-        ("a caption without an image", pairs_with(&[("orphan.txt", b"a caption".to_vec())]), Row(Reason::Unpaired, 17, "has no image")),
-        ("text named .png", pairs_with(&[("fake.png", b"hello, not an image".to_vec()), ("fake.txt", b"caption".to_vec())]), Row(Reason::WrongType, 17, "not a PNG, JPEG or WebP")),
-        ("a GIF", pairs_with(&[("anim.gif", b"GIF89a....".to_vec()), ("anim.txt", b"caption".to_vec())]), Row(Reason::Unpaired, 18, "has no image")),
-        ("a PNG cut before its size", pairs_with(&[("cut.png", png(9, 9, 0)[..14].to_vec()), ("cut.txt", b"caption".to_vec())]), Row(Reason::Unparseable, 17, "dimensions cannot be read")),
-        ("an empty caption", pairs_with(&[("blank.png", png(9, 9, 2)), ("blank.txt", b"  \n".to_vec())]), Row(Reason::EmptyRequiredField, 17, "caption file is empty")),
-        ("a caption that is not UTF-8", pairs_with(&[("latin.png", png(9, 9, 3)), ("latin.txt", b"caf\xe9".to_vec())]), Row(Reason::Unparseable, 17, "not UTF-8")),
-        ("the same image twice", pairs_with(&[("again.png", png(32, 32, 0)), ("again.txt", b"another caption".to_vec())]), Row(Reason::Duplicate, 17, "the same image as entry 1")),
-        ("a file of another kind", pairs_with(&[("notes.pdf", b"%PDF-1.4".to_vec())]), Row(Reason::WrongType, 17, "neither an image")),
+        (
+            "a zip bomb (20 MiB of zeros)",
+            pairs_with(&[
+                ("bomb.png", vec![0; 20 * 1024 * 1024]),
+                ("bomb.txt", b"boom".to_vec()),
+            ]),
+            FileRefused("zip bomb"),
+        ),
+        (
+            "an image without a caption",
+            pairs_with(&[("lonely.png", png(9, 9, 1))]),
+            Row(Reason::Unpaired, 17, "has no caption file"),
+        ),
+        (
+            "a caption without an image",
+            pairs_with(&[("orphan.txt", b"a caption".to_vec())]),
+            Row(Reason::Unpaired, 17, "has no image"),
+        ),
+        (
+            "text named .png",
+            pairs_with(&[
+                ("fake.png", b"hello, not an image".to_vec()),
+                ("fake.txt", b"caption".to_vec()),
+            ]),
+            Row(Reason::WrongType, 17, "not a PNG, JPEG or WebP"),
+        ),
+        (
+            "a GIF",
+            pairs_with(&[
+                ("anim.gif", b"GIF89a....".to_vec()),
+                ("anim.txt", b"caption".to_vec()),
+            ]),
+            Row(Reason::Unpaired, 18, "has no image"),
+        ),
+        (
+            "a PNG cut before its size",
+            pairs_with(&[
+                ("cut.png", png(9, 9, 0)[..14].to_vec()),
+                ("cut.txt", b"caption".to_vec()),
+            ]),
+            Row(Reason::Unparseable, 17, "dimensions cannot be read"),
+        ),
+        (
+            "an empty caption",
+            pairs_with(&[("blank.png", png(9, 9, 2)), ("blank.txt", b"  \n".to_vec())]),
+            Row(Reason::EmptyRequiredField, 17, "caption file is empty"),
+        ),
+        (
+            "a caption that is not UTF-8",
+            pairs_with(&[
+                ("latin.png", png(9, 9, 3)),
+                ("latin.txt", b"caf\xe9".to_vec()),
+            ]),
+            Row(Reason::Unparseable, 17, "not UTF-8"),
+        ),
+        (
+            "the same image twice",
+            pairs_with(&[
+                ("again.png", png(32, 32, 0)),
+                ("again.txt", b"another caption".to_vec()),
+            ]),
+            Row(Reason::Duplicate, 17, "the same image as entry 1"),
+        ),
+        (
+            "a file of another kind",
+            pairs_with(&[("notes.pdf", b"%PDF-1.4".to_vec())]),
+            Row(Reason::WrongType, 17, "neither an image"),
+        ),
         ("only pairs: all usable", image_zip(12, &[]), Usable(12)),
     ];
     for (name, bytes, expect) in cases {

@@ -142,7 +142,9 @@ pub async fn load_dataset(
             task_types: if is_archive {
                 vec!["image".to_string()]
             } else {
-                ["instruct", "chat", "dpo", "grpo"].map(String::from).to_vec()
+                ["instruct", "chat", "dpo", "grpo"]
+                    .map(String::from)
+                    .to_vec()
             },
             columns: dataset.columns.clone(),
             roles,
@@ -414,7 +416,10 @@ fn ReportTable(report: ReportView) -> impl IntoView {
         })
         .collect_view();
     let held_out = match &report.own_test {
-        Some(name) => format!("{} from your test file “{name}” as the secret test split", report.test_rows),
+        Some(name) => format!(
+            "{} from your test file “{name}” as the secret test split",
+            report.test_rows
+        ),
         None => format!("{} held out as the secret test split", report.test_rows),
     };
     view! {
