@@ -36,10 +36,20 @@ apt_packages() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# A virtual environment with the Bittensor key library (substrate-interface), from PyPI.
+substrate_venv() {
+  local python="$CRUCIBLE_SUBSTRATE_VENV/bin/python"
+  "$python" -c "import substrateinterface" 2>/dev/null && return 0
+  echo "==> installing substrate-interface $SUBSTRATE_INTERFACE_VERSION in $CRUCIBLE_SUBSTRATE_VENV"
+  python3 -m venv "$CRUCIBLE_SUBSTRATE_VENV"
+  "$CRUCIBLE_SUBSTRATE_VENV/bin/pip" install -q "substrate-interface==$SUBSTRATE_INTERFACE_VERSION"
+}
+
 wasm_target
 cargo_tool wasm-bindgen "$WASM_BINDGEN_VERSION" wasm-bindgen-cli
 cargo_tool cargo-leptos "$CARGO_LEPTOS_VERSION" cargo-leptos --features no_downloads
 if [ "${1:-}" = "--test" ]; then
   apt_packages
   cargo_tool s3s-fs "$S3S_FS_VERSION" s3s-fs --features binary
+  substrate_venv
 fi

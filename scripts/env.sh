@@ -15,3 +15,6 @@ export PATH="$CRUCIBLE_TOOLS/bin:$HOME/.cargo/bin:$PATH"
 CARGO_LEPTOS_VERSION=0.3.10
 WASM_BINDGEN_VERSION=0.2.130
 S3S_FS_VERSION=0.14.1
+# The standard Bittensor key library, for the test that a Python miner is accepted with no code of ours.
+SUBSTRATE_INTERFACE_VERSION=1.8.1
+export CRUCIBLE_SUBSTRATE_VENV="$CRUCIBLE_CACHE/substrate-venv"

@@ -2,11 +2,13 @@
 //! background workers). SQL lives in [`db`]; object storage sits behind [`storage::ObjectStore`].
 
 pub mod accounts;
+pub mod catalogue;
 pub mod clock;
 pub mod datasets;
 pub mod db;
 pub mod error;
 pub mod jobs;
+pub mod miners;
 pub mod platform;
 pub mod secret;
 pub mod session_store;

@@ -42,6 +42,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
     println!("Crucible is running at http://{local} (Ctrl-C stops it)");
 
     let sweeper = tokio::spawn(sweep_sessions(DbSessionStore::new(platform.db.clone())));
+    let forgetter = tokio::spawn(forget_request_ids(platform.db.clone()));
     let (stop_worker, stopped) = tokio::sync::oneshot::channel::<()>();
     let worker = tokio::spawn(domain::jobs::work(
         platform.clone(),
@@ -57,6 +58,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
     let _ = stop_worker.send(());
     let _ = worker.await;
     sweeper.abort();
+    forgetter.abort();
     tracing::info!("stopped");
     Ok(())
 }
@@ -72,6 +74,18 @@ async fn sweep_sessions(store: DbSessionStore) {
             Err(err) => {
                 tracing::warn!(error = %err, "sweeping expired sessions failed; will retry")
             }
+        }
+    }
+}
+
+/// Forgets the ids of signed miner requests once their signatures are too old to be replayed anyway,
+/// every minute. Safe on any number of replicas at once.
+async fn forget_request_ids(db: domain::db::Database) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        if let Err(err) = domain::miners::forget_old_requests(&db).await {
+            tracing::warn!(error = %err, "forgetting old miner request ids failed; will retry");
         }
     }
 }

@@ -8,6 +8,8 @@
 pub mod api_keys;
 pub mod datasets;
 pub mod jobs;
+pub mod miners;
+pub mod models;
 pub mod sessions;
 pub mod settings;
 pub mod sign_in_failures;

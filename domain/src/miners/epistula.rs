@@ -170,31 +170,57 @@ mod tests {
         let keys = keypair(1);
         let body = b"{\"a\":1}";
         let good = sign(&keys, body, NOW, Some("crucible"));
-        let refused = |headers: &SignedHeaders, body: &[u8], now| verify(headers, body, now).unwrap_err();
+        let refused =
+            |headers: &SignedHeaders, body: &[u8], now| verify(headers, body, now).unwrap_err();
 
-        assert!(matches!(refused(&good, body, NOW + 8_001), Refusal::Stale { age_ms: 8_001 }));
-        assert!(matches!(refused(&good, body, NOW - 9_000), Refusal::Future { .. }));
-        assert!(matches!(refused(&good, b"{\"a\":2}", NOW), Refusal::Mismatch(_)));
+        assert!(matches!(
+            refused(&good, body, NOW + 8_001),
+            Refusal::Stale { age_ms: 8_001 }
+        ));
+        assert!(matches!(
+            refused(&good, body, NOW - 9_000),
+            Refusal::Future { .. }
+        ));
+        assert!(matches!(
+            refused(&good, b"{\"a\":2}", NOW),
+            Refusal::Mismatch(_)
+        ));
         let mut other_key = good.clone();
         other_key.signed_by = sign(&keypair(2), body, NOW, None).signed_by;
-        assert!(matches!(refused(&other_key, body, NOW), Refusal::Mismatch(_)));
+        assert!(matches!(
+            refused(&other_key, body, NOW),
+            Refusal::Mismatch(_)
+        ));
         let mut not_for_us = good.clone();
         not_for_us.signed_for = None;
-        assert!(matches!(refused(&not_for_us, body, NOW), Refusal::Mismatch(_)));
+        assert!(matches!(
+            refused(&not_for_us, body, NOW),
+            Refusal::Mismatch(_)
+        ));
         let mut forged = good.clone();
-        forged.signature = Some(format!("0x{}", "ab".repeat(64)));
+        // A well-formed signature, made by the right key, for another request.
+        forged.signature = sign(&keys, b"{}", NOW, Some("crucible")).signature;
         assert!(matches!(refused(&forged, body, NOW), Refusal::Mismatch(_)));
         let mut garbled = good.clone();
         garbled.signature = Some("abcd".into());
         assert_eq!(refused(&garbled, body, NOW), Refusal::SignatureFormat);
         let mut old_version = good.clone();
         old_version.version = Some("1".into());
-        assert_eq!(refused(&old_version, body, NOW), Refusal::Version("1".into()));
+        assert_eq!(
+            refused(&old_version, body, NOW),
+            Refusal::Version("1".into())
+        );
         let mut unsigned = good.clone();
         unsigned.signature = None;
-        assert_eq!(refused(&unsigned, body, NOW), Refusal::Missing("Epistula-Request-Signature"));
+        assert_eq!(
+            refused(&unsigned, body, NOW),
+            Refusal::Missing("Epistula-Request-Signature")
+        );
         let mut bad_hotkey = good;
         bad_hotkey.signed_by = Some("5NotAnAddress".into());
-        assert!(matches!(refused(&bad_hotkey, body, NOW), Refusal::Hotkey(_)));
+        assert!(matches!(
+            refused(&bad_hotkey, body, NOW),
+            Refusal::Hotkey(_)
+        ));
     }
 }

@@ -1,6 +1,116 @@
-//! Miners: who they are (an sr25519 hotkey) and how their requests are authenticated (Epistula v2).
+//! Miners: who they are (an sr25519 hotkey), what they declare they take, and how their requests are
+//! authenticated (Epistula v2, with a request seen before refused).
 
 pub mod epistula;
 pub mod hotkey;
 
 pub use hotkey::Hotkey;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{Millis, now_ms};
+use crate::datasets::TaskType;
+use crate::db::{self, Database, miners::MinerRow};
+use crate::error::{Error, Result};
+use epistula::{Refusal, Signed, SignedHeaders};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Miner {
+    pub id: String,
+    /// The SS58 address.
+    pub hotkey: String,
+    pub task_types: Vec<TaskType>,
+    pub max_parameters: u64,
+    /// Why an admin suspended the miner; a suspended miner gets no offers.
+    pub suspended_reason: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// What a miner declares it takes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Declaration {
+    pub task_types: Vec<TaskType>,
+    /// The largest base model it trains, in parameters.
+    pub max_parameters: u64,
+}
+
+impl TryFrom<MinerRow> for Miner {
+    type Error = Error;
+
+    fn try_from(row: MinerRow) -> Result<Miner> {
+        Ok(Miner {
+            task_types: serde_json::from_str(&row.task_types).map_err(|_| {
+                Error::Internal(format!("miner {} has malformed task types", row.id))
+            })?,
+            max_parameters: u64::try_from(row.max_parameters).unwrap_or(0),
+            id: row.id,
+            hotkey: row.hotkey,
+            suspended_reason: row.suspended_reason,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+/// Checks a miner request's Epistula signature over `body` and refuses a uuid seen before. Every
+/// refusal is `Unauthenticated` with its reason.
+pub async fn authenticate(db: &Database, headers: &SignedHeaders, body: &[u8]) -> Result<Signed> {
+    let now = now_ms();
+    let signed = epistula::verify(headers, body, now)
+        .map_err(|refusal| Error::Unauthenticated(refusal.to_string()))?;
+    let first_time =
+        db::miners::note_request(db.pool(), &signed.uuid, &signed.hotkey.to_string(), now).await?;
+    if !first_time {
+        return Err(Error::Unauthenticated(
+            Refusal::Replayed(signed.uuid).to_string(),
+        ));
+    }
+    Ok(signed)
+}
+
+/// Registers the hotkey as a miner, or updates what it declared.
+pub async fn register(db: &Database, hotkey: &Hotkey, declaration: Declaration) -> Result<Miner> {
+    if declaration.task_types.is_empty() {
+        return Err(Error::invalid(
+            "task_types",
+            "declare at least one task type you take: instruct, chat, dpo, grpo or image",
+        ));
+    }
+    if declaration.max_parameters == 0 {
+        return Err(Error::invalid(
+            "max_parameters",
+            "declare the largest model you train, in parameters (e.g. 8000000000)",
+        ));
+    }
+    let mut task_types = declaration.task_types;
+    task_types.sort();
+    task_types.dedup();
+    let now = now_ms();
+    let row = MinerRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        hotkey: hotkey.to_string(),
+        task_types: serde_json::to_string(&task_types).expect("task types serialise"),
+        max_parameters: i64::try_from(declaration.max_parameters).unwrap_or(i64::MAX),
+        suspended_reason: None,
+        created_at: now,
+        updated_at: now,
+    };
+    db::miners::upsert(db.pool(), &row).await?;
+    by_hotkey(db, hotkey)
+        .await?
+        .ok_or_else(|| Error::Internal("a miner just registered is missing".into()))
+}
+
+pub async fn by_hotkey(db: &Database, hotkey: &Hotkey) -> Result<Option<Miner>> {
+    db::miners::by_hotkey(db.pool(), &hotkey.to_string())
+        .await?
+        .map(Miner::try_from)
+        .transpose()
+}
+
+/// Forgets request uuids old enough that their signatures are refused by time alone.
+pub async fn forget_old_requests(db: &Database) -> Result<u64> {
+    let before = now_ms() - 4 * epistula::MAX_SKEW_MS;
+    Ok(db::miners::forget_requests(db.pool(), before).await?)
+}

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`: the caller's account and API keys here, datasets in their own module.
 
 mod datasets;
+mod miners;
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -20,14 +21,26 @@ pub fn endpoints() -> Vec<Endpoint> {
         Endpoint::get("/api/v1/api-keys", list_keys),
         Endpoint::post("/api/v1/api-keys", create_key),
         Endpoint::delete("/api/v1/api-keys/{id}", revoke_key),
+        Endpoint::get("/api/v1/models", models),
     ];
     endpoints.extend(datasets::endpoints());
+    endpoints.extend(miners::endpoints());
     endpoints
 }
 
 /// The answer under `/api/v1/` where no endpoint is: JSON, like every API answer.
 pub fn fallback() -> MethodRouter<AppState> {
     any(no_such_route)
+}
+
+/// The base models a task may start from, and each task type's bounds in hours.
+async fn models(
+    State(state): State<AppState>,
+    Caller(_): Caller,
+) -> Result<Json<domain::catalogue::Catalogue>, ApiError> {
+    Ok(Json(
+        domain::catalogue::catalogue(&state.platform.db).await?,
+    ))
 }
 
 async fn account(Caller(user): Caller) -> Json<Value> {

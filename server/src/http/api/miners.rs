@@ -1,0 +1,84 @@
+//! The miner API under `/api/v1/miner`: every request is signed with Epistula v2 by the miner's hotkey.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use domain::miners::epistula::{Signed, SignedHeaders};
+use domain::miners::{self, Declaration, Miner};
+
+use crate::http::endpoint::Endpoint;
+use crate::http::{ApiError, AppState};
+
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![Endpoint::post("/api/v1/miner/register", register)]
+}
+
+/// The largest signed body read whole (uploads of models are streamed by their own route).
+const MAX_SIGNED_BODY: usize = 1024 * 1024;
+
+/// A request whose Epistula v2 signature holds and was not seen before, with its body.
+pub struct SignedRequest {
+    pub signed: Signed,
+    pub body: Bytes,
+}
+
+fn epistula_headers(headers: &HeaderMap) -> SignedHeaders {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    SignedHeaders {
+        version: get("epistula-version"),
+        timestamp: get("epistula-timestamp"),
+        uuid: get("epistula-uuid"),
+        signed_by: get("epistula-signed-by"),
+        signed_for: get("epistula-signed-for"),
+        signature: get("epistula-request-signature"),
+    }
+}
+
+impl FromRequest<AppState> for SignedRequest {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let headers = epistula_headers(request.headers());
+        let body = axum::body::to_bytes(request.into_body(), MAX_SIGNED_BODY)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("a signed request body may hold at most {MAX_SIGNED_BODY} bytes"),
+                )
+            })?;
+        let signed = miners::authenticate(&state.platform.db, &headers, &body).await?;
+        Ok(SignedRequest { signed, body })
+    }
+}
+
+impl SignedRequest {
+    /// The body as JSON of type `T`, or a 422 naming what is wrong.
+    fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
+        serde_json::from_slice(&self.body).map_err(|err| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                format!("the body is not the JSON expected: {err}"),
+            )
+        })
+    }
+}
+
+/// `{"task_types": ["instruct", …], "max_parameters": N}`: registers the signing hotkey as a miner, or
+/// updates what it declared.
+async fn register(
+    State(state): State<AppState>,
+    request: SignedRequest,
+) -> Result<(StatusCode, Json<Miner>), ApiError> {
+    let declaration: Declaration = request.json()?;
+    let miner = miners::register(&state.platform.db, &request.signed.hotkey, declaration).await?;
+    Ok((StatusCode::OK, Json(miner)))
+}
