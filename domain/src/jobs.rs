@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::clock::{Millis, now_ms};
 use crate::db::{self, jobs::JobRow};
 use crate::error::{Error, Result};
-use crate::{Platform, datasets};
+use crate::{Platform, datasets, tasks};
 
 /// How long a claim lasts without a heartbeat, by default; a dead worker's job is claimable again after
 /// it. Deployments set their own (`Platform::job_lease_ms`).
@@ -15,17 +15,21 @@ pub const LEASE_MS: Millis = 60_000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JobKind {
     ValidateDataset,
+    PrepareTask,
 }
 
 impl JobKind {
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::ValidateDataset => "validate_dataset",
+            JobKind::PrepareTask => "prepare_task",
         }
     }
 
     fn parse(s: &str) -> Option<JobKind> {
-        (s == "validate_dataset").then_some(JobKind::ValidateDataset)
+        [JobKind::ValidateDataset, JobKind::PrepareTask]
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
     }
 }
 
@@ -74,6 +78,7 @@ async fn run(platform: &Platform, job: &JobRow) -> Result<()> {
         Some(JobKind::ValidateDataset) => {
             datasets::ingest::validate_dataset(platform, &job.subject_id).await
         }
+        Some(JobKind::PrepareTask) => tasks::prepare(platform, &job.subject_id).await,
         None => Err(Error::Internal(format!("unknown job kind {}", job.kind))),
     }
 }

@@ -13,6 +13,7 @@ pub mod platform;
 pub mod secret;
 pub mod session_store;
 pub mod storage;
+pub mod tasks;
 
 pub use error::{Error, Result};
 pub use platform::Platform;

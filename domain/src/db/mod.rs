@@ -13,6 +13,7 @@ pub mod models;
 pub mod sessions;
 pub mod settings;
 pub mod sign_in_failures;
+pub mod tasks;
 pub mod users;
 
 use std::str::FromStr;

@@ -13,6 +13,7 @@ use domain::db::Database;
 use domain::storage::{LinkSigner, LocalStore};
 use http_body_util::BodyExt;
 use leptos::config::LeptosOptions;
+use serde_json::{Value, json};
 use server::http::{AppState, HttpSettings, router};
 use tempfile::TempDir;
 use tower::ServiceExt;
@@ -275,4 +276,40 @@ impl TestApp {
         };
         self.send(request.body(body).unwrap()).await
     }
+}
+
+/// `n` good instruct rows with unique text, then some defective ones.
+pub fn instruct_file(n: usize) -> Vec<u8> {
+    let mut text = String::new();
+    for i in 0..n {
+        text.push_str(&json!({"question": format!("Secret question number {i}?"), "answer": format!("Answer {i}.")}).to_string());
+        text.push('\n');
+    }
+    text.push_str("{\"question\": \"A question without an answer?\"}\n");
+    text.push_str("not json at all\n");
+    text.push_str(
+        &json!({"question": "Secret question number 0?", "answer": "Answer 0."}).to_string(),
+    );
+    text.push('\n');
+    text.into_bytes()
+}
+
+pub async fn validated_dataset(app: &mut TestApp, key: &str) -> Value {
+    let uploaded = app.upload(key, "faq", instruct_file(300)).await;
+    assert_eq!(uploaded.status, StatusCode::CREATED, "{}", uploaded.body);
+    let id = uploaded.json()["id"].as_str().unwrap().to_string();
+    let started = app
+        .api(
+            "POST",
+            &format!("/api/v1/datasets/{id}/validation"),
+            Some(key),
+            Some(json!({"task_type": "instruct", "seed": 11})),
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+    assert_eq!(started.json()["state"], "validating");
+    app.run_jobs().await;
+    app.api("GET", &format!("/api/v1/datasets/{id}"), Some(key), None)
+        .await
+        .json()
 }

@@ -2,6 +2,7 @@
 
 mod datasets;
 mod miners;
+mod tasks;
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -25,6 +26,7 @@ pub fn endpoints() -> Vec<Endpoint> {
     ];
     endpoints.extend(datasets::endpoints());
     endpoints.extend(miners::endpoints());
+    endpoints.extend(tasks::endpoints());
     endpoints
 }
 

@@ -1,0 +1,130 @@
+//! The `tasks` and `task_events` tables.
+
+use sqlx::{Any, Executor, FromRow};
+
+use crate::clock::Millis;
+
+#[derive(Clone, Debug, FromRow)]
+pub struct TaskRow {
+    pub id: String,
+    pub owner_id: String,
+    pub dataset_id: String,
+    pub task_type: String,
+    pub model_id: String,
+    pub hours_to_complete: i64,
+    pub state: String,
+    pub pool_min: i64,
+    pub pool_max: i64,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct EventRow {
+    pub id: String,
+    pub task_id: String,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub reason: String,
+    pub at: Millis,
+}
+
+const COLUMNS: &str = "id, owner_id, dataset_id, task_type, model_id, hours_to_complete, state, \
+                       pool_min, pool_max, created_at, updated_at";
+
+pub async fn insert<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    row: &TaskRow,
+) -> sqlx::Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO tasks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    ))
+    .bind(&row.id)
+    .bind(&row.owner_id)
+    .bind(&row.dataset_id)
+    .bind(&row.task_type)
+    .bind(&row.model_id)
+    .bind(row.hours_to_complete)
+    .bind(&row.state)
+    .bind(row.pool_min)
+    .bind(row.pool_max)
+    .bind(row.created_at)
+    .bind(row.updated_at)
+    .execute(exec)
+    .await?;
+    Ok(())
+}
+
+pub async fn by_id<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    id: &str,
+) -> sqlx::Result<Option<TaskRow>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM tasks WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(exec)
+        .await
+}
+
+pub async fn for_owner<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    owner_id: &str,
+) -> sqlx::Result<Vec<TaskRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM tasks WHERE owner_id = $1 ORDER BY created_at DESC, id DESC"
+    ))
+    .bind(owner_id)
+    .fetch_all(exec)
+    .await
+}
+
+/// Moves the task from `from` to `to`; false when it is no longer in `from` (someone else moved it).
+pub async fn change_state<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    id: &str,
+    from: &str,
+    to: &str,
+    now: Millis,
+) -> sqlx::Result<bool> {
+    let done =
+        sqlx::query("UPDATE tasks SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4")
+            .bind(to)
+            .bind(now)
+            .bind(id)
+            .bind(from)
+            .execute(exec)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn insert_event<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    event: &EventRow,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO task_events (id, task_id, from_state, to_state, reason, at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&event.id)
+    .bind(&event.task_id)
+    .bind(&event.from_state)
+    .bind(&event.to_state)
+    .bind(&event.reason)
+    .bind(event.at)
+    .execute(exec)
+    .await?;
+    Ok(())
+}
+
+/// The task's events, oldest first.
+pub async fn events<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    task_id: &str,
+) -> sqlx::Result<Vec<EventRow>> {
+    sqlx::query_as(
+        "SELECT id, task_id, from_state, to_state, reason, at FROM task_events \
+         WHERE task_id = $1 ORDER BY at, id",
+    )
+    .bind(task_id)
+    .fetch_all(exec)
+    .await
+}

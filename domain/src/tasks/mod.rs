@@ -1,0 +1,364 @@
+//! Fine-tuning tasks: created by a customer from a validated dataset and a base model, then moved
+//! through their states by background work. Every move is an event with a reason a person can act on,
+//! made in the same transaction as the move, and only from the state it expects (so it is safe to try
+//! twice, from any replica).
+
+pub mod state;
+
+pub use state::TaskState;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Platform;
+use crate::accounts::User;
+use crate::catalogue;
+use crate::clock::{Millis, now_ms};
+use crate::datasets::{self, DatasetState, TaskType};
+use crate::db::{self, Database, tasks::EventRow, tasks::TaskRow};
+use crate::error::{Error, Result};
+use crate::jobs::{JobKind, MAX_ATTEMPTS};
+
+/// How many miners a task's pool holds (Gradients: 8–15 for text, 15–25 for image).
+pub fn pool_size(task_type: TaskType) -> (u64, u64) {
+    match task_type {
+        TaskType::Image => (15, 25),
+        _ => (8, 15),
+    }
+}
+
+/// What a customer asks for.
+#[derive(Clone, Debug, Deserialize)]
+pub struct NewTask {
+    pub dataset_id: String,
+    pub model_id: String,
+    pub hours_to_complete: u64,
+}
+
+/// What will happen if the customer confirms: shown before a task is created.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskPlan {
+    pub dataset_id: String,
+    pub task_type: TaskType,
+    pub model_id: String,
+    pub model_parameters: u64,
+    /// Rows the miners train on, and rows held out as the secret test split.
+    pub train_rows: u64,
+    pub test_rows: u64,
+    pub hours_to_complete: u64,
+    pub pool_min: u64,
+    pub pool_max: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: String,
+    pub dataset_id: String,
+    pub task_type: TaskType,
+    pub model_id: String,
+    pub hours_to_complete: u64,
+    pub state: TaskState,
+    pub pool_min: u64,
+    pub pool_max: u64,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub from_state: Option<TaskState>,
+    pub to_state: TaskState,
+    pub reason: String,
+    pub at: Millis,
+}
+
+impl TryFrom<TaskRow> for Task {
+    type Error = Error;
+
+    fn try_from(row: TaskRow) -> Result<Task> {
+        let corrupt =
+            |what: &str| Error::Internal(format!("task {} has a malformed {what}", row.id));
+        Ok(Task {
+            task_type: TaskType::parse(&row.task_type).ok_or_else(|| corrupt("task type"))?,
+            state: TaskState::parse(&row.state).ok_or_else(|| corrupt("state"))?,
+            hours_to_complete: u64::try_from(row.hours_to_complete).unwrap_or(0),
+            pool_min: u64::try_from(row.pool_min).unwrap_or(0),
+            pool_max: u64::try_from(row.pool_max).unwrap_or(0),
+            id: row.id,
+            dataset_id: row.dataset_id,
+            model_id: row.model_id,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+/// Checks the request against the dataset, the catalogue and the bounds, and says what would happen.
+pub async fn plan(platform: &Platform, owner: &User, request: &NewTask) -> Result<TaskPlan> {
+    let dataset = datasets::get(&platform.db, owner, &request.dataset_id)
+        .await
+        .map_err(|err| match err {
+            Error::NotFound(_) => Error::invalid("dataset_id", "no dataset of yours has this id"),
+            other => other,
+        })?;
+    let (Some(task_type), Some(report), DatasetState::Ready) =
+        (dataset.task_type, dataset.report.as_ref(), dataset.state)
+    else {
+        return Err(Error::invalid(
+            "dataset_id",
+            format!(
+                "the dataset is {}; validate it until it is ready first",
+                dataset.state.as_str()
+            ),
+        ));
+    };
+    let catalogue = catalogue::catalogue(&platform.db).await?;
+    let model = catalogue
+        .models
+        .iter()
+        .find(|m| m.id == request.model_id)
+        .ok_or_else(|| {
+            Error::invalid(
+                "model_id",
+                "no such base model in the catalogue; see GET /api/v1/models",
+            )
+        })?;
+    if !model.task_types.contains(&task_type) {
+        return Err(Error::invalid(
+            "model_id",
+            format!(
+                "{} is not offered for {} tasks",
+                model.id,
+                task_type.as_str()
+            ),
+        ));
+    }
+    let bounds = catalogue
+        .bounds
+        .iter()
+        .find(|b| b.task_type == task_type)
+        .ok_or_else(|| Error::Internal(format!("no bounds for {} tasks", task_type.as_str())))?;
+    if !(bounds.min_hours..=bounds.max_hours).contains(&request.hours_to_complete) {
+        return Err(Error::invalid(
+            "hours_to_complete",
+            format!(
+                "a {} task runs {} to {} hours",
+                task_type.as_str(),
+                bounds.min_hours,
+                bounds.max_hours
+            ),
+        ));
+    }
+    let (pool_min, pool_max) = pool_size(task_type);
+    Ok(TaskPlan {
+        dataset_id: dataset.id,
+        task_type,
+        model_id: model.id.clone(),
+        model_parameters: model.parameters,
+        train_rows: report.train_rows,
+        test_rows: report.test_rows,
+        hours_to_complete: request.hours_to_complete,
+        pool_min,
+        pool_max,
+    })
+}
+
+/// Creates the task (`pending`, with its first event) and the job that prepares it, in one transaction.
+pub async fn create(platform: &Platform, owner: &User, request: &NewTask) -> Result<Task> {
+    let plan = plan(platform, owner, request).await?;
+    let now = now_ms();
+    let row = TaskRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        owner_id: owner.id.clone(),
+        dataset_id: plan.dataset_id,
+        task_type: plan.task_type.as_str().to_string(),
+        model_id: plan.model_id,
+        hours_to_complete: i64::try_from(plan.hours_to_complete).unwrap_or(i64::MAX),
+        state: TaskState::Pending.as_str().to_string(),
+        pool_min: plan.pool_min as i64,
+        pool_max: plan.pool_max as i64,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut tx = platform.db.pool().begin().await?;
+    db::tasks::insert(&mut *tx, &row).await?;
+    db::tasks::insert_event(
+        &mut *tx,
+        &event(
+            &row.id,
+            None,
+            TaskState::Pending,
+            "created by the customer",
+            now,
+        ),
+    )
+    .await?;
+    db::jobs::enqueue(
+        &mut *tx,
+        JobKind::PrepareTask.as_str(),
+        &row.id,
+        MAX_ATTEMPTS,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    row.try_into()
+}
+
+fn event(
+    task_id: &str,
+    from: Option<TaskState>,
+    to: TaskState,
+    reason: &str,
+    at: Millis,
+) -> EventRow {
+    EventRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        task_id: task_id.to_string(),
+        from_state: from.map(|s| s.as_str().to_string()),
+        to_state: to.as_str().to_string(),
+        reason: reason.to_string(),
+        at,
+    }
+}
+
+/// Moves task `id` from `from` to `to` with an event giving `reason`; false (and nothing written) when
+/// the task is no longer in `from`.
+pub async fn transition(
+    db: &Database,
+    id: &str,
+    from: TaskState,
+    to: TaskState,
+    reason: &str,
+) -> Result<bool> {
+    if !from.can_move_to(to) {
+        return Err(Error::Internal(format!(
+            "a task cannot move from {} to {}",
+            from.as_str(),
+            to.as_str()
+        )));
+    }
+    let now = now_ms();
+    let mut tx = db.pool().begin().await?;
+    if !db::tasks::change_state(&mut *tx, id, from.as_str(), to.as_str(), now).await? {
+        return Ok(false);
+    }
+    db::tasks::insert_event(&mut *tx, &event(id, Some(from), to, reason, now)).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// The owner's task `id`; another account's task is "not found".
+pub async fn get(db: &Database, owner: &User, id: &str) -> Result<Task> {
+    match db::tasks::by_id(db.pool(), id).await? {
+        Some(row) if row.owner_id == owner.id => row.try_into(),
+        _ => Err(Error::NotFound("task")),
+    }
+}
+
+pub async fn list(db: &Database, owner: &User) -> Result<Vec<Task>> {
+    db::tasks::for_owner(db.pool(), &owner.id)
+        .await?
+        .into_iter()
+        .map(Task::try_from)
+        .collect()
+}
+
+/// The owner's task's events, oldest first.
+pub async fn events(db: &Database, owner: &User, id: &str) -> Result<Vec<Event>> {
+    get(db, owner, id).await?;
+    db::tasks::events(db.pool(), id)
+        .await?
+        .into_iter()
+        .map(|row| {
+            let state = |s: &str| {
+                TaskState::parse(s).ok_or_else(|| {
+                    Error::Internal(format!("event {} has a malformed state", row.id))
+                })
+            };
+            Ok(Event {
+                from_state: row.from_state.as_deref().map(state).transpose()?,
+                to_state: state(&row.to_state)?,
+                reason: row.reason.clone(),
+                at: row.at,
+            })
+        })
+        .collect()
+}
+
+/// Cancels the owner's task unless it has ended; a task moved meanwhile is cancelled from its new state.
+pub async fn cancel(db: &Database, owner: &User, id: &str) -> Result<Task> {
+    loop {
+        let task = get(db, owner, id).await?;
+        if task.state.is_terminal() {
+            return Err(Error::Conflict {
+                field: None,
+                message: format!(
+                    "the task has ended ({}); it cannot be cancelled",
+                    task.state.as_str()
+                ),
+            });
+        }
+        if transition(
+            db,
+            id,
+            task.state,
+            TaskState::Cancelled,
+            "cancelled by the customer",
+        )
+        .await?
+        {
+            return get(db, owner, id).await;
+        }
+    }
+}
+
+/// The job: prepares a pending task's data (its dataset's splits must be stored) and sends it to look
+/// for miners. Does nothing unless the task is pending or preparing.
+pub async fn prepare(platform: &Platform, id: &str) -> Result<()> {
+    let Some(row) = db::tasks::by_id(platform.db.pool(), id).await? else {
+        return Ok(());
+    };
+    let task = Task::try_from(row)?;
+    let db = &platform.db;
+    if task.state == TaskState::Pending {
+        transition(
+            db,
+            id,
+            TaskState::Pending,
+            TaskState::PreparingData,
+            "checking the training and test splits",
+        )
+        .await?;
+    } else if task.state != TaskState::PreparingData {
+        return Ok(());
+    }
+    let splits = [
+        datasets::dataset::train_key(&task.dataset_id),
+        datasets::dataset::test_key(&task.dataset_id),
+    ];
+    for key in &splits {
+        if platform.store.size(key).await?.is_none() {
+            transition(
+                db,
+                id,
+                TaskState::PreparingData,
+                TaskState::PrepTaskFailure,
+                "the dataset's splits are missing from storage; validate the dataset again and create a new task",
+            )
+            .await?;
+            return Ok(());
+        }
+    }
+    transition(
+        db,
+        id,
+        TaskState::PreparingData,
+        TaskState::LookingForNodes,
+        &format!(
+            "data ready; offering the task to {} to {} miners",
+            task.pool_min, task.pool_max
+        ),
+    )
+    .await?;
+    Ok(())
+}

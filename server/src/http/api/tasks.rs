@@ -1,0 +1,96 @@
+//! `/api/v1/tasks`: a customer's fine-tuning tasks — see the plan, create, follow the events, cancel.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use domain::tasks::{self, Event, NewTask, Task};
+use serde::{Deserialize, Serialize};
+
+use crate::http::endpoint::Endpoint;
+use crate::http::{ApiError, AppState, Caller};
+
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::get("/api/v1/tasks", list),
+        Endpoint::post("/api/v1/tasks", create),
+        Endpoint::get("/api/v1/tasks/{id}", show),
+        Endpoint::get("/api/v1/tasks/{id}/events", events),
+        Endpoint::post("/api/v1/tasks/{id}/cancel", cancel),
+    ]
+}
+
+#[derive(Deserialize)]
+struct TaskBody {
+    dataset_id: String,
+    model_id: String,
+    hours_to_complete: u64,
+    /// Only say what would happen (rows, window, pool), creating nothing.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    body: Result<Json<TaskBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body?;
+    let request = NewTask {
+        dataset_id: body.dataset_id,
+        model_id: body.model_id,
+        hours_to_complete: body.hours_to_complete,
+    };
+    if body.dry_run {
+        let plan = tasks::plan(&state.platform, &user, &request).await?;
+        return Ok((StatusCode::OK, Json(plan)).into_response());
+    }
+    let task = tasks::create(&state.platform, &user, &request).await?;
+    Ok((StatusCode::CREATED, Json(task)).into_response())
+}
+
+#[derive(Serialize)]
+struct TaskList {
+    tasks: Vec<Task>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+) -> Result<Json<TaskList>, ApiError> {
+    Ok(Json(TaskList {
+        tasks: tasks::list(&state.platform.db, &user).await?,
+    }))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Task>, ApiError> {
+    Ok(Json(tasks::get(&state.platform.db, &user, &id).await?))
+}
+
+#[derive(Serialize)]
+struct EventList {
+    events: Vec<Event>,
+}
+
+async fn events(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<EventList>, ApiError> {
+    Ok(Json(EventList {
+        events: tasks::events(&state.platform.db, &user, &id).await?,
+    }))
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Task>, ApiError> {
+    Ok(Json(tasks::cancel(&state.platform.db, &user, &id).await?))
+}
