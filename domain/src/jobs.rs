@@ -16,6 +16,7 @@ pub const LEASE_MS: Millis = 60_000;
 pub enum JobKind {
     ValidateDataset,
     PrepareTask,
+    AdvanceTask,
 }
 
 impl JobKind {
@@ -23,13 +24,18 @@ impl JobKind {
         match self {
             JobKind::ValidateDataset => "validate_dataset",
             JobKind::PrepareTask => "prepare_task",
+            JobKind::AdvanceTask => "advance_task",
         }
     }
 
     fn parse(s: &str) -> Option<JobKind> {
-        [JobKind::ValidateDataset, JobKind::PrepareTask]
-            .into_iter()
-            .find(|kind| kind.as_str() == s)
+        [
+            JobKind::ValidateDataset,
+            JobKind::PrepareTask,
+            JobKind::AdvanceTask,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == s)
     }
 }
 
@@ -79,6 +85,7 @@ async fn run(platform: &Platform, job: &JobRow) -> Result<()> {
             datasets::ingest::validate_dataset(platform, &job.subject_id).await
         }
         Some(JobKind::PrepareTask) => tasks::prepare(platform, &job.subject_id).await,
+        Some(JobKind::AdvanceTask) => tasks::fan_out::advance(platform, &job.subject_id).await,
         None => Err(Error::Internal(format!("unknown job kind {}", job.kind))),
     }
 }

@@ -18,6 +18,8 @@ pub struct Platform {
     pub upload_limits: UploadLimits,
     /// How long a worker's claim on a job lasts without a heartbeat.
     pub job_lease_ms: crate::clock::Millis,
+    /// How offers go out to miners and how often a task is offered again.
+    pub scheduling: crate::tasks::Scheduling,
 }
 
 /// The deployment's signing key: created once, stored in the database, shared by every replica.

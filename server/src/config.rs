@@ -129,6 +129,15 @@ pub struct DatasetArgs {
     /// whose worker died is taken up again after this.
     #[arg(long, env = "CRUCIBLE_JOB_LEASE_MS", default_value_t = domain::jobs::LEASE_MS)]
     pub job_lease_ms: i64,
+    /// How long a miner has to accept an offer, in seconds; the round of offers closes then.
+    #[arg(long, env = "CRUCIBLE_OFFER_TTL_SECS", default_value_t = 600)]
+    pub offer_ttl_secs: u64,
+    /// How long a task with too few miners waits before it is offered again, in seconds.
+    #[arg(long, env = "CRUCIBLE_OFFER_RETRY_SECS", default_value_t = 900)]
+    pub offer_retry_secs: u64,
+    /// How many times a task with too few miners is offered again before it fails.
+    #[arg(long, env = "CRUCIBLE_OFFER_RETRIES", default_value_t = 6)]
+    pub offer_retries: i64,
     /// What one account may store in datasets, in bytes.
     #[arg(long, env = "CRUCIBLE_UPLOAD_QUOTA_BYTES", default_value_t = 50 * 1024 * 1024 * 1024)]
     pub upload_quota_bytes: u64,
@@ -146,6 +155,14 @@ impl DatasetArgs {
             quota_bytes: self.upload_quota_bytes,
         };
         (limits, upload)
+    }
+
+    pub fn scheduling(&self) -> domain::tasks::Scheduling {
+        domain::tasks::Scheduling {
+            offer_ttl_ms: (self.offer_ttl_secs * 1000) as i64,
+            retry_delay_ms: (self.offer_retry_secs * 1000) as i64,
+            max_retries: self.offer_retries,
+        }
     }
 }
 

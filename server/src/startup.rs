@@ -54,5 +54,6 @@ pub async fn platform(
         dataset_limits,
         job_lease_ms: datasets.job_lease_ms,
         upload_limits,
+        scheduling: datasets.scheduling(),
     })
 }

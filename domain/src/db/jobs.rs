@@ -21,15 +21,28 @@ pub async fn enqueue<'e>(
     max_attempts: i64,
     now: Millis,
 ) -> sqlx::Result<String> {
+    enqueue_at(exec, kind, subject_id, max_attempts, now, now).await
+}
+
+/// Queues a job that is due at `run_at`.
+pub async fn enqueue_at<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    kind: &str,
+    subject_id: &str,
+    max_attempts: i64,
+    run_at: Millis,
+    now: Millis,
+) -> sqlx::Result<String> {
     let id = uuid::Uuid::now_v7().to_string();
     sqlx::query(
         "INSERT INTO jobs (id, kind, subject_id, state, attempts, max_attempts, run_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'queued', 0, $4, $5, $5, $5)",
+         VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $6)",
     )
     .bind(&id)
     .bind(kind)
     .bind(subject_id)
     .bind(max_attempts)
+    .bind(run_at)
     .bind(now)
     .execute(exec)
     .await?;

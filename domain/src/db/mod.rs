@@ -10,6 +10,7 @@ pub mod datasets;
 pub mod jobs;
 pub mod miners;
 pub mod models;
+pub mod offers;
 pub mod sessions;
 pub mod settings;
 pub mod sign_in_failures;

@@ -17,6 +17,10 @@ pub struct TaskRow {
     pub pool_max: i64,
     pub created_at: Millis,
     pub updated_at: Millis,
+    pub round: i64,
+    pub offers_close_at: Option<Millis>,
+    pub window_starts_at: Option<Millis>,
+    pub deadline_at: Option<Millis>,
 }
 
 #[derive(Clone, Debug, FromRow)]
@@ -30,14 +34,16 @@ pub struct EventRow {
 }
 
 const COLUMNS: &str = "id, owner_id, dataset_id, task_type, model_id, hours_to_complete, state, \
-                       pool_min, pool_max, created_at, updated_at";
+                       pool_min, pool_max, created_at, updated_at, round, offers_close_at, \
+                       window_starts_at, deadline_at";
 
 pub async fn insert<'e>(
     exec: impl Executor<'e, Database = Any>,
     row: &TaskRow,
 ) -> sqlx::Result<()> {
     sqlx::query(&format!(
-        "INSERT INTO tasks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        "INSERT INTO tasks ({COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
     ))
     .bind(&row.id)
     .bind(&row.owner_id)
@@ -50,6 +56,10 @@ pub async fn insert<'e>(
     .bind(row.pool_max)
     .bind(row.created_at)
     .bind(row.updated_at)
+    .bind(row.round)
+    .bind(row.offers_close_at)
+    .bind(row.window_starts_at)
+    .bind(row.deadline_at)
     .execute(exec)
     .await?;
     Ok(())
@@ -127,4 +137,43 @@ pub async fn events<'e>(
     .bind(task_id)
     .fetch_all(exec)
     .await
+}
+
+/// Records when the current round's offers close.
+pub async fn set_offers_close<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    id: &str,
+    at: Millis,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE tasks SET offers_close_at = $1 WHERE id = $2")
+        .bind(at)
+        .bind(id)
+        .execute(exec)
+        .await?;
+    Ok(())
+}
+
+/// Starts the next fan-out round.
+pub async fn next_round<'e>(exec: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE tasks SET round = round + 1, offers_close_at = NULL WHERE id = $1")
+        .bind(id)
+        .execute(exec)
+        .await?;
+    Ok(())
+}
+
+/// Records the training window.
+pub async fn set_window<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    id: &str,
+    starts_at: Millis,
+    deadline_at: Millis,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE tasks SET window_starts_at = $1, deadline_at = $2 WHERE id = $3")
+        .bind(starts_at)
+        .bind(deadline_at)
+        .bind(id)
+        .execute(exec)
+        .await?;
+    Ok(())
 }

@@ -3,8 +3,10 @@
 //! made in the same transaction as the move, and only from the state it expects (so it is safe to try
 //! twice, from any replica).
 
+pub mod fan_out;
 pub mod state;
 
+pub use fan_out::{Offer, Scheduling};
 pub use state::TaskState;
 
 use serde::{Deserialize, Serialize};
@@ -61,6 +63,12 @@ pub struct Task {
     pub pool_max: u64,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// The fan-out round (0 for the first offers, one more for each retry).
+    pub round: u64,
+    pub offers_close_at: Option<Millis>,
+    pub window_starts_at: Option<Millis>,
+    /// After this, submissions are refused.
+    pub deadline_at: Option<Millis>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -88,6 +96,10 @@ impl TryFrom<TaskRow> for Task {
             model_id: row.model_id,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            round: u64::try_from(row.round).unwrap_or(0),
+            offers_close_at: row.offers_close_at,
+            window_starts_at: row.window_starts_at,
+            deadline_at: row.deadline_at,
         })
     }
 }
@@ -178,6 +190,10 @@ pub async fn create(platform: &Platform, owner: &User, request: &NewTask) -> Res
         pool_max: plan.pool_max as i64,
         created_at: now,
         updated_at: now,
+        round: 0,
+        offers_close_at: None,
+        window_starts_at: None,
+        deadline_at: None,
     };
     let mut tx = platform.db.pool().begin().await?;
     db::tasks::insert(&mut *tx, &row).await?;
@@ -204,7 +220,7 @@ pub async fn create(platform: &Platform, owner: &User, request: &NewTask) -> Res
     row.try_into()
 }
 
-fn event(
+pub(crate) fn event(
     task_id: &str,
     from: Option<TaskState>,
     to: TaskState,
@@ -245,6 +261,14 @@ pub async fn transition(
     db::tasks::insert_event(&mut *tx, &event(id, Some(from), to, reason, now)).await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// Task `id`, whoever owns it (for background work and miners).
+pub async fn get_any(db: &Database, id: &str) -> Result<Option<Task>> {
+    db::tasks::by_id(db.pool(), id)
+        .await?
+        .map(Task::try_from)
+        .transpose()
 }
 
 /// The owner's task `id`; another account's task is "not found".
@@ -349,16 +373,24 @@ pub async fn prepare(platform: &Platform, id: &str) -> Result<()> {
             return Ok(());
         }
     }
-    transition(
-        db,
+    let reason = format!(
+        "data ready; offering the task to {} to {} miners",
+        task.pool_min, task.pool_max
+    );
+    let now = now_ms();
+    let mut tx = db.pool().begin().await?;
+    if fan_out::move_in(
+        &mut tx,
         id,
         TaskState::PreparingData,
         TaskState::LookingForNodes,
-        &format!(
-            "data ready; offering the task to {} to {} miners",
-            task.pool_min, task.pool_max
-        ),
+        &reason,
+        now,
     )
-    .await?;
+    .await?
+    {
+        fan_out::schedule(&mut tx, id, now).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }

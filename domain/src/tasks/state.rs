@@ -83,7 +83,7 @@ impl TaskState {
             (self, to),
             (Pending, PreparingData)
                 | (PreparingData, LookingForNodes | PrepTaskFailure)
-                | (LookingForNodes, Ready | Delayed)
+                | (LookingForNodes, Ready | Delayed | FailureFindingNodes)
                 | (Delayed, LookingForNodes | FailureFindingNodes)
                 | (Ready, Training)
                 | (Training, Preevaluation)

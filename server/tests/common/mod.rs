@@ -78,6 +78,12 @@ impl TestApp {
             store: std::sync::Arc::new(store),
             signing_key,
             job_lease_ms: domain::jobs::LEASE_MS,
+            // Short rounds of offers, so that tests see them close.
+            scheduling: domain::tasks::Scheduling {
+                offer_ttl_ms: 400,
+                retry_delay_ms: 200,
+                max_retries: 1,
+            },
             dataset_limits: domain::datasets::Limits {
                 min_usable_rows: 100,
                 ..Default::default()
@@ -312,4 +318,60 @@ pub async fn validated_dataset(app: &mut TestApp, key: &str) -> Value {
     app.api("GET", &format!("/api/v1/datasets/{id}"), Some(key), None)
         .await
         .json()
+}
+
+/// A miner's key pair, the same for the same seed.
+pub fn miner_keys(seed: u8) -> schnorrkel::Keypair {
+    schnorrkel::MiniSecretKey::from_bytes(&[seed; 32])
+        .unwrap()
+        .expand_to_keypair(schnorrkel::ExpansionMode::Ed25519)
+}
+
+impl TestApp {
+    /// Sends `body` to `path` signed with Epistula v2 by `keys`, as a miner does.
+    pub async fn signed(
+        &mut self,
+        method: &str,
+        path: &str,
+        keys: &schnorrkel::Keypair,
+        body: Vec<u8>,
+    ) -> TestResponse {
+        let headers = domain::miners::epistula::sign(keys, &body, domain::clock::now_ms(), None);
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json");
+        let named = [
+            ("Epistula-Version", headers.version),
+            ("Epistula-Timestamp", headers.timestamp),
+            ("Epistula-Uuid", headers.uuid),
+            ("Epistula-Signed-By", headers.signed_by),
+            ("Epistula-Request-Signature", headers.signature),
+        ];
+        for (name, value) in named {
+            if let Some(value) = value {
+                request = request.header(name, value);
+            }
+        }
+        self.send(request.body(Body::from(body)).unwrap()).await
+    }
+
+    /// Registers the miner `keys` for `task_types` with models up to `max_parameters`.
+    pub async fn register_miner(
+        &mut self,
+        keys: &schnorrkel::Keypair,
+        task_types: &[&str],
+        max_parameters: u64,
+    ) {
+        let body = json!({"task_types": task_types, "max_parameters": max_parameters});
+        let registered = self
+            .signed(
+                "POST",
+                "/api/v1/miner/register",
+                keys,
+                body.to_string().into_bytes(),
+            )
+            .await;
+        assert_eq!(registered.status, StatusCode::OK, "{}", registered.body);
+    }
 }

@@ -2,17 +2,29 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request, State};
+use std::time::Duration;
+
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use domain::miners::epistula::{Signed, SignedHeaders};
 use domain::miners::{self, Declaration, Miner};
+use domain::tasks::{Offer, fan_out};
+use serde::{Deserialize, Serialize};
 
 use crate::http::endpoint::Endpoint;
 use crate::http::{ApiError, AppState};
 
 pub fn endpoints() -> Vec<Endpoint> {
-    vec![Endpoint::post("/api/v1/miner/register", register)]
+    vec![
+        Endpoint::post("/api/v1/miner/register", register),
+        Endpoint::get("/api/v1/miner/offers", offers),
+        Endpoint::post("/api/v1/miner/offers/{id}/accept", accept),
+        Endpoint::post("/api/v1/miner/offers/{id}/decline", decline),
+    ]
 }
+
+/// The longest a long-poll for offers waits.
+const MAX_WAIT_SECS: u64 = 60;
 
 /// The largest signed body read whole (uploads of models are streamed by their own route).
 const MAX_SIGNED_BODY: usize = 1024 * 1024;
@@ -60,6 +72,17 @@ impl FromRequest<AppState> for SignedRequest {
 }
 
 impl SignedRequest {
+    /// The registered miner who signed the request.
+    async fn miner(&self, state: &AppState) -> Result<Miner, ApiError> {
+        miners::by_hotkey(&state.platform.db, &self.signed.hotkey)
+            .await?
+            .ok_or_else(|| {
+                ApiError::forbidden(
+                    "this hotkey is not a registered miner: POST /api/v1/miner/register first",
+                )
+            })
+    }
+
     /// The body as JSON of type `T`, or a 422 naming what is wrong.
     fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
         serde_json::from_slice(&self.body).map_err(|err| {
@@ -81,4 +104,48 @@ async fn register(
     let declaration: Declaration = request.json()?;
     let miner = miners::register(&state.platform.db, &request.signed.hotkey, declaration).await?;
     Ok((StatusCode::OK, Json(miner)))
+}
+
+#[derive(Deserialize)]
+struct Wait {
+    wait: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct OfferList {
+    offers: Vec<Offer>,
+}
+
+/// The miner's open offers; with `?wait=SECONDS` (at most 60), waits for one when there is none.
+async fn offers(
+    State(state): State<AppState>,
+    Query(wait): Query<Wait>,
+    request: SignedRequest,
+) -> Result<Json<OfferList>, ApiError> {
+    let miner = request.miner(&state).await?;
+    let wait = Duration::from_secs(wait.wait.unwrap_or(0).min(MAX_WAIT_SECS));
+    let offers = fan_out::open_offers(&state.platform, &miner, wait).await?;
+    Ok(Json(OfferList { offers }))
+}
+
+async fn accept(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: SignedRequest,
+) -> Result<Json<Offer>, ApiError> {
+    let miner = request.miner(&state).await?;
+    Ok(Json(
+        fan_out::decide(&state.platform, &miner, &id, true).await?,
+    ))
+}
+
+async fn decline(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: SignedRequest,
+) -> Result<Json<Offer>, ApiError> {
+    let miner = request.miner(&state).await?;
+    Ok(Json(
+        fan_out::decide(&state.platform, &miner, &id, false).await?,
+    ))
 }

@@ -1,0 +1,126 @@
+//! The `offers` table, and the miners eligible for a task's pool.
+
+use sqlx::{Any, Executor, FromRow};
+
+use super::miners::MinerRow;
+use crate::clock::Millis;
+
+#[derive(Clone, Debug, FromRow)]
+pub struct OfferRow {
+    pub id: String,
+    pub task_id: String,
+    pub miner_id: String,
+    pub round: i64,
+    pub state: String,
+    pub expires_at: Millis,
+    pub created_at: Millis,
+    pub decided_at: Option<Millis>,
+}
+
+const COLUMNS: &str = "id, task_id, miner_id, round, state, expires_at, created_at, decided_at";
+
+/// Miners that are not suspended and declared the task type (a JSON list holding `"type"`) and a
+/// model at least this large.
+pub async fn eligible_miners<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    task_type: &str,
+    parameters: i64,
+) -> sqlx::Result<Vec<MinerRow>> {
+    sqlx::query_as(
+        "SELECT id, hotkey, task_types, max_parameters, suspended_reason, created_at, updated_at \
+         FROM miners WHERE suspended_reason IS NULL AND max_parameters >= $1 AND task_types LIKE $2 \
+         ORDER BY id",
+    )
+    .bind(parameters)
+    .bind(format!("%\"{task_type}\"%"))
+    .fetch_all(exec)
+    .await
+}
+
+/// Inserts an offer; nothing when the miner already has one for this round.
+pub async fn insert<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    row: &OfferRow,
+) -> sqlx::Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO offers ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (task_id, miner_id, round) DO NOTHING"
+    ))
+    .bind(&row.id)
+    .bind(&row.task_id)
+    .bind(&row.miner_id)
+    .bind(row.round)
+    .bind(&row.state)
+    .bind(row.expires_at)
+    .bind(row.created_at)
+    .bind(row.decided_at)
+    .execute(exec)
+    .await?;
+    Ok(())
+}
+
+/// How many offers the task's round has (`state` `None`), or has in `state`.
+pub async fn count_for_round<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    task_id: &str,
+    round: i64,
+    state: Option<&str>,
+) -> sqlx::Result<i64> {
+    let query = match state {
+        None => "SELECT CAST(COUNT(*) AS BIGINT) FROM offers WHERE task_id = $1 AND round = $2",
+        Some(_) => {
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM offers WHERE task_id = $1 AND round = $2 \
+             AND state = $3"
+        }
+    };
+    let mut query = sqlx::query_scalar(query).bind(task_id).bind(round);
+    if let Some(state) = state {
+        query = query.bind(state);
+    }
+    query.fetch_one(exec).await
+}
+
+/// The miner's open offers: not decided and not expired, oldest first.
+pub async fn open_for_miner<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    miner_id: &str,
+    now: Millis,
+) -> sqlx::Result<Vec<OfferRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM offers WHERE miner_id = $1 AND state = 'offered' AND expires_at > $2 \
+         ORDER BY created_at, id"
+    ))
+    .bind(miner_id)
+    .bind(now)
+    .fetch_all(exec)
+    .await
+}
+
+pub async fn by_id<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    id: &str,
+) -> sqlx::Result<Option<OfferRow>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM offers WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(exec)
+        .await
+}
+
+/// Decides an open offer; false when it was decided already or has expired.
+pub async fn decide<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    id: &str,
+    state: &str,
+    now: Millis,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE offers SET state = $1, decided_at = $2 \
+         WHERE id = $3 AND state = 'offered' AND expires_at > $2",
+    )
+    .bind(state)
+    .bind(now)
+    .bind(id)
+    .execute(exec)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

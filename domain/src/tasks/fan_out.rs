@@ -1,0 +1,323 @@
+//! Fan-out: a task looking for miners offers itself to a pool drawn from the eligible miners; the
+//! window starts when the pool is full or the offers close with enough acceptances; with too few, the
+//! task is delayed and offered again, and after the last retry it fails. Driven by `advance_task`
+//! jobs due at the moment something may happen, each safe to run twice.
+
+use std::time::Duration;
+
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use sqlx::{Any, Transaction};
+
+use super::{Task, TaskState, event, get_any};
+use crate::Platform;
+use crate::clock::{Millis, now_ms};
+use crate::db::{self, offers::OfferRow};
+use crate::error::{Error, Result};
+use crate::jobs::{JobKind, MAX_ATTEMPTS};
+use crate::miners::Miner;
+
+/// How offers go out (Gradients: offered again every 15 minutes, up to 6 times).
+#[derive(Clone, Copy, Debug)]
+pub struct Scheduling {
+    /// How long a miner has to accept an offer; the round closes then.
+    pub offer_ttl_ms: Millis,
+    pub retry_delay_ms: Millis,
+    /// Rounds after the first before the task fails for want of miners.
+    pub max_retries: i64,
+}
+
+impl Default for Scheduling {
+    fn default() -> Self {
+        Scheduling {
+            offer_ttl_ms: 10 * 60_000,
+            retry_delay_ms: 15 * 60_000,
+            max_retries: 6,
+        }
+    }
+}
+
+/// An open offer as its miner sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Offer {
+    pub id: String,
+    pub task_id: String,
+    pub task_type: crate::datasets::TaskType,
+    pub model_id: String,
+    pub hours_to_complete: u64,
+    pub expires_at: Millis,
+}
+
+/// Queues the task's next step for `at`, in the caller's transaction.
+pub(super) async fn schedule(tx: &mut Transaction<'_, Any>, id: &str, at: Millis) -> Result<()> {
+    db::jobs::enqueue_at(
+        &mut **tx,
+        JobKind::AdvanceTask.as_str(),
+        id,
+        MAX_ATTEMPTS,
+        at,
+        now_ms(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Moves the task within `tx`, with its event; false when it was not in `from`.
+pub(super) async fn move_in(
+    tx: &mut Transaction<'_, Any>,
+    id: &str,
+    from: TaskState,
+    to: TaskState,
+    reason: &str,
+    now: Millis,
+) -> Result<bool> {
+    debug_assert!(from.can_move_to(to));
+    if !db::tasks::change_state(&mut **tx, id, from.as_str(), to.as_str(), now).await? {
+        return Ok(false);
+    }
+    db::tasks::insert_event(&mut **tx, &event(id, Some(from), to, reason, now)).await?;
+    Ok(true)
+}
+
+/// The job: does whatever is due for task `id` — send this round's offers, close the round, or offer
+/// again after a delay.
+pub async fn advance(platform: &Platform, id: &str) -> Result<()> {
+    let Some(task) = get_any(&platform.db, id).await? else {
+        return Ok(());
+    };
+    match task.state {
+        TaskState::LookingForNodes => {
+            let round = task.round as i64;
+            let offered = db::offers::count_for_round(platform.db.pool(), id, round, None).await?;
+            match task.offers_close_at {
+                None if offered == 0 => send_offers(platform, &task).await,
+                Some(close) if now_ms() >= close => close_round(platform, &task).await,
+                _ => Ok(()),
+            }
+        }
+        TaskState::Delayed => {
+            let mut tx = platform.db.pool().begin().await?;
+            let reason = format!(
+                "offering the task again (retry {} of {})",
+                task.round, platform.scheduling.max_retries
+            );
+            let now = now_ms();
+            if move_in(
+                &mut tx,
+                id,
+                TaskState::Delayed,
+                TaskState::LookingForNodes,
+                &reason,
+                now,
+            )
+            .await?
+            {
+                schedule(&mut tx, id, now).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Draws the pool and sends its offers. Every eligible miner is new until scores exist, so the draw is
+/// uniform; it is weighted by recent scores once tasks are scored.
+async fn send_offers(platform: &Platform, task: &Task) -> Result<()> {
+    let model = crate::catalogue::catalogue(&platform.db)
+        .await?
+        .models
+        .into_iter()
+        .find(|m| m.id == task.model_id);
+    let parameters = model.map_or(i64::MAX, |m| {
+        i64::try_from(m.parameters).unwrap_or(i64::MAX)
+    });
+    let mut eligible =
+        db::offers::eligible_miners(platform.db.pool(), task.task_type.as_str(), parameters)
+            .await?;
+    eligible.shuffle(&mut rand::rng());
+    eligible.truncate(task.pool_max as usize);
+
+    let now = now_ms();
+    let close = now + platform.scheduling.offer_ttl_ms;
+    let mut tx = platform.db.pool().begin().await?;
+    for miner in &eligible {
+        let offer = OfferRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            task_id: task.id.clone(),
+            miner_id: miner.id.clone(),
+            round: task.round as i64,
+            state: "offered".into(),
+            expires_at: close,
+            created_at: now,
+            decided_at: None,
+        };
+        db::offers::insert(&mut *tx, &offer).await?;
+    }
+    db::tasks::set_offers_close(&mut *tx, &task.id, close).await?;
+    schedule(&mut tx, &task.id, close).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The round's offers have closed: start the window with enough miners, else delay or fail.
+async fn close_round(platform: &Platform, task: &Task) -> Result<()> {
+    let round = task.round as i64;
+    let accepted =
+        db::offers::count_for_round(platform.db.pool(), &task.id, round, Some("accepted")).await?
+            as u64;
+    let mut tx = platform.db.pool().begin().await?;
+    let now = now_ms();
+    if accepted >= task.pool_min {
+        start_window(&mut tx, task, accepted, now).await?;
+    } else if round >= platform.scheduling.max_retries {
+        let reason = format!(
+            "only {accepted} of the {} miners needed accepted, in {} rounds of offers; \
+             create the task again later or with a smaller model",
+            task.pool_min,
+            round + 1
+        );
+        move_in(
+            &mut tx,
+            &task.id,
+            TaskState::LookingForNodes,
+            TaskState::FailureFindingNodes,
+            &reason,
+            now,
+        )
+        .await?;
+    } else {
+        let again = now + platform.scheduling.retry_delay_ms;
+        let reason = format!(
+            "only {accepted} of the {} miners needed accepted; offering again in {} minutes",
+            task.pool_min,
+            platform.scheduling.retry_delay_ms / 60_000
+        );
+        if move_in(
+            &mut tx,
+            &task.id,
+            TaskState::LookingForNodes,
+            TaskState::Delayed,
+            &reason,
+            now,
+        )
+        .await?
+        {
+            db::tasks::next_round(&mut *tx, &task.id).await?;
+            schedule(&mut tx, &task.id, again).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Moves the task through `ready` into `training`, with its window from now.
+async fn start_window(
+    tx: &mut Transaction<'_, Any>,
+    task: &Task,
+    accepted: u64,
+    now: Millis,
+) -> Result<()> {
+    let reason = format!("{accepted} miners accepted; the pool is set");
+    if !move_in(
+        tx,
+        &task.id,
+        TaskState::LookingForNodes,
+        TaskState::Ready,
+        &reason,
+        now,
+    )
+    .await?
+    {
+        return Ok(());
+    }
+    let deadline = now + task.hours_to_complete as Millis * 3_600_000;
+    let reason = format!(
+        "the window is open: {} hours, until the deadline",
+        task.hours_to_complete
+    );
+    move_in(
+        tx,
+        &task.id,
+        TaskState::Ready,
+        TaskState::Training,
+        &reason,
+        now,
+    )
+    .await?;
+    db::tasks::set_window(&mut **tx, &task.id, now, deadline).await?;
+    Ok(())
+}
+
+/// The miner's open offers; waits up to `wait` for one when there is none.
+pub async fn open_offers(platform: &Platform, miner: &Miner, wait: Duration) -> Result<Vec<Offer>> {
+    let until = tokio::time::Instant::now() + wait;
+    loop {
+        let rows = db::offers::open_for_miner(platform.db.pool(), &miner.id, now_ms()).await?;
+        if !rows.is_empty() || tokio::time::Instant::now() >= until {
+            let mut offers = Vec::with_capacity(rows.len());
+            for row in rows {
+                if let Some(task) = get_any(&platform.db, &row.task_id).await? {
+                    offers.push(Offer {
+                        id: row.id,
+                        task_id: task.id,
+                        task_type: task.task_type,
+                        model_id: task.model_id,
+                        hours_to_complete: task.hours_to_complete,
+                        expires_at: row.expires_at,
+                    });
+                }
+            }
+            return Ok(offers);
+        }
+        tokio::time::sleep(Duration::from_millis(200).min(until - tokio::time::Instant::now()))
+            .await;
+    }
+}
+
+/// The miner accepts (`true`) or declines its offer. Accepting the offer that fills the pool starts
+/// the window.
+pub async fn decide(
+    platform: &Platform,
+    miner: &Miner,
+    offer_id: &str,
+    accept: bool,
+) -> Result<Offer> {
+    let offer = db::offers::by_id(platform.db.pool(), offer_id)
+        .await?
+        .filter(|offer| offer.miner_id == miner.id)
+        .ok_or(Error::NotFound("offer"))?;
+    let task = get_any(&platform.db, &offer.task_id)
+        .await?
+        .ok_or(Error::NotFound("offer"))?;
+    let closed = || Error::Conflict {
+        field: None,
+        message: "this offer is closed: it expired, was decided, or the task moved on".into(),
+    };
+    if task.state != TaskState::LookingForNodes || task.round as i64 != offer.round {
+        return Err(closed());
+    }
+    let now = now_ms();
+    let mut tx = platform.db.pool().begin().await?;
+    let state = if accept { "accepted" } else { "declined" };
+    if !db::offers::decide(&mut *tx, offer_id, state, now).await? {
+        return Err(closed());
+    }
+    if accept {
+        let accepted =
+            db::offers::count_for_round(&mut *tx, &task.id, offer.round, Some("accepted")).await?
+                as u64;
+        if accepted >= task.pool_max {
+            start_window(&mut tx, &task, accepted, now).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(Offer {
+        id: offer.id,
+        task_id: task.id,
+        task_type: task.task_type,
+        model_id: task.model_id,
+        hours_to_complete: task.hours_to_complete,
+        expires_at: offer.expires_at,
+    })
+}

@@ -1,0 +1,148 @@
+//! Fan-out through the miner API: the pool drawn from eligible miners, offers long-polled, accepted
+//! and declined, the window starting when the pool is full, and a task with too few miners delayed,
+//! offered again and failed, on short timings. SQLite and PostgreSQL.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use common::{TestApp, miner_keys, validated_dataset};
+use serde_json::{Value, json};
+
+async fn create_task(app: &mut TestApp, key: &str) -> String {
+    let dataset = validated_dataset(app, key).await;
+    let request = json!({"dataset_id": dataset["id"], "model_id": "Qwen/Qwen2.5-0.5B-Instruct", "hours_to_complete": 2});
+    let created = app
+        .api("POST", "/api/v1/tasks", Some(key), Some(request))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    created.json()["id"].as_str().unwrap().to_string()
+}
+
+async fn offers_of(app: &mut TestApp, keys: &schnorrkel::Keypair) -> Vec<Value> {
+    let response = app
+        .signed("GET", "/api/v1/miner/offers?wait=0", keys, Vec::new())
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    response.json()["offers"].as_array().unwrap().clone()
+}
+
+async fn states(app: &mut TestApp, key: &str, id: &str) -> Vec<String> {
+    let events = app
+        .api(
+            "GET",
+            &format!("/api/v1/tasks/{id}/events"),
+            Some(key),
+            None,
+        )
+        .await
+        .json();
+    events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["to_state"].as_str().unwrap().to_string())
+        .collect()
+}
+
+testkit::on_both_databases! {
+    async fn offers_go_to_eligible_miners_and_a_full_pool_starts_the_window(db: Database) {
+        let mut app = TestApp::new(db).await;
+        let eligible: Vec<_> = (1..=16).map(miner_keys).collect();
+        for keys in &eligible {
+            app.register_miner(keys, &["instruct", "chat"], 8_000_000_000).await;
+        }
+        let only_chat = miner_keys(40);
+        app.register_miner(&only_chat, &["chat"], 8_000_000_000).await;
+        let too_small = miner_keys(41);
+        app.register_miner(&too_small, &["instruct"], 100_000_000).await;
+        let unregistered = miner_keys(42);
+        // Time for fifteen miners to answer before the offers close.
+        app.state.platform.scheduling.offer_ttl_ms = 60_000;
+        let key = app.customer_key("owner@example.org").await;
+        let id = create_task(&mut app, &key).await;
+        app.run_jobs().await;
+
+        let mut offered = Vec::new();
+        for keys in &eligible {
+            for offer in offers_of(&mut app, keys).await {
+                assert_eq!(offer["task_id"], id.as_str());
+                offered.push((keys, offer["id"].as_str().unwrap().to_string()));
+            }
+        }
+        assert_eq!(offered.len(), 15, "the pool is at most 15 of the 16 eligible miners");
+        assert!(offers_of(&mut app, &only_chat).await.is_empty(), "a miner that does not take instruct");
+        assert!(offers_of(&mut app, &too_small).await.is_empty(), "a miner whose models are too small");
+        let stranger = app.signed("GET", "/api/v1/miner/offers", &unregistered, Vec::new()).await;
+        assert_eq!(stranger.status, StatusCode::FORBIDDEN, "{}", stranger.body);
+
+        // One miner cannot decide another's offer.
+        let (first_keys, first_offer) = &offered[0];
+        let stolen = app.signed("POST", &format!("/api/v1/miner/offers/{}/accept", offered[1].1), first_keys, Vec::new()).await;
+        assert_eq!(stolen.status, StatusCode::NOT_FOUND);
+        for (keys, offer) in &offered[..14] {
+            let accepted = app.signed("POST", &format!("/api/v1/miner/offers/{offer}/accept"), keys, Vec::new()).await;
+            assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+        }
+        let again = app.signed("POST", &format!("/api/v1/miner/offers/{first_offer}/decline"), first_keys, Vec::new()).await;
+        assert_eq!(again.status, StatusCode::CONFLICT, "a decided offer stays decided");
+        let task = app.api("GET", &format!("/api/v1/tasks/{id}"), Some(&key), None).await.json();
+        assert_eq!(task["state"], "looking_for_nodes", "14 of 15: the pool is not full yet");
+
+        let (last_keys, last_offer) = &offered[14];
+        let filled = app.signed("POST", &format!("/api/v1/miner/offers/{last_offer}/accept"), last_keys, Vec::new()).await;
+        assert_eq!(filled.status, StatusCode::OK, "{}", filled.body);
+        let task = app.api("GET", &format!("/api/v1/tasks/{id}"), Some(&key), None).await.json();
+        assert_eq!(task["state"], "training");
+        let window = task["deadline_at"].as_i64().unwrap() - task["window_starts_at"].as_i64().unwrap();
+        assert_eq!(window, 2 * 3_600_000);
+        assert_eq!(states(&mut app, &key, &id).await, ["pending", "preparing_data", "looking_for_nodes", "ready", "training"]);
+    }
+
+    async fn too_few_miners_delay_the_task_then_fail_it(db: Database) {
+        let mut app = TestApp::new(db).await;
+        let miners: Vec<_> = (1..=3).map(miner_keys).collect();
+        for keys in &miners {
+            app.register_miner(keys, &["instruct"], 8_000_000_000).await;
+        }
+        // Offers stay open 1.5 s: time for three miners to accept on a slow machine.
+        app.state.platform.scheduling.offer_ttl_ms = 1_500;
+        let key = app.customer_key("owner@example.org").await;
+        let id = create_task(&mut app, &key).await;
+        app.run_jobs().await;
+        for keys in &miners {
+            let offer = offers_of(&mut app, keys).await.pop().unwrap();
+            let path = format!("/api/v1/miner/offers/{}/accept", offer["id"].as_str().unwrap());
+            assert_eq!(app.signed("POST", &path, keys, Vec::new()).await.status, StatusCode::OK);
+        }
+        // The offers close with 3 of the 8 needed: delayed, then offered again.
+        tokio::time::sleep(Duration::from_millis(1_600)).await;
+        app.run_jobs().await;
+        let events = app.api("GET", &format!("/api/v1/tasks/{id}/events"), Some(&key), None).await.json();
+        let delayed = events["events"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(delayed["to_state"], "delayed");
+        assert!(delayed["reason"].as_str().unwrap().contains("only 3 of the 8 miners needed accepted"), "{delayed}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.run_jobs().await;
+        assert_eq!(app.api("GET", &format!("/api/v1/tasks/{id}"), Some(&key), None).await.json()["round"], 1);
+        assert_eq!(offers_of(&mut app, &miners[0]).await.len(), 1, "a new round of offers");
+        // Nobody accepts this time; after the last retry the task fails with the reason.
+        tokio::time::sleep(Duration::from_millis(1_600)).await;
+        app.run_jobs().await;
+        assert_eq!(
+            states(&mut app, &key, &id).await,
+            ["pending", "preparing_data", "looking_for_nodes", "delayed", "looking_for_nodes", "failure_finding_nodes"]
+        );
+    }
+
+    async fn a_long_poll_waits_for_offers(db: Database) {
+        let mut app = TestApp::new(db).await;
+        let keys = miner_keys(1);
+        app.register_miner(&keys, &["instruct"], 8_000_000_000).await;
+        let started = Instant::now();
+        let response = app.signed("GET", "/api/v1/miner/offers?wait=1", &keys, Vec::new()).await;
+        assert_eq!(response.json()["offers"], json!([]));
+        assert!(started.elapsed() >= Duration::from_millis(950), "waited {:?}", started.elapsed());
+    }
+}
