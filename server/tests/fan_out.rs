@@ -146,3 +146,118 @@ testkit::on_both_databases! {
         assert!(started.elapsed() >= Duration::from_millis(950), "waited {:?}", started.elapsed());
     }
 }
+
+/// A task in its window with 15 miners who accepted (a full pool), and a 16th registered miner left out.
+async fn task_in_window(
+    app: &mut TestApp,
+) -> (
+    String,
+    String,
+    Vec<schnorrkel::Keypair>,
+    schnorrkel::Keypair,
+) {
+    let pool: Vec<_> = (1..=15).map(miner_keys).collect();
+    for keys in &pool {
+        app.register_miner(keys, &["instruct"], 8_000_000_000).await;
+    }
+    app.state.platform.scheduling.offer_ttl_ms = 60_000;
+    let key = app.customer_key("owner@example.org").await;
+    let id = create_task(app, &key).await;
+    app.run_jobs().await;
+    for keys in &pool {
+        let offer = offers_of(app, keys).await.pop().unwrap();
+        let path = format!(
+            "/api/v1/miner/offers/{}/accept",
+            offer["id"].as_str().unwrap()
+        );
+        assert_eq!(
+            app.signed("POST", &path, keys, Vec::new()).await.status,
+            StatusCode::OK
+        );
+    }
+    let outsider = miner_keys(99);
+    app.register_miner(&outsider, &["instruct"], 8_000_000_000)
+        .await;
+    (key, id, pool, outsider)
+}
+
+async fn submit(
+    app: &mut TestApp,
+    id: &str,
+    keys: &schnorrkel::Keypair,
+    artifact: &[u8],
+    declared: &str,
+) -> common::TestResponse {
+    let headers = domain::miners::epistula::sign(keys, artifact, domain::clock::now_ms(), None);
+    let mut request = axum::http::Request::put(format!("/api/v1/miner/tasks/{id}/submission"))
+        .header("x-artifact-sha256", declared);
+    for (name, value) in [
+        ("Epistula-Version", headers.version),
+        ("Epistula-Timestamp", headers.timestamp),
+        ("Epistula-Uuid", headers.uuid),
+        ("Epistula-Signed-By", headers.signed_by),
+        ("Epistula-Request-Signature", headers.signature),
+    ] {
+        request = request.header(name, value.unwrap());
+    }
+    app.send(
+        request
+            .body(axum::body::Body::from(artifact.to_vec()))
+            .unwrap(),
+    )
+    .await
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+testkit::on_both_databases! {
+    async fn accepted_miners_get_the_training_data_and_submit_until_the_deadline(db: Database) {
+        let mut app = TestApp::new(db).await;
+        let (_key, id, pool, outsider) = task_in_window(&mut app).await;
+        let miner = &pool[0];
+
+        let task = app.signed("GET", &format!("/api/v1/miner/tasks/{id}"), miner, Vec::new()).await;
+        assert_eq!(task.status, StatusCode::OK, "{}", task.body);
+        assert_eq!(task.json()["state"], "training");
+        assert_eq!(app.signed("GET", &format!("/api/v1/miner/tasks/{id}"), &outsider, Vec::new()).await.status, StatusCode::NOT_FOUND);
+        let outsider_data = app.signed("GET", &format!("/api/v1/miner/tasks/{id}/training-data"), &outsider, Vec::new()).await;
+        assert_eq!(outsider_data.status, StatusCode::NOT_FOUND, "a miner not in the pool gets no data");
+
+        let data = app.signed("GET", &format!("/api/v1/miner/tasks/{id}/training-data"), miner, Vec::new()).await;
+        assert_eq!(data.status, StatusCode::OK, "{}", data.body);
+        let url = data.json()["files"][0]["url"].as_str().unwrap().to_string();
+        let path = &url[url.find("/objects/").unwrap()..];
+        let rows = app.get(path).await;
+        assert_eq!(rows.status, StatusCode::OK);
+        assert_eq!(rows.body.lines().count(), 270, "the training split, and only it");
+
+        let artifact = b"a model artifact".to_vec();
+        let wrong = submit(&mut app, &id, miner, &artifact, &sha256(b"something else")).await;
+        assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", wrong.body);
+        assert_eq!(wrong.json()["error"]["field"], "sha256");
+        let receipt = submit(&mut app, &id, miner, &artifact, &sha256(&artifact)).await;
+        assert_eq!(receipt.status, StatusCode::OK, "{}", receipt.body);
+        let receipt = receipt.json();
+        assert_eq!(receipt["sha256"], sha256(&artifact));
+        assert!(receipt["received_at"].as_i64().unwrap() <= receipt["deadline_at"].as_i64().unwrap());
+        let better = b"a better model artifact".to_vec();
+        let replaced = submit(&mut app, &id, miner, &better, &sha256(&better)).await;
+        assert_eq!(replaced.json()["sha256"], sha256(&better));
+        let miner_id = domain::miners::by_hotkey(&app.state.platform.db, &domain::miners::Hotkey::from_public_key(miner.public.to_bytes())).await.unwrap().unwrap().id;
+        let stored = domain::storage::collect(app.state.platform.store.get(&domain::tasks::window::submission_key(&id, &miner_id)).await.unwrap()).await.unwrap();
+        assert_eq!(stored, better, "the later submission replaced the earlier one");
+        assert_eq!(submit(&mut app, &id, &outsider, &artifact, &sha256(&artifact)).await.status, StatusCode::NOT_FOUND);
+
+        // Past the deadline: no data, no submission, and the one received stays.
+        sqlx::query("UPDATE tasks SET deadline_at = 1 WHERE id = $1").bind(&id).execute(app.state.platform.db.pool()).await.unwrap();
+        let late = submit(&mut app, &id, &pool[1], &artifact, &sha256(&artifact)).await;
+        assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
+        assert!(late.json()["error"]["message"].as_str().unwrap().contains("deadline"), "{}", late.body);
+        assert_eq!(app.signed("GET", &format!("/api/v1/miner/tasks/{id}/training-data"), miner, Vec::new()).await.status, StatusCode::CONFLICT);
+        let stored = domain::storage::collect(app.state.platform.store.get(&domain::tasks::window::submission_key(&id, &miner_id)).await.unwrap()).await.unwrap();
+        assert_eq!(stored, better);
+    }
+}

@@ -14,6 +14,7 @@ pub mod offers;
 pub mod sessions;
 pub mod settings;
 pub mod sign_in_failures;
+pub mod submissions;
 pub mod tasks;
 pub mod users;
 

@@ -124,3 +124,22 @@ pub async fn decide<'e>(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Whether the miner accepted the task's offer in `round`.
+pub async fn accepted<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    task_id: &str,
+    miner_id: &str,
+    round: i64,
+) -> sqlx::Result<bool> {
+    let count: i64 = sqlx::query_scalar(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM offers \
+         WHERE task_id = $1 AND miner_id = $2 AND round = $3 AND state = 'accepted'",
+    )
+    .bind(task_id)
+    .bind(miner_id)
+    .bind(round)
+    .fetch_one(exec)
+    .await?;
+    Ok(count > 0)
+}

@@ -62,15 +62,62 @@ pub enum Refusal {
 
 /// The text an Epistula v2 signature covers.
 pub fn message(body: &[u8], uuid: &str, timestamp_ms: i64, signed_for: Option<&str>) -> String {
+    message_for_hash(
+        &hex::encode(Sha256::digest(body)),
+        uuid,
+        timestamp_ms,
+        signed_for,
+    )
+}
+
+fn message_for_hash(
+    body_sha256_hex: &str,
+    uuid: &str,
+    timestamp_ms: i64,
+    signed_for: Option<&str>,
+) -> String {
     format!(
-        "{}.{uuid}.{timestamp_ms}.{}",
-        hex::encode(Sha256::digest(body)),
+        "{body_sha256_hex}.{uuid}.{timestamp_ms}.{}",
         signed_for.unwrap_or("")
     )
 }
 
 /// Checks everything but the replay: the headers, the time, the hotkey and the signature over `body`.
 pub fn verify(headers: &SignedHeaders, body: &[u8], now_ms: i64) -> Result<Signed, Refusal> {
+    check_headers(headers, now_ms)?.verify(&hex::encode(Sha256::digest(body)))
+}
+
+/// A request whose headers are in order, its signature not yet checked against the body: for bodies
+/// streamed too large to hold, whose SHA-256 is known only at their end.
+pub struct Checked {
+    signed: Signed,
+    public: PublicKey,
+    signature: Signature,
+    signed_for: Option<String>,
+}
+
+impl Checked {
+    pub fn signed(&self) -> &Signed {
+        &self.signed
+    }
+
+    /// Checks the signature against the body's SHA-256 (lower-case hex).
+    pub fn verify(self, body_sha256_hex: &str) -> Result<Signed, Refusal> {
+        let signed = message_for_hash(
+            body_sha256_hex,
+            &self.signed.uuid,
+            self.signed.timestamp_ms,
+            self.signed_for.as_deref(),
+        );
+        self.public
+            .verify_simple(SIGNING_CONTEXT, signed.as_bytes(), &self.signature)
+            .map_err(|_| Refusal::Mismatch(self.signed.hotkey.to_string()))?;
+        Ok(self.signed)
+    }
+}
+
+/// Checks the headers and the time, before the body is read.
+pub fn check_headers(headers: &SignedHeaders, now_ms: i64) -> Result<Checked, Refusal> {
     let version = headers
         .version
         .as_deref()
@@ -113,14 +160,15 @@ pub fn verify(headers: &SignedHeaders, body: &[u8], now_ms: i64) -> Result<Signe
         .ok_or(Refusal::SignatureFormat)?;
     let public = PublicKey::from_bytes(hotkey.public_key())
         .map_err(|_| Refusal::Hotkey("not a valid sr25519 public key".into()))?;
-    let signed = message(body, uuid, timestamp_ms, headers.signed_for.as_deref());
-    public
-        .verify_simple(SIGNING_CONTEXT, signed.as_bytes(), &signature)
-        .map_err(|_| Refusal::Mismatch(hotkey.to_string()))?;
-    Ok(Signed {
-        hotkey,
-        uuid: uuid.to_string(),
-        timestamp_ms,
+    Ok(Checked {
+        signed: Signed {
+            hotkey,
+            uuid: uuid.to_string(),
+            timestamp_ms,
+        },
+        public,
+        signature,
+        signed_for: headers.signed_for.clone(),
     })
 }
 

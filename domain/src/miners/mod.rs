@@ -12,7 +12,7 @@ use crate::clock::{Millis, now_ms};
 use crate::datasets::TaskType;
 use crate::db::{self, Database, miners::MinerRow};
 use crate::error::{Error, Result};
-use epistula::{Refusal, Signed, SignedHeaders};
+use epistula::{Checked, Refusal, Signed, SignedHeaders};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Miner {
@@ -56,17 +56,27 @@ impl TryFrom<MinerRow> for Miner {
 /// Checks a miner request's Epistula signature over `body` and refuses a uuid seen before. Every
 /// refusal is `Unauthenticated` with its reason.
 pub async fn authenticate(db: &Database, headers: &SignedHeaders, body: &[u8]) -> Result<Signed> {
+    let checked = check_fresh(db, headers).await?;
+    checked
+        .verify(&hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body)))
+        .map_err(|refusal| Error::Unauthenticated(refusal.to_string()))
+}
+
+/// Checks a request's headers and time, and refuses a uuid seen before, before its body is read; the
+/// caller checks the signature against the body's hash once it has read it.
+pub async fn check_fresh(db: &Database, headers: &SignedHeaders) -> Result<Checked> {
     let now = now_ms();
-    let signed = epistula::verify(headers, body, now)
+    let checked = epistula::check_headers(headers, now)
         .map_err(|refusal| Error::Unauthenticated(refusal.to_string()))?;
+    let signed = checked.signed();
     let first_time =
         db::miners::note_request(db.pool(), &signed.uuid, &signed.hotkey.to_string(), now).await?;
     if !first_time {
         return Err(Error::Unauthenticated(
-            Refusal::Replayed(signed.uuid).to_string(),
+            Refusal::Replayed(signed.uuid.clone()).to_string(),
         ));
     }
-    Ok(signed)
+    Ok(checked)
 }
 
 /// Registers the hotkey as a miner, or updates what it declared.

@@ -5,6 +5,7 @@
 
 pub mod fan_out;
 pub mod state;
+pub mod window;
 
 pub use fan_out::{Offer, Scheduling};
 pub use state::TaskState;

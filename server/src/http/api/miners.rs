@@ -6,9 +6,12 @@ use std::time::Duration;
 
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
+use domain::miners::Hotkey;
 use domain::miners::epistula::{Signed, SignedHeaders};
 use domain::miners::{self, Declaration, Miner};
+use domain::tasks::window::{self, MinerTask, Receipt, TrainingData};
 use domain::tasks::{Offer, fan_out};
+use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::http::endpoint::Endpoint;
@@ -20,8 +23,14 @@ pub fn endpoints() -> Vec<Endpoint> {
         Endpoint::get("/api/v1/miner/offers", offers),
         Endpoint::post("/api/v1/miner/offers/{id}/accept", accept),
         Endpoint::post("/api/v1/miner/offers/{id}/decline", decline),
+        Endpoint::get("/api/v1/miner/tasks/{id}", task),
+        Endpoint::get("/api/v1/miner/tasks/{id}/training-data", training_data),
+        Endpoint::put("/api/v1/miner/tasks/{id}/submission", submit).unlimited_body(),
     ]
 }
+
+/// The largest model artifact a submission may be.
+const MAX_SUBMISSION_BYTES: u64 = 50 * 1024 * 1024 * 1024;
 
 /// The longest a long-poll for offers waits.
 const MAX_WAIT_SECS: u64 = 60;
@@ -71,16 +80,21 @@ impl FromRequest<AppState> for SignedRequest {
     }
 }
 
+/// The registered miner with this hotkey.
+async fn registered(state: &AppState, hotkey: &Hotkey) -> Result<Miner, ApiError> {
+    miners::by_hotkey(&state.platform.db, hotkey)
+        .await?
+        .ok_or_else(|| {
+            ApiError::forbidden(
+                "this hotkey is not a registered miner: POST /api/v1/miner/register first",
+            )
+        })
+}
+
 impl SignedRequest {
     /// The registered miner who signed the request.
     async fn miner(&self, state: &AppState) -> Result<Miner, ApiError> {
-        miners::by_hotkey(&state.platform.db, &self.signed.hotkey)
-            .await?
-            .ok_or_else(|| {
-                ApiError::forbidden(
-                    "this hotkey is not a registered miner: POST /api/v1/miner/register first",
-                )
-            })
+        registered(state, &self.signed.hotkey).await
     }
 
     /// The body as JSON of type `T`, or a 422 naming what is wrong.
@@ -148,4 +162,58 @@ async fn decline(
     Ok(Json(
         fan_out::decide(&state.platform, &miner, &id, false).await?,
     ))
+}
+
+async fn task(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: SignedRequest,
+) -> Result<Json<MinerTask>, ApiError> {
+    let miner = request.miner(&state).await?;
+    Ok(Json(window::for_miner(&state.platform, &miner, &id).await?))
+}
+
+/// Short-lived links to the training split, for a miner accepted on the task, while its window is open.
+async fn training_data(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: SignedRequest,
+) -> Result<Json<TrainingData>, ApiError> {
+    let miner = request.miner(&state).await?;
+    Ok(Json(
+        window::training_data(&state.platform, &miner, &id).await?,
+    ))
+}
+
+/// The model artifact (a tar) as the raw body, streamed; `X-Artifact-SHA256` declares its hash, and
+/// the Epistula signature covers the body like any other.
+async fn submit(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Json<Receipt>, ApiError> {
+    let headers = epistula_headers(request.headers());
+    let declared = request
+        .headers()
+        .get("x-artifact-sha256")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let checked = miners::check_fresh(&state.platform.db, &headers).await?;
+    let miner = registered(&state, &checked.signed().hotkey).await?;
+    let body = request
+        .into_body()
+        .into_data_stream()
+        .map_err(std::io::Error::other);
+    let receipt = window::submit(
+        &state.platform,
+        &miner,
+        &id,
+        checked,
+        &declared,
+        Box::pin(body),
+        MAX_SUBMISSION_BYTES,
+    )
+    .await?;
+    Ok(Json(receipt))
 }

@@ -1,0 +1,224 @@
+//! The training window as a miner sees it: the task it accepted, short-lived links to the training
+//! data while the window is open, and its submission, refused after the deadline.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::{Task, TaskState, get_any};
+use crate::Platform;
+use crate::clock::{Millis, now_ms};
+use crate::datasets::{TaskType, dataset};
+use crate::db::{self, submissions::SubmissionRow};
+use crate::error::{Error, Result};
+use crate::miners::Miner;
+use crate::miners::epistula::Checked;
+use crate::storage::{ByteStream, LinkAccess, ObjectKey, StorageError};
+
+/// How long a link to the training data works (never past the deadline).
+pub const LINK_TTL_MS: Millis = 15 * 60_000;
+
+/// A task as the miner who accepted it sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MinerTask {
+    pub id: String,
+    pub task_type: TaskType,
+    pub model_id: String,
+    pub state: TaskState,
+    pub hours_to_complete: u64,
+    pub window_starts_at: Option<Millis>,
+    pub deadline_at: Option<Millis>,
+}
+
+/// Links to the training split: `train.jsonl`, and `train.zip` for image tasks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingData {
+    pub files: Vec<TrainingFile>,
+    pub expires_at: Millis,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingFile {
+    pub name: String,
+    pub url: String,
+}
+
+/// What the server received: the artifact's hash and size, and the server's own time of receipt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub task_id: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub received_at: Millis,
+    pub deadline_at: Millis,
+}
+
+/// The task, if `miner` accepted it in its current round (others see "not found").
+async fn accepted_task(platform: &Platform, miner: &Miner, id: &str) -> Result<Task> {
+    let task = get_any(&platform.db, id)
+        .await?
+        .ok_or(Error::NotFound("task"))?;
+    if !db::offers::accepted(platform.db.pool(), id, &miner.id, task.round as i64).await? {
+        return Err(Error::NotFound("task"));
+    }
+    Ok(task)
+}
+
+pub async fn for_miner(platform: &Platform, miner: &Miner, id: &str) -> Result<MinerTask> {
+    let task = accepted_task(platform, miner, id).await?;
+    Ok(MinerTask {
+        id: task.id,
+        task_type: task.task_type,
+        model_id: task.model_id,
+        state: task.state,
+        hours_to_complete: task.hours_to_complete,
+        window_starts_at: task.window_starts_at,
+        deadline_at: task.deadline_at,
+    })
+}
+
+/// The open window's deadline, or why the window is not open.
+fn open_window(task: &Task, now: Millis) -> Result<Millis> {
+    match (task.state, task.deadline_at) {
+        (TaskState::Training, Some(deadline)) if now <= deadline => Ok(deadline),
+        (TaskState::Training, Some(deadline)) => Err(Error::Conflict {
+            field: None,
+            message: format!(
+                "the window closed at {} (Unix ms); the deadline has passed",
+                deadline
+            ),
+        }),
+        (state, _) => Err(Error::Conflict {
+            field: None,
+            message: format!(
+                "the training window is not open: the task is {}",
+                state.as_str()
+            ),
+        }),
+    }
+}
+
+pub async fn training_data(platform: &Platform, miner: &Miner, id: &str) -> Result<TrainingData> {
+    let task = accepted_task(platform, miner, id).await?;
+    let now = now_ms();
+    let deadline = open_window(&task, now)?;
+    let expires_at = (now + LINK_TTL_MS).min(deadline);
+    let ttl = Duration::from_millis((expires_at - now).max(1) as u64);
+    let mut keys = vec![("train.jsonl", dataset::train_key(&task.dataset_id))];
+    if task.task_type == TaskType::Image {
+        keys.push(("train.zip", dataset::train_images_key(&task.dataset_id)));
+    }
+    let mut files = Vec::new();
+    for (name, key) in keys {
+        let url = platform.store.presign(&key, LinkAccess::Read, ttl).await?;
+        files.push(TrainingFile {
+            name: name.to_string(),
+            url,
+        });
+    }
+    Ok(TrainingData { files, expires_at })
+}
+
+/// Where a miner's submission to a task is stored.
+pub fn submission_key(task_id: &str, miner_id: &str) -> ObjectKey {
+    ObjectKey::new(format!("tasks/{task_id}/submissions/{miner_id}.tar"))
+        .expect("task and miner ids are UUIDs")
+}
+
+/// Stores the miner's artifact (`body`, at most `max_bytes`) if the window is open, checks the SHA-256
+/// it declared and the request's signature over the body, and records it with the server's time; a
+/// later submission before the deadline replaces it. A refused upload leaves the earlier one in place.
+pub async fn submit(
+    platform: &Platform,
+    miner: &Miner,
+    id: &str,
+    checked: Checked,
+    declared_sha256: &str,
+    body: ByteStream,
+    max_bytes: u64,
+) -> Result<Receipt> {
+    let task = accepted_task(platform, miner, id).await?;
+    open_window(&task, now_ms())?;
+    let declared = declared_sha256.trim().to_ascii_lowercase();
+    if declared.len() != 64 || !declared.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::invalid(
+            "sha256",
+            "declare the artifact's SHA-256 as 64 hex digits in the X-Artifact-SHA256 header",
+        ));
+    }
+    let mut seen = 0u64;
+    let limited = body.map(move |chunk| {
+        let chunk = chunk?;
+        seen += chunk.len() as u64;
+        if seen > max_bytes {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                "over the submission limit",
+            ));
+        }
+        Ok(chunk)
+    });
+    // Uploaded beside the current submission, then moved over it only once everything holds.
+    let upload = ObjectKey::new(format!("tasks/{id}/uploads/{}.tar", uuid::Uuid::now_v7()))
+        .expect("ids are UUIDs");
+    let stored = match platform.store.put(&upload, Box::pin(limited)).await {
+        Ok(stored) => stored,
+        Err(StorageError::Io(err)) if err.kind() == std::io::ErrorKind::FileTooLarge => {
+            return Err(Error::TooLarge(format!(
+                "the artifact is larger than the {max_bytes}-byte limit for a submission"
+            )));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let refuse = |err: Error| async {
+        platform.store.delete(&upload).await?;
+        Err(err)
+    };
+    if let Err(refusal) = checked.verify(&stored.sha256) {
+        return refuse(Error::Unauthenticated(refusal.to_string())).await;
+    }
+    if stored.sha256 != declared {
+        return refuse(Error::invalid(
+            "sha256",
+            format!(
+                "the artifact's SHA-256 is {}, not the {declared} declared; nothing was recorded",
+                stored.sha256
+            ),
+        ))
+        .await;
+    }
+    let received_at = now_ms();
+    let deadline = match open_window(&task, received_at) {
+        Ok(deadline) => deadline,
+        Err(err) => return refuse(err).await,
+    };
+    copy(platform, &upload, &submission_key(id, &miner.id)).await?;
+    platform.store.delete(&upload).await?;
+    db::submissions::upsert(
+        platform.db.pool(),
+        &SubmissionRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            task_id: id.to_string(),
+            miner_id: miner.id.clone(),
+            sha256: stored.sha256.clone(),
+            size_bytes: i64::try_from(stored.size).unwrap_or(i64::MAX),
+            received_at,
+        },
+    )
+    .await?;
+    Ok(Receipt {
+        task_id: id.to_string(),
+        sha256: stored.sha256,
+        size_bytes: stored.size,
+        received_at,
+        deadline_at: deadline,
+    })
+}
+
+/// Copies an object through the server (the stores have no server-side copy in common).
+async fn copy(platform: &Platform, from: &ObjectKey, to: &ObjectKey) -> Result<()> {
+    let body = platform.store.get(from).await?;
+    platform.store.put(to, body).await?;
+    Ok(())
+}
