@@ -216,7 +216,7 @@ fn sha256(bytes: &[u8]) -> String {
 testkit::on_both_databases! {
     async fn accepted_miners_get_the_training_data_and_submit_until_the_deadline(db: Database) {
         let mut app = TestApp::new(db).await;
-        let (_key, id, pool, outsider) = task_in_window(&mut app).await;
+        let (key, id, pool, outsider) = task_in_window(&mut app).await;
         let miner = &pool[0];
 
         let task = app.signed("GET", &format!("/api/v1/miner/tasks/{id}"), miner, Vec::new()).await;
@@ -259,5 +259,12 @@ testkit::on_both_databases! {
         assert_eq!(app.signed("GET", &format!("/api/v1/miner/tasks/{id}/training-data"), miner, Vec::new()).await.status, StatusCode::CONFLICT);
         let stored = domain::storage::collect(app.state.platform.store.get(&domain::tasks::window::submission_key(&id, &miner_id)).await.unwrap()).await.unwrap();
         assert_eq!(stored, better);
+        // The job due at the deadline finds it passed: the submission goes on to evaluation.
+        sqlx::query("UPDATE jobs SET run_at = 0 WHERE subject_id = $1 AND state = 'queued'").bind(&id).execute(app.state.platform.db.pool()).await.unwrap();
+        app.run_jobs().await;
+        let events = app.api("GET", &format!("/api/v1/tasks/{id}/events"), Some(&key), None).await.json();
+        let last = events["events"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["to_state"], "preevaluation");
+        assert_eq!(last["reason"], "the deadline passed with 1 submissions");
     }
 }

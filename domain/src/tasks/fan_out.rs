@@ -95,6 +95,10 @@ pub async fn advance(platform: &Platform, id: &str) -> Result<()> {
                 _ => Ok(()),
             }
         }
+        TaskState::Training => match task.deadline_at {
+            Some(deadline) if now_ms() > deadline => close_window(platform, &task).await,
+            _ => Ok(()),
+        },
         TaskState::Delayed => {
             let mut tx = platform.db.pool().begin().await?;
             let reason = format!(
@@ -246,6 +250,41 @@ async fn start_window(
     )
     .await?;
     db::tasks::set_window(&mut **tx, &task.id, now, deadline).await?;
+    // Just after the deadline, so that a submission at the deadline itself still counts.
+    schedule(tx, &task.id, deadline + 1).await?;
+    Ok(())
+}
+
+/// The deadline has passed: the submissions go to evaluation; with none, the task fails.
+async fn close_window(platform: &Platform, task: &Task) -> Result<()> {
+    let submissions = db::submissions::for_task(platform.db.pool(), &task.id)
+        .await?
+        .len();
+    let now = now_ms();
+    let mut tx = platform.db.pool().begin().await?;
+    let reason = format!("the deadline passed with {submissions} submissions");
+    let moved = move_in(
+        &mut tx,
+        &task.id,
+        TaskState::Training,
+        TaskState::Preevaluation,
+        &reason,
+        now,
+    )
+    .await?;
+    if moved && submissions == 0 {
+        let reason = "no miner submitted a model before the deadline; create the task again";
+        move_in(
+            &mut tx,
+            &task.id,
+            TaskState::Preevaluation,
+            TaskState::Failure,
+            reason,
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 
