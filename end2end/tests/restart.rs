@@ -1,71 +1,14 @@
 //! Durability of background work: a server killed (SIGKILL) in the middle of validating a dataset
 //! finishes the validation after a restart, with exactly the result of an undisturbed run.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
+use end2end::{crucible, get_json, start, wait_until};
 use serde_json::Value;
 
-fn bin() -> String {
-    std::env::var("CRUCIBLE_BIN")
-        .expect("CRUCIBLE_BIN is not set: run the tests with scripts/test.sh")
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(data: &Path, port: u16) -> Server {
-    let child = Command::new(bin())
-        .args([
-            "serve",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(data)
-        .env("CRUCIBLE_MIN_DATASET_ROWS", "20")
-        .env("CRUCIBLE_JOB_LEASE_MS", "2000")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start crucible");
-    Server(child)
-}
-
-fn crucible(args: &[&str]) -> String {
-    let output = Command::new(bin())
-        .args(args)
-        .output()
-        .expect("run crucible");
-    assert!(
-        output.status.success(),
-        "crucible {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
-async fn get_json(url: &str, key: &str) -> Option<Value> {
-    let auth = format!("Bearer {key}");
-    let (status, body) =
-        testkit::http::request_with("GET", url, &[("Authorization", &auth)], b"").await;
-    (status == 200).then(|| serde_json::from_slice(&body).unwrap())
-}
-
-async fn wait_until(what: &str, seconds: u64, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+/// Small datasets pass, and a dead server's job is taken up again within two seconds.
+const LIMITS: [(&str, &str); 2] = [
+    ("CRUCIBLE_MIN_DATASET_ROWS", "20"),
+    ("CRUCIBLE_JOB_LEASE_MS", "2000"),
+];
 
 #[tokio::test]
 async fn a_server_killed_mid_validation_finishes_it_after_restart_with_the_same_result() {
@@ -110,7 +53,7 @@ async fn a_server_killed_mid_validation_finishes_it_after_restart_with_the_same_
         .unwrap()
         .port();
     let base = format!("http://127.0.0.1:{port}");
-    let server = start(&data, port);
+    let server = start(&data, port, &[], &LIMITS);
     wait_until("the server listens", 30, async || {
         tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
@@ -159,7 +102,7 @@ async fn a_server_killed_mid_validation_finishes_it_after_restart_with_the_same_
     .await;
     drop(server);
 
-    let _server = start(&data, port);
+    let _server = start(&data, port, &[], &LIMITS);
     wait_until("the server listens again", 30, async || {
         tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
