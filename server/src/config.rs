@@ -138,6 +138,9 @@ pub struct DatasetArgs {
     /// How many times a task with too few miners is offered again before it fails.
     #[arg(long, env = "CRUCIBLE_OFFER_RETRIES", default_value_t = 6)]
     pub offer_retries: i64,
+    /// How long one hour of a task's window lasts, in milliseconds: shorten it only for tests and demos.
+    #[arg(long, env = "CRUCIBLE_HOUR_MS", default_value_t = 3_600_000)]
+    pub hour_ms: i64,
     /// What one account may store in datasets, in bytes.
     #[arg(long, env = "CRUCIBLE_UPLOAD_QUOTA_BYTES", default_value_t = 50 * 1024 * 1024 * 1024)]
     pub upload_quota_bytes: u64,
@@ -162,6 +165,7 @@ impl DatasetArgs {
             offer_ttl_ms: (self.offer_ttl_secs * 1000) as i64,
             retry_delay_ms: (self.offer_retry_secs * 1000) as i64,
             max_retries: self.offer_retries,
+            hour_ms: self.hour_ms,
         }
     }
 }

@@ -40,9 +40,10 @@ testkit::on_both_databases! {
 
         app.run_jobs().await;
         let task = app.api("GET", &format!("/api/v1/tasks/{id}"), Some(&key), None).await.json();
-        assert_eq!(task["state"], "looking_for_nodes");
+        // No miner is registered: the offers close at once and the task waits to be offered again.
+        assert_eq!(task["state"], "delayed");
         let events = app.api("GET", &format!("/api/v1/tasks/{id}/events"), Some(&key), None).await.json();
-        assert_eq!(states(&events), ["pending", "preparing_data", "looking_for_nodes"]);
+        assert_eq!(states(&events), ["pending", "preparing_data", "looking_for_nodes", "delayed"]);
         assert!(events["events"][2]["reason"].as_str().unwrap().contains("8 to 15 miners"));
 
         // Another customer sees nothing of it.
@@ -56,7 +57,7 @@ testkit::on_both_databases! {
         assert_eq!(again.status, StatusCode::CONFLICT);
         let events = app.api("GET", &format!("/api/v1/tasks/{id}/events"), Some(&key), None).await.json();
         assert_eq!(states(&events).last().map(String::as_str), Some("cancelled"));
-        assert_eq!(events["events"][3]["reason"], "cancelled by the customer");
+        assert_eq!(events["events"][4]["reason"], "cancelled by the customer");
     }
 
     async fn a_task_outside_the_catalogue_or_its_bounds_is_refused_by_field(db: Database) {

@@ -16,6 +16,19 @@ pub async fn request_with(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, Vec<u8>) {
+    try_request_with(method, url, headers, body)
+        .await
+        .unwrap_or_else(|| panic!("{method} {url}: no complete response"))
+}
+
+/// `request_with`, or `None` when the server cannot be reached or stops before a complete response
+/// (for tests that kill servers on purpose).
+pub async fn try_request_with(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<(u16, Vec<u8>)> {
     let url = url::Url::parse(url).expect("a URL");
     assert_eq!(url.scheme(), "http", "only plain HTTP on loopback");
     let host = url.host_str().expect("a host");
@@ -24,7 +37,7 @@ pub async fn request_with(
         Some(q) => format!("{}?{q}", url.path()),
         None => url.path().to_string(),
     };
-    let mut stream = TcpStream::connect((host, port)).await.expect("connect");
+    let mut stream = TcpStream::connect((host, port)).await.ok()?;
     let extra: String = headers
         .iter()
         .map(|(name, value)| format!("{name}: {value}\r\n"))
@@ -33,11 +46,14 @@ pub async fn request_with(
         "{method} {target} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
         body.len()
     );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
+    stream.write_all(head.as_bytes()).await.ok()?;
+    stream.write_all(body).await.ok()?;
     let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    parse(&response)
+    stream.read_to_end(&mut response).await.ok()?;
+    response
+        .windows(4)
+        .any(|w| w == b"\r\n\r\n")
+        .then(|| parse(&response))
 }
 
 fn parse(response: &[u8]) -> (u16, Vec<u8>) {

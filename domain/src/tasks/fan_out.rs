@@ -25,6 +25,8 @@ pub struct Scheduling {
     pub retry_delay_ms: Millis,
     /// Rounds after the first before the task fails for want of miners.
     pub max_retries: i64,
+    /// How long one hour of a task's window lasts: 3,600,000 ms, shortened only for tests and demos.
+    pub hour_ms: Millis,
 }
 
 impl Default for Scheduling {
@@ -33,6 +35,7 @@ impl Default for Scheduling {
             offer_ttl_ms: 10 * 60_000,
             retry_delay_ms: 15 * 60_000,
             max_retries: 6,
+            hour_ms: 3_600_000,
         }
     }
 }
@@ -143,7 +146,12 @@ async fn send_offers(platform: &Platform, task: &Task) -> Result<()> {
     eligible.truncate(task.pool_max as usize);
 
     let now = now_ms();
-    let close = now + platform.scheduling.offer_ttl_ms;
+    // With no miner to offer to, the round closes at once rather than waiting for nobody.
+    let close = if eligible.is_empty() {
+        now
+    } else {
+        now + platform.scheduling.offer_ttl_ms
+    };
     let mut tx = platform.db.pool().begin().await?;
     for miner in &eligible {
         let offer = OfferRow {
@@ -173,7 +181,7 @@ async fn close_round(platform: &Platform, task: &Task) -> Result<()> {
     let mut tx = platform.db.pool().begin().await?;
     let now = now_ms();
     if accepted >= task.pool_min {
-        start_window(&mut tx, task, accepted, now).await?;
+        start_window(&mut tx, task, accepted, platform.scheduling.hour_ms, now).await?;
     } else if round >= platform.scheduling.max_retries {
         let reason = format!(
             "only {accepted} of the {} miners needed accepted, in {} rounds of offers; \
@@ -220,6 +228,7 @@ async fn start_window(
     tx: &mut Transaction<'_, Any>,
     task: &Task,
     accepted: u64,
+    hour_ms: Millis,
     now: Millis,
 ) -> Result<()> {
     let reason = format!("{accepted} miners accepted; the pool is set");
@@ -235,7 +244,7 @@ async fn start_window(
     {
         return Ok(());
     }
-    let deadline = now + task.hours_to_complete as Millis * 3_600_000;
+    let deadline = now + task.hours_to_complete as Millis * hour_ms;
     let reason = format!(
         "the window is open: {} hours, until the deadline",
         task.hours_to_complete
@@ -347,7 +356,7 @@ pub async fn decide(
             db::offers::count_for_round(&mut *tx, &task.id, offer.round, Some("accepted")).await?
                 as u64;
         if accepted >= task.pool_max {
-            start_window(&mut tx, &task, accepted, now).await?;
+            start_window(&mut tx, &task, accepted, platform.scheduling.hour_ms, now).await?;
         }
     }
     tx.commit().await?;

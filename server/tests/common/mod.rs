@@ -83,6 +83,7 @@ impl TestApp {
                 offer_ttl_ms: 400,
                 retry_delay_ms: 200,
                 max_retries: 1,
+                hour_ms: 3_600_000,
             },
             dataset_limits: domain::datasets::Limits {
                 min_usable_rows: 100,
