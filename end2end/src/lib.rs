@@ -92,3 +92,65 @@ pub async fn listening(port: u16) {
     })
     .await;
 }
+
+/// Creates a customer account with the `crucible admin` commands (with `storage`, the flags naming
+/// the data directory and database) and returns a new API key of theirs.
+pub fn customer_key(storage: &[&str], email: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("pw");
+    std::fs::write(&password, "a long enough password\n").unwrap();
+    let mut create_user = vec!["admin", "create-user"];
+    create_user.extend(storage);
+    create_user.extend([
+        "--email",
+        email,
+        "--password-file",
+        password.to_str().unwrap(),
+        "--role",
+        "customer",
+    ]);
+    crucible(&create_user);
+    let mut create_key = vec!["admin", "create-api-key"];
+    create_key.extend(storage);
+    create_key.extend(["--email", email]);
+    // The key is the last word of the command's output.
+    crucible(&create_key)
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_string()
+}
+
+/// Sends `body` to `url` signed by `keys` with Epistula v2, with `extra` headers; the status and
+/// JSON answer, or `None` when the server could not be reached or stopped answering.
+pub async fn signed(
+    method: &str,
+    url: &str,
+    keys: &schnorrkel::Keypair,
+    body: &[u8],
+    extra: &[(&str, &str)],
+) -> Option<(u16, Value)> {
+    let headers = domain::miners::epistula::sign(keys, body, domain::clock::now_ms(), None);
+    let mut named = vec![
+        ("Epistula-Version", headers.version.unwrap()),
+        ("Epistula-Timestamp", headers.timestamp.unwrap()),
+        ("Epistula-Uuid", headers.uuid.unwrap()),
+        ("Epistula-Signed-By", headers.signed_by.unwrap()),
+        ("Epistula-Request-Signature", headers.signature.unwrap()),
+        ("Content-Type", "application/json".to_string()),
+    ];
+    named.extend(extra.iter().map(|(n, v)| (*n, v.to_string())));
+    let named: Vec<(&str, &str)> = named.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let (status, answer) = testkit::http::try_request_with(method, url, &named, body).await?;
+    Some((
+        status,
+        serde_json::from_slice(&answer).unwrap_or(Value::Null),
+    ))
+}
+
+/// A miner's key pair, the same for the same seed.
+pub fn miner_keys(seed: u8) -> schnorrkel::Keypair {
+    schnorrkel::MiniSecretKey::from_bytes(&[seed; 32])
+        .unwrap()
+        .expand_to_keypair(schnorrkel::ExpansionMode::Ed25519)
+}

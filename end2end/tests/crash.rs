@@ -7,38 +7,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use domain::miners::epistula::sign;
-use end2end::{Server, crucible, free_port, get_json, listening, start};
+use end2end::{Server, customer_key, free_port, get_json, listening, miner_keys, signed, start};
 use serde_json::{Value, json};
 
 const TASKS: usize = 20;
 const MINERS: u8 = 30;
 /// States a task of this test ends in (evaluation comes after `preevaluation`).
 const ENDS: [&str; 3] = ["preevaluation", "failure", "failure_finding_nodes"];
-
-async fn signed(
-    method: &str,
-    url: &str,
-    keys: &schnorrkel::Keypair,
-    body: &[u8],
-    extra: &[(&str, &str)],
-) -> Option<(u16, Value)> {
-    let headers = sign(keys, body, domain::clock::now_ms(), None);
-    let mut named = vec![
-        ("Epistula-Version", headers.version.unwrap()),
-        ("Epistula-Timestamp", headers.timestamp.unwrap()),
-        ("Epistula-Uuid", headers.uuid.unwrap()),
-        ("Epistula-Signed-By", headers.signed_by.unwrap()),
-        ("Epistula-Request-Signature", headers.signature.unwrap()),
-    ];
-    named.extend(extra.iter().map(|(n, v)| (*n, v.to_string())));
-    let named: Vec<(&str, &str)> = named.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    let (status, answer) = testkit::http::try_request_with(method, url, &named, body).await?;
-    Some((
-        status,
-        serde_json::from_slice(&answer).unwrap_or(Value::Null),
-    ))
-}
 
 fn sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
@@ -71,44 +46,13 @@ async fn run(kills: usize) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data_arg = data.to_string_lossy().to_string();
-    let pw = dir.path().join("pw");
-    std::fs::write(&pw, "a long enough password\n").unwrap();
-    crucible(&[
-        "admin",
-        "create-user",
-        "--data-dir",
-        &data_arg,
-        "--email",
-        "c@example.org",
-        "--password-file",
-        pw.to_str().unwrap(),
-        "--role",
-        "customer",
-    ]);
-    let key = crucible(&[
-        "admin",
-        "create-api-key",
-        "--data-dir",
-        &data_arg,
-        "--email",
-        "c@example.org",
-    ])
-    .split_whitespace()
-    .last()
-    .unwrap()
-    .to_string();
+    let key = customer_key(&["--data-dir", &data_arg], "c@example.org");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut server = Some(serve(&data, port));
     listening(port).await;
 
-    let miners: Vec<schnorrkel::Keypair> = (1..=MINERS)
-        .map(|seed| {
-            schnorrkel::MiniSecretKey::from_bytes(&[seed; 32])
-                .unwrap()
-                .expand_to_keypair(schnorrkel::ExpansionMode::Ed25519)
-        })
-        .collect();
+    let miners: Vec<schnorrkel::Keypair> = (1..=MINERS).map(miner_keys).collect();
     // Models up to 2 billion parameters: the 7-billion tasks find no miners.
     let declaration =
         json!({"task_types": ["instruct"], "max_parameters": 2_000_000_000u64}).to_string();

@@ -4,27 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use domain::miners::epistula::sign;
-use end2end::{crucible, free_port, get_json, listening, start, wait_until};
+use end2end::{customer_key, free_port, get_json, listening, miner_keys, start, wait_until};
 use serde_json::{Value, json};
 
-/// Sends `body` signed by `keys` with Epistula v2; the status and JSON answer.
+/// A signed request to a replica that must answer.
 async fn signed(method: &str, url: &str, keys: &schnorrkel::Keypair, body: &[u8]) -> (u16, Value) {
-    let headers = sign(keys, body, domain::clock::now_ms(), None);
-    let named = [
-        ("Epistula-Version", headers.version.unwrap()),
-        ("Epistula-Timestamp", headers.timestamp.unwrap()),
-        ("Epistula-Uuid", headers.uuid.unwrap()),
-        ("Epistula-Signed-By", headers.signed_by.unwrap()),
-        ("Epistula-Request-Signature", headers.signature.unwrap()),
-        ("Content-Type", "application/json".to_string()),
-    ];
-    let named: Vec<(&str, &str)> = named.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    let (status, answer) = testkit::http::request_with(method, url, &named, body).await;
-    (
-        status,
-        serde_json::from_slice(&answer).unwrap_or(Value::Null),
-    )
+    end2end::signed(method, url, keys, body, &[])
+        .await
+        .unwrap_or_else(|| panic!("{method} {url}: no answer"))
 }
 
 #[tokio::test]
@@ -33,28 +20,10 @@ async fn two_replicas_on_one_postgresql_never_do_a_step_twice() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data_arg = data.to_string_lossy().to_string();
-    let pw = dir.path().join("pw");
-    std::fs::write(&pw, "a long enough password\n").unwrap();
-    let storage = ["--data-dir", &data_arg, "--database-url", &url];
-    let mut create_user = vec!["admin", "create-user"];
-    create_user.extend(storage);
-    create_user.extend([
-        "--email",
+    let key = customer_key(
+        &["--data-dir", &data_arg, "--database-url", &url],
         "r@example.org",
-        "--password-file",
-        pw.to_str().unwrap(),
-        "--role",
-        "customer",
-    ]);
-    crucible(&create_user);
-    let mut create_key = vec!["admin", "create-api-key"];
-    create_key.extend(storage);
-    create_key.extend(["--email", "r@example.org"]);
-    let key = crucible(&create_key)
-        .split_whitespace()
-        .last()
-        .unwrap()
-        .to_string();
+    );
 
     let env = [
         ("CRUCIBLE_MIN_DATASET_ROWS", "20"),
@@ -68,13 +37,7 @@ async fn two_replicas_on_one_postgresql_never_do_a_step_twice() {
     listening(ports[1]).await;
     let base = |i: usize| format!("http://127.0.0.1:{}", ports[i % 2]);
 
-    let miners: Vec<schnorrkel::Keypair> = (1..=15u8)
-        .map(|seed| {
-            schnorrkel::MiniSecretKey::from_bytes(&[seed; 32])
-                .unwrap()
-                .expand_to_keypair(schnorrkel::ExpansionMode::Ed25519)
-        })
-        .collect();
+    let miners: Vec<schnorrkel::Keypair> = (1..=15u8).map(miner_keys).collect();
     let declaration =
         json!({"task_types": ["instruct"], "max_parameters": 8_000_000_000u64}).to_string();
     for (i, keys) in miners.iter().enumerate() {

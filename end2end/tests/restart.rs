@@ -1,7 +1,7 @@
 //! Durability of background work: a server killed (SIGKILL) in the middle of validating a dataset
 //! finishes the validation after a restart, with exactly the result of an undisturbed run.
 
-use end2end::{crucible, get_json, start, wait_until};
+use end2end::{crucible, customer_key, get_json, start, wait_until};
 use serde_json::Value;
 
 /// Small datasets pass, and a dead server's job is taken up again within two seconds.
@@ -15,29 +15,7 @@ async fn a_server_killed_mid_validation_finishes_it_after_restart_with_the_same_
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data_arg = data.to_string_lossy().to_string();
-    std::fs::write(dir.path().join("pw"), "a long enough password\n").unwrap();
-    let pw = dir.path().join("pw").to_string_lossy().to_string();
-    crucible(&[
-        "admin",
-        "create-user",
-        "--data-dir",
-        &data_arg,
-        "--email",
-        "r@example.org",
-        "--password-file",
-        &pw,
-        "--role",
-        "customer",
-    ]);
-    let key = crucible(&[
-        "admin",
-        "create-api-key",
-        "--data-dir",
-        &data_arg,
-        "--email",
-        "r@example.org",
-    ]);
-    let key = key.split_whitespace().last().unwrap().to_string();
+    let key = customer_key(&["--data-dir", &data_arg], "r@example.org");
 
     // Large enough that validation takes seconds in a debug build.
     let file = dir.path().join("big.jsonl");
