@@ -268,3 +268,29 @@ testkit::on_both_databases! {
         assert_eq!(last["reason"], "the deadline passed with 1 submissions");
     }
 }
+
+testkit::on_both_databases! {
+    async fn two_workers_sending_one_round_at_once_send_it_once(db: Database) {
+        let mut app = TestApp::new(db).await;
+        let miners: Vec<_> = (1..=20).map(miner_keys).collect();
+        for keys in &miners {
+            app.register_miner(keys, &["instruct"], 8_000_000_000).await;
+        }
+        let key = app.customer_key("owner@example.org").await;
+        let id = create_task(&mut app, &key).await;
+        // The validation job ran already; this runs the task's preparation, which queues its offers.
+        assert!(domain::jobs::run_next(&app.state.platform).await.unwrap());
+        let platform = app.state.platform.clone();
+        let (a, b) = tokio::join!(
+            domain::tasks::fan_out::advance(&platform, &id),
+            domain::tasks::fan_out::advance(&platform, &id)
+        );
+        a.unwrap();
+        b.unwrap();
+        let mut offered = 0;
+        for keys in &miners {
+            offered += offers_of(&mut app, keys).await.len();
+        }
+        assert_eq!(offered, 15, "one pool of 15, not two");
+    }
+}

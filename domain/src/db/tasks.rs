@@ -139,18 +139,24 @@ pub async fn events<'e>(
     .await
 }
 
-/// Records when the current round's offers close.
-pub async fn set_offers_close<'e>(
+/// Claims the sending of round `round`'s offers by recording when they close; false when the round's
+/// offers were sent already (by another worker) or the task moved on.
+pub async fn claim_round<'e>(
     exec: impl Executor<'e, Database = Any>,
     id: &str,
-    at: Millis,
-) -> sqlx::Result<()> {
-    sqlx::query("UPDATE tasks SET offers_close_at = $1 WHERE id = $2")
-        .bind(at)
-        .bind(id)
-        .execute(exec)
-        .await?;
-    Ok(())
+    round: i64,
+    close_at: Millis,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE tasks SET offers_close_at = $1 WHERE id = $2 AND round = $3 \
+         AND offers_close_at IS NULL AND state = 'looking_for_nodes'",
+    )
+    .bind(close_at)
+    .bind(id)
+    .bind(round)
+    .execute(exec)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Starts the next fan-out round.

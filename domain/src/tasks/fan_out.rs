@@ -153,6 +153,10 @@ async fn send_offers(platform: &Platform, task: &Task) -> Result<()> {
         now + platform.scheduling.offer_ttl_ms
     };
     let mut tx = platform.db.pool().begin().await?;
+    // Whoever records the closing time first sends the round; anyone else stops here.
+    if !db::tasks::claim_round(&mut *tx, &task.id, task.round as i64, close).await? {
+        return Ok(());
+    }
     for miner in &eligible {
         let offer = OfferRow {
             id: uuid::Uuid::now_v7().to_string(),
@@ -166,7 +170,6 @@ async fn send_offers(platform: &Platform, task: &Task) -> Result<()> {
         };
         db::offers::insert(&mut *tx, &offer).await?;
     }
-    db::tasks::set_offers_close(&mut *tx, &task.id, close).await?;
     schedule(&mut tx, &task.id, close).await?;
     tx.commit().await?;
     Ok(())
