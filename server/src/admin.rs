@@ -1,6 +1,7 @@
-//! `crucible admin …`: account management from the command line.
+//! `crucible admin …`: accounts and miners, managed from the command line.
 
 use domain::accounts::{self, Email, Password};
+use domain::miners::{self, Hotkey};
 
 use crate::CliError;
 use crate::config::AdminCommand;
@@ -50,6 +51,24 @@ pub async fn run(command: AdminCommand) -> Result<(), CliError> {
                 user.email,
                 new.secret.expose()
             );
+        }
+        AdminCommand::SuspendMiner {
+            storage,
+            hotkey,
+            reason,
+        } => {
+            let hotkey = Hotkey::parse(&hotkey)
+                .map_err(|why| CliError::Config(format!("--hotkey: {why}")))?;
+            let db = startup::database(&storage).await?;
+            miners::suspend(&db, &hotkey, Some(&reason)).await?;
+            println!("suspended miner {hotkey}: {reason}");
+        }
+        AdminCommand::ReinstateMiner { storage, hotkey } => {
+            let hotkey = Hotkey::parse(&hotkey)
+                .map_err(|why| CliError::Config(format!("--hotkey: {why}")))?;
+            let db = startup::database(&storage).await?;
+            miners::suspend(&db, &hotkey, None).await?;
+            println!("reinstated miner {hotkey}");
         }
     }
     Ok(())

@@ -193,6 +193,23 @@ pub enum AdminCommand {
         #[arg(long, default_value = "admin-created")]
         name: String,
     },
+    /// Suspend a miner: it gets no offers until reinstated. The reason is kept and shown.
+    SuspendMiner {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// The miner's hotkey (SS58).
+        #[arg(long)]
+        hotkey: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Reinstate a suspended miner.
+    ReinstateMiner {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long)]
+        hotkey: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

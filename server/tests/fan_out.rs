@@ -57,6 +57,10 @@ testkit::on_both_databases! {
         app.register_miner(&only_chat, &["chat"], 8_000_000_000).await;
         let too_small = miner_keys(41);
         app.register_miner(&too_small, &["instruct"], 100_000_000).await;
+        let suspended = miner_keys(43);
+        app.register_miner(&suspended, &["instruct"], 8_000_000_000).await;
+        let hotkey = domain::miners::Hotkey::from_public_key(suspended.public.to_bytes());
+        domain::miners::suspend(&app.state.platform.db, &hotkey, Some("submitted copies")).await.unwrap();
         let unregistered = miner_keys(42);
         // Time for fifteen miners to answer before the offers close.
         app.state.platform.scheduling.offer_ttl_ms = 60_000;
@@ -74,6 +78,7 @@ testkit::on_both_databases! {
         assert_eq!(offered.len(), 15, "the pool is at most 15 of the 16 eligible miners");
         assert!(offers_of(&mut app, &only_chat).await.is_empty(), "a miner that does not take instruct");
         assert!(offers_of(&mut app, &too_small).await.is_empty(), "a miner whose models are too small");
+        assert!(offers_of(&mut app, &suspended).await.is_empty(), "a suspended miner");
         let stranger = app.signed("GET", "/api/v1/miner/offers", &unregistered, Vec::new()).await;
         assert_eq!(stranger.status, StatusCode::FORBIDDEN, "{}", stranger.body);
 

@@ -80,3 +80,20 @@ pub async fn forget_requests<'e>(
         .await?;
     Ok(done.rows_affected())
 }
+
+/// Sets (or with `None` clears) the miner's suspension; false when no miner has the hotkey.
+pub async fn set_suspension<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    hotkey: &str,
+    reason: Option<&str>,
+    now: Millis,
+) -> sqlx::Result<bool> {
+    let done =
+        sqlx::query("UPDATE miners SET suspended_reason = $1, updated_at = $2 WHERE hotkey = $3")
+            .bind(reason)
+            .bind(now)
+            .bind(hotkey)
+            .execute(exec)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -119,6 +119,17 @@ pub async fn by_hotkey(db: &Database, hotkey: &Hotkey) -> Result<Option<Miner>> 
         .transpose()
 }
 
+/// Suspends the miner with `reason` (it gets no offers), or reinstates it with `None`.
+pub async fn suspend(db: &Database, hotkey: &Hotkey, reason: Option<&str>) -> Result<()> {
+    if reason.is_some_and(|r| r.trim().is_empty()) {
+        return Err(Error::invalid("reason", "say why the miner is suspended"));
+    }
+    if !db::miners::set_suspension(db.pool(), &hotkey.to_string(), reason, now_ms()).await? {
+        return Err(Error::NotFound("miner"));
+    }
+    Ok(())
+}
+
 /// Forgets request uuids old enough that their signatures are refused by time alone.
 pub async fn forget_old_requests(db: &Database) -> Result<u64> {
     let before = now_ms() - 4 * epistula::MAX_SKEW_MS;
