@@ -154,3 +154,62 @@ pub fn miner_keys(seed: u8) -> schnorrkel::Keypair {
         .unwrap()
         .expand_to_keypair(schnorrkel::ExpansionMode::Ed25519)
 }
+
+/// POSTs `body` as JSON with the API key; the status and JSON answer.
+pub async fn post_json(url: &str, key: &str, body: &Value) -> (u16, Value) {
+    let auth = format!("Bearer {key}");
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let (status, answer) =
+        testkit::http::request_with("POST", url, &headers, body.to_string().as_bytes()).await;
+    (
+        status,
+        serde_json::from_slice(&answer).unwrap_or(Value::Null),
+    )
+}
+
+/// Uploads `count` instruct rows through the server at `upload`, validates them through the one at
+/// `validate` (the same server, or a replica) and waits until the dataset is ready; its id.
+pub async fn ready_dataset(upload: &str, validate: &str, key: &str, count: usize) -> String {
+    let rows: String = (0..count)
+        .map(|i| {
+            let row = serde_json::json!({"instruction": format!("Question number {i}?"), "output": format!("Answer number {i}.")});
+            row.to_string() + "\n"
+        })
+        .collect();
+    let auth = format!("Bearer {key}");
+    let (status, body) = testkit::http::request_with(
+        "POST",
+        &format!("{upload}/api/v1/datasets?name=rows"),
+        &[("Authorization", &auth)],
+        rows.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let id = serde_json::from_slice::<Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let url = format!("{validate}/api/v1/datasets/{id}/validation");
+    let (status, answer) =
+        post_json(&url, key, &serde_json::json!({"task_type": "instruct"})).await;
+    assert_eq!(status, 202, "{answer}");
+    wait_until("the dataset is ready", 60, async || {
+        get_json(&format!("{upload}/api/v1/datasets/{id}"), key)
+            .await
+            .is_some_and(|d| d["state"] == "ready")
+    })
+    .await;
+    id
+}
+
+/// Creates a one-hour task on `dataset` with `model`; its id.
+pub async fn create_task(base: &str, key: &str, dataset: &str, model: &str) -> String {
+    let request =
+        serde_json::json!({"dataset_id": dataset, "model_id": model, "hours_to_complete": 1});
+    let (status, answer) = post_json(&format!("{base}/api/v1/tasks"), key, &request).await;
+    assert_eq!(status, 201, "{answer}");
+    answer["id"].as_str().unwrap().to_string()
+}

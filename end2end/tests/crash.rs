@@ -7,8 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use end2end::{Server, customer_key, free_port, get_json, listening, miner_keys, signed, start};
-use serde_json::{Value, json};
+use end2end::{
+    Server, create_task, customer_key, free_port, get_json, listening, miner_keys, ready_dataset,
+    signed, start,
+};
+use serde_json::json;
 
 const TASKS: usize = 20;
 const MINERS: u8 = 30;
@@ -68,36 +71,7 @@ async fn run(kills: usize) -> Outcome {
         .unwrap();
         assert_eq!(status, 200);
     }
-    let auth = format!("Bearer {key}");
-    let json_headers = [
-        ("Authorization", auth.as_str()),
-        ("Content-Type", "application/json"),
-    ];
-    let rows: String = (0..60).map(|i| json!({"instruction": format!("Crash question {i}?"), "output": format!("Crash answer {i}.")}).to_string() + "\n").collect();
-    let (_, body) = testkit::http::request_with(
-        "POST",
-        &format!("{base}/api/v1/datasets?name=c"),
-        &[("Authorization", &auth)],
-        rows.as_bytes(),
-    )
-    .await;
-    let dataset = serde_json::from_slice::<Value>(&body).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    testkit::http::request_with(
-        "POST",
-        &format!("{base}/api/v1/datasets/{dataset}/validation"),
-        &json_headers,
-        br#"{"task_type": "instruct"}"#,
-    )
-    .await;
-    end2end::wait_until("the dataset is ready", 60, async || {
-        get_json(&format!("{base}/api/v1/datasets/{dataset}"), &key)
-            .await
-            .is_some_and(|d| d["state"] == "ready")
-    })
-    .await;
+    let dataset = ready_dataset(&base, &base, &key, 60).await;
     let mut tasks = Vec::new();
     for i in 0..TASKS {
         let model = if i >= TASKS - 2 {
@@ -105,22 +79,7 @@ async fn run(kills: usize) -> Outcome {
         } else {
             "Qwen/Qwen2.5-0.5B-Instruct"
         };
-        let request =
-            json!({"dataset_id": dataset, "model_id": model, "hours_to_complete": 1}).to_string();
-        let (status, body) = testkit::http::request_with(
-            "POST",
-            &format!("{base}/api/v1/tasks"),
-            &json_headers,
-            request.as_bytes(),
-        )
-        .await;
-        assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
-        tasks.push(
-            serde_json::from_slice::<Value>(&body).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
+        tasks.push(create_task(&base, &key, &dataset, model).await);
     }
 
     // Miners accept every offer and submit to every third task but one (those with no submission fail).

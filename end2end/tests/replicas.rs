@@ -4,7 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use end2end::{customer_key, free_port, get_json, listening, miner_keys, start, wait_until};
+use end2end::{
+    create_task, customer_key, free_port, get_json, listening, miner_keys, ready_dataset, start,
+    wait_until,
+};
 use serde_json::{Value, json};
 
 /// A signed request to a replica that must answer.
@@ -51,60 +54,10 @@ async fn two_replicas_on_one_postgresql_never_do_a_step_twice() {
         assert_eq!(status, 200, "{answer}");
     }
 
-    let auth = format!("Bearer {key}");
-    let mut rows = String::new();
-    for i in 0..60 {
-        rows.push_str(&json!({"instruction": format!("Replica question {i}?"), "output": format!("Replica answer {i}.")}).to_string());
-        rows.push('\n');
-    }
-    let (status, body) = testkit::http::request_with(
-        "POST",
-        &format!("{}/api/v1/datasets?name=r", base(0)),
-        &[("Authorization", &auth)],
-        rows.as_bytes(),
-    )
-    .await;
-    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
-    let dataset = serde_json::from_slice::<Value>(&body).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let json_headers = [
-        ("Authorization", auth.as_str()),
-        ("Content-Type", "application/json"),
-    ];
-    let (status, _) = testkit::http::request_with(
-        "POST",
-        &format!("{}/api/v1/datasets/{dataset}/validation", base(1)),
-        &json_headers,
-        br#"{"task_type": "instruct"}"#,
-    )
-    .await;
-    assert_eq!(status, 202);
-    wait_until("the dataset is ready", 60, async || {
-        get_json(&format!("{}/api/v1/datasets/{dataset}", base(0)), &key)
-            .await
-            .is_some_and(|d| d["state"] == "ready")
-    })
-    .await;
-
+    let dataset = ready_dataset(&base(0), &base(1), &key, 60).await;
     let mut tasks = Vec::new();
     for i in 0..6 {
-        let request = json!({"dataset_id": dataset, "model_id": "Qwen/Qwen2.5-0.5B-Instruct", "hours_to_complete": 1}).to_string();
-        let (status, body) = testkit::http::request_with(
-            "POST",
-            &format!("{}/api/v1/tasks", base(i)),
-            &json_headers,
-            request.as_bytes(),
-        )
-        .await;
-        assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
-        tasks.push(
-            serde_json::from_slice::<Value>(&body).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
+        tasks.push(create_task(&base(i), &key, &dataset, "Qwen/Qwen2.5-0.5B-Instruct").await);
     }
 
     // Every miner takes every offer, asking either replica, until every task is training.

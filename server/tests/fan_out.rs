@@ -38,12 +38,7 @@ async fn states(app: &mut TestApp, key: &str, id: &str) -> Vec<String> {
         )
         .await
         .json();
-    events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["to_state"].as_str().unwrap().to_string())
-        .collect()
+    common::event_states(&events)
 }
 
 testkit::on_both_databases! {

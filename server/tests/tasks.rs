@@ -4,17 +4,8 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::{TestApp, validated_dataset};
-use serde_json::{Value, json};
-
-fn states(events: &Value) -> Vec<String> {
-    events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["to_state"].as_str().unwrap().to_string())
-        .collect()
-}
+use common::{TestApp, event_states as states, validated_dataset};
+use serde_json::json;
 
 testkit::on_both_databases! {
     async fn a_task_is_planned_created_prepared_and_cancelled_with_events(db: Database) {

@@ -15,7 +15,7 @@ use zip::write::SimpleFileOptions;
 
 use super::normalise::Reason;
 use super::report::Report;
-use super::rows::{FileError, io_error};
+use super::rows::{FileError, io_error, spool};
 use super::validation::{Holdout, Limits, Outcome, Tally};
 
 /// What an archive may hold before it is refused without being expanded.
@@ -95,16 +95,11 @@ const IMAGE_EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "webp"];
 
 /// Validates the image archive `reader` holds and splits its pairs with `seed`.
 pub fn validate_images(
-    mut reader: impl BufRead,
+    reader: impl BufRead,
     seed: u64,
     limits: &Limits,
 ) -> Result<ValidatedImages, FileError> {
-    let mut spooled = tempfile::tempfile().map_err(io_error)?;
-    let archive_bytes = std::io::copy(&mut reader, &mut spooled).map_err(io_error)?;
-    spooled.rewind().map_err(io_error)?;
-    let mut archive = ZipArchive::new(spooled)
-        .map_err(|err| FileError(format!("this is not a readable zip archive ({err})")))?;
-    let pairs = survey(&mut archive, archive_bytes, &limits.archive)?;
+    let (mut archive, pairs) = open(reader, &limits.archive)?;
 
     let mut tally = Tally::new(Holdout::Seeded(seed), limits, limits.min_usable_images);
     let mut train_index = tempfile::tempfile().map_err(io_error)?;
@@ -176,16 +171,11 @@ pub fn validate_images(
 /// The columns an image dataset shows, and its first `rows` usable pairs (by their names in the
 /// archive), for the dataset page. Unsafe archives are refused here already.
 pub fn sample_images(
-    mut reader: impl BufRead,
+    reader: impl BufRead,
     rows: usize,
 ) -> Result<(Vec<String>, Vec<super::rows::Row>), FileError> {
-    let mut spooled = tempfile::tempfile().map_err(io_error)?;
-    let archive_bytes = std::io::copy(&mut reader, &mut spooled).map_err(io_error)?;
-    spooled.rewind().map_err(io_error)?;
-    let mut archive = ZipArchive::new(spooled)
-        .map_err(|err| FileError(format!("this is not a readable zip archive ({err})")))?;
     let limits = Limits::default();
-    let pairs = survey(&mut archive, archive_bytes, &limits.archive)?;
+    let (mut archive, pairs) = open(reader, &limits.archive)?;
     let mut sampled = Vec::new();
     let mut expanded = 0u64;
     for pair in &pairs {
@@ -221,6 +211,18 @@ struct Pair {
     name: String,
     image: Option<usize>,
     caption: Option<usize>,
+}
+
+/// Spools the archive `reader` holds to a temporary file, opens it and surveys it.
+fn open(
+    reader: impl BufRead,
+    limits: &ArchiveLimits,
+) -> Result<(ZipArchive<File>, Vec<Pair>), FileError> {
+    let (spooled, archive_bytes) = spool(reader)?;
+    let mut archive = ZipArchive::new(spooled)
+        .map_err(|err| FileError(format!("this is not a readable zip archive ({err})")))?;
+    let pairs = survey(&mut archive, archive_bytes, limits)?;
+    Ok((archive, pairs))
 }
 
 /// Checks the archive as a whole from its central directory, and pairs images with captions.

@@ -2,13 +2,13 @@
 //! file, so the file is first spooled to a temporary file (bounded memory, one pass over the upload);
 //! rows are then read one row group at a time and turned into the same JSON rows the text formats give.
 
-use std::io::{BufRead, Seek};
+use std::io::BufRead;
 
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field;
 use serde_json::{Map, Number, Value};
 
-use super::rows::{FileError, ReadLimits, Row, RowProblem, excerpt, io_error};
+use super::rows::{FileError, ReadLimits, Row, RowProblem, excerpt, spool};
 
 /// Calls `on_row(number, row)` for every row of the Parquet file `reader` holds; numbers are 1-based.
 pub fn read_parquet<R: BufRead>(
@@ -60,12 +60,10 @@ pub fn sample_parquet<R: BufRead>(
 
 /// Spools `reader` to a temporary file and opens it as Parquet, checking its number of columns.
 fn open<R: BufRead>(
-    mut reader: R,
+    reader: R,
     limits: &ReadLimits,
 ) -> Result<SerializedFileReader<std::fs::File>, FileError> {
-    let mut spooled = tempfile::tempfile().map_err(io_error)?;
-    std::io::copy(&mut reader, &mut spooled).map_err(io_error)?;
-    spooled.rewind().map_err(io_error)?;
+    let (spooled, _) = spool(reader)?;
     let file = guarded(|| SerializedFileReader::new(spooled).map_err(damaged))?;
     let columns = file
         .metadata()

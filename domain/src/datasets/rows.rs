@@ -83,6 +83,16 @@ pub(super) fn io_error(err: std::io::Error) -> FileError {
     FileError(format!("the file could not be read to the end: {err}"))
 }
 
+/// Copies `reader` to an anonymous temporary file, rewound, with its length: for formats whose index
+/// is at the end of the file (Parquet, zip), read with bounded memory.
+pub(super) fn spool(mut reader: impl std::io::Read) -> Result<(std::fs::File, u64), FileError> {
+    use std::io::Seek;
+    let mut spooled = tempfile::tempfile().map_err(io_error)?;
+    let length = std::io::copy(&mut reader, &mut spooled).map_err(io_error)?;
+    spooled.rewind().map_err(io_error)?;
+    Ok((spooled, length))
+}
+
 pub(super) fn skip_bom<R: BufRead>(reader: &mut R) -> std::io::Result<()> {
     if reader.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
         reader.consume(3);

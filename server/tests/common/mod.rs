@@ -376,3 +376,13 @@ impl TestApp {
         assert_eq!(registered.status, StatusCode::OK, "{}", registered.body);
     }
 }
+
+/// The states a task's event list (`GET /api/v1/tasks/{id}/events`) moved it to, in order.
+pub fn event_states(events: &Value) -> Vec<String> {
+    events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["to_state"].as_str().unwrap().to_string())
+        .collect()
+}
