@@ -5,15 +5,15 @@
 # `cargo test` (e.g. `scripts/test.sh -p domain`).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
+source "$(dirname "$0")/postgres.sh"
 bash "$CRUCIBLE_ROOT/scripts/ensure-tools.sh" --test
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/crucible-test.XXXXXX")
 chmod 755 "$work"
-pg_ctl_bin=""
 s3_pid=""
 cleanup() {
   [ -n "$s3_pid" ] && kill "$s3_pid" 2>/dev/null || true
-  [ -n "$pg_ctl_bin" ] && as_postgres "$pg_ctl_bin" -D "$work/pg/data" -m immediate stop >/dev/null 2>&1 || true
+  stop_postgres "$work/pg"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -26,19 +26,10 @@ wait_for_port() {
   done
   echo "nothing is listening on port $1: see $2" >&2; cat "$2" >&2; return 1
 }
-# PostgreSQL refuses to run as root: run its tools as the postgres user when we are root.
-as_postgres() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
 echo "==> starting a throwaway PostgreSQL server"
-pg_bin=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1)")
-pg_port=$(free_port)
-mkdir -p "$work/pg"
-[ "$(id -u)" -eq 0 ] && chown postgres "$work/pg"
-as_postgres "$pg_bin/initdb" -D "$work/pg/data" --auth=trust -U postgres >/dev/null
-pg_ctl_bin="$pg_bin/pg_ctl"
-as_postgres "$pg_ctl_bin" -D "$work/pg/data" -l "$work/pg/log" -w start \
-  -o "-p $pg_port -k $work/pg -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" >/dev/null
-export CRUCIBLE_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
+start_postgres "$work/pg"
+export CRUCIBLE_TEST_POSTGRES_URL="$POSTGRES_URL"
 
 echo "==> starting an S3 server (s3s-fs)"
 s3_port=$(free_port)

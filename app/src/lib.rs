@@ -16,7 +16,8 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use pages::{
-    ApiKeysPage, Dashboard, DatasetPage, DatasetsPage, Home, Leaderboards, NotFound, SignIn, SignUp,
+    ApiKeysPage, CataloguePage, Dashboard, DatasetPage, DatasetsPage, Home, HotkeysPage,
+    Leaderboards, NewTaskPage, NotFound, SignIn, SignUp, TaskPage, TasksPage,
 };
 use session::{Nav, provide_session};
 
@@ -60,6 +61,11 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/leaderboards") view=Leaderboards ssr=SsrMode::Async/>
                     <Route path=path!("/datasets") view=DatasetsPage ssr=SsrMode::Async/>
                     <Route path=path!("/datasets/:id") view=DatasetPage ssr=SsrMode::Async/>
+                    <Route path=path!("/tasks") view=TasksPage ssr=SsrMode::Async/>
+                    <Route path=path!("/tasks/new") view=NewTaskPage ssr=SsrMode::Async/>
+                    <Route path=path!("/tasks/:id") view=TaskPage ssr=SsrMode::Async/>
+                    <Route path=path!("/miner/hotkeys") view=HotkeysPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/models") view=CataloguePage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

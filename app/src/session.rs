@@ -115,6 +115,9 @@ pub fn Nav() -> impl IntoView {
                                     view! {
                                         <A href="/dashboard">"Dashboard"</A>
                                         <A href="/datasets">"Datasets"</A>
+                                        <A href="/tasks">"Tasks"</A>
+                                        {(user.role == "miner").then(|| view! { <A href="/miner/hotkeys">"Hotkeys"</A> })}
+                                        {(user.role == "admin").then(|| view! { <A href="/admin/models">"Models"</A> })}
                                         <A href="/account/api-keys">"API keys"</A>
                                         <span class="who" data-test="signed-in-as">{user.email}</span>
                                         <form method="post" action="/auth/sign-out" class="inline">

@@ -1,10 +1,16 @@
 //! The base-model catalogue: the models a task may start from, and each task type's window bounds.
+//! Everyone reads it; admins add models, stop offering them, and set the bounds.
 
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::{Role, User};
+use crate::clock::now_ms;
 use crate::datasets::TaskType;
-use crate::db::{self, Database};
+use crate::db::{self, Database, models::ModelRow};
 use crate::error::{Error, Result};
+
+/// The longest window an admin may allow, in hours (a week).
+pub const MAX_HOURS: u64 = 168;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BaseModel {
@@ -29,20 +35,30 @@ pub struct Catalogue {
     pub bounds: Vec<Bounds>,
 }
 
+fn corrupt(what: &str) -> Error {
+    Error::Internal(format!("the catalogue has a malformed {what}"))
+}
+
+impl TryFrom<ModelRow> for BaseModel {
+    type Error = Error;
+
+    fn try_from(row: ModelRow) -> Result<BaseModel> {
+        Ok(BaseModel {
+            task_types: serde_json::from_str(&row.task_types)
+                .map_err(|_| corrupt("task type list"))?,
+            parameters: u64::try_from(row.parameters).unwrap_or(0),
+            id: row.id,
+            family: row.family,
+        })
+    }
+}
+
+/// What customers may choose from: the enabled models and the bounds.
 pub async fn catalogue(db: &Database) -> Result<Catalogue> {
-    let corrupt = |what: &str| Error::Internal(format!("the catalogue has a malformed {what}"));
     let models = db::models::enabled(db.pool())
         .await?
         .into_iter()
-        .map(|row| {
-            Ok(BaseModel {
-                task_types: serde_json::from_str(&row.task_types)
-                    .map_err(|_| corrupt("task type list"))?,
-                parameters: u64::try_from(row.parameters).unwrap_or(0),
-                id: row.id,
-                family: row.family,
-            })
-        })
+        .map(BaseModel::try_from)
         .collect::<Result<_>>()?;
     let bounds = db::models::bounds(db.pool())
         .await?
@@ -56,4 +72,109 @@ pub async fn catalogue(db: &Database) -> Result<Catalogue> {
         })
         .collect::<Result<_>>()?;
     Ok(Catalogue { models, bounds })
+}
+
+fn require_admin(user: &User) -> Result<()> {
+    if user.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(
+            "only an admin may change the model catalogue".into(),
+        ))
+    }
+}
+
+/// Every model with whether it is offered for new tasks, for admins.
+pub async fn all_models(db: &Database, admin: &User) -> Result<Vec<(BaseModel, bool)>> {
+    require_admin(admin)?;
+    db::models::all(db.pool())
+        .await?
+        .into_iter()
+        .map(|row| {
+            let enabled = row.enabled != 0;
+            Ok((BaseModel::try_from(row)?, enabled))
+        })
+        .collect()
+}
+
+/// Adds a model to the catalogue, offered at once.
+pub async fn add_model(db: &Database, admin: &User, model: BaseModel) -> Result<()> {
+    require_admin(admin)?;
+    let id = model.id.trim();
+    let well_formed = id.split_once('/').is_some_and(|(owner, name)| {
+        !owner.is_empty()
+            && !name.is_empty()
+            && !name.contains('/')
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c) || c == '/')
+    });
+    if !well_formed || id.len() > 200 {
+        return Err(Error::invalid(
+            "id",
+            "give the Hugging Face id as owner/name, e.g. Qwen/Qwen2.5-0.5B-Instruct",
+        ));
+    }
+    if model.family.trim().is_empty() {
+        return Err(Error::invalid(
+            "family",
+            "name the model family, e.g. qwen2 or llama",
+        ));
+    }
+    if model.parameters == 0 {
+        return Err(Error::invalid(
+            "parameters",
+            "give the parameter count from the model card, e.g. 494032768",
+        ));
+    }
+    if model.task_types.is_empty() {
+        return Err(Error::invalid(
+            "task_types",
+            "choose at least one task type the model serves",
+        ));
+    }
+    let row = ModelRow {
+        id: id.to_string(),
+        family: model.family.trim().to_string(),
+        parameters: i64::try_from(model.parameters).unwrap_or(i64::MAX),
+        task_types: serde_json::to_string(&model.task_types).expect("task types serialise"),
+        enabled: 1,
+    };
+    if !db::models::insert(db.pool(), &row, now_ms()).await? {
+        return Err(Error::Conflict {
+            field: Some("id"),
+            message: format!("{id} is in the catalogue already"),
+        });
+    }
+    Ok(())
+}
+
+/// Offers the model for new tasks again, or stops offering it (tasks already made keep it).
+pub async fn set_enabled(db: &Database, admin: &User, id: &str, enabled: bool) -> Result<()> {
+    require_admin(admin)?;
+    if !db::models::set_enabled(db.pool(), id, enabled).await? {
+        return Err(Error::NotFound("model"));
+    }
+    Ok(())
+}
+
+/// Sets how long tasks of one type may run.
+pub async fn set_bounds(db: &Database, admin: &User, bounds: Bounds) -> Result<()> {
+    require_admin(admin)?;
+    if bounds.min_hours == 0 || bounds.min_hours > bounds.max_hours || bounds.max_hours > MAX_HOURS
+    {
+        return Err(Error::invalid(
+            "min_hours",
+            format!("the bounds need 1 ≤ minimum ≤ maximum ≤ {MAX_HOURS} hours"),
+        ));
+    }
+    let row = db::models::BoundsRow {
+        task_type: bounds.task_type.as_str().to_string(),
+        min_hours: bounds.min_hours as i64,
+        max_hours: bounds.max_hours as i64,
+    };
+    if !db::models::set_bounds(db.pool(), &row).await? {
+        return Err(Error::NotFound("task type"));
+    }
+    Ok(())
 }

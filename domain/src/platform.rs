@@ -20,6 +20,8 @@ pub struct Platform {
     pub job_lease_ms: crate::clock::Millis,
     /// How offers go out to miners and how often a task is offered again.
     pub scheduling: crate::tasks::Scheduling,
+    /// The miners waiting on a long poll for offers, woken when one arrives.
+    pub offer_watch: crate::tasks::OfferWatch,
 }
 
 /// The deployment's signing key: created once, stored in the database, shared by every replica.

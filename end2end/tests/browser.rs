@@ -77,6 +77,10 @@ impl Harness {
             .arg("--site-root")
             .arg(required_env("CRUCIBLE_SITE_ROOT"))
             .env("CRUCIBLE_MIN_DATASET_ROWS", "20")
+            // With no miners registered, a task's offers close at once; it is offered again after 5 s,
+            // once, and then fails: a few state changes to watch in a few seconds.
+            .env("CRUCIBLE_OFFER_RETRY_SECS", "5")
+            .env("CRUCIBLE_OFFER_RETRIES", "1")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -424,4 +428,102 @@ async fn a_customer_uploads_a_dataset_maps_it_and_reads_the_report() {
         "{example}"
     );
     h.screenshot("06-report").await;
+}
+
+#[tokio::test]
+async fn a_customer_creates_a_task_in_the_wizard_and_watches_its_state_change() {
+    let h = Harness::start().await;
+    let files = tempfile::tempdir().unwrap();
+    h.sign_up("tasks@example.org").await;
+    let data = files.path().join("faq.csv");
+    std::fs::write(&data, faq_csv(300)).unwrap();
+    h.start_upload("faq", &data).await;
+    h.wait_for_text("[data-test='dataset-state']", "uploaded")
+        .await;
+    h.click("[data-test='validate']").await;
+    h.wait_for_text("[data-test='dataset-state']", "ready")
+        .await;
+
+    h.goto("/tasks").await;
+    h.click("[data-test='new-task']").await;
+    h.wait_for_path("/tasks/new").await;
+    let dataset = h.browser.find(Locator::Css("#task-dataset")).await.unwrap();
+    let first_ready = dataset
+        .find(Locator::Css("option:not([value=''])"))
+        .await
+        .unwrap()
+        .attr("value")
+        .await
+        .unwrap()
+        .unwrap();
+    dataset.select_by_value(&first_ready).await.unwrap();
+    h.browser
+        .find(Locator::Css("#task-model"))
+        .await
+        .unwrap()
+        .select_by_value("Qwen/Qwen2.5-0.5B-Instruct")
+        .await
+        .unwrap();
+    h.fill("#task-hours", "2").await;
+    h.click("[data-test='review-task']").await;
+    let plan = h.text("[data-test='task-plan']").await;
+    assert!(
+        plan.contains("on 270 rows of instruct data") && plan.contains("30 rows are held out"),
+        "{plan}"
+    );
+    h.screenshot("07-task-summary").await;
+    h.click("[data-test='confirm-task']").await;
+
+    // The task's page, hydrated: it follows the task without being reloaded.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let path = h.browser.current_url().await.unwrap().path().to_string();
+        if path.starts_with("/tasks/") && path != "/tasks/new" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the task page never opened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    h.wait_for_hydration().await;
+    h.browser
+        .execute("window.__not_reloaded = true;", vec![])
+        .await
+        .unwrap();
+    let first_seen = h.text("[data-test='task-state']").await;
+    assert_ne!(
+        first_seen, "failure_finding_nodes",
+        "the task ended before the page could watch it"
+    );
+    h.wait_for_text("[data-test='task-state']", "failure_finding_nodes")
+        .await;
+    let still_here = h
+        .browser
+        .execute("return window.__not_reloaded === true;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        still_here,
+        json!(true),
+        "the page changed state in place, without a reload"
+    );
+    let events = h
+        .browser
+        .find_all(Locator::Css("[data-test='task-event']"))
+        .await
+        .unwrap();
+    assert!(
+        events.len() >= 6,
+        "every move is listed, got {}",
+        events.len()
+    );
+    let reasons = h.text("tbody").await;
+    assert!(reasons.contains("rounds of offers"), "{reasons}");
+    assert!(
+        h.browser
+            .find(Locator::Css("[data-test='cancel-task']"))
+            .await
+            .is_err(),
+        "an ended task offers no cancel button"
+    );
+    h.screenshot("08-task-failed-finding-miners").await;
 }

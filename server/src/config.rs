@@ -141,6 +141,15 @@ pub struct DatasetArgs {
     /// How long one hour of a task's window lasts, in milliseconds: shorten it only for tests and demos.
     #[arg(long, env = "CRUCIBLE_HOUR_MS", default_value_t = 3_600_000)]
     pub hour_ms: i64,
+    /// How many miners a text task's pool holds, as MIN-MAX.
+    #[arg(long, env = "CRUCIBLE_TEXT_POOL", default_value = "8-15", value_parser = pool_size)]
+    pub text_pool: domain::tasks::PoolSize,
+    /// How many miners an image task's pool holds, as MIN-MAX.
+    #[arg(long, env = "CRUCIBLE_IMAGE_POOL", default_value = "15-25", value_parser = pool_size)]
+    pub image_pool: domain::tasks::PoolSize,
+    /// How many background jobs this server runs at once.
+    #[arg(long, env = "CRUCIBLE_WORKERS", default_value_t = 4)]
+    pub workers: usize,
     /// What one account may store in datasets, in bytes.
     #[arg(long, env = "CRUCIBLE_UPLOAD_QUOTA_BYTES", default_value_t = 50 * 1024 * 1024 * 1024)]
     pub upload_quota_bytes: u64,
@@ -166,8 +175,27 @@ impl DatasetArgs {
             retry_delay_ms: (self.offer_retry_secs * 1000) as i64,
             max_retries: self.offer_retries,
             hour_ms: self.hour_ms,
+            text_pool: self.text_pool,
+            image_pool: self.image_pool,
         }
     }
+}
+
+/// `MIN-MAX`, with 1 ≤ MIN ≤ MAX.
+fn pool_size(text: &str) -> Result<domain::tasks::PoolSize, String> {
+    let (min, max) = text
+        .split_once('-')
+        .ok_or_else(|| format!("{text:?} is not MIN-MAX, as in 8-15"))?;
+    let number = |part: &str| {
+        part.trim().parse::<u64>().map_err(|_| {
+            format!("{part:?} is not a whole number (the pool size is MIN-MAX, as in 8-15)")
+        })
+    };
+    let (min, max) = (number(min)?, number(max)?);
+    if min == 0 || min > max {
+        return Err(format!("the pool needs 1 ≤ MIN ≤ MAX, not {min}-{max}"));
+    }
+    Ok(domain::tasks::PoolSize { min, max })
 }
 
 #[derive(Debug, Subcommand)]

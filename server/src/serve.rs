@@ -43,22 +43,36 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
 
     let sweeper = tokio::spawn(sweep_sessions(DbSessionStore::new(platform.db.clone())));
     let forgetter = tokio::spawn(forget_request_ids(platform.db.clone()));
-    let (stop_worker, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(domain::jobs::work(
-        platform.clone(),
-        Duration::from_millis(500),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let offer_watch = tokio::spawn(
+        platform
+            .offer_watch
+            .clone()
+            .watch(platform.db.clone(), Duration::from_millis(100)),
+    );
+    let (stop_workers, stopped) = tokio::sync::watch::channel(false);
+    let workers: Vec<_> = (0..args.datasets.workers.max(1))
+        .map(|_| {
+            let mut stopped = stopped.clone();
+            tokio::spawn(domain::jobs::work(
+                platform.clone(),
+                Duration::from_millis(500),
+                async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                },
+            ))
+        })
+        .collect();
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     // A job cut short here is claimed again when its lease ends: every job is safe to run twice.
-    let _ = stop_worker.send(());
-    let _ = worker.await;
+    let _ = stop_workers.send(true);
+    for worker in workers {
+        let _ = worker.await;
+    }
     sweeper.abort();
     forgetter.abort();
+    offer_watch.abort();
     tracing::info!("stopped");
     Ok(())
 }

@@ -55,5 +55,6 @@ pub async fn platform(
         job_lease_ms: datasets.job_lease_ms,
         upload_limits,
         scheduling: datasets.scheduling(),
+        offer_watch: Default::default(),
     })
 }

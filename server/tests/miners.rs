@@ -1,6 +1,7 @@
 //! The miner API's authentication: Epistula v2 signatures checked on every request, each refusal a
-//! 401 with its reason; a client using the standard Bittensor key library is accepted as it is; and
-//! the base-model catalogue. Each test runs on SQLite and on PostgreSQL.
+//! 401 with its reason; a client using the standard Bittensor key library is accepted as it is; a
+//! hotkey linked to a browser account by signing a challenge; and the base-model catalogue, read by
+//! customers and managed by admins in the browser. Each test runs on SQLite and on PostgreSQL.
 
 mod common;
 
@@ -8,7 +9,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::{TestApp, TestResponse};
 use domain::clock::now_ms;
-use domain::miners::epistula::{SignedHeaders, sign};
+use domain::miners::Hotkey;
+use domain::miners::epistula::{SignedHeaders, sign, sign_text};
 use serde_json::{Value, json};
 
 fn keypair(seed: u8) -> schnorrkel::Keypair {
@@ -150,4 +152,120 @@ testkit::on_both_databases! {
         app.forget_cookies();
         assert_eq!(app.api("GET", "/api/v1/models", None, None).await.status, StatusCode::UNAUTHORIZED);
     }
+
+    async fn admins_manage_the_catalogue_in_the_browser(db: Database) {
+        let mut app = TestApp::new(db.clone()).await;
+        let key = app.customer_key("customer@example.org").await;
+        // A customer may not change it.
+        let refused = app.submit("/admin/models", "/admin/models", &[("id", "Qwen/Qwen2.5-3B-Instruct"), ("family", "qwen2"), ("parameters", "3085938688"), ("task_types", "instruct")]).await;
+        assert_eq!(refused.status, StatusCode::SEE_OTHER);
+        assert!(app.get("/admin/models").await.body.contains("nly an admin may change the model catalogue"));
+
+        let admin = domain::accounts::Email::parse("admin@example.org").unwrap();
+        let password = domain::accounts::Password::new(common::PASSWORD).unwrap();
+        domain::accounts::sign_up(&db, &admin, &password, domain::accounts::Role::Admin).await.unwrap();
+        app.forget_cookies();
+        app.sign_in("admin@example.org", common::PASSWORD).await;
+        let models = |catalogue: &Value| -> Vec<String> {
+            catalogue["models"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect()
+        };
+        assert!(!models(&app.api("GET", "/api/v1/models", Some(&key), None).await.json()).contains(&"Qwen/Qwen2.5-3B-Instruct".to_string()));
+
+        let added = app.submit("/admin/models", "/admin/models", &[("id", "Qwen/Qwen2.5-3B-Instruct"), ("family", "qwen2"), ("parameters", "3085938688"), ("task_types", "instruct"), ("task_types", "chat")]).await;
+        assert_eq!(added.location(), "/admin/models");
+        assert!(app.get("/admin/models").await.body.contains("Qwen/Qwen2.5-3B-Instruct added"));
+        let catalogue = app.api("GET", "/api/v1/models", Some(&key), None).await.json();
+        let new = catalogue["models"].as_array().unwrap().iter().find(|m| m["id"] == "Qwen/Qwen2.5-3B-Instruct").cloned().expect("the new model is offered");
+        assert_eq!(new["task_types"], json!(["instruct", "chat"]));
+        assert_eq!(new["parameters"], 3_085_938_688u64);
+
+        for (fields, says) in [
+            (vec![("id", "no-owner"), ("family", "x"), ("parameters", "1"), ("task_types", "instruct")], "owner/name"),
+            (vec![("id", "a/b"), ("family", "x"), ("parameters", "1")], "at least one task type"),
+            (vec![("id", "Qwen/Qwen2.5-3B-Instruct"), ("family", "qwen2"), ("parameters", "1"), ("task_types", "chat")], "in the catalogue already"),
+        ] {
+            app.submit("/admin/models", "/admin/models", &fields).await;
+            assert!(app.get("/admin/models").await.body.contains(says), "{fields:?} should say {says}");
+        }
+
+        app.submit("/admin/models", "/admin/models/enabled", &[("id", "Qwen/Qwen2.5-3B-Instruct"), ("enabled", "false")]).await;
+        assert!(!models(&app.api("GET", "/api/v1/models", Some(&key), None).await.json()).contains(&"Qwen/Qwen2.5-3B-Instruct".to_string()), "a model no longer offered is not listed");
+        assert!(app.get("/admin/models").await.body.contains("not offered"), "admins still see it");
+
+        app.submit("/admin/models", "/admin/bounds", &[("task_type", "instruct"), ("min_hours", "2"), ("max_hours", "6")]).await;
+        let bounds = app.api("GET", "/api/v1/models", Some(&key), None).await.json()["bounds"].clone();
+        let instruct = bounds.as_array().unwrap().iter().find(|b| b["task_type"] == "instruct").cloned().unwrap();
+        assert_eq!((instruct["min_hours"].as_u64(), instruct["max_hours"].as_u64()), (Some(2), Some(6)));
+        app.submit("/admin/models", "/admin/bounds", &[("task_type", "instruct"), ("min_hours", "5"), ("max_hours", "3")]).await;
+        assert!(app.get("/admin/models").await.body.contains("1 ≤ minimum ≤ maximum"));
+    }
+
+    async fn a_miner_links_a_hotkey_by_signing_the_challenge(db: Database) {
+        let mut app = TestApp::new(db).await;
+        app.sign_up("miner@example.org", "miner").await;
+        let page = app.get("/miner/hotkeys").await;
+        assert!(page.body.contains("No hotkey is linked"), "{}", page.body);
+        let challenge = challenge_on(&page.body);
+        let keys = keypair(9);
+        let hotkey = Hotkey::from_public_key(keys.public.to_bytes()).to_string();
+        let link = |hotkey: String, challenge: String, signature: String| {
+            vec![("hotkey".to_string(), hotkey), ("challenge".to_string(), challenge), ("signature".to_string(), signature), ("task_types".to_string(), "instruct".to_string()), ("task_types".to_string(), "grpo".to_string()), ("max_billions".to_string(), "3.5".to_string())]
+        };
+        let refusals = [
+            (link(hotkey.clone(), challenge.clone(), sign_text(&keypair(10), challenge.as_bytes())), "does not match"),
+            (link(hotkey.clone(), challenge.replace("crucible-link:", "crucible-link:x"), sign_text(&keys, challenge.as_bytes())), "not a challenge this page gave you"),
+            (link("5Nope".into(), challenge.clone(), sign_text(&keys, challenge.as_bytes())), "not an SS58 address"),
+        ];
+        for (fields, says) in refusals {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            app.submit("/miner/hotkeys", "/miner/hotkeys", &fields).await;
+            assert!(app.get("/miner/hotkeys").await.body.contains(says), "should say {says}");
+        }
+        let fields = link(hotkey.clone(), challenge.clone(), sign_text(&keys, challenge.as_bytes()));
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        app.submit("/miner/hotkeys", "/miner/hotkeys", &fields).await;
+        let page = app.get("/miner/hotkeys").await;
+        assert!(page.body.contains("is linked to this account"), "{}", page.body);
+        assert!(page.body.contains(&hotkey) && page.body.contains("instruct, grpo") && page.body.contains("3.5 B"));
+
+        // The same signature is no use to another account: its challenge names the first.
+        app.forget_cookies();
+        app.sign_up("thief@example.org", "miner").await;
+        let own_challenge = challenge_on(&app.get("/miner/hotkeys").await.body);
+        app.submit("/miner/hotkeys", "/miner/hotkeys", &fields).await;
+        assert!(app.get("/miner/hotkeys").await.body.contains("not a challenge this page gave you"));
+        // Nor can another account take the hotkey with a fresh signature it could not make... unless it
+        // holds the key; then the hotkey stays with its first account.
+        let taken = link(hotkey.clone(), own_challenge.clone(), sign_text(&keys, own_challenge.as_bytes()));
+        let taken: Vec<(&str, &str)> = taken.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        app.submit("/miner/hotkeys", "/miner/hotkeys", &taken).await;
+        assert!(app.get("/miner/hotkeys").await.body.contains("linked to another account"));
+    }
+
+    async fn the_bittensor_key_library_signs_the_link_challenge(db: Database) {
+        let mut app = TestApp::new(db).await;
+        app.sign_up("alice@example.org", "miner").await;
+        let challenge = challenge_on(&app.get("/miner/hotkeys").await.body);
+        let python = std::env::var("CRUCIBLE_TEST_SUBSTRATE_PYTHON").expect("CRUCIBLE_TEST_SUBSTRATE_PYTHON (scripts/test.sh sets it)");
+        // What the page tells a miner to run, with Alice's development key.
+        let script = "import sys; from substrateinterface import Keypair; k = Keypair.create_from_uri('//Alice'); print(k.ss58_address); print('0x' + k.sign(sys.argv[1]).hex())";
+        let output = std::process::Command::new(python).args(["-c", script, &challenge]).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let mut lines = stdout.lines();
+        let (hotkey, signature) = (lines.next().unwrap(), lines.next().unwrap());
+        app.submit("/miner/hotkeys", "/miner/hotkeys", &[("hotkey", hotkey), ("challenge", &challenge), ("signature", signature), ("task_types", "instruct"), ("max_billions", "8")]).await;
+        let page = app.get("/miner/hotkeys").await;
+        assert!(page.body.contains("5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"), "{}", page.body);
+        assert!(page.body.contains("is linked to this account"));
+    }
+}
+
+/// The challenge a hotkeys page shows.
+fn challenge_on(page: &str) -> String {
+    let marker = "id=\"challenge\"";
+    let at = page.find(marker).expect("a challenge field");
+    let value = &page[at..];
+    let start = value.find("value=\"").unwrap() + "value=\"".len();
+    value[start..].split('"').next().unwrap().to_string()
 }

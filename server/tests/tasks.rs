@@ -72,4 +72,53 @@ testkit::on_both_databases! {
         let not_ready = app.api("POST", "/api/v1/tasks", Some(&key), Some(json!({"dataset_id": uploaded["id"], "model_id": "Qwen/Qwen2.5-0.5B-Instruct", "hours_to_complete": 2}))).await;
         assert!(not_ready.json()["error"]["message"].as_str().unwrap().contains("uploaded"), "{}", not_ready.body);
     }
+
+    async fn the_wizard_shows_the_plan_then_creates_a_task_whose_page_follows_it(db: Database) {
+        let mut app = TestApp::new(db).await;
+        let key = app.customer_key("owner@example.org").await;
+        let dataset = validated_dataset(&mut app, &key).await;
+        let id = dataset["id"].as_str().unwrap();
+
+        let first = app.get(&format!("/tasks/new?dataset={id}")).await;
+        assert!(first.body.contains("Task type: instruct"), "{}", first.body);
+        assert!(first.body.contains("Qwen/Qwen2.5-0.5B-Instruct") && !first.body.contains("FLUX.1-dev"), "only models for the dataset's type are offered");
+        assert!(!first.body.contains("data-test=\"task-plan\""), "no summary before every step is chosen");
+
+        let too_long = app.get(&format!("/tasks/new?dataset={id}&model=Qwen%2FQwen2.5-0.5B-Instruct&hours=13")).await;
+        assert!(too_long.body.contains("1 to 12 hours"), "{}", too_long.body);
+
+        let review = format!("/tasks/new?dataset={id}&model=Qwen%2FQwen2.5-0.5B-Instruct&hours=3");
+        let summary = app.get(&review).await.body;
+        for says in ["on 270 rows of instruct data", "30 rows are held out", "8 to 15 miners", "3-hour window"] {
+            assert!(summary.contains(says), "the summary should say {says:?}: {summary}");
+        }
+        assert_eq!(app.api("GET", "/api/v1/tasks", Some(&key), None).await.json()["tasks"], json!([]), "reviewing creates nothing");
+
+        let created = app.submit(&review, "/tasks", &[("dataset_id", id), ("model_id", "Qwen/Qwen2.5-0.5B-Instruct"), ("hours_to_complete", "3")]).await;
+        assert_eq!(created.status, StatusCode::SEE_OTHER);
+        let page = created.location().to_string();
+        assert!(page.starts_with("/tasks/"), "{page}");
+        let shown = app.get(&page).await.body;
+        assert!(shown.contains("Task created") && shown.contains("created by the customer"), "{shown}");
+        assert_eq!(state_on(&shown), "pending");
+
+        app.run_jobs().await;
+        let shown = app.get(&page).await.body;
+        assert_eq!(state_on(&shown), "delayed");
+        assert!(shown.contains("offering the task to 8 to 15 miners"), "{shown}");
+        assert!(app.get("/tasks").await.body.contains("delayed"), "the list shows the task's state");
+
+        app.submit(&page, &format!("{page}/cancel"), &[]).await;
+        let shown = app.get(&page).await.body;
+        assert_eq!(state_on(&shown), "cancelled");
+        assert!(shown.contains("cancelled by the customer"), "{shown}");
+        assert!(!shown.contains("data-test=\"cancel-task\""), "an ended task has no cancel button");
+    }
+}
+
+/// The state a task page shows.
+fn state_on(page: &str) -> String {
+    let marker = "data-test=\"task-state\">";
+    let at = page.find(marker).expect("a task state") + marker.len();
+    page[at..].split('<').next().unwrap().to_string()
 }

@@ -2,21 +2,29 @@
 
 mod api_keys;
 mod auth;
+mod catalogue;
 mod dashboard;
 mod dataset;
 mod datasets;
 mod home;
+mod hotkeys;
 mod leaderboards;
 mod not_found;
+mod task;
+mod tasks;
 
 pub use api_keys::ApiKeysPage;
 pub use auth::{SignIn, SignUp};
+pub use catalogue::CataloguePage;
 pub use dashboard::Dashboard;
 pub use dataset::DatasetPage;
 pub use datasets::DatasetsPage;
 pub use home::Home;
+pub use hotkeys::HotkeysPage;
 pub use leaderboards::Leaderboards;
 pub use not_found::NotFound;
+pub use task::TaskPage;
+pub use tasks::{NewTaskPage, TasksPage};
 
 use leptos::prelude::*;
 

@@ -97,3 +97,48 @@ pub async fn set_suspension<'e>(
             .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Links the miner with `hotkey` to the account `owner_id`, unless another account holds it; false
+/// then.
+pub async fn link_owner<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    hotkey: &str,
+    owner_id: &str,
+    now: Millis,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE miners SET owner_id = $1, updated_at = $2 \
+         WHERE hotkey = $3 AND (owner_id IS NULL OR owner_id = $1)",
+    )
+    .bind(owner_id)
+    .bind(now)
+    .bind(hotkey)
+    .execute(exec)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The miners linked to the account, oldest first.
+pub async fn owned_by<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    owner_id: &str,
+) -> sqlx::Result<Vec<MinerRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM miners WHERE owner_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(owner_id)
+    .fetch_all(exec)
+    .await
+}
+
+/// The account the miner is linked to, if any.
+pub async fn owner_of<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    miner_id: &str,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT owner_id FROM miners WHERE id = $1")
+        .bind(miner_id)
+        .fetch_optional(exec)
+        .await
+        .map(Option::flatten)
+}

@@ -143,3 +143,24 @@ pub async fn accepted<'e>(
     .await?;
     Ok(count > 0)
 }
+
+/// An offer's id, its miner and when it was made.
+#[derive(Clone, Debug, FromRow)]
+pub struct NewOffer {
+    pub id: String,
+    pub miner_id: String,
+    pub created_at: Millis,
+}
+
+/// The open offers made at or after `since`, for waking their miners.
+pub async fn created_since<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    since: Millis,
+) -> sqlx::Result<Vec<NewOffer>> {
+    sqlx::query_as(
+        "SELECT id, miner_id, created_at FROM offers WHERE created_at >= $1 AND state = 'offered'",
+    )
+    .bind(since)
+    .fetch_all(exec)
+    .await
+}

@@ -172,6 +172,36 @@ pub fn check_headers(headers: &SignedHeaders, now_ms: i64) -> Result<Checked, Re
     })
 }
 
+/// Checks a signature (`0x` and hex, or hex alone) by `hotkey` over `message`, as the Bittensor key
+/// libraries make it: over the bytes themselves, or wrapped in `<Bytes>…</Bytes>` as browser wallets do.
+pub fn verify_text(hotkey: &Hotkey, message: &[u8], signature: &str) -> Result<(), Refusal> {
+    let signature = signature.trim();
+    let signature = hex::decode(signature.strip_prefix("0x").unwrap_or(signature))
+        .ok()
+        .and_then(|bytes| Signature::from_bytes(&bytes).ok())
+        .ok_or(Refusal::SignatureFormat)?;
+    let public = PublicKey::from_bytes(hotkey.public_key())
+        .map_err(|_| Refusal::Hotkey("not a valid sr25519 public key".into()))?;
+    let wrapped = [b"<Bytes>".as_slice(), message, b"</Bytes>"].concat();
+    [message, wrapped.as_slice()]
+        .iter()
+        .any(|signed| {
+            public
+                .verify_simple(SIGNING_CONTEXT, signed, &signature)
+                .is_ok()
+        })
+        .then_some(())
+        .ok_or_else(|| Refusal::Mismatch(hotkey.to_string()))
+}
+
+/// Signs `message` with the key as the Bittensor key libraries do: `0x` and hex.
+pub fn sign_text(keypair: &schnorrkel::Keypair, message: &[u8]) -> String {
+    format!(
+        "0x{}",
+        hex::encode(keypair.sign_simple(SIGNING_CONTEXT, message).to_bytes())
+    )
+}
+
 /// Signs a request as a miner does: the headers to send with `body`.
 pub fn sign(
     keypair: &schnorrkel::Keypair,

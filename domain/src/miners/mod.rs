@@ -3,6 +3,7 @@
 
 pub mod epistula;
 pub mod hotkey;
+pub mod link;
 
 pub use hotkey::Hotkey;
 

@@ -27,6 +27,26 @@ pub struct Scheduling {
     pub max_retries: i64,
     /// How long one hour of a task's window lasts: 3,600,000 ms, shortened only for tests and demos.
     pub hour_ms: Millis,
+    /// How many miners a text task's pool holds (Gradients: 8–15), and an image task's (15–25).
+    pub text_pool: PoolSize,
+    pub image_pool: PoolSize,
+}
+
+/// A pool's size: the window starts with `min` acceptances when the offers close, or as soon as
+/// `max` have accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolSize {
+    pub min: u64,
+    pub max: u64,
+}
+
+impl Scheduling {
+    pub fn pool(&self, task_type: crate::datasets::TaskType) -> PoolSize {
+        match task_type {
+            crate::datasets::TaskType::Image => self.image_pool,
+            _ => self.text_pool,
+        }
+    }
 }
 
 impl Default for Scheduling {
@@ -36,6 +56,8 @@ impl Default for Scheduling {
             retry_delay_ms: 15 * 60_000,
             max_retries: 6,
             hour_ms: 3_600_000,
+            text_pool: PoolSize { min: 8, max: 15 },
+            image_pool: PoolSize { min: 15, max: 25 },
         }
     }
 }
@@ -48,6 +70,8 @@ pub struct Offer {
     pub task_type: crate::datasets::TaskType,
     pub model_id: String,
     pub hours_to_complete: u64,
+    /// When the offer was made, and until when it may be accepted.
+    pub offered_at: Millis,
     pub expires_at: Millis,
 }
 
@@ -172,6 +196,9 @@ async fn send_offers(platform: &Platform, task: &Task) -> Result<()> {
     }
     schedule(&mut tx, &task.id, close).await?;
     tx.commit().await?;
+    platform
+        .offer_watch
+        .ring(eligible.iter().map(|miner| miner.id.as_str()));
     Ok(())
 }
 
@@ -300,29 +327,42 @@ async fn close_window(platform: &Platform, task: &Task) -> Result<()> {
     Ok(())
 }
 
-/// The miner's open offers; waits up to `wait` for one when there is none.
+/// The miner's open offers; waits up to `wait` for one when there is none, woken by the offer watch.
 pub async fn open_offers(platform: &Platform, miner: &Miner, wait: Duration) -> Result<Vec<Offer>> {
     let until = tokio::time::Instant::now() + wait;
+    let waiter = platform.offer_watch.wait_for(&miner.id);
     loop {
+        let rung = waiter.rung();
+        tokio::pin!(rung);
+        rung.as_mut().enable();
         let rows = db::offers::open_for_miner(platform.db.pool(), &miner.id, now_ms()).await?;
         if !rows.is_empty() || tokio::time::Instant::now() >= until {
             let mut offers = Vec::with_capacity(rows.len());
             for row in rows {
                 if let Some(task) = get_any(&platform.db, &row.task_id).await? {
-                    offers.push(Offer {
-                        id: row.id,
-                        task_id: task.id,
-                        task_type: task.task_type,
-                        model_id: task.model_id,
-                        hours_to_complete: task.hours_to_complete,
-                        expires_at: row.expires_at,
-                    });
+                    offers.push(Offer::new(row, task));
                 }
             }
             return Ok(offers);
         }
-        tokio::time::sleep(Duration::from_millis(200).min(until - tokio::time::Instant::now()))
-            .await;
+        tokio::select! {
+            () = rung => {}
+            () = tokio::time::sleep_until(until) => {}
+        }
+    }
+}
+
+impl Offer {
+    fn new(row: OfferRow, task: Task) -> Offer {
+        Offer {
+            id: row.id,
+            task_id: task.id,
+            task_type: task.task_type,
+            model_id: task.model_id,
+            hours_to_complete: task.hours_to_complete,
+            offered_at: row.created_at,
+            expires_at: row.expires_at,
+        }
     }
 }
 
@@ -363,12 +403,5 @@ pub async fn decide(
         }
     }
     tx.commit().await?;
-    Ok(Offer {
-        id: offer.id,
-        task_id: task.id,
-        task_type: task.task_type,
-        model_id: task.model_id,
-        hours_to_complete: task.hours_to_complete,
-        expires_at: offer.expires_at,
-    })
+    Ok(Offer::new(offer, task))
 }

@@ -4,10 +4,12 @@
 //! twice, from any replica).
 
 pub mod fan_out;
+pub mod offer_watch;
 pub mod state;
 pub mod window;
 
-pub use fan_out::{Offer, Scheduling};
+pub use fan_out::{Offer, PoolSize, Scheduling};
+pub use offer_watch::OfferWatch;
 pub use state::TaskState;
 
 use serde::{Deserialize, Serialize};
@@ -20,14 +22,6 @@ use crate::datasets::{self, DatasetState, TaskType};
 use crate::db::{self, Database, tasks::EventRow, tasks::TaskRow};
 use crate::error::{Error, Result};
 use crate::jobs::{JobKind, MAX_ATTEMPTS};
-
-/// How many miners a task's pool holds (Gradients: 8–15 for text, 15–25 for image).
-pub fn pool_size(task_type: TaskType) -> (u64, u64) {
-    match task_type {
-        TaskType::Image => (15, 25),
-        _ => (8, 15),
-    }
-}
 
 /// What a customer asks for.
 #[derive(Clone, Debug, Deserialize)]
@@ -161,7 +155,10 @@ pub async fn plan(platform: &Platform, owner: &User, request: &NewTask) -> Resul
             ),
         ));
     }
-    let (pool_min, pool_max) = pool_size(task_type);
+    let PoolSize {
+        min: pool_min,
+        max: pool_max,
+    } = platform.scheduling.pool(task_type);
     Ok(TaskPlan {
         dataset_id: dataset.id,
         task_type,

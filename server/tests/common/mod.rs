@@ -84,7 +84,9 @@ impl TestApp {
                 retry_delay_ms: 200,
                 max_retries: 1,
                 hour_ms: 3_600_000,
+                ..Default::default()
             },
+            offer_watch: Default::default(),
             dataset_limits: domain::datasets::Limits {
                 min_usable_rows: 100,
                 ..Default::default()

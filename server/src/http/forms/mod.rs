@@ -1,4 +1,5 @@
-//! Handlers of the site's own forms: sign-up, sign-in, sign-out, API keys. Each checks the CSRF token
+//! Handlers of the site's own forms: sign-up, sign-in, sign-out, API keys, datasets here; tasks, the
+//! model catalogue and miners' hotkeys in the submodules. Each checks the CSRF token
 //! (through `CsrfForm`), acts, leaves a one-time message in the session and redirects (303), so a
 //! reload never repeats a post.
 
@@ -15,19 +16,32 @@ use super::AppState;
 use super::csrf::CsrfForm;
 use super::endpoint::Endpoint;
 
+mod catalogue;
+mod hotkeys;
+mod tasks;
+
 pub fn endpoints() -> Vec<Endpoint> {
-    vec![
+    let mine = vec![
         Endpoint::post("/auth/sign-up", sign_up),
         Endpoint::post("/auth/sign-in", sign_in),
         Endpoint::post("/auth/sign-out", sign_out),
         Endpoint::post("/account/api-keys", create_api_key),
         Endpoint::post("/account/api-keys/{id}/revoke", revoke_api_key),
         Endpoint::post("/datasets/{id}/validation", validate_dataset),
+    ];
+    [
+        mine,
+        tasks::endpoints(),
+        catalogue::endpoints(),
+        hotkeys::endpoints(),
     ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Leaves `message` for the next page and sends the browser to `to`.
-async fn redirect_with(
+pub(super) async fn redirect_with(
     session: &Session,
     to: &str,
     kind: FlashKind,
@@ -41,7 +55,7 @@ async fn redirect_with(
 }
 
 /// The message a person sees for a failed form: the domain's words, or a generic one for our faults.
-fn message_for(err: domain::Error) -> String {
+pub(super) fn message_for(err: domain::Error) -> String {
     if err.is_internal() {
         tracing::error!(error = %err, "form failed");
         "something went wrong on our side; try again".into()
@@ -143,7 +157,7 @@ async fn sign_in(
 }
 
 #[derive(Deserialize)]
-struct Empty {}
+pub(super) struct Empty {}
 
 async fn sign_out(CsrfForm(session, _): CsrfForm<Empty>) -> Response {
     if let Err(err) = web_session::sign_out(&session).await {
@@ -262,7 +276,7 @@ async fn validate_dataset(
 }
 
 /// The signed-in user, or a redirect to the sign-in page that leaves `why` as its message.
-async fn signed_in_user(
+pub(super) async fn signed_in_user(
     state: &AppState,
     session: &Session,
     why: &str,

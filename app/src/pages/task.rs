@@ -1,0 +1,197 @@
+//! One task: its state, window and deadline, and every event with its reason. Once hydrated the page
+//! asks for the task every second and updates in place until the task ends; before that (or without
+//! JavaScript) a reload shows the same.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+use serde::{Deserialize, Serialize};
+
+use super::SignInFirst;
+use crate::session::{CsrfField, FlashMessage, session_now};
+use crate::time::format_utc;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskDetail {
+    pub id: String,
+    pub task_type: String,
+    pub model_id: String,
+    pub hours_to_complete: u64,
+    pub state: String,
+    pub terminal: bool,
+    pub pool_min: u64,
+    pub pool_max: u64,
+    pub window_starts_at: Option<i64>,
+    pub deadline_at: Option<i64>,
+    /// (from, to, reason, at)
+    pub events: Vec<(Option<String>, String, String, i64)>,
+    /// The server's clock when this was read, for the countdown.
+    pub now: i64,
+}
+
+#[server(prefix = "/fn", endpoint = "task")]
+pub async fn load_task(id: String) -> Result<TaskDetail, ServerFnError> {
+    use crate::web_session;
+    let (user, platform) = web_session::signed_in().await?;
+    let task = domain::tasks::get(&platform.db, &user, &id)
+        .await
+        .map_err(web_session::failed)?;
+    let events = domain::tasks::events(&platform.db, &user, &id)
+        .await
+        .map_err(web_session::failed)?;
+    Ok(TaskDetail {
+        id: task.id,
+        task_type: task.task_type.as_str().to_string(),
+        model_id: task.model_id,
+        hours_to_complete: task.hours_to_complete,
+        state: task.state.as_str().to_string(),
+        terminal: task.state.is_terminal(),
+        pool_min: task.pool_min,
+        pool_max: task.pool_max,
+        window_starts_at: task.window_starts_at,
+        deadline_at: task.deadline_at,
+        events: events
+            .into_iter()
+            .map(|e| {
+                (
+                    e.from_state.map(|s| s.as_str().to_string()),
+                    e.to_state.as_str().to_string(),
+                    e.reason,
+                    e.at,
+                )
+            })
+            .collect(),
+        now: domain::clock::now_ms(),
+    })
+}
+
+#[component]
+pub fn TaskPage() -> impl IntoView {
+    let params = use_params_map();
+    let detail = Resource::new_blocking(
+        move || params.with(|p| p.get("id").unwrap_or_default()),
+        load_task,
+    );
+    view! {
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || {
+                let signed_in = session_now().map(|s| s.user.is_some());
+                match (signed_in, detail.get()) {
+                    (Some(false), _) => view! { <SignInFirst/> }.into_any(),
+                    (_, Some(Ok(task))) => view! { <LiveTask task/> }.into_any(),
+                    (_, Some(Err(_))) => view! { <section class="card"><h1>"Task not found"</h1><p><a href="/tasks">"Your tasks"</a></p></section> }.into_any(),
+                    _ => view! { <p>"Loading…"</p> }.into_any(),
+                }
+            }}
+        </Suspense>
+    }
+}
+
+/// `ms` as `H:MM:SS`.
+fn countdown(ms: i64) -> String {
+    let secs = ms.max(0) / 1000;
+    format!("{}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+#[component]
+fn LiveTask(task: TaskDetail) -> impl IntoView {
+    let id = task.id.clone();
+    let (task, set_task) = signal(task);
+    // The browser's clock, corrected by how far it is from the server's.
+    let (now, set_now) = signal(task.get_untracked().now);
+    #[cfg(feature = "hydrate")]
+    {
+        let skew = task.get_untracked().now - js_sys::Date::now() as i64;
+        let handle = set_interval_with_handle(
+            move || {
+                set_now.set(js_sys::Date::now() as i64 + skew);
+                if task.get_untracked().terminal {
+                    return;
+                }
+                let id = id.clone();
+                leptos::task::spawn_local(async move {
+                    if let Ok(fresh) = load_task(id).await {
+                        set_task.set(fresh);
+                    }
+                });
+            },
+            std::time::Duration::from_secs(1),
+        );
+        on_cleanup(move || {
+            if let Ok(handle) = handle {
+                handle.clear();
+            }
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (id, set_task, set_now);
+    let events = move || {
+        task.get()
+            .events
+            .into_iter()
+            .rev()
+            .map(|(from, to, reason, at)| {
+                view! {
+                    <tr data-test="task-event">
+                        <td>{format_utc(at)}</td>
+                        <td>{from.map(|f| format!("{f} → {to}")).unwrap_or(to)}</td>
+                        <td>{reason}</td>
+                    </tr>
+                }
+            })
+            .collect_view()
+    };
+    let window = move || {
+        let t = task.get();
+        match (t.window_starts_at, t.deadline_at) {
+            (Some(start), Some(deadline)) => {
+                let left = deadline - now.get();
+                let remaining = if left > 0 && !t.terminal {
+                    format!(" · {} left", countdown(left))
+                } else {
+                    String::new()
+                };
+                format!(
+                    "Window: {} to {}{remaining}",
+                    format_utc(start),
+                    format_utc(deadline)
+                )
+            }
+            _ => format!(
+                "Window: {} hours, from when {} to {} miners have accepted",
+                t.hours_to_complete, t.pool_min, t.pool_max
+            ),
+        }
+    };
+    let initial = task.get_untracked();
+    view! {
+        <section class="card">
+            <p><a href="/tasks">"← Tasks"</a></p>
+            <h1>{format!("{} · {}", initial.model_id, initial.task_type)}</h1>
+            <FlashMessage/>
+            <p>"State: " <strong data-test="task-state">{move || task.get().state}</strong></p>
+            <p data-test="task-window">{window}</p>
+            {move || (!task.get().terminal).then(|| view! {
+                <form method="post" action=format!("/tasks/{}/cancel", task.get().id) class="inline">
+                    <CsrfField/>
+                    <button type="submit" class="button danger" data-test="cancel-task">"Cancel the task"</button>
+                </form>
+            })}
+            <h2>"Events"</h2>
+            <table class="table">
+                <thead><tr><th scope="col">"When"</th><th scope="col">"State"</th><th scope="col">"Why"</th></tr></thead>
+                <tbody>{events}</tbody>
+            </table>
+        </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::countdown;
+
+    #[test]
+    fn countdown_reads_hours_minutes_seconds() {
+        assert_eq!(countdown(3_723_000), "1:02:03");
+        assert_eq!(countdown(-5), "0:00:00");
+    }
+}
