@@ -231,9 +231,9 @@ async fn close_round(platform: &Platform, task: &Task) -> Result<()> {
     } else {
         let again = now + platform.scheduling.retry_delay_ms;
         let reason = format!(
-            "only {accepted} of the {} miners needed accepted; offering again in {} minutes",
+            "only {accepted} of the {} miners needed accepted; offering again in {}",
             task.pool_min,
-            platform.scheduling.retry_delay_ms / 60_000
+            in_words(platform.scheduling.retry_delay_ms)
         );
         if move_in(
             &mut tx,
@@ -251,6 +251,16 @@ async fn close_round(platform: &Platform, task: &Task) -> Result<()> {
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// A delay for people: "15 minutes", "5 seconds".
+fn in_words(ms: Millis) -> String {
+    match ms {
+        ms if ms >= 120_000 => format!("{} minutes", ms / 60_000),
+        ms if ms >= 60_000 => "a minute".to_string(),
+        ms if ms <= 1_000 => "a second".to_string(),
+        ms => format!("{} seconds", (ms + 999) / 1000),
+    }
 }
 
 /// Moves the task through `ready` into `training`, with its window from now.
@@ -404,4 +414,17 @@ pub async fn decide(
     }
     tx.commit().await?;
     Ok(Offer::new(offer, task))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_words;
+
+    #[test]
+    fn delays_read_in_minutes_or_seconds() {
+        assert_eq!(in_words(15 * 60_000), "15 minutes");
+        assert_eq!(in_words(60_000), "a minute");
+        assert_eq!(in_words(5_000), "5 seconds");
+        assert_eq!(in_words(200), "a second");
+    }
 }
