@@ -29,6 +29,9 @@ apt_packages() {
   command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+  # The Docker runner's tests compile a static probe for their images FROM scratch.
+  command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+  ls /usr/lib/*/libc.a >/dev/null 2>&1 || missing+=(libc6-dev)
   [ ${#missing[@]} -eq 0 ] && return 0
   echo "==> apt-get install ${missing[*]}"
   local sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo

@@ -156,10 +156,7 @@ fn LiveTask(task: TaskDetail) -> impl IntoView {
                     format_utc(deadline)
                 )
             }
-            _ if t.terminal => format!(
-                "Window: {} hours; it never opened",
-                t.hours_to_complete
-            ),
+            _ if t.terminal => format!("Window: {} hours; it never opened", t.hours_to_complete),
             _ => format!(
                 "Window: {} hours, from when {} to {} miners have accepted",
                 t.hours_to_complete, t.pool_min, t.pool_max

@@ -1,0 +1,227 @@
+//! The Docker backend, through bollard: images are built from a tar build context (never pulled), and
+//! each run is a fresh container with no network, a read-only root filesystem but for its output
+//! directory and a small `/tmp`, every capability dropped, an unprivileged user, memory, CPU and
+//! process limits, and a hard timeout at which it is killed. The engine is named by URL
+//! (`unix:///var/run/docker.sock`, `tcp://trainer-3:2375`), so trainer hosts can be other machines.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, DeviceRequest, HostConfig};
+use bollard::query_parameters::{
+    BuildImageOptions, KillContainerOptions, LogsOptions, RemoveContainerOptions,
+};
+use futures::StreamExt;
+
+use crate::logs::Tail;
+use crate::{Ending, Outcome, RunSpec, Runner, RunnerError};
+
+/// Where the output directory is mounted inside the container.
+pub const OUTPUT_MOUNT: &str = "/output";
+
+/// The user the program runs as: `nobody`.
+const USER: &str = "65534:65534";
+
+/// A built image: its tag and its content digest (the image id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Image {
+    pub tag: String,
+    pub id: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct DockerRunner {
+    docker: Docker,
+    image: String,
+}
+
+impl DockerRunner {
+    /// Connects to the engine at `url`, or this machine's (`DOCKER_HOST`, else the local socket).
+    pub fn connect(url: Option<&str>) -> Result<Docker, RunnerError> {
+        Ok(match url {
+            Some(url) => Docker::connect_with_host(url)?,
+            None => Docker::connect_with_defaults()?,
+        })
+    }
+
+    /// A runner of containers made from `image`.
+    pub fn new(docker: Docker, image: &str) -> Self {
+        DockerRunner {
+            docker,
+            image: image.to_string(),
+        }
+    }
+
+    /// Builds `context` (a tar holding a `Dockerfile`) as `tag`, with no network during the build and
+    /// at most `timeout`; the build's own error is in the message when it fails.
+    pub async fn build(
+        docker: &Docker,
+        tag: &str,
+        context: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Image, RunnerError> {
+        let options = BuildImageOptions {
+            t: Some(tag.to_string()),
+            rm: true,
+            forcerm: true,
+            networkmode: Some("none".into()),
+            ..Default::default()
+        };
+        let mut progress =
+            docker.build_image(options, None, Some(bollard::body_full(context.into())));
+        let mut log = Tail::default();
+        let building = async {
+            while let Some(step) = progress.next().await {
+                let step =
+                    step.map_err(|err| RunnerError::Build(format!("{err}\n{}", log.text())))?;
+                if let Some(detail) = step.error_detail {
+                    let message = detail.message.unwrap_or_default();
+                    return Err(RunnerError::Build(format!("{message}\n{}", log.text())));
+                }
+                if let Some(line) = step.stream {
+                    log.push(line.as_bytes());
+                }
+            }
+            Ok(())
+        };
+        tokio::time::timeout(timeout, building)
+            .await
+            .map_err(|_| RunnerError::Build(format!("the build took longer than {timeout:?}")))??;
+        let inspected = docker.inspect_image(tag).await?;
+        Ok(Image {
+            tag: tag.to_string(),
+            id: inspected.id.unwrap_or_default(),
+        })
+    }
+
+    fn container(&self, spec: &RunSpec) -> ContainerCreateBody {
+        let mut binds: Vec<String> = spec
+            .inputs
+            .iter()
+            .map(|(host, inside)| format!("{}:{inside}:ro", host.display()))
+            .collect();
+        binds.push(format!("{}:{OUTPUT_MOUNT}:rw", spec.output_dir.display()));
+        let memory = i64::try_from(spec.limits.memory_bytes).unwrap_or(i64::MAX);
+        let device_requests = spec.limits.gpus.map(|count| {
+            vec![DeviceRequest {
+                driver: Some("nvidia".into()),
+                count: Some(count),
+                capabilities: Some(vec![vec!["gpu".into()]]),
+                ..Default::default()
+            }]
+        });
+        let env = spec
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .chain([format!("OUTPUT_DIR={OUTPUT_MOUNT}")])
+            .collect();
+        ContainerCreateBody {
+            image: Some(self.image.clone()),
+            cmd: (!spec.command.is_empty()).then(|| spec.command.clone()),
+            env: Some(env),
+            user: Some(USER.into()),
+            working_dir: Some(OUTPUT_MOUNT.into()),
+            network_disabled: Some(true),
+            host_config: Some(HostConfig {
+                binds: Some(binds),
+                network_mode: Some("none".into()),
+                readonly_rootfs: Some(true),
+                tmpfs: Some(HashMap::from([(
+                    "/tmp".to_string(),
+                    "rw,noexec,nosuid,size=64m".to_string(),
+                )])),
+                cap_drop: Some(vec!["ALL".into()]),
+                security_opt: Some(vec!["no-new-privileges".into()]),
+                memory: Some(memory),
+                memory_swap: Some(memory),
+                nano_cpus: Some((spec.limits.cpus * 1e9) as i64),
+                pids_limit: Some(spec.limits.pids),
+                device_requests,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    async fn logs(&self, id: &str) -> String {
+        let options = LogsOptions {
+            stdout: true,
+            stderr: true,
+            tail: "all".into(),
+            ..Default::default()
+        };
+        let mut tail = Tail::default();
+        let mut stream = self.docker.logs(id, Some(options));
+        while let Some(Ok(chunk)) = stream.next().await {
+            tail.push(&chunk.into_bytes());
+        }
+        tail.text()
+    }
+}
+
+#[async_trait::async_trait]
+impl Runner for DockerRunner {
+    async fn run(&self, spec: &RunSpec) -> Result<Outcome, RunnerError> {
+        // The container's user must be able to write its output.
+        std::fs::set_permissions(
+            &spec.output_dir,
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )?;
+        let created = self
+            .docker
+            .create_container(None, self.container(spec))
+            .await?;
+        let id = created.id;
+        let started = Instant::now();
+        let outcome = self.run_created(&id, spec, started).await;
+        let remove = RemoveContainerOptions {
+            force: true,
+            ..Default::default()
+        };
+        if let Err(err) = self.docker.remove_container(&id, Some(remove)).await {
+            tracing::warn!(container = %id, error = %err, "could not remove a finished container");
+        }
+        outcome
+    }
+}
+
+impl DockerRunner {
+    async fn run_created(
+        &self,
+        id: &str,
+        spec: &RunSpec,
+        started: Instant,
+    ) -> Result<Outcome, RunnerError> {
+        self.docker.start_container(id, None).await?;
+        let mut waiting = self.docker.wait_container(id, None);
+        let waited = tokio::time::timeout(spec.limits.time, waiting.next()).await;
+        let timed_out = waited.is_err();
+        if timed_out {
+            let kill = KillContainerOptions {
+                signal: "SIGKILL".into(),
+            };
+            // It may have ended meanwhile; the inspection below tells.
+            let _ = self.docker.kill_container(id, Some(kill)).await;
+            let _ = self.docker.wait_container(id, None).next().await;
+        }
+        let state = self.docker.inspect_container(id, None).await?.state;
+        let oom = state.as_ref().and_then(|s| s.oom_killed).unwrap_or(false);
+        let code = state.as_ref().and_then(|s| s.exit_code).unwrap_or(-1);
+        let ending = if timed_out {
+            Ending::TimedOut
+        } else if oom {
+            Ending::OutOfMemory
+        } else if code > 128 {
+            Ending::Signalled((code - 128) as i32)
+        } else {
+            Ending::Exited(code)
+        };
+        Ok(Outcome {
+            ending,
+            logs: self.logs(id).await,
+            duration: started.elapsed(),
+        })
+    }
+}
