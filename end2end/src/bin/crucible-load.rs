@@ -185,7 +185,20 @@ async fn run(options: Options) {
         latencies.last().copied().unwrap_or(0),
     );
     println!("server peak RSS: {peak_rss_mib} MiB (target < 300 MiB)");
-    drop(server);
+    stop(server).await;
+}
+
+/// Stops the server as an operator does (SIGTERM), so that it may finish; killed after 30 s.
+async fn stop(mut server: end2end::Server) {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status();
+    for _ in 0..300 {
+        if server.0.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn percentile(sorted: &[i64], p: f64) -> i64 {
