@@ -10,6 +10,7 @@ pub mod error;
 pub mod jobs;
 pub mod miners;
 pub mod platform;
+pub mod scoring;
 pub mod secret;
 pub mod session_store;
 pub mod storage;

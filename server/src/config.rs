@@ -41,6 +41,12 @@ pub enum Command {
     /// Work with dataset files locally.
     #[command(subcommand)]
     Datasets(DatasetsCommand),
+    /// Recompute the weights from an audit export (`GET /api/v1/audit/export`) alone, print them, and
+    /// fail if they differ from the weights the export publishes.
+    Audit {
+        #[arg(long)]
+        export: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,7 @@
 //! The `crucible` binary's parts: configuration, start-up, the HTTP server and the admin commands.
 
 pub mod admin;
+pub mod audit;
 pub mod config;
 pub mod dataset_check;
 pub mod http;
@@ -28,5 +29,6 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(args) => serve::serve(args).await,
         Command::Admin(command) => admin::run(command).await,
         Command::Datasets(command) => dataset_check::run(command).await,
+        Command::Audit { export } => audit::run(&export),
     }
 }

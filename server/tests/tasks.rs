@@ -1,5 +1,6 @@
-//! Tasks through the API: the plan shown before confirming, creation within the catalogue's bounds,
-//! the background step that prepares the data, the event log and cancelling. SQLite and PostgreSQL.
+//! Tasks through the API and the browser: the plan shown before confirming, creation within the
+//! catalogue's bounds, the background step that prepares the data, the event log and cancelling; and
+//! the scores of a task on the public leaderboard and in the audit export. SQLite and PostgreSQL.
 
 mod common;
 
@@ -113,6 +114,68 @@ testkit::on_both_databases! {
         assert_eq!(state_on(&shown), "cancelled");
         assert!(shown.contains("cancelled by the customer"), "{shown}");
         assert!(!shown.contains("data-test=\"cancel-task\""), "an ended task has no cancel button");
+    }
+
+    async fn scores_rank_miners_publicly_and_the_audit_export_recomputes_the_weights(db: Database) {
+        let mut app = TestApp::new(db.clone()).await;
+        let key = app.customer_key("owner@example.org").await;
+        let dataset = validated_dataset(&mut app, &key).await;
+        let request = json!({"dataset_id": dataset["id"], "model_id": "Qwen/Qwen2.5-0.5B-Instruct", "hours_to_complete": 2});
+        let task = app.api("POST", "/api/v1/tasks", Some(&key), Some(request)).await.json()["id"].as_str().unwrap().to_string();
+        let mut miners = Vec::new();
+        for seed in [21, 22, 23] {
+            let keys = common::miner_keys(seed);
+            app.register_miner(&keys, &["instruct"], 8_000_000_000).await;
+            let hotkey = domain::miners::Hotkey::from_public_key(keys.public.to_bytes());
+            let miner = domain::miners::by_hotkey(&db, &hotkey).await.unwrap().unwrap();
+            miners.push((miner.id, miner.hotkey));
+        }
+        let entry = |i: usize, sha: &str, at: i64, loss: f64| domain::scoring::Entry {
+            miner: miners[i].0.clone(),
+            artifact_sha256: sha.into(),
+            received_at: at,
+            evaluation: domain::scoring::Evaluation::Loss(loss),
+        };
+        let entries = [entry(0, "aaaa", 10, 1.2), entry(1, "bbbb", 20, 0.9), entry(2, "aaaa", 30, 0.8)];
+        let now = domain::clock::now_ms();
+        domain::scoring::record(&db, &task, &entries, now).await.unwrap();
+        // Scored twice (a retried job): nothing changes.
+        domain::scoring::record(&db, &task, &entries, now + 5).await.unwrap();
+
+        app.forget_cookies();
+        let board = app.api("GET", "/api/v1/leaderboard?window=1d&task_type=instruct", None, None).await;
+        assert_eq!(board.status, StatusCode::OK, "the leaderboard is public: {}", board.body);
+        let standings = board.json()["standings"].clone();
+        let row = |i: usize| (standings[i]["hotkey"].as_str().unwrap().to_string(), standings[i]["points"].as_i64().unwrap());
+        assert_eq!(row(0), (miners[1].1.clone(), 3), "the lowest loss wins");
+        assert_eq!(row(1), (miners[0].1.clone(), 0));
+        assert_eq!(row(2), (miners[2].1.clone(), -1), "a later copy of an artifact is a duplicate");
+        assert_eq!(app.api("GET", "/api/v1/leaderboard?task_type=dpo", None, None).await.json()["standings"], json!([]));
+        let bad = app.api("GET", "/api/v1/leaderboard?window=2d", None, None).await;
+        assert_eq!((bad.status, bad.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("window")));
+
+        let export = app.api("GET", "/api/v1/audit/export", None, None).await;
+        assert_eq!(export.status, StatusCode::OK, "{}", export.body);
+        let export = export.json();
+        assert_eq!(export["scores"].as_array().unwrap().len(), 3);
+        assert!(export["scores"].as_array().unwrap().iter().any(|s| s["reason"].as_str().unwrap().contains("duplicate")));
+        assert_eq!(export["weights"][&miners[1].1], 1_000_000, "the only positive miner has all the weight");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("export.json");
+        std::fs::write(&file, export.to_string()).unwrap();
+        let audit = |file: &std::path::Path| std::process::Command::new(env!("CARGO_BIN_EXE_crucible")).args(["audit", "--export"]).arg(file).output().unwrap();
+        let matched = audit(&file);
+        let printed = String::from_utf8_lossy(&matched.stdout);
+        assert!(matched.status.success(), "{printed}{}", String::from_utf8_lossy(&matched.stderr));
+        assert!(printed.contains(&format!("{} 1000000", miners[1].1)) && printed.contains("match"), "{printed}");
+
+        let mut forged = export.clone();
+        forged["weights"][&miners[0].1] = json!(500_000);
+        std::fs::write(&file, forged.to_string()).unwrap();
+        let refused = audit(&file);
+        assert!(!refused.status.success(), "a forged weight is caught");
+        assert!(String::from_utf8_lossy(&refused.stderr).contains(&miners[0].1));
     }
 }
 

@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod miners;
 pub mod models;
 pub mod offers;
+pub mod scores;
 pub mod sessions;
 pub mod settings;
 pub mod sign_in_failures;

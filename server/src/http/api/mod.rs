@@ -2,6 +2,7 @@
 
 mod datasets;
 mod miners;
+mod scores;
 mod tasks;
 
 use axum::Json;
@@ -27,6 +28,7 @@ pub fn endpoints() -> Vec<Endpoint> {
     endpoints.extend(datasets::endpoints());
     endpoints.extend(miners::endpoints());
     endpoints.extend(tasks::endpoints());
+    endpoints.extend(scores::endpoints());
     endpoints
 }
 

@@ -1,0 +1,66 @@
+//! The `scores` table.
+
+use sqlx::{Any, Executor, FromRow};
+
+use crate::clock::Millis;
+
+#[derive(Clone, Debug, FromRow)]
+pub struct ScoreRow {
+    pub id: String,
+    pub task_id: String,
+    pub miner_id: String,
+    pub points: i64,
+    pub rank: Option<i64>,
+    pub reason: String,
+    pub scored_at: Millis,
+}
+
+/// Records a score; nothing when the task already has the miner's score.
+pub async fn insert<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    row: &ScoreRow,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO scores (id, task_id, miner_id, points, rank, reason, scored_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (task_id, miner_id) DO NOTHING",
+    )
+    .bind(&row.id)
+    .bind(&row.task_id)
+    .bind(&row.miner_id)
+    .bind(row.points)
+    .bind(row.rank)
+    .bind(&row.reason)
+    .bind(row.scored_at)
+    .execute(exec)
+    .await?;
+    Ok(())
+}
+
+/// A score with its miner's hotkey and its task's type.
+#[derive(Clone, Debug, FromRow)]
+pub struct PublicScore {
+    pub task_id: String,
+    pub task_type: String,
+    pub hotkey: String,
+    pub points: i64,
+    pub rank: Option<i64>,
+    pub reason: String,
+    pub scored_at: Millis,
+}
+
+/// The scores made after `since` and at or before `until`, oldest first.
+pub async fn between<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    since: Millis,
+    until: Millis,
+) -> sqlx::Result<Vec<PublicScore>> {
+    sqlx::query_as(
+        "SELECT s.task_id, t.task_type, m.hotkey, s.points, s.rank, s.reason, s.scored_at \
+         FROM scores s JOIN miners m ON m.id = s.miner_id JOIN tasks t ON t.id = s.task_id \
+         WHERE s.scored_at > $1 AND s.scored_at <= $2 ORDER BY s.scored_at, s.task_id, m.hotkey",
+    )
+    .bind(since)
+    .bind(until)
+    .fetch_all(exec)
+    .await
+}
