@@ -22,7 +22,8 @@ pub async fn from_request() -> Result<Session, ServerFnError> {
     leptos_axum::extract::<Session>().await.map_err(failed)
 }
 
-fn platform() -> Result<Platform, ServerFnError> {
+/// The platform, for server functions open to everyone.
+pub fn platform() -> Result<Platform, ServerFnError> {
     use_context::<Platform>().ok_or_else(|| failed("no Platform in context"))
 }
 

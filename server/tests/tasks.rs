@@ -151,6 +151,11 @@ testkit::on_both_databases! {
         assert_eq!(row(1), (miners[0].1.clone(), 0));
         assert_eq!(row(2), (miners[2].1.clone(), -1), "a later copy of an artifact is a duplicate");
         assert_eq!(app.api("GET", "/api/v1/leaderboard?task_type=dpo", None, None).await.json()["standings"], json!([]));
+        let page = app.get("/leaderboards?window=1d&task_type=instruct").await.body;
+        let first = page.find("data-test=\"standing\"").expect("the page lists the standings");
+        let listed = |hotkey: &str| page[first..].find(hotkey).expect("every scored miner is listed");
+        assert!(listed(&miners[1].1) < listed(&miners[0].1), "the winner is listed first");
+        assert!(app.get("/leaderboards?task_type=dpo").await.body.contains("No miner has been scored"));
         let bad = app.api("GET", "/api/v1/leaderboard?window=2d", None, None).await;
         assert_eq!((bad.status, bad.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("window")));
 
