@@ -16,8 +16,8 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use pages::{
-    ApiKeysPage, CataloguePage, Dashboard, DatasetPage, DatasetsPage, Home, HotkeysPage,
-    Leaderboards, NewTaskPage, NotFound, SignIn, SignUp, TaskPage, TasksPage,
+    AdminMinersPage, ApiKeysPage, CataloguePage, Dashboard, DatasetPage, DatasetsPage, Home,
+    HotkeysPage, Leaderboards, NewTaskPage, NotFound, SignIn, SignUp, TaskPage, TasksPage,
 };
 use session::{Nav, provide_session};
 
@@ -66,6 +66,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/tasks/:id") view=TaskPage ssr=SsrMode::Async/>
                     <Route path=path!("/miner/hotkeys") view=HotkeysPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/models") view=CataloguePage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/miners") view=AdminMinersPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

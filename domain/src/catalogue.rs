@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::{Role, User};
+use crate::accounts::User;
 use crate::clock::now_ms;
 use crate::datasets::TaskType;
 use crate::db::{self, Database, models::ModelRow};
@@ -74,19 +74,9 @@ pub async fn catalogue(db: &Database) -> Result<Catalogue> {
     Ok(Catalogue { models, bounds })
 }
 
-fn require_admin(user: &User) -> Result<()> {
-    if user.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(Error::Forbidden(
-            "only an admin may change the model catalogue".into(),
-        ))
-    }
-}
-
 /// Every model with whether it is offered for new tasks, for admins.
 pub async fn all_models(db: &Database, admin: &User) -> Result<Vec<(BaseModel, bool)>> {
-    require_admin(admin)?;
+    admin.require_admin("change the model catalogue")?;
     db::models::all(db.pool())
         .await?
         .into_iter()
@@ -99,7 +89,7 @@ pub async fn all_models(db: &Database, admin: &User) -> Result<Vec<(BaseModel, b
 
 /// Adds a model to the catalogue, offered at once.
 pub async fn add_model(db: &Database, admin: &User, model: BaseModel) -> Result<()> {
-    require_admin(admin)?;
+    admin.require_admin("change the model catalogue")?;
     let id = model.id.trim();
     let well_formed = id.split_once('/').is_some_and(|(owner, name)| {
         !owner.is_empty()
@@ -151,7 +141,7 @@ pub async fn add_model(db: &Database, admin: &User, model: BaseModel) -> Result<
 
 /// Offers the model for new tasks again, or stops offering it (tasks already made keep it).
 pub async fn set_enabled(db: &Database, admin: &User, id: &str, enabled: bool) -> Result<()> {
-    require_admin(admin)?;
+    admin.require_admin("change the model catalogue")?;
     if !db::models::set_enabled(db.pool(), id, enabled).await? {
         return Err(Error::NotFound("model"));
     }
@@ -160,7 +150,7 @@ pub async fn set_enabled(db: &Database, admin: &User, id: &str, enabled: bool) -
 
 /// Sets how long tasks of one type may run.
 pub async fn set_bounds(db: &Database, admin: &User, bounds: Bounds) -> Result<()> {
-    require_admin(admin)?;
+    admin.require_admin("change the model catalogue")?;
     if bounds.min_hours == 0 || bounds.min_hours > bounds.max_hours || bounds.max_hours > MAX_HOURS
     {
         return Err(Error::invalid(

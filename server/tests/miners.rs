@@ -259,6 +259,45 @@ testkit::on_both_databases! {
         assert!(page.body.contains("5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"), "{}", page.body);
         assert!(page.body.contains("is linked to this account"));
     }
+
+    async fn an_admin_suspends_a_miner_in_the_browser_and_it_gets_no_offers(db: Database) {
+        let mut app = TestApp::new(db.clone()).await;
+        let (suspended, active) = (keypair(31), keypair(32));
+        for keys in [&suspended, &active] {
+            app.register_miner(keys, &["instruct"], 8_000_000_000).await;
+        }
+        let hotkey = Hotkey::from_public_key(suspended.public.to_bytes()).to_string();
+        let key = app.customer_key("customer@example.org").await;
+        app.submit("/admin/miners", "/admin/miners/suspension", &[("hotkey", &hotkey), ("action", "suspend"), ("reason", "nope")]).await;
+        assert!(app.get("/admin/miners").await.body.contains("nly an admin may suspend or reinstate miners"));
+        let parsed = Hotkey::parse(&hotkey).unwrap();
+        assert_eq!(domain::miners::by_hotkey(&db, &parsed).await.unwrap().unwrap().suspended_reason, None, "a customer cannot suspend");
+
+        let admin = domain::accounts::Email::parse("admin@example.org").unwrap();
+        let password = domain::accounts::Password::new(common::PASSWORD).unwrap();
+        domain::accounts::sign_up(&db, &admin, &password, domain::accounts::Role::Admin).await.unwrap();
+        app.forget_cookies();
+        app.sign_in("admin@example.org", common::PASSWORD).await;
+        assert!(app.get("/admin/miners").await.body.contains(&hotkey));
+        app.submit("/admin/miners", "/admin/miners/suspension", &[("hotkey", &hotkey), ("action", "suspend"), ("reason", "copied artifacts")]).await;
+        let page = app.get("/admin/miners").await.body;
+        assert!(page.contains("is suspended and gets no offers") && page.contains("suspended: copied artifacts"), "{page}");
+
+        // A task fans out to the active miner only.
+        let dataset = common::validated_dataset(&mut app, &key).await;
+        let request = json!({"dataset_id": dataset["id"], "model_id": "Qwen/Qwen2.5-0.5B-Instruct", "hours_to_complete": 2});
+        assert_eq!(app.api("POST", "/api/v1/tasks", Some(&key), Some(request)).await.status, StatusCode::CREATED);
+        app.state.platform.scheduling.offer_ttl_ms = 60_000;
+        app.run_jobs().await;
+        for (keys, expected, what) in [(&active, 1, "the active miner is offered the task"), (&suspended, 0, "the suspended one is not")] {
+            let offers = app.signed("GET", "/api/v1/miner/offers?wait=0", keys, Vec::new()).await.json();
+            assert_eq!(offers["offers"].as_array().unwrap().len(), expected, "{what}");
+        }
+
+        app.submit("/admin/miners", "/admin/miners/suspension", &[("hotkey", &hotkey), ("action", "reinstate")]).await;
+        assert!(app.get("/admin/miners").await.body.contains("is reinstated"));
+        assert_eq!(domain::miners::by_hotkey(&db, &parsed).await.unwrap().unwrap().suspended_reason, None);
+    }
 }
 
 /// The challenge a hotkeys page shows.

@@ -47,6 +47,17 @@ impl TryFrom<UserRow> for User {
     }
 }
 
+impl User {
+    /// Refuses anyone but an admin, saying what only an admin may do.
+    pub fn require_admin(&self, what: &str) -> Result<()> {
+        if self.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!("only an admin may {what}")))
+        }
+    }
+}
+
 pub async fn sign_up(
     db: &Database,
     email: &Email,

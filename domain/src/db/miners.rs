@@ -142,3 +142,12 @@ pub async fn owner_of<'e>(
         .await
         .map(Option::flatten)
 }
+
+/// Every miner, newest first.
+pub async fn all<'e>(exec: impl Executor<'e, Database = Any>) -> sqlx::Result<Vec<MinerRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM miners ORDER BY created_at DESC, id"
+    ))
+    .fetch_all(exec)
+    .await
+}

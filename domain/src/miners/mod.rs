@@ -9,6 +9,7 @@ pub use hotkey::Hotkey;
 
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::User;
 use crate::clock::{Millis, now_ms};
 use crate::datasets::TaskType;
 use crate::db::{self, Database, miners::MinerRow};
@@ -129,6 +130,29 @@ pub async fn suspend(db: &Database, hotkey: &Hotkey, reason: Option<&str>) -> Re
         return Err(Error::NotFound("miner"));
     }
     Ok(())
+}
+
+/// Every miner, for admins.
+pub async fn all(db: &Database, admin: &User) -> Result<Vec<Miner>> {
+    admin.require_admin("list the miners")?;
+    db::miners::all(db.pool())
+        .await?
+        .into_iter()
+        .map(Miner::try_from)
+        .collect()
+}
+
+/// `suspend`, by an admin in the browser.
+pub async fn suspend_as(
+    db: &Database,
+    admin: &User,
+    hotkey: &str,
+    reason: Option<&str>,
+) -> Result<()> {
+    admin.require_admin("suspend or reinstate miners")?;
+    let hotkey = Hotkey::parse(hotkey)
+        .map_err(|why| Error::invalid("hotkey", format!("not an SS58 hotkey: {why}")))?;
+    suspend(db, &hotkey, reason).await
 }
 
 /// Forgets request uuids old enough that their signatures are refused by time alone.

@@ -18,6 +18,7 @@ use super::endpoint::Endpoint;
 
 mod catalogue;
 mod hotkeys;
+mod miners_admin;
 mod tasks;
 
 pub fn endpoints() -> Vec<Endpoint> {
@@ -34,6 +35,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         tasks::endpoints(),
         catalogue::endpoints(),
         hotkeys::endpoints(),
+        miners_admin::endpoints(),
     ]
     .into_iter()
     .flatten()
