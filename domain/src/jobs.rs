@@ -17,6 +17,7 @@ pub enum JobKind {
     ValidateDataset,
     PrepareTask,
     AdvanceTask,
+    EvaluateTask,
 }
 
 impl JobKind {
@@ -25,6 +26,7 @@ impl JobKind {
             JobKind::ValidateDataset => "validate_dataset",
             JobKind::PrepareTask => "prepare_task",
             JobKind::AdvanceTask => "advance_task",
+            JobKind::EvaluateTask => "evaluate_task",
         }
     }
 
@@ -33,6 +35,7 @@ impl JobKind {
             JobKind::ValidateDataset,
             JobKind::PrepareTask,
             JobKind::AdvanceTask,
+            JobKind::EvaluateTask,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == s)
@@ -86,6 +89,9 @@ async fn run(platform: &Platform, job: &JobRow) -> Result<()> {
         }
         Some(JobKind::PrepareTask) => tasks::prepare(platform, &job.subject_id).await,
         Some(JobKind::AdvanceTask) => tasks::fan_out::advance(platform, &job.subject_id).await,
+        Some(JobKind::EvaluateTask) => {
+            crate::evaluation::evaluate_task(platform, &job.subject_id).await
+        }
         None => Err(Error::Internal(format!("unknown job kind {}", job.kind))),
     }
 }

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod datasets;
 pub mod db;
 pub mod error;
+pub mod evaluation;
 pub mod jobs;
 pub mod miners;
 pub mod platform;

@@ -22,6 +22,8 @@ pub struct Platform {
     pub scheduling: crate::tasks::Scheduling,
     /// The miners waiting on a long poll for offers, woken when one arrives.
     pub offer_watch: crate::tasks::OfferWatch,
+    /// What evaluates submissions after a deadline; without one, tasks wait in `preevaluation`.
+    pub evaluator: Option<crate::evaluation::Evaluator>,
 }
 
 /// The deployment's signing key: created once, stored in the database, shared by every replica.

@@ -10,7 +10,7 @@ mod process;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use docker::{DockerRunner, Image};
+pub use docker::{DockerRunner, Image, OUTPUT_MOUNT};
 pub use process::ProcessRunner;
 
 /// What to run and within which limits.

@@ -31,6 +31,8 @@ pub enum LogFormat {
     Json,
 }
 
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the web server and the background workers.
@@ -109,6 +111,23 @@ pub struct ServeArgs {
     /// Where evaluators and tournament recipes run.
     #[arg(long, env = "CRUCIBLE_RUNNER", value_enum, default_value_t = RunnerKind::Process)]
     pub runner: RunnerKind,
+    /// The Docker engine for `--runner docker` (`unix:///var/run/docker.sock`, `tcp://host:2375`);
+    /// default: DOCKER_HOST or the local socket.
+    #[arg(long, env = "CRUCIBLE_DOCKER_URL")]
+    pub docker_url: Option<String>,
+    /// The evaluator (docs/evaluator.md): a program and its first arguments for the process runner, or
+    /// an image (then its arguments) for Docker. Without one, tasks wait in `preevaluation`.
+    #[arg(long, env = "CRUCIBLE_EVALUATOR")]
+    pub evaluator: Option<String>,
+    /// Base models in the Hugging Face layout, one directory per model id; default DATA_DIR/base-models.
+    #[arg(long, env = "CRUCIBLE_BASE_MODELS")]
+    pub base_models: Option<PathBuf>,
+    /// How long one evaluation may run, in seconds.
+    #[arg(long, env = "CRUCIBLE_EVALUATION_SECS", default_value_t = 3600)]
+    pub evaluation_secs: u64,
+    /// How much memory one evaluation may use, in MiB.
+    #[arg(long, env = "CRUCIBLE_EVALUATION_MIB", default_value_t = 8192)]
+    pub evaluation_mib: u64,
     /// The built web assets (`pkg/` with the wasm, JS and CSS), as `cargo leptos build` writes them.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,

@@ -16,7 +16,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", args.addr));
-    let platform = startup::platform(&args.storage, &args.datasets, &public_url).await?;
+    let mut platform = startup::platform(&args.storage, &args.datasets, &public_url).await?;
+    platform.evaluator = startup::evaluator(&args)?;
     if !args.site_root.join("pkg").join("crucible.wasm").is_file() {
         tracing::warn!(
             site_root = %args.site_root.display(),

@@ -56,5 +56,46 @@ pub async fn platform(
         upload_limits,
         scheduling: datasets.scheduling(),
         offer_watch: Default::default(),
+        evaluator: None,
     })
+}
+
+/// The evaluator the arguments name, on the runner they choose; none without `--evaluator`.
+pub fn evaluator(
+    args: &crate::config::ServeArgs,
+) -> Result<Option<domain::evaluation::Evaluator>, CliError> {
+    use crate::config::RunnerKind;
+    let Some(words) = args.evaluator.as_deref() else {
+        return Ok(None);
+    };
+    let mut words: Vec<String> = words.split_whitespace().map(str::to_string).collect();
+    if words.is_empty() {
+        return Err(CliError::Config(
+            "--evaluator is empty: name a program or an image".into(),
+        ));
+    }
+    let limits = runner::Limits {
+        time: std::time::Duration::from_secs(args.evaluation_secs),
+        memory_bytes: args.evaluation_mib << 20,
+        ..Default::default()
+    };
+    let (runner, in_container): (Arc<dyn runner::Runner>, bool) = match args.runner {
+        RunnerKind::Process => (Arc::new(runner::ProcessRunner::default()), false),
+        RunnerKind::Docker => {
+            let image = words.remove(0);
+            let docker = runner::DockerRunner::connect(args.docker_url.as_deref())
+                .map_err(|err| CliError::Config(format!("the Docker engine: {err}")))?;
+            (Arc::new(runner::DockerRunner::new(docker, &image)), true)
+        }
+    };
+    Ok(Some(domain::evaluation::Evaluator {
+        runner,
+        command: words,
+        in_container,
+        limits,
+        base_models: args
+            .base_models
+            .clone()
+            .unwrap_or_else(|| args.storage.data_dir.join("base-models")),
+    }))
 }

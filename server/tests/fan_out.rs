@@ -1,6 +1,7 @@
 //! Fan-out through the miner API: the pool drawn from eligible miners, offers long-polled, accepted
 //! and declined, the window starting when the pool is full, and a task with too few miners delayed,
-//! offered again and failed, on short timings. SQLite and PostgreSQL.
+//! offered again and failed, on short timings; after the deadline, the submissions evaluated through
+//! the process runner and the task scored. SQLite and PostgreSQL.
 
 mod common;
 
@@ -292,5 +293,70 @@ testkit::on_both_databases! {
             offered += offers_of(&mut app, keys).await.len();
         }
         assert_eq!(offered, 15, "one pool of 15, not two");
+    }
+}
+
+/// A tar holding `files`, as a miner's artifact.
+fn artifact(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, text) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, name, text.as_bytes()).unwrap();
+    }
+    tar.into_inner().unwrap()
+}
+
+testkit::on_both_databases! {
+    async fn after_the_deadline_submissions_are_evaluated_and_the_task_is_scored(db: Database) {
+        let mut app = TestApp::new(db).await;
+        let (key, id, pool, _) = task_in_window(&mut app).await;
+        let models = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(models.path().join("Qwen/Qwen2.5-0.5B-Instruct")).unwrap();
+        app.state.platform.evaluator = Some(domain::evaluation::Evaluator {
+            runner: std::sync::Arc::new(runner::ProcessRunner::default()),
+            command: vec!["python3".into(), concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/loss_evaluator.py").into()],
+            in_container: false,
+            limits: runner::Limits { time: Duration::from_secs(60), ..Default::default() },
+            base_models: models.path().to_path_buf(),
+        });
+        let good = artifact(&[("config.json", "{}"), ("loss.txt", "0.9")]);
+        let best = artifact(&[("config.json", "{}"), ("loss.txt", "0.5")]);
+        let broken = artifact(&[("config.json", "{}")]);
+        for (miner, bytes) in [(&pool[0], &good), (&pool[1], &best), (&pool[2], &broken)] {
+            assert_eq!(submit(&mut app, &id, miner, bytes, &sha256(bytes)).await.status, StatusCode::OK);
+        }
+        // A copy of the best artifact, received later.
+        assert_eq!(submit(&mut app, &id, &pool[3], &best, &sha256(&best)).await.status, StatusCode::OK);
+
+        sqlx::query("UPDATE tasks SET deadline_at = 1 WHERE id = $1").bind(&id).execute(app.state.platform.db.pool()).await.unwrap();
+        sqlx::query("UPDATE jobs SET run_at = 0 WHERE subject_id = $1 AND state = 'queued'").bind(&id).execute(app.state.platform.db.pool()).await.unwrap();
+        app.run_jobs().await;
+
+        let events = app.api("GET", &format!("/api/v1/tasks/{id}/events"), Some(&key), None).await.json();
+        let states = common::event_states(&events);
+        assert_eq!(&states[states.len() - 3..], ["preevaluation", "evaluating", "success"], "{events}");
+        let last = events["events"].as_array().unwrap().last().unwrap()["reason"].as_str().unwrap().to_string();
+        assert!(last.contains("the best held-out loss is 0.5000"), "{last}");
+
+        let hotkey = |keys: &schnorrkel::Keypair| domain::miners::Hotkey::from_public_key(keys.public.to_bytes()).to_string();
+        let export = app.api("GET", "/api/v1/audit/export", None, None).await.json();
+        let score = |keys: &schnorrkel::Keypair| export["scores"].as_array().unwrap().iter().find(|s| s["miner"] == hotkey(keys)).cloned().unwrap();
+        assert_eq!(score(&pool[1])["points"], 3);
+        assert_eq!(score(&pool[0])["points"], 0);
+        assert_eq!(score(&pool[2])["points"], -1);
+        assert!(score(&pool[2])["reason"].as_str().unwrap().contains("evaluation failed"), "{}", score(&pool[2]));
+        assert_eq!(score(&pool[3])["points"], -1);
+        assert!(score(&pool[3])["reason"].as_str().unwrap().contains("duplicate"));
+        let attempts: Vec<i64> = sqlx::query_scalar("SELECT attempts FROM evaluations WHERE task_id = $1 ORDER BY attempts")
+            .bind(&id).fetch_all(app.state.platform.db.pool()).await.unwrap();
+        assert_eq!(attempts, [1, 1, 1, 4], "the broken artifact had its four attempts, the others one");
+
+        // Run again (a retried job): nothing changes.
+        domain::evaluation::evaluate_task(&app.state.platform, &id).await.unwrap();
+        let again = app.api("GET", &format!("/api/v1/tasks/{id}/events"), Some(&key), None).await.json();
+        assert_eq!(again["events"].as_array().unwrap().len(), events["events"].as_array().unwrap().len());
     }
 }

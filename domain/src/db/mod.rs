@@ -7,6 +7,7 @@
 
 pub mod api_keys;
 pub mod datasets;
+pub mod evaluations;
 pub mod jobs;
 pub mod miners;
 pub mod models;

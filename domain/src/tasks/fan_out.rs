@@ -321,6 +321,16 @@ async fn close_window(platform: &Platform, task: &Task) -> Result<()> {
         now,
     )
     .await?;
+    if moved && submissions > 0 {
+        db::jobs::enqueue(
+            &mut *tx,
+            JobKind::EvaluateTask.as_str(),
+            &task.id,
+            MAX_ATTEMPTS,
+            now,
+        )
+        .await?;
+    }
     if moved && submissions == 0 {
         let reason = "no miner submitted a model before the deadline; create the task again";
         move_in(

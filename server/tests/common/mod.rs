@@ -87,6 +87,7 @@ impl TestApp {
                 ..Default::default()
             },
             offer_watch: Default::default(),
+            evaluator: None,
             dataset_limits: domain::datasets::Limits {
                 min_usable_rows: 100,
                 ..Default::default()

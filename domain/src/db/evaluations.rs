@@ -1,0 +1,56 @@
+//! The `evaluations` table.
+
+use sqlx::{Any, Executor, FromRow};
+
+use crate::clock::Millis;
+
+#[derive(Clone, Debug, FromRow)]
+pub struct EvaluationRow {
+    pub submission_id: String,
+    pub task_id: String,
+    pub attempts: i64,
+    /// `pending`, `done` or `failed`.
+    pub state: String,
+    pub loss: Option<f64>,
+    pub error: Option<String>,
+    pub log: String,
+    pub updated_at: Millis,
+}
+
+pub async fn for_task<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    task_id: &str,
+) -> sqlx::Result<Vec<EvaluationRow>> {
+    sqlx::query_as(
+        "SELECT submission_id, task_id, attempts, state, loss, error, log, updated_at \
+         FROM evaluations WHERE task_id = $1",
+    )
+    .bind(task_id)
+    .fetch_all(exec)
+    .await
+}
+
+/// Records an attempt's result, unless the evaluation has ended already.
+pub async fn record<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    row: &EvaluationRow,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO evaluations (submission_id, task_id, attempts, state, loss, error, log, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (submission_id) DO UPDATE SET attempts = excluded.attempts, state = excluded.state, \
+         loss = excluded.loss, error = excluded.error, log = excluded.log, updated_at = excluded.updated_at \
+         WHERE evaluations.state = 'pending'",
+    )
+    .bind(&row.submission_id)
+    .bind(&row.task_id)
+    .bind(row.attempts)
+    .bind(&row.state)
+    .bind(row.loss)
+    .bind(&row.error)
+    .bind(&row.log)
+    .bind(row.updated_at)
+    .execute(exec)
+    .await?;
+    Ok(())
+}
