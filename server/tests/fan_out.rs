@@ -337,7 +337,8 @@ testkit::on_both_databases! {
 
         let events = app.api("GET", &format!("/api/v1/tasks/{id}/events"), Some(&key), None).await.json();
         let states = common::event_states(&events);
-        assert_eq!(&states[states.len() - 3..], ["preevaluation", "evaluating", "success"], "{events}");
+        let errors: Vec<Option<String>> = sqlx::query_scalar("SELECT last_error FROM jobs WHERE subject_id = $1").bind(&id).fetch_all(app.state.platform.db.pool()).await.unwrap();
+        assert_eq!(&states[states.len() - 3..], ["preevaluation", "evaluating", "success"], "{events} {errors:?}");
         let last = events["events"].as_array().unwrap().last().unwrap()["reason"].as_str().unwrap().to_string();
         assert!(last.contains("the best held-out loss is 0.5000"), "{last}");
 

@@ -136,7 +136,8 @@ testkit::on_both_databases! {
             received_at: at,
             evaluation: domain::scoring::Evaluation::Loss(loss),
         };
-        let entries = [entry(0, "aaaa", 10, 1.2), entry(1, "bbbb", 20, 0.9), entry(2, "aaaa", 30, 0.8)];
+        // The duplicate (no rank) first: a missing rank must not spoil the statement for the ranked ones.
+        let entries = [entry(2, "aaaa", 30, 0.8), entry(0, "aaaa", 10, 1.2), entry(1, "bbbb", 20, 0.9)];
         let now = domain::clock::now_ms();
         domain::scoring::record(&db, &task, &entries, now).await.unwrap();
         // Scored twice (a retried job): nothing changes.

@@ -35,22 +35,27 @@ pub async fn record<'e>(
     exec: impl Executor<'e, Database = Any>,
     row: &EvaluationRow,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO evaluations (submission_id, task_id, attempts, state, loss, error, log, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+    // A NULL loss is written as a literal: the Any driver's untyped NULL would give PostgreSQL's cached
+    // statement the wrong parameter type for the next, numeric, loss.
+    let loss = if row.loss.is_some() { "$8" } else { "NULL" };
+    let query = format!(
+        "INSERT INTO evaluations (submission_id, task_id, attempts, state, error, log, updated_at, loss) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, {loss}) \
          ON CONFLICT (submission_id) DO UPDATE SET attempts = excluded.attempts, state = excluded.state, \
          loss = excluded.loss, error = excluded.error, log = excluded.log, updated_at = excluded.updated_at \
-         WHERE evaluations.state = 'pending'",
-    )
-    .bind(&row.submission_id)
-    .bind(&row.task_id)
-    .bind(row.attempts)
-    .bind(&row.state)
-    .bind(row.loss)
-    .bind(&row.error)
-    .bind(&row.log)
-    .bind(row.updated_at)
-    .execute(exec)
-    .await?;
+         WHERE evaluations.state = 'pending'"
+    );
+    let mut query = sqlx::query(&query)
+        .bind(&row.submission_id)
+        .bind(&row.task_id)
+        .bind(row.attempts)
+        .bind(&row.state)
+        .bind(&row.error)
+        .bind(&row.log)
+        .bind(row.updated_at);
+    if let Some(loss) = row.loss {
+        query = query.bind(loss);
+    }
+    query.execute(exec).await?;
     Ok(())
 }

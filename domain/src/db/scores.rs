@@ -20,19 +20,23 @@ pub async fn insert<'e>(
     exec: impl Executor<'e, Database = Any>,
     row: &ScoreRow,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO scores (id, task_id, miner_id, points, rank, reason, scored_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (task_id, miner_id) DO NOTHING",
-    )
-    .bind(&row.id)
-    .bind(&row.task_id)
-    .bind(&row.miner_id)
-    .bind(row.points)
-    .bind(row.rank)
-    .bind(&row.reason)
-    .bind(row.scored_at)
-    .execute(exec)
-    .await?;
+    // A missing rank is written as a literal NULL (see `evaluations::record`).
+    let rank = if row.rank.is_some() { "$7" } else { "NULL" };
+    let query = format!(
+        "INSERT INTO scores (id, task_id, miner_id, points, reason, scored_at, rank) \
+         VALUES ($1, $2, $3, $4, $5, $6, {rank}) ON CONFLICT (task_id, miner_id) DO NOTHING"
+    );
+    let mut query = sqlx::query(&query)
+        .bind(&row.id)
+        .bind(&row.task_id)
+        .bind(&row.miner_id)
+        .bind(row.points)
+        .bind(&row.reason)
+        .bind(row.scored_at);
+    if let Some(rank) = row.rank {
+        query = query.bind(rank);
+    }
+    query.execute(exec).await?;
     Ok(())
 }
 
