@@ -331,6 +331,9 @@ testkit::on_both_databases! {
         // A copy of the best artifact, received later.
         assert_eq!(submit(&mut app, &id, &pool[3], &best, &sha256(&best)).await.status, StatusCode::OK);
 
+        let early = app.api("GET", &format!("/api/v1/tasks/{id}/result"), Some(&key), None).await;
+        assert_eq!(early.status, StatusCode::CONFLICT, "no winner while training: {}", early.body);
+
         sqlx::query("UPDATE tasks SET deadline_at = 1 WHERE id = $1").bind(&id).execute(app.state.platform.db.pool()).await.unwrap();
         sqlx::query("UPDATE jobs SET run_at = 0 WHERE subject_id = $1 AND state = 'queued'").bind(&id).execute(app.state.platform.db.pool()).await.unwrap();
         app.run_jobs().await;
@@ -354,6 +357,22 @@ testkit::on_both_databases! {
         let attempts: Vec<i64> = sqlx::query_scalar("SELECT attempts FROM evaluations WHERE task_id = $1 ORDER BY attempts")
             .bind(&id).fetch_all(app.state.platform.db.pool()).await.unwrap();
         assert_eq!(attempts, [1, 1, 1, 4], "the broken artifact had its four attempts, the others one");
+
+        // The customer sees the submissions ranked, and downloads the winner.
+        let listed = app.api("GET", &format!("/api/v1/tasks/{id}/submissions"), Some(&key), None).await.json();
+        let listed = listed["submissions"].as_array().unwrap().clone();
+        assert_eq!(listed.len(), 4);
+        assert_eq!((listed[0]["miner"].as_str().unwrap(), listed[0]["rank"].as_u64(), listed[0]["loss"].as_f64()), (hotkey(&pool[1]).as_str(), Some(1), Some(0.5)));
+        assert_eq!((listed[1]["miner"].as_str().unwrap(), listed[1]["rank"].as_u64()), (hotkey(&pool[0]).as_str(), Some(2)));
+        let download = app.api("GET", &format!("/api/v1/tasks/{id}/result"), Some(&key), None).await;
+        assert_eq!(download.status, StatusCode::OK, "{}", download.body);
+        assert_eq!(download.body.as_bytes(), best.as_slice(), "the winning artifact, byte for byte");
+        assert_eq!(download.headers["x-artifact-sha256"].to_str().unwrap(), sha256(download.body.as_bytes()));
+        let owner_page = app.get(&format!("/tasks/{id}")).await.body;
+        assert!(owner_page.contains("data-test=\"download-winner\"") && owner_page.contains("0.5000"), "the task page ranks them and offers the download");
+        let stranger = app.customer_key("stranger@example.org").await;
+        assert_eq!(app.api("GET", &format!("/api/v1/tasks/{id}/result"), Some(&stranger), None).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(app.api("GET", &format!("/api/v1/tasks/{id}/submissions"), Some(&stranger), None).await.status, StatusCode::NOT_FOUND);
 
         // Run again (a retried job): nothing changes.
         domain::evaluation::evaluate_task(&app.state.platform, &id).await.unwrap();

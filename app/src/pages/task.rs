@@ -24,8 +24,20 @@ pub struct TaskDetail {
     pub deadline_at: Option<i64>,
     /// (from, to, reason, at)
     pub events: Vec<(Option<String>, String, String, i64)>,
+    pub submissions: Vec<SubmissionRow>,
     /// The server's clock when this was read, for the countdown.
     pub now: i64,
+}
+
+/// A submission as the task's page lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubmissionRow {
+    pub miner: String,
+    pub rank: Option<u32>,
+    pub loss: Option<f64>,
+    pub points: Option<i64>,
+    /// The score's reason, or how far evaluation has got.
+    pub status: String,
 }
 
 #[server(prefix = "/fn", endpoint = "task")]
@@ -38,6 +50,24 @@ pub async fn load_task(id: String) -> Result<TaskDetail, ServerFnError> {
     let events = domain::tasks::events(&platform.db, &user, &id)
         .await
         .map_err(web_session::failed)?;
+    let submissions = domain::tasks::result::submissions(&platform.db, &user, &id)
+        .await
+        .map_err(web_session::failed)?
+        .into_iter()
+        .map(|s| SubmissionRow {
+            status: s
+                .reason
+                .clone()
+                .unwrap_or_else(|| match s.evaluation.as_deref() {
+                    None => "received".to_string(),
+                    Some(state) => format!("evaluation {state}"),
+                }),
+            miner: s.miner,
+            rank: s.rank,
+            loss: s.loss,
+            points: s.points,
+        })
+        .collect();
     Ok(TaskDetail {
         id: task.id,
         task_type: task.task_type.as_str().to_string(),
@@ -60,6 +90,7 @@ pub async fn load_task(id: String) -> Result<TaskDetail, ServerFnError> {
                 )
             })
             .collect(),
+        submissions,
         now: domain::clock::now_ms(),
     })
 }
@@ -177,6 +208,31 @@ fn LiveTask(task: TaskDetail) -> impl IntoView {
                     <button type="submit" class="button danger" data-test="cancel-task">"Cancel the task"</button>
                 </form>
             })}
+            {move || {
+                let t = task.get();
+                (!t.submissions.is_empty()).then(|| {
+                    let download = (t.state == "success").then(|| view! {
+                        <p><a class="button" href=format!("/api/v1/tasks/{}/result", t.id) data-test="download-winner">"Download the winning model"</a></p>
+                    });
+                    let rows = t.submissions.into_iter().map(|s| view! {
+                        <tr data-test="submission">
+                            <td>{s.rank.map_or_else(|| "–".to_string(), |r| r.to_string())}</td>
+                            <td><code>{s.miner}</code></td>
+                            <td>{s.loss.map_or_else(|| "–".to_string(), |l| format!("{l:.4}"))}</td>
+                            <td>{s.points.map_or_else(|| "–".to_string(), |p| format!("{p:+}"))}</td>
+                            <td>{s.status}</td>
+                        </tr>
+                    }).collect_view();
+                    view! {
+                        <h2>"Submissions"</h2>
+                        {download}
+                        <table class="table">
+                            <thead><tr><th scope="col">"Rank"</th><th scope="col">"Miner"</th><th scope="col">"Held-out loss"</th><th scope="col">"Points"</th><th scope="col">"Why"</th></tr></thead>
+                            <tbody>{rows}</tbody>
+                        </table>
+                    }
+                })
+            }}
             <h2>"Events"</h2>
             <table class="table">
                 <thead><tr><th scope="col">"When"</th><th scope="col">"State"</th><th scope="col">"Why"</th></tr></thead>

@@ -49,3 +49,50 @@ pub async fn for_task<'e>(
     .fetch_all(exec)
     .await
 }
+
+/// A submission as its task's owner sees it: who sent it, when, and how it was evaluated and scored.
+#[derive(Clone, Debug, FromRow)]
+pub struct ScoredSubmission {
+    pub hotkey: String,
+    pub sha256: String,
+    pub size_bytes: i64,
+    pub received_at: Millis,
+    pub evaluation: Option<String>,
+    pub loss: Option<f64>,
+    pub points: Option<i64>,
+    pub rank: Option<i64>,
+    pub reason: Option<String>,
+}
+
+/// The task's submissions with their evaluations and scores, as far as they exist.
+pub async fn scored_for_task<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    task_id: &str,
+) -> sqlx::Result<Vec<ScoredSubmission>> {
+    sqlx::query_as(
+        "SELECT m.hotkey, s.sha256, s.size_bytes, s.received_at, e.state AS evaluation, e.loss, \
+         sc.points, sc.rank, sc.reason \
+         FROM submissions s JOIN miners m ON m.id = s.miner_id \
+         LEFT JOIN evaluations e ON e.submission_id = s.id \
+         LEFT JOIN scores sc ON sc.task_id = s.task_id AND sc.miner_id = s.miner_id \
+         WHERE s.task_id = $1 ORDER BY s.received_at, s.id",
+    )
+    .bind(task_id)
+    .fetch_all(exec)
+    .await
+}
+
+/// The winner's submission: the one whose score is the win.
+pub async fn winner<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    task_id: &str,
+) -> sqlx::Result<Option<SubmissionRow>> {
+    sqlx::query_as(
+        "SELECT s.id, s.task_id, s.miner_id, s.sha256, s.size_bytes, s.received_at \
+         FROM submissions s JOIN scores sc ON sc.task_id = s.task_id AND sc.miner_id = s.miner_id \
+         WHERE s.task_id = $1 AND sc.rank = 1",
+    )
+    .bind(task_id)
+    .fetch_optional(exec)
+    .await
+}

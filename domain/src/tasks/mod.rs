@@ -5,6 +5,7 @@
 
 pub mod fan_out;
 pub mod offer_watch;
+pub mod result;
 pub mod state;
 pub mod window;
 

@@ -18,6 +18,8 @@ pub fn endpoints() -> Vec<Endpoint> {
         Endpoint::get("/api/v1/tasks/{id}", show),
         Endpoint::get("/api/v1/tasks/{id}/events", events),
         Endpoint::post("/api/v1/tasks/{id}/cancel", cancel),
+        Endpoint::get("/api/v1/tasks/{id}/submissions", submissions),
+        Endpoint::get("/api/v1/tasks/{id}/result", result),
     ]
 }
 
@@ -93,4 +95,45 @@ async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Json<Task>, ApiError> {
     Ok(Json(tasks::cancel(&state.platform.db, &user, &id).await?))
+}
+
+#[derive(Serialize)]
+struct SubmissionList {
+    submissions: Vec<tasks::result::SubmissionView>,
+}
+
+/// The task's submissions, ranked, with their evaluations and scores (never any data).
+async fn submissions(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<SubmissionList>, ApiError> {
+    Ok(Json(SubmissionList {
+        submissions: tasks::result::submissions(&state.platform.db, &user, &id).await?,
+    }))
+}
+
+/// The winning model (a tar of a Hugging Face layout directory), streamed, with its SHA-256.
+async fn result(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (sha256, size, stream) = tasks::result::winning_model(&state.platform, &user, &id).await?;
+    let headers = [
+        (
+            axum::http::header::CONTENT_TYPE,
+            "application/x-tar".to_string(),
+        ),
+        (axum::http::header::CONTENT_LENGTH, size.to_string()),
+        (
+            axum::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"task-{id}-winner.tar\""),
+        ),
+        (
+            axum::http::header::HeaderName::from_static("x-artifact-sha256"),
+            sha256,
+        ),
+    ];
+    Ok((headers, axum::body::Body::from_stream(stream)).into_response())
 }

@@ -1,0 +1,79 @@
+//! What the task's owner sees of its submissions — ranked, with their scores — and the winner's model
+//! to download once the task has succeeded.
+
+use serde::{Deserialize, Serialize};
+
+use super::{TaskState, get, window::submission_key};
+use crate::Platform;
+use crate::accounts::User;
+use crate::clock::Millis;
+use crate::db::{self, Database};
+use crate::error::{Error, Result};
+use crate::storage::ByteStream;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubmissionView {
+    /// The miner's hotkey.
+    pub miner: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub received_at: Millis,
+    /// `pending`, `done` or `failed`; none before evaluation starts.
+    pub evaluation: Option<String>,
+    pub loss: Option<f64>,
+    pub points: Option<i64>,
+    pub rank: Option<u32>,
+    pub reason: Option<String>,
+}
+
+/// The owner's task's submissions: ranked ones first by rank, then the rest by receipt.
+pub async fn submissions(db: &Database, owner: &User, id: &str) -> Result<Vec<SubmissionView>> {
+    get(db, owner, id).await?;
+    let mut views: Vec<SubmissionView> = db::submissions::scored_for_task(db.pool(), id)
+        .await?
+        .into_iter()
+        .map(|row| SubmissionView {
+            miner: row.hotkey,
+            sha256: row.sha256,
+            size_bytes: u64::try_from(row.size_bytes).unwrap_or(0),
+            received_at: row.received_at,
+            evaluation: row.evaluation,
+            loss: row.loss,
+            points: row.points,
+            rank: row.rank.and_then(|r| u32::try_from(r).ok()),
+            reason: row.reason,
+        })
+        .collect();
+    views.sort_by_key(|v| (v.rank.is_none(), v.rank, v.received_at));
+    Ok(views)
+}
+
+/// The winning model of the owner's task: its SHA-256, size and bytes.
+pub async fn winning_model(
+    platform: &Platform,
+    owner: &User,
+    id: &str,
+) -> Result<(String, u64, ByteStream)> {
+    let task = get(&platform.db, owner, id).await?;
+    if task.state != TaskState::Success {
+        return Err(Error::Conflict {
+            field: None,
+            message: format!(
+                "the task is {}: a winning model exists once it has succeeded",
+                task.state.as_str()
+            ),
+        });
+    }
+    let winner = db::submissions::winner(platform.db.pool(), id)
+        .await?
+        .ok_or_else(|| Error::Internal(format!("task {id} succeeded with no winner")))?;
+    let stream = platform
+        .store
+        .get(&submission_key(id, &winner.miner_id))
+        .await?;
+    Ok((
+        winner.sha256,
+        u64::try_from(winner.size_bytes).unwrap_or(0),
+        stream,
+    ))
+}
