@@ -370,6 +370,16 @@ testkit::on_both_databases! {
         assert_eq!(download.headers["x-artifact-sha256"].to_str().unwrap(), sha256(download.body.as_bytes()));
         let owner_page = app.get(&format!("/tasks/{id}")).await.body;
         assert!(owner_page.contains("data-test=\"download-winner\"") && owner_page.contains("0.5000"), "the task page ranks them and offers the download");
+        // The winner's miner account, once it links the hotkey, sees the win with its reason.
+        app.forget_cookies();
+        app.sign_up("winner@example.org", "miner").await;
+        let challenge = common::challenge_on(&app.get("/miner/hotkeys").await.body);
+        let signature = domain::miners::epistula::sign_text(&pool[1], challenge.as_bytes());
+        let winner = hotkey(&pool[1]);
+        app.submit("/miner/hotkeys", "/miner/hotkeys", &[("hotkey", &winner), ("challenge", &challenge), ("signature", &signature), ("task_types", "instruct"), ("max_billions", "8")]).await;
+        let dashboard = app.get("/miner/hotkeys").await.body;
+        let score = dashboard.find("data-test=\"miner-score\"").expect("the dashboard lists the score");
+        assert!(dashboard[score..].contains("+3") && dashboard[score..].contains("the lowest held-out loss, 0.5000"), "{dashboard}");
         let stranger = app.customer_key("stranger@example.org").await;
         assert_eq!(app.api("GET", &format!("/api/v1/tasks/{id}/result"), Some(&stranger), None).await.status, StatusCode::NOT_FOUND);
         assert_eq!(app.api("GET", &format!("/api/v1/tasks/{id}/submissions"), Some(&stranger), None).await.status, StatusCode::NOT_FOUND);

@@ -205,7 +205,7 @@ testkit::on_both_databases! {
         app.sign_up("miner@example.org", "miner").await;
         let page = app.get("/miner/hotkeys").await;
         assert!(page.body.contains("No hotkey is linked"), "{}", page.body);
-        let challenge = challenge_on(&page.body);
+        let challenge = common::challenge_on(&page.body);
         let keys = keypair(9);
         let hotkey = Hotkey::from_public_key(keys.public.to_bytes()).to_string();
         let link = |hotkey: String, challenge: String, signature: String| {
@@ -231,7 +231,7 @@ testkit::on_both_databases! {
         // The same signature is no use to another account: its challenge names the first.
         app.forget_cookies();
         app.sign_up("thief@example.org", "miner").await;
-        let own_challenge = challenge_on(&app.get("/miner/hotkeys").await.body);
+        let own_challenge = common::challenge_on(&app.get("/miner/hotkeys").await.body);
         app.submit("/miner/hotkeys", "/miner/hotkeys", &fields).await;
         assert!(app.get("/miner/hotkeys").await.body.contains("not a challenge this page gave you"));
         // Nor can another account take the hotkey with a fresh signature it could not make... unless it
@@ -245,7 +245,7 @@ testkit::on_both_databases! {
     async fn the_bittensor_key_library_signs_the_link_challenge(db: Database) {
         let mut app = TestApp::new(db).await;
         app.sign_up("alice@example.org", "miner").await;
-        let challenge = challenge_on(&app.get("/miner/hotkeys").await.body);
+        let challenge = common::challenge_on(&app.get("/miner/hotkeys").await.body);
         let python = std::env::var("CRUCIBLE_TEST_SUBSTRATE_PYTHON").expect("CRUCIBLE_TEST_SUBSTRATE_PYTHON (scripts/test.sh sets it)");
         // What the page tells a miner to run, with Alice's development key.
         let script = "import sys; from substrateinterface import Keypair; k = Keypair.create_from_uri('//Alice'); print(k.ss58_address); print('0x' + k.sign(sys.argv[1]).hex())";
@@ -298,13 +298,4 @@ testkit::on_both_databases! {
         assert!(app.get("/admin/miners").await.body.contains("is reinstated"));
         assert_eq!(domain::miners::by_hotkey(&db, &parsed).await.unwrap().unwrap().suspended_reason, None);
     }
-}
-
-/// The challenge a hotkeys page shows.
-fn challenge_on(page: &str) -> String {
-    let marker = "id=\"challenge\"";
-    let at = page.find(marker).expect("a challenge field");
-    let value = &page[at..];
-    let start = value.find("value=\"").unwrap() + "value=\"".len();
-    value[start..].split('"').next().unwrap().to_string()
 }

@@ -1,5 +1,6 @@
-//! A miner's hotkeys: link one to this account by signing the challenge shown here with it, and say
-//! what it takes. The signature is made where the key lives (the Bittensor key library or a wallet);
+//! A miner's hotkeys and what each has on: its open offers, the tasks it trains with their deadlines,
+//! and its past scores with their reasons. A hotkey is linked to this account by signing the challenge
+//! shown here with it, saying what it takes. The signature is made where the key lives (the Bittensor key library or a wallet);
 //! the key itself never comes near the browser.
 
 use leptos::prelude::*;
@@ -7,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::signed_in_page;
 use crate::session::{CsrfField, FlashMessage};
+use crate::time::format_utc;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LinkedHotkey {
@@ -14,6 +16,12 @@ pub struct LinkedHotkey {
     pub task_types: Vec<String>,
     pub max_parameters: u64,
     pub suspended_reason: Option<String>,
+    /// (task id, model, task type, until)
+    pub offers: Vec<(String, String, String, i64)>,
+    /// (task id, model, task type, deadline)
+    pub active: Vec<(String, String, String, i64)>,
+    /// (task id, task type, points, reason, when)
+    pub scores: Vec<(String, String, i64, String, i64)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -26,19 +34,38 @@ pub struct HotkeysView {
 pub async fn load_hotkeys() -> Result<HotkeysView, ServerFnError> {
     use crate::web_session;
     let (user, platform) = web_session::signed_in().await?;
-    let linked = domain::miners::link::linked(&platform, &user)
+    let linked = domain::miners::link::dashboards(&platform, &user)
         .await
         .map_err(web_session::failed)?
         .into_iter()
-        .map(|m| LinkedHotkey {
-            hotkey: m.hotkey,
-            task_types: m
+        .map(|d| LinkedHotkey {
+            hotkey: d.miner.hotkey,
+            task_types: d
+                .miner
                 .task_types
                 .iter()
                 .map(|t| t.as_str().to_string())
                 .collect(),
-            max_parameters: m.max_parameters,
-            suspended_reason: m.suspended_reason,
+            max_parameters: d.miner.max_parameters,
+            suspended_reason: d.miner.suspended_reason,
+            offers: d
+                .offers
+                .into_iter()
+                .map(|o| {
+                    (
+                        o.task_id,
+                        o.model_id,
+                        o.task_type.as_str().to_string(),
+                        o.expires_at,
+                    )
+                })
+                .collect(),
+            active: d.active,
+            scores: d
+                .scores
+                .into_iter()
+                .map(|s| (s.task_id, s.task_type, s.points, s.reason, s.scored_at))
+                .collect(),
         })
         .collect();
     Ok(HotkeysView {
@@ -70,6 +97,7 @@ fn HotkeysBody(data: HotkeysView) -> impl IntoView {
     } else {
         let rows = data
             .linked
+            .clone()
             .into_iter()
             .map(|m| {
                 view! {
@@ -82,11 +110,18 @@ fn HotkeysBody(data: HotkeysView) -> impl IntoView {
                 }
             })
             .collect_view();
+        let details = data
+            .linked
+            .clone()
+            .into_iter()
+            .map(|m| view! { <HotkeyActivity m/> })
+            .collect_view();
         view! {
             <table class="table">
                 <thead><tr><th scope="col">"Hotkey"</th><th scope="col">"Takes"</th><th scope="col">"Largest model"</th><th scope="col">"Status"</th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
+            {details}
         }
         .into_any()
     };
@@ -121,5 +156,40 @@ fn HotkeysBody(data: HotkeysView) -> impl IntoView {
                 <button type="submit" class="button">"Link"</button>
             </form>
         </section>
+    }
+}
+
+/// One hotkey's offers, tasks in training and scores.
+#[component]
+fn HotkeyActivity(m: LinkedHotkey) -> impl IntoView {
+    let short = format!("{}…", &m.hotkey[..10.min(m.hotkey.len())]);
+    let offers = m
+        .offers
+        .into_iter()
+        .map(|(task, model, task_type, until)| view! { <li data-test="miner-offer">{format!("{task_type} on {model} (task {task}), open until {}", format_utc(until))}</li> })
+        .collect_view();
+    let active = m
+        .active
+        .into_iter()
+        .map(|(task, model, task_type, deadline)| view! { <li data-test="miner-active">{format!("{task_type} on {model} (task {task}), deadline {}", format_utc(deadline))}</li> })
+        .collect_view();
+    let scores = m
+        .scores
+        .into_iter()
+        .map(|(task, task_type, points, reason, at)| view! {
+            <tr data-test="miner-score"><td>{format_utc(at)}</td><td>{format!("{task_type} · {task}")}</td><td>{format!("{points:+}")}</td><td>{reason}</td></tr>
+        })
+        .collect_view();
+    view! {
+        <h2>{format!("Hotkey {short}")}</h2>
+        <h3>"Open offers"</h3>
+        <ul>{offers}</ul>
+        <h3>"Training now"</h3>
+        <ul>{active}</ul>
+        <h3>"Scores"</h3>
+        <table class="table">
+            <thead><tr><th scope="col">"When"</th><th scope="col">"Task"</th><th scope="col">"Points"</th><th scope="col">"Why"</th></tr></thead>
+            <tbody>{scores}</tbody>
+        </table>
     }
 }

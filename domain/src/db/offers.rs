@@ -164,3 +164,28 @@ pub async fn created_since<'e>(
     .fetch_all(exec)
     .await
 }
+
+/// A task the miner was accepted on whose window is open: (task id, model id, deadline).
+#[derive(Clone, Debug, FromRow)]
+pub struct ActiveTask {
+    pub task_id: String,
+    pub model_id: String,
+    pub task_type: String,
+    pub deadline_at: Millis,
+}
+
+/// The tasks in training the miner accepted, soonest deadline first.
+pub async fn active_for_miner<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    miner_id: &str,
+) -> sqlx::Result<Vec<ActiveTask>> {
+    sqlx::query_as(
+        "SELECT t.id AS task_id, t.model_id, t.task_type, t.deadline_at FROM offers o \
+         JOIN tasks t ON t.id = o.task_id AND t.round = o.round \
+         WHERE o.miner_id = $1 AND o.state = 'accepted' AND t.state = 'training' \
+         AND t.deadline_at IS NOT NULL ORDER BY t.deadline_at, t.id",
+    )
+    .bind(miner_id)
+    .fetch_all(exec)
+    .await
+}

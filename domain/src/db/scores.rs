@@ -68,3 +68,20 @@ pub async fn between<'e>(
     .fetch_all(exec)
     .await
 }
+
+/// A miner's scores, newest first, with their tasks' types.
+pub async fn for_miner<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    miner_id: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<PublicScore>> {
+    sqlx::query_as(
+        "SELECT s.task_id, t.task_type, m.hotkey, s.points, s.rank, s.reason, s.scored_at \
+         FROM scores s JOIN miners m ON m.id = s.miner_id JOIN tasks t ON t.id = s.task_id \
+         WHERE s.miner_id = $1 ORDER BY s.scored_at DESC, s.task_id LIMIT $2",
+    )
+    .bind(miner_id)
+    .bind(limit)
+    .fetch_all(exec)
+    .await
+}

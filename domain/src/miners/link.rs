@@ -99,3 +99,40 @@ pub async fn linked(platform: &Platform, user: &User) -> Result<Vec<Miner>> {
         .map(Miner::try_from)
         .collect()
 }
+
+/// What a linked hotkey has on now and has done: its open offers, the tasks it trains, its scores.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Dashboard {
+    pub miner: Miner,
+    pub offers: Vec<crate::tasks::Offer>,
+    /// (task id, model id, task type, deadline)
+    pub active: Vec<(String, String, String, Millis)>,
+    /// Newest first, at most 50.
+    pub scores: Vec<crate::scoring::audit::AuditScore>,
+}
+
+/// The dashboards of the account's linked hotkeys.
+pub async fn dashboards(platform: &Platform, user: &User) -> Result<Vec<Dashboard>> {
+    let mut dashboards = Vec::new();
+    for miner in linked(platform, user).await? {
+        let offers =
+            crate::tasks::fan_out::open_offers(platform, &miner, std::time::Duration::ZERO).await?;
+        let active = db::offers::active_for_miner(platform.db.pool(), &miner.id)
+            .await?
+            .into_iter()
+            .map(|a| (a.task_id, a.model_id, a.task_type, a.deadline_at))
+            .collect();
+        let scores = db::scores::for_miner(platform.db.pool(), &miner.id, 50)
+            .await?
+            .into_iter()
+            .map(crate::scoring::audit::AuditScore::from)
+            .collect();
+        dashboards.push(Dashboard {
+            miner,
+            offers,
+            active,
+            scores,
+        });
+    }
+    Ok(dashboards)
+}

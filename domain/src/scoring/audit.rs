@@ -32,6 +32,20 @@ pub struct AuditExport {
     pub weights: BTreeMap<String, u64>,
 }
 
+impl From<db::scores::PublicScore> for AuditScore {
+    fn from(row: db::scores::PublicScore) -> Self {
+        AuditScore {
+            task_id: row.task_id,
+            task_type: row.task_type,
+            miner: row.hotkey,
+            points: row.points,
+            rank: row.rank.and_then(|r| u32::try_from(r).ok()),
+            reason: row.reason,
+            scored_at: row.scored_at,
+        }
+    }
+}
+
 pub const FORMULA: &str = "per window w in (1d, 3d, 7d): P_w = max(0, sum of points in w); \
     s_w = floor(1e6 * P_w / sum of P_w); weight = floor((50 s_1d + 30 s_3d + 20 s_7d) / 100) ppm";
 
@@ -57,15 +71,7 @@ pub async fn export(db: &Database, as_of: Millis) -> Result<AuditExport> {
         db::scores::between(db.pool(), as_of - weights::DAY_MS * 7, as_of)
             .await?
             .into_iter()
-            .map(|row| AuditScore {
-                task_id: row.task_id,
-                task_type: row.task_type,
-                miner: row.hotkey,
-                points: row.points,
-                rank: row.rank.and_then(|r| u32::try_from(r).ok()),
-                reason: row.reason,
-                scored_at: row.scored_at,
-            })
+            .map(AuditScore::from)
             .collect();
     let weights = weights::weights(&points(&scores), as_of);
     Ok(AuditExport {

@@ -389,3 +389,12 @@ pub fn event_states(events: &Value) -> Vec<String> {
         .map(|e| e["to_state"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// The challenge a hotkeys page shows.
+pub fn challenge_on(page: &str) -> String {
+    let marker = "id=\"challenge\"";
+    let at = page.find(marker).expect("a challenge field");
+    let value = &page[at..];
+    let start = value.find("value=\"").unwrap() + "value=\"".len();
+    value[start..].split('"').next().unwrap().to_string()
+}
