@@ -17,7 +17,8 @@ use leptos_router::{SsrMode, path};
 
 use pages::{
     AdminMinersPage, ApiKeysPage, CataloguePage, Dashboard, DatasetPage, DatasetsPage, Home,
-    HotkeysPage, Leaderboards, NewTaskPage, NotFound, SignIn, SignUp, TaskPage, TasksPage,
+    HotkeysPage, Leaderboards, MinerProfilePage, NewTaskPage, NotFound, ResultPage, SignIn, SignUp,
+    TaskPage, TasksPage,
 };
 use session::{Nav, provide_session};
 
@@ -67,6 +68,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/miner/hotkeys") view=HotkeysPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/models") view=CataloguePage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/miners") view=AdminMinersPage ssr=SsrMode::Async/>
+                    <Route path=path!("/miners/:hotkey") view=MinerProfilePage ssr=SsrMode::Async/>
+                    <Route path=path!("/results/:id") view=ResultPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

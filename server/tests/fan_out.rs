@@ -384,6 +384,15 @@ testkit::on_both_databases! {
         assert_eq!(app.api("GET", &format!("/api/v1/tasks/{id}/result"), Some(&stranger), None).await.status, StatusCode::NOT_FOUND);
         assert_eq!(app.api("GET", &format!("/api/v1/tasks/{id}/submissions"), Some(&stranger), None).await.status, StatusCode::NOT_FOUND);
 
+        // Everyone sees the results and the winner's profile: scores, never data, owners or models.
+        app.forget_cookies();
+        let results = app.get(&format!("/results/{id}")).await.body;
+        assert!(results.contains("data-test=\"result-row\"") && results.contains(&winner) && results.contains("0.5000"), "{results}");
+        assert!(!results.contains(&sha256(&best)) && !results.contains("owner@example.org"), "no artifact hash, no owner");
+        let profile = app.get(&format!("/miners/{winner}")).await.body;
+        let row = profile.find("data-test=\"profile-score\"").expect("the profile lists the score");
+        assert!(profile[row..].contains("+3") && profile[row..].contains(&format!("/results/{id}")), "{profile}");
+
         // Run again (a retried job): nothing changes.
         domain::evaluation::evaluate_task(&app.state.platform, &id).await.unwrap();
         let again = app.api("GET", &format!("/api/v1/tasks/{id}/events"), Some(&key), None).await.json();

@@ -88,7 +88,7 @@ pub fn Leaderboards() -> impl IntoView {
                             .map(|(i, s)| view! {
                                 <tr data-test="standing">
                                     <td>{i + 1}</td>
-                                    <td><code>{s.hotkey}</code></td>
+                                    <td><a href=format!("/miners/{}", s.hotkey)><code>{s.hotkey.clone()}</code></a></td>
                                     <td>{s.points}</td>
                                     <td>{s.tasks}</td>
                                     <td>{s.wins}</td>

@@ -11,6 +11,7 @@ mod hotkeys;
 mod leaderboards;
 mod miners_admin;
 mod not_found;
+mod public;
 mod task;
 mod tasks;
 
@@ -25,6 +26,7 @@ pub use hotkeys::HotkeysPage;
 pub use leaderboards::Leaderboards;
 pub use miners_admin::AdminMinersPage;
 pub use not_found::NotFound;
+pub use public::{MinerProfilePage, ResultPage};
 pub use task::TaskPage;
 pub use tasks::{NewTaskPage, TasksPage};
 

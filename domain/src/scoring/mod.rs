@@ -94,9 +94,9 @@ pub fn score_task(entries: &[Entry]) -> Vec<Score> {
                     points: PENALTY,
                     rank: None,
                     reason: format!(
-                        "duplicate: the same artifact (SHA-256 {}…) was submitted earlier by {}",
+                        "duplicate: the same artifact (SHA-256 {}…) was received earlier, {} ms before this one",
                         &entry.artifact_sha256[..12.min(entry.artifact_sha256.len())],
-                        original.miner
+                        entry.received_at - original.received_at
                     ),
                 };
             }
@@ -202,6 +202,53 @@ pub async fn leaderboard(
     Ok(standings)
 }
 
+/// A miner's public profile: its points over each window and its latest scores.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub hotkey: String,
+    /// (window, points) for 1d, 3d and 7d.
+    pub totals: Vec<(String, i64)>,
+    /// Newest first, at most 50.
+    pub scores: Vec<audit::AuditScore>,
+}
+
+/// The public profile of the miner with `hotkey`.
+pub async fn profile(db: &Database, hotkey: &str, as_of: Millis) -> Result<Profile> {
+    let miner = db::miners::by_hotkey(db.pool(), hotkey)
+        .await?
+        .ok_or(Error::NotFound("miner"))?;
+    let recent = db::scores::between(db.pool(), as_of - weights::WINDOWS[2].1, as_of).await?;
+    let points: Vec<weights::Points> = recent
+        .iter()
+        .filter(|s| s.hotkey == miner.hotkey)
+        .map(|s| weights::Points {
+            miner: s.hotkey.clone(),
+            points: s.points,
+            scored_at: s.scored_at,
+        })
+        .collect();
+    let totals = weights::WINDOWS
+        .iter()
+        .map(|(name, ms, _)| {
+            let total = weights::totals(&points, as_of, *ms)
+                .get(&miner.hotkey)
+                .copied()
+                .unwrap_or(0);
+            (name.to_string(), total)
+        })
+        .collect();
+    let scores = db::scores::for_miner(db.pool(), &miner.id, 50)
+        .await?
+        .into_iter()
+        .map(audit::AuditScore::from)
+        .collect();
+    Ok(Profile {
+        hotkey: miner.hotkey,
+        totals,
+        scores,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,7 +295,7 @@ mod tests {
         ]);
         assert_eq!(scores[0].points, -1);
         assert!(
-            scores[0].reason.contains("submitted earlier by early"),
+            scores[0].reason.contains("received earlier, 40 ms before"),
             "{}",
             scores[0].reason
         );

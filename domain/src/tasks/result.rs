@@ -29,6 +29,10 @@ pub struct SubmissionView {
 /// The owner's task's submissions: ranked ones first by rank, then the rest by receipt.
 pub async fn submissions(db: &Database, owner: &User, id: &str) -> Result<Vec<SubmissionView>> {
     get(db, owner, id).await?;
+    ranked(db, id).await
+}
+
+async fn ranked(db: &Database, id: &str) -> Result<Vec<SubmissionView>> {
     let mut views: Vec<SubmissionView> = db::submissions::scored_for_task(db.pool(), id)
         .await?
         .into_iter()
@@ -76,4 +80,35 @@ pub async fn winning_model(
         u64::try_from(winner.size_bytes).unwrap_or(0),
         stream,
     ))
+}
+
+/// A finished task as everyone may see it: what was asked and how the submissions scored — never its
+/// data, its owner or the models themselves.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PublicResult {
+    pub task_type: String,
+    pub model_id: String,
+    pub state: String,
+    pub hours_to_complete: u64,
+    /// Ranked first, then the rest; each without its artifact's hash.
+    pub submissions: Vec<SubmissionView>,
+}
+
+/// The public result of task `id`, once it has ended with scores (`success` or `failure`).
+pub async fn public(db: &Database, id: &str) -> Result<PublicResult> {
+    let task = super::get_any(db, id)
+        .await?
+        .filter(|t| matches!(t.state, TaskState::Success | TaskState::Failure))
+        .ok_or(Error::NotFound("result"))?;
+    let mut submissions = ranked(db, id).await?;
+    for submission in &mut submissions {
+        submission.sha256.clear();
+    }
+    Ok(PublicResult {
+        task_type: task.task_type.as_str().to_string(),
+        model_id: task.model_id,
+        state: task.state.as_str().to_string(),
+        hours_to_complete: task.hours_to_complete,
+        submissions,
+    })
 }
