@@ -38,8 +38,17 @@ pub struct ResultView {
     pub task_type: String,
     pub model_id: String,
     pub state: String,
-    /// (rank, miner, loss, points, reason)
-    pub rows: Vec<(Option<u32>, String, Option<f64>, Option<i64>, String)>,
+    pub rows: Vec<ResultRow>,
+}
+
+/// One submission's line on a results page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResultRow {
+    pub rank: Option<u32>,
+    pub miner: String,
+    pub loss: Option<f64>,
+    pub points: Option<i64>,
+    pub reason: String,
 }
 
 #[server(prefix = "/fn", endpoint = "task-result")]
@@ -119,7 +128,7 @@ pub fn ResultPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || result.get().map(|result| match result {
                 Ok(r) => {
-                    let rows = r.rows.into_iter().map(|(rank, miner, loss, points, reason)| view! {
+                    let rows = r.rows.into_iter().map(|ResultRow { rank, miner, loss, points, reason }| view! {
                         <tr data-test="result-row">
                             <td>{rank.map_or_else(|| "–".to_string(), |r| r.to_string())}</td>
                             <td><a href=format!("/miners/{miner}")><code>{miner.clone()}</code></a></td>
