@@ -65,14 +65,12 @@ pub async fn load_result(id: String) -> Result<ResultView, ServerFnError> {
         rows: result
             .submissions
             .into_iter()
-            .map(|s| {
-                (
-                    s.rank,
-                    s.miner,
-                    s.loss,
-                    s.points,
-                    s.reason.unwrap_or_default(),
-                )
+            .map(|s| ResultRow {
+                rank: s.rank,
+                miner: s.miner,
+                loss: s.loss,
+                points: s.points,
+                reason: s.reason.unwrap_or_default(),
             })
             .collect(),
     })
