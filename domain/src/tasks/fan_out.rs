@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, Transaction};
 
@@ -152,8 +151,30 @@ pub async fn advance(platform: &Platform, id: &str) -> Result<()> {
     }
 }
 
-/// Draws the pool and sends its offers. Every eligible miner is new until scores exist, so the draw is
-/// uniform; it is weighted by recent scores once tasks are scored.
+/// Draws up to `n` miners as Gradients does: those never scored, and those with positive points over
+/// the last 7 days (`recent`: every miner ever scored, with those points), at random, a new miner
+/// weighing 1 and a scored one 1 + its points. A miner scored but not positive lately is left out.
+pub fn draw<'a, T>(
+    eligible: &'a [T],
+    id: impl Fn(&T) -> &str,
+    recent: &std::collections::HashMap<String, i64>,
+    n: usize,
+    rng: &mut impl rand::Rng,
+) -> Vec<&'a T> {
+    use rand::seq::IndexedRandom;
+    let weight = |miner: &T| match recent.get(id(miner)) {
+        None => 1.0,
+        Some(points) if *points > 0 => 1.0 + *points as f64,
+        Some(_) => 0.0,
+    };
+    let candidates: Vec<&T> = eligible.iter().filter(|m| weight(m) > 0.0).collect();
+    candidates
+        .choose_multiple_weighted(rng, n.min(candidates.len()), |m| weight(m))
+        .map(|chosen| chosen.copied().collect())
+        .unwrap_or_default()
+}
+
+/// Draws the pool (`draw`) and sends its offers.
 async fn send_offers(platform: &Platform, task: &Task) -> Result<()> {
     let model = crate::catalogue::catalogue(&platform.db)
         .await?
@@ -163,11 +184,22 @@ async fn send_offers(platform: &Platform, task: &Task) -> Result<()> {
     let parameters = model.map_or(i64::MAX, |m| {
         i64::try_from(m.parameters).unwrap_or(i64::MAX)
     });
-    let mut eligible =
+    let eligible =
         db::offers::eligible_miners(platform.db.pool(), task.task_type.as_str(), parameters)
             .await?;
-    eligible.shuffle(&mut rand::rng());
-    eligible.truncate(task.pool_max as usize);
+    let since = now_ms() - crate::scoring::weights::WINDOWS[2].1;
+    let recent = db::scores::recent_points(platform.db.pool(), since)
+        .await?
+        .into_iter()
+        .map(|r| (r.miner_id, r.points))
+        .collect();
+    let eligible = draw(
+        &eligible,
+        |m| m.id.as_str(),
+        &recent,
+        task.pool_max as usize,
+        &mut rand::rng(),
+    );
 
     let now = now_ms();
     // With no miner to offer to, the round closes at once rather than waiting for nobody.
@@ -428,7 +460,38 @@ pub async fn decide(
 
 #[cfg(test)]
 mod tests {
-    use super::in_words;
+    use super::{draw, in_words};
+    use rand::SeedableRng;
+
+    #[test]
+    fn the_draw_favours_recent_winners_keeps_new_miners_and_leaves_out_the_rest() {
+        let miners = ["new", "winner", "loser", "stale"];
+        let recent = [("winner", 9), ("loser", -1), ("stale", 0)]
+            .map(|(m, p)| (m.to_string(), p))
+            .into_iter()
+            .collect();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut picked = std::collections::HashMap::<&str, u32>::new();
+        for _ in 0..2_000 {
+            for chosen in draw(&miners, |m| m, &recent, 1, &mut rng) {
+                *picked.entry(*chosen).or_default() += 1;
+            }
+        }
+        assert_eq!(picked.get("loser"), None, "negative lately: never drawn");
+        assert_eq!(
+            picked.get("stale"),
+            None,
+            "scored, but nothing positive in 7 days"
+        );
+        let (new, winner) = (picked["new"], picked["winner"]);
+        assert!(winner > 5 * new, "weights 10 and 1: {winner} vs {new}");
+        let all = draw(&miners, |m| m, &recent, 15, &mut rng);
+        assert_eq!(
+            all.len(),
+            2,
+            "a pool larger than the candidates takes them all"
+        );
+    }
 
     #[test]
     fn delays_read_in_minutes_or_seconds() {
