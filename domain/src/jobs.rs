@@ -18,6 +18,7 @@ pub enum JobKind {
     PrepareTask,
     AdvanceTask,
     EvaluateTask,
+    DeliverWebhook,
 }
 
 impl JobKind {
@@ -27,6 +28,7 @@ impl JobKind {
             JobKind::PrepareTask => "prepare_task",
             JobKind::AdvanceTask => "advance_task",
             JobKind::EvaluateTask => "evaluate_task",
+            JobKind::DeliverWebhook => "deliver_webhook",
         }
     }
 
@@ -36,6 +38,7 @@ impl JobKind {
             JobKind::PrepareTask,
             JobKind::AdvanceTask,
             JobKind::EvaluateTask,
+            JobKind::DeliverWebhook,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == s)
@@ -89,6 +92,7 @@ async fn run(platform: &Platform, job: &JobRow) -> Result<()> {
         }
         Some(JobKind::PrepareTask) => tasks::prepare(platform, &job.subject_id).await,
         Some(JobKind::AdvanceTask) => tasks::fan_out::advance(platform, &job.subject_id).await,
+        Some(JobKind::DeliverWebhook) => crate::webhooks::deliver(platform, &job.subject_id).await,
         Some(JobKind::EvaluateTask) => {
             crate::evaluation::evaluate_task(platform, &job.subject_id).await
         }

@@ -16,6 +16,7 @@ pub mod secret;
 pub mod session_store;
 pub mod storage;
 pub mod tasks;
+pub mod webhooks;
 
 pub use error::{Error, Result};
 pub use platform::Platform;

@@ -183,6 +183,71 @@ testkit::on_both_databases! {
         assert!(!refused.status.success(), "a forged weight is caught");
         assert!(String::from_utf8_lossy(&refused.stderr).contains(&miners[0].1));
     }
+
+    async fn a_terminal_state_is_posted_signed_to_the_webhooks_and_retried_until_taken(db: Database) {
+        let mut app = TestApp::new(db).await;
+        let key = app.customer_key("owner@example.org").await;
+        // A receiver that refuses the first delivery and takes the second.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hooks/crucible", listener.local_addr().unwrap());
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let log = received.clone();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            for status in ["500 Internal Server Error", "204 No Content"] {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                loop {
+                    let n = socket.read(&mut buffer).await.unwrap();
+                    request.extend_from_slice(&buffer[..n]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    if let Some(head_end) = text.find("\r\n\r\n") {
+                        let length: usize = text.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())).unwrap_or(0);
+                        if request.len() >= head_end + 4 + length || n == 0 {
+                            break;
+                        }
+                    }
+                }
+                log.lock().unwrap().push(String::from_utf8_lossy(&request).to_string());
+                socket.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+            }
+        });
+        let secret = "a secret of some length";
+        let refused = app.api("POST", "/api/v1/webhooks", Some(&key), Some(json!({"url": url, "secret": "short"}))).await;
+        assert_eq!((refused.status, refused.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("secret")));
+        let created = app.api("POST", "/api/v1/webhooks", Some(&key), Some(json!({"url": url, "secret": secret}))).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        assert!(!created.body.contains(secret), "the secret is not shown back");
+        let hook = created.json()["id"].as_str().unwrap().to_string();
+
+        let dataset = validated_dataset(&mut app, &key).await;
+        let request = json!({"dataset_id": dataset["id"], "model_id": "Qwen/Qwen2.5-0.5B-Instruct", "hours_to_complete": 2});
+        let task = app.api("POST", "/api/v1/tasks", Some(&key), Some(request)).await.json()["id"].as_str().unwrap().to_string();
+        app.api("POST", &format!("/api/v1/tasks/{task}/cancel"), Some(&key), None).await;
+        app.run_jobs().await;
+        let deliveries = app.api("GET", &format!("/api/v1/webhooks/{hook}/deliveries"), Some(&key), None).await.json();
+        assert_eq!(deliveries["deliveries"][0]["state"], "pending", "{deliveries}");
+        assert_eq!(deliveries["deliveries"][0]["last_answer"], "HTTP 500");
+        // The retry, made due now rather than after its backoff.
+        sqlx::query("UPDATE jobs SET run_at = 0 WHERE kind = 'deliver_webhook' AND state = 'queued'").execute(app.state.platform.db.pool()).await.unwrap();
+        app.run_jobs().await;
+        let deliveries = app.api("GET", &format!("/api/v1/webhooks/{hook}/deliveries"), Some(&key), None).await.json();
+        let delivery = &deliveries["deliveries"][0];
+        assert_eq!((delivery["state"].as_str(), delivery["attempts"].as_i64(), delivery["event"].as_str()), (Some("delivered"), Some(2), Some("task.cancelled")), "{deliveries}");
+
+        let requests = received.lock().unwrap().clone();
+        assert_eq!(requests.len(), 2);
+        let request = &requests[1];
+        let body = &request[request.find("\r\n\r\n").unwrap() + 4..];
+        let sent: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!((sent["task_id"].as_str(), sent["state"].as_str()), (Some(task.as_str()), Some("cancelled")));
+        let header = request.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("x-crucible-signature:").map(|v| v.trim().to_string())).expect("a signature header");
+        assert_eq!(header, domain::webhooks::signature(secret, body.as_bytes()), "signed with the secret over the body");
+
+        let other = app.customer_key("other@example.org").await;
+        assert_eq!(app.api("GET", &format!("/api/v1/webhooks/{hook}/deliveries"), Some(&other), None).await.status, StatusCode::NOT_FOUND);
+    }
 }
 
 /// The state a task page shows.

@@ -19,6 +19,7 @@ pub mod sign_in_failures;
 pub mod submissions;
 pub mod tasks;
 pub mod users;
+pub mod webhooks;
 
 use std::str::FromStr;
 use std::sync::Once;

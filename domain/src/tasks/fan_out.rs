@@ -102,6 +102,9 @@ pub(super) async fn move_in(
         return Ok(false);
     }
     db::tasks::insert_event(&mut **tx, &event(id, Some(from), to, reason, now)).await?;
+    if to.is_terminal() {
+        crate::webhooks::task_ended(tx, id, to, reason, now).await?;
+    }
     Ok(true)
 }
 

@@ -258,6 +258,9 @@ pub async fn transition(
         return Ok(false);
     }
     db::tasks::insert_event(&mut *tx, &event(id, Some(from), to, reason, now)).await?;
+    if to.is_terminal() {
+        crate::webhooks::task_ended(&mut tx, id, to, reason, now).await?;
+    }
     tx.commit().await?;
     Ok(true)
 }

@@ -4,6 +4,7 @@ mod datasets;
 mod miners;
 mod scores;
 mod tasks;
+mod webhooks;
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -29,6 +30,7 @@ pub fn endpoints() -> Vec<Endpoint> {
     endpoints.extend(miners::endpoints());
     endpoints.extend(tasks::endpoints());
     endpoints.extend(scores::endpoints());
+    endpoints.extend(webhooks::endpoints());
     endpoints
 }
 

@@ -1,0 +1,239 @@
+//! Webhooks: a customer registers a URL and a secret; every time one of their tasks ends, each of their
+//! webhooks gets a POST of the task as JSON, signed with `X-Crucible-Signature: sha256=HMAC-SHA256(secret,
+//! body)` in hex. Deliveries are background jobs, retried with backoff up to 4 attempts, and every
+//! delivery keeps its attempts and last answer for the customer to read.
+
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use http_body_util::{BodyExt, Full};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use sqlx::{Any, Transaction};
+
+use crate::Platform;
+use crate::accounts::User;
+use crate::clock::{Millis, now_ms};
+use crate::db::{
+    self, Database,
+    webhooks::{DeliveryRow, WebhookRow},
+};
+use crate::error::{Error, Result};
+use crate::jobs::{JobKind, MAX_ATTEMPTS};
+use crate::tasks::TaskState;
+
+/// How long one delivery attempt may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Webhook {
+    pub id: String,
+    pub url: String,
+    pub created_at: Millis,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub id: String,
+    pub task_id: String,
+    /// `task.success`, `task.failure`, `task.cancelled`, …
+    pub event: String,
+    pub attempts: i64,
+    /// `pending`, `delivered` or `failed`.
+    pub state: String,
+    /// The last answer: its HTTP status or why there was none.
+    pub last_answer: Option<String>,
+    pub updated_at: Millis,
+}
+
+impl From<WebhookRow> for Webhook {
+    fn from(row: WebhookRow) -> Self {
+        Webhook {
+            id: row.id,
+            url: row.url,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// The signature of `body` under `secret`: `sha256=` and hex.
+pub fn signature(secret: &str, body: &[u8]) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+pub async fn create(db: &Database, owner: &User, url: &str, secret: &str) -> Result<Webhook> {
+    let parsed = url::Url::parse(url.trim())
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        .ok_or_else(|| {
+            Error::invalid(
+                "url",
+                "give the full http:// or https:// address to POST to",
+            )
+        })?;
+    if secret.len() < 16 {
+        return Err(Error::invalid(
+            "secret",
+            "the secret must be at least 16 characters: it signs every delivery",
+        ));
+    }
+    let row = WebhookRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        owner_id: owner.id.clone(),
+        url: parsed.to_string(),
+        secret: secret.to_string(),
+        created_at: now_ms(),
+    };
+    db::webhooks::insert(db.pool(), &row).await?;
+    Ok(row.into())
+}
+
+pub async fn list(db: &Database, owner: &User) -> Result<Vec<Webhook>> {
+    Ok(db::webhooks::for_owner(db.pool(), &owner.id)
+        .await?
+        .into_iter()
+        .map(Webhook::from)
+        .collect())
+}
+
+pub async fn delete(db: &Database, owner: &User, id: &str) -> Result<()> {
+    if !db::webhooks::delete(db.pool(), &owner.id, id).await? {
+        return Err(Error::NotFound("webhook"));
+    }
+    Ok(())
+}
+
+/// The owner's webhook's deliveries, newest first.
+pub async fn deliveries(db: &Database, owner: &User, id: &str) -> Result<Vec<Delivery>> {
+    let webhook = db::webhooks::by_id(db.pool(), id)
+        .await?
+        .filter(|w| w.owner_id == owner.id)
+        .ok_or(Error::NotFound("webhook"))?;
+    Ok(db::webhooks::deliveries(db.pool(), &webhook.id)
+        .await?
+        .into_iter()
+        .map(|d| Delivery {
+            id: d.id,
+            task_id: d.task_id,
+            event: d.event,
+            attempts: d.attempts,
+            state: d.state,
+            last_answer: d.last_answer,
+            updated_at: d.updated_at,
+        })
+        .collect())
+}
+
+/// In the transaction that ends task `task_id` in `state`: a delivery and its job for each of the
+/// owner's webhooks.
+pub(crate) async fn task_ended(
+    tx: &mut Transaction<'_, Any>,
+    task_id: &str,
+    state: TaskState,
+    reason: &str,
+    now: Millis,
+) -> Result<()> {
+    let Some(task) = db::tasks::by_id(&mut **tx, task_id).await? else {
+        return Ok(());
+    };
+    let event = format!("task.{}", state.as_str());
+    let payload = serde_json::json!({
+        "event": event,
+        "task_id": task_id,
+        "state": state.as_str(),
+        "reason": reason,
+        "model_id": task.model_id,
+        "task_type": task.task_type,
+        "at": now,
+    })
+    .to_string();
+    for webhook in db::webhooks::for_owner(&mut **tx, &task.owner_id).await? {
+        let delivery = DeliveryRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            webhook_id: webhook.id,
+            task_id: task_id.to_string(),
+            event: event.clone(),
+            payload: payload.clone(),
+            attempts: 0,
+            state: "pending".into(),
+            last_answer: None,
+            created_at: now,
+            updated_at: now,
+        };
+        if db::webhooks::insert_delivery(&mut **tx, &delivery).await? {
+            db::jobs::enqueue(
+                &mut **tx,
+                JobKind::DeliverWebhook.as_str(),
+                &delivery.id,
+                MAX_ATTEMPTS,
+                now,
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The job: POSTs delivery `id`; an answer other than 2xx is an error (retried by the job queue with
+/// backoff) until the last attempt, which marks the delivery failed.
+pub async fn deliver(platform: &Platform, id: &str) -> Result<()> {
+    let Some(delivery) = db::webhooks::delivery(platform.db.pool(), id).await? else {
+        return Ok(());
+    };
+    if delivery.state != "pending" {
+        return Ok(());
+    }
+    let Some(webhook) = db::webhooks::by_id(platform.db.pool(), &delivery.webhook_id).await? else {
+        return Ok(());
+    };
+    let attempts = delivery.attempts + 1;
+    let answer = post(&webhook, &delivery).await;
+    let (state, text) = match &answer {
+        Ok(status) if (200..300).contains(status) => ("delivered", format!("HTTP {status}")),
+        Ok(status) => ("pending", format!("HTTP {status}")),
+        Err(why) => ("pending", why.clone()),
+    };
+    let state = if state == "pending" && attempts >= MAX_ATTEMPTS {
+        "failed"
+    } else {
+        state
+    };
+    db::webhooks::record_attempt(platform.db.pool(), id, attempts, state, &text, now_ms()).await?;
+    if state == "pending" {
+        return Err(Error::Internal(format!(
+            "webhook delivery {id}: {text}; will retry"
+        )));
+    }
+    Ok(())
+}
+
+async fn post(webhook: &WebhookRow, delivery: &DeliveryRow) -> std::result::Result<u16, String> {
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .map_err(|err| format!("no TLS roots: {err}"))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build::<_, Full<bytes::Bytes>>(connector);
+    let body = delivery.payload.clone().into_bytes();
+    let request = http::Request::post(&webhook.url)
+        .header("content-type", "application/json")
+        .header("user-agent", "crucible-webhooks")
+        .header("x-crucible-event", &delivery.event)
+        .header("x-crucible-delivery", &delivery.id)
+        .header("x-crucible-signature", signature(&webhook.secret, &body))
+        .body(Full::new(bytes::Bytes::from(body)))
+        .map_err(|err| format!("the URL cannot be requested: {err}"))?;
+    let response = tokio::time::timeout(TIMEOUT, client.request(request))
+        .await
+        .map_err(|_| format!("no answer in {TIMEOUT:?}"))?
+        .map_err(|err| format!("the request failed: {err}"))?;
+    let status = response.status().as_u16();
+    // Read (and drop) the answer so the connection ends cleanly.
+    let _ = tokio::time::timeout(TIMEOUT, response.into_body().collect()).await;
+    Ok(status)
+}
