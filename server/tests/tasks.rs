@@ -49,6 +49,13 @@ testkit::on_both_databases! {
         assert_eq!(again.status, StatusCode::CONFLICT);
         let events = app.api("GET", &format!("/api/v1/tasks/{id}/events"), Some(&key), None).await.json();
         assert_eq!(states(&events).last().map(String::as_str), Some("cancelled"));
+        // The event stream of an ended task sends its state once and ends.
+        let stream = app.api("GET", &format!("/api/v1/tasks/{id}/stream"), Some(&key), None).await;
+        assert_eq!(stream.status, StatusCode::OK);
+        assert_eq!(stream.headers["content-type"], "text/event-stream");
+        assert_eq!(stream.body.matches("event: task").count(), 1, "{}", stream.body);
+        assert!(stream.body.contains("\"state\":\"cancelled\""), "{}", stream.body);
+        assert_eq!(app.api("GET", &format!("/api/v1/tasks/{id}/stream"), Some(&other), None).await.status, StatusCode::NOT_FOUND);
         assert_eq!(events["events"][4]["reason"], "cancelled by the customer");
     }
 

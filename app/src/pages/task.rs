@@ -1,6 +1,6 @@
-//! One task: its state, window and deadline, and every event with its reason. Once hydrated the page
-//! asks for the task every second and updates in place until the task ends; before that (or without
-//! JavaScript) a reload shows the same.
+//! One task: its state, window and deadline, its submissions and every event with its reason. Once
+//! hydrated the page follows the task's server-sent events (`/api/v1/tasks/{id}/stream`) and updates in
+//! place until the task ends; before that (or without JavaScript) a reload shows the same.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -130,29 +130,7 @@ fn LiveTask(task: TaskDetail) -> impl IntoView {
     // The browser's clock, corrected by how far it is from the server's.
     let (now, set_now) = signal(task.get_untracked().now);
     #[cfg(feature = "hydrate")]
-    {
-        let skew = task.get_untracked().now - js_sys::Date::now() as i64;
-        let handle = set_interval_with_handle(
-            move || {
-                set_now.set(js_sys::Date::now() as i64 + skew);
-                if task.get_untracked().terminal {
-                    return;
-                }
-                let id = id.clone();
-                leptos::task::spawn_local(async move {
-                    if let Ok(fresh) = load_task(id).await {
-                        set_task.set(fresh);
-                    }
-                });
-            },
-            std::time::Duration::from_secs(1),
-        );
-        on_cleanup(move || {
-            if let Ok(handle) = handle {
-                handle.clear();
-            }
-        });
-    }
+    live::follow(id.clone(), task, set_task, set_now);
     #[cfg(not(feature = "hydrate"))]
     let _ = (id, set_task, set_now);
     let events = move || {
@@ -239,6 +217,57 @@ fn LiveTask(task: TaskDetail) -> impl IntoView {
                 <tbody>{events}</tbody>
             </table>
         </section>
+    }
+}
+
+/// The browser half: the task's event stream says when to reload the task; a clock ticks the countdown.
+#[cfg(feature = "hydrate")]
+mod live {
+    use leptos::prelude::*;
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
+    use web_sys::{EventSource, MessageEvent};
+
+    use super::{TaskDetail, load_task};
+
+    pub fn follow(
+        id: String,
+        task: ReadSignal<TaskDetail>,
+        set_task: WriteSignal<TaskDetail>,
+        set_now: WriteSignal<i64>,
+    ) {
+        let skew = task.get_untracked().now - js_sys::Date::now() as i64;
+        let clock = set_interval_with_handle(
+            move || set_now.set(js_sys::Date::now() as i64 + skew),
+            std::time::Duration::from_secs(1),
+        );
+        let source = StoredValue::new_local(None::<EventSource>);
+        if !task.get_untracked().terminal
+            && let Ok(events) = EventSource::new(&format!("/api/v1/tasks/{id}/stream"))
+        {
+            let on_change = Closure::<dyn FnMut(MessageEvent)>::new(move |_: MessageEvent| {
+                let id = id.clone();
+                leptos::task::spawn_local(async move {
+                    if let Ok(fresh) = load_task(id).await {
+                        // An ended task's stream ends: stop the browser from reconnecting to it.
+                        if fresh.terminal {
+                            source.with_value(|s| s.as_ref().map(EventSource::close));
+                        }
+                        set_task.set(fresh);
+                    }
+                });
+            });
+            let _ =
+                events.add_event_listener_with_callback("task", on_change.as_ref().unchecked_ref());
+            on_change.forget();
+            source.set_value(Some(events));
+        }
+        on_cleanup(move || {
+            if let Ok(clock) = clock {
+                clock.clear();
+            }
+            source.with_value(|s| s.as_ref().map(EventSource::close));
+        });
     }
 }
 

@@ -20,6 +20,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         Endpoint::post("/api/v1/tasks/{id}/cancel", cancel),
         Endpoint::get("/api/v1/tasks/{id}/submissions", submissions),
         Endpoint::get("/api/v1/tasks/{id}/result", result),
+        Endpoint::get("/api/v1/tasks/{id}/stream", stream),
     ]
 }
 
@@ -136,4 +137,53 @@ async fn result(
         ),
     ];
     Ok((headers, axum::body::Body::from_stream(stream)).into_response())
+}
+
+/// How often a stream looks at its task.
+const STREAM_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The task and its events now, as JSON, and whether it has ended.
+async fn snapshot(
+    state: &AppState,
+    user: &domain::accounts::User,
+    id: &str,
+) -> Option<(String, bool)> {
+    let task = tasks::get(&state.platform.db, user, id).await.ok()?;
+    let events = tasks::events(&state.platform.db, user, id).await.ok()?;
+    let ended = task.state.is_terminal();
+    let json = serde_json::json!({"task": task, "events": events}).to_string();
+    Some((json, ended))
+}
+
+/// Server-sent events: an `event: task` with the task and its events whenever they change (looked at
+/// every 500 ms), ending once the task has ended.
+async fn stream(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+) -> Result<
+    axum::response::sse::Sse<
+        impl futures::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+    >,
+    ApiError,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    tasks::get(&state.platform.db, &user, &id).await?;
+    let updates = futures::stream::unfold(
+        (state, user, id, None::<String>, false),
+        |(state, user, id, last, ended)| async move {
+            if ended {
+                return None;
+            }
+            loop {
+                let (json, ended) = snapshot(&state, &user, &id).await?;
+                if last.as_deref() != Some(json.as_str()) {
+                    let event = Event::default().event("task").data(json.clone());
+                    return Some((Ok(event), (state, user, id, Some(json), ended)));
+                }
+                tokio::time::sleep(STREAM_EVERY).await;
+            }
+        },
+    );
+    Ok(Sse::new(updates).keep_alive(KeepAlive::default()))
 }
