@@ -4,6 +4,7 @@
 //! State-changing forms post to plain HTTP handlers in the `server` crate (they check the CSRF token and
 //! redirect), so every form works before the page hydrates and without JavaScript.
 
+mod chart;
 pub mod pages;
 pub mod session;
 mod time;
@@ -16,9 +17,9 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use pages::{
-    AdminMinersPage, ApiKeysPage, CataloguePage, Dashboard, DatasetPage, DatasetsPage, Home,
-    HotkeysPage, Leaderboards, MinerProfilePage, NewTaskPage, NotFound, ResultPage, SignIn, SignUp,
-    TaskPage, TasksPage,
+    AdminMinersPage, AdminTasksPage, ApiKeysPage, CataloguePage, Dashboard, DatasetPage,
+    DatasetsPage, Home, HotkeysPage, Leaderboards, MinerProfilePage, NewTaskPage, NotFound,
+    QueuePage, ResultPage, SignIn, SignUp, TaskPage, TasksPage,
 };
 use session::{Nav, provide_session};
 
@@ -68,6 +69,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/miner/hotkeys") view=HotkeysPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/models") view=CataloguePage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/miners") view=AdminMinersPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/queue") view=QueuePage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/tasks") view=AdminTasksPage ssr=SsrMode::Async/>
                     <Route path=path!("/miners/:hotkey") view=MinerProfilePage ssr=SsrMode::Async/>
                     <Route path=path!("/results/:id") view=ResultPage ssr=SsrMode::Async/>
                 </Routes>

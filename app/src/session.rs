@@ -117,7 +117,7 @@ pub fn Nav() -> impl IntoView {
                                         <A href="/datasets">"Datasets"</A>
                                         <A href="/tasks">"Tasks"</A>
                                         {(user.role == "miner").then(|| view! { <A href="/miner/hotkeys">"Hotkeys"</A> })}
-                                        {(user.role == "admin").then(|| view! { <A href="/admin/models">"Models"</A> <A href="/admin/miners">"Miners"</A> })}
+                                        {(user.role == "admin").then(|| view! { <A href="/admin/models">"Models"</A> <A href="/admin/miners">"Miners"</A> <A href="/admin/tasks">"All tasks"</A> <A href="/admin/queue">"Queue"</A> })}
                                         <A href="/account/api-keys">"API keys"</A>
                                         <span class="who" data-test="signed-in-as">{user.email}</span>
                                         <form method="post" action="/auth/sign-out" class="inline">

@@ -13,6 +13,17 @@ const USER_ID: &str = "user_id";
 const CSRF: &str = "csrf";
 const FLASH: &str = "flash";
 
+/// A domain error for the page: its own words when it is the caller's (not found, forbidden, invalid),
+/// a generic message (and a log line) when it is ours.
+pub fn refused(err: domain::Error) -> ServerFnError {
+    if err.is_internal() {
+        tracing::error!(error = %err, "a page's data could not be loaded");
+        ServerFnError::new("something went wrong on our side; try again")
+    } else {
+        ServerFnError::new(err.to_string())
+    }
+}
+
 pub fn failed(err: impl std::fmt::Display) -> ServerFnError {
     tracing::error!(error = %err, "session store");
     ServerFnError::new("the session could not be read; try again")

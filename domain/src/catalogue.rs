@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::User;
+use crate::admin_log;
 use crate::clock::now_ms;
 use crate::datasets::TaskType;
 use crate::db::{self, Database, models::ModelRow};
@@ -130,21 +131,36 @@ pub async fn add_model(db: &Database, admin: &User, model: BaseModel) -> Result<
         task_types: serde_json::to_string(&model.task_types).expect("task types serialise"),
         enabled: 1,
     };
-    if !db::models::insert(db.pool(), &row, now_ms()).await? {
+    let mut tx = db.pool().begin().await?;
+    if !db::models::insert(&mut *tx, &row, now_ms()).await? {
         return Err(Error::Conflict {
             field: Some("id"),
             message: format!("{id} is in the catalogue already"),
         });
     }
+    let detail = format!(
+        "{} parameters, family {}, for {}",
+        row.parameters, row.family, row.task_types
+    );
+    admin_log::record(&mut *tx, &admin.email, "add_model", id, &detail).await?;
+    tx.commit().await?;
     Ok(())
 }
 
 /// Offers the model for new tasks again, or stops offering it (tasks already made keep it).
 pub async fn set_enabled(db: &Database, admin: &User, id: &str, enabled: bool) -> Result<()> {
     admin.require_admin("change the model catalogue")?;
-    if !db::models::set_enabled(db.pool(), id, enabled).await? {
+    let mut tx = db.pool().begin().await?;
+    if !db::models::set_enabled(&mut *tx, id, enabled).await? {
         return Err(Error::NotFound("model"));
     }
+    let action = if enabled {
+        "offer_model"
+    } else {
+        "withdraw_model"
+    };
+    admin_log::record(&mut *tx, &admin.email, action, id, "").await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -163,8 +179,19 @@ pub async fn set_bounds(db: &Database, admin: &User, bounds: Bounds) -> Result<(
         min_hours: bounds.min_hours as i64,
         max_hours: bounds.max_hours as i64,
     };
-    if !db::models::set_bounds(db.pool(), &row).await? {
+    let mut tx = db.pool().begin().await?;
+    if !db::models::set_bounds(&mut *tx, &row).await? {
         return Err(Error::NotFound("task type"));
     }
+    let detail = format!("{} to {} hours", row.min_hours, row.max_hours);
+    admin_log::record(
+        &mut *tx,
+        &admin.email,
+        "set_bounds",
+        &row.task_type,
+        &detail,
+    )
+    .await?;
+    tx.commit().await?;
     Ok(())
 }

@@ -157,6 +157,7 @@ async fn score(
         })
         .collect();
     let scores = scoring::record(&platform.db, &task.id, &entries, now_ms()).await?;
+    platform.leaderboards.invalidate();
     let best = entries
         .iter()
         .zip(&scores)

@@ -136,6 +136,84 @@ pub async fn work(platform: Platform, idle: Duration, stop: impl std::future::Fu
     }
 }
 
+/// The queue as admins see it: jobs per kind and state, and the latest failures with their reasons.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct QueueHealth {
+    /// (kind, state, count)
+    pub counts: Vec<(String, String, i64)>,
+    /// Newest first.
+    pub failures: Vec<Failure>,
+}
+
+/// A job whose last attempt failed: `failed` for good, or `queued` to be tried again.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Failure {
+    pub id: String,
+    pub kind: String,
+    /// The dataset, task or delivery the job works on.
+    pub subject: String,
+    pub state: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub reason: String,
+    pub at: Millis,
+}
+
+impl From<db::jobs::FailedJob> for Failure {
+    fn from(f: db::jobs::FailedJob) -> Failure {
+        Failure {
+            id: f.id,
+            kind: f.kind,
+            subject: f.subject_id,
+            state: f.state,
+            attempts: f.attempts,
+            max_attempts: f.max_attempts,
+            reason: f.last_error,
+            at: f.updated_at,
+        }
+    }
+}
+
+pub async fn health(platform: &Platform, admin: &crate::accounts::User) -> Result<QueueHealth> {
+    admin.require_admin("see the work queue")?;
+    let counts = db::jobs::counts_by_kind(platform.db.pool())
+        .await?
+        .into_iter()
+        .map(|c| (c.kind, c.state, c.count))
+        .collect();
+    let failures = db::jobs::recent_failures(platform.db.pool(), 50)
+        .await?
+        .into_iter()
+        .map(Failure::from)
+        .collect();
+    Ok(QueueHealth { counts, failures })
+}
+
+/// Tries a job that failed for good again from its first attempt (after the cause is mended: an
+/// evaluator configured, a store reachable again); the admin's action is logged.
+pub async fn retry(
+    platform: &Platform,
+    admin: &crate::accounts::User,
+    id: &str,
+) -> Result<Failure> {
+    admin.require_admin("retry failed jobs")?;
+    let mut tx = platform.db.pool().begin().await?;
+    let Some(job) = db::jobs::requeue_failed(&mut *tx, id, now_ms()).await? else {
+        return Err(Error::Conflict {
+            field: None,
+            message: "that job has not failed for good (it is queued, running or done already)"
+                .into(),
+        });
+    };
+    let detail = format!(
+        "{} on {}; it had failed: {}",
+        job.kind, job.subject_id, job.last_error
+    );
+    crate::admin_log::record(&mut *tx, &admin.email, "retry_job", &job.id, &detail).await?;
+    tx.commit().await?;
+    Ok(Failure::from(job))
+}
+
 #[cfg(test)]
 mod tests {
     use super::backoff;

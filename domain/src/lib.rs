@@ -2,6 +2,7 @@
 //! background workers). SQL lives in [`db`]; object storage sits behind [`storage::ObjectStore`].
 
 pub mod accounts;
+pub mod admin_log;
 pub mod catalogue;
 pub mod clock;
 pub mod datasets;

@@ -24,6 +24,8 @@ pub struct Platform {
     pub offer_watch: crate::tasks::OfferWatch,
     /// What evaluates submissions after a deadline; without one, tasks wait in `preevaluation`.
     pub evaluator: Option<crate::evaluation::Evaluator>,
+    /// The public leaderboards, computed at most every few seconds.
+    pub leaderboards: crate::scoring::Leaderboards,
 }
 
 /// The deployment's signing key: created once, stored in the database, shared by every replica.

@@ -60,14 +60,14 @@ pub async fn run(command: AdminCommand) -> Result<(), CliError> {
             let hotkey = Hotkey::parse(&hotkey)
                 .map_err(|why| CliError::Config(format!("--hotkey: {why}")))?;
             let db = startup::database(&storage).await?;
-            miners::suspend(&db, &hotkey, Some(&reason)).await?;
+            miners::suspend(&db, domain::admin_log::COMMAND_LINE, &hotkey, Some(&reason)).await?;
             println!("suspended miner {hotkey}: {reason}");
         }
         AdminCommand::ReinstateMiner { storage, hotkey } => {
             let hotkey = Hotkey::parse(&hotkey)
                 .map_err(|why| CliError::Config(format!("--hotkey: {why}")))?;
             let db = startup::database(&storage).await?;
-            miners::suspend(&db, &hotkey, None).await?;
+            miners::suspend(&db, domain::admin_log::COMMAND_LINE, &hotkey, None).await?;
             println!("reinstated miner {hotkey}");
         }
     }

@@ -57,6 +57,7 @@ pub async fn platform(
         scheduling: datasets.scheduling(),
         offer_watch: Default::default(),
         evaluator: None,
+        leaderboards: Default::default(),
     })
 }
 

@@ -56,7 +56,7 @@ testkit::on_both_databases! {
         let suspended = miner_keys(43);
         app.register_miner(&suspended, &["instruct"], 8_000_000_000).await;
         let hotkey = domain::miners::Hotkey::from_public_key(suspended.public.to_bytes());
-        domain::miners::suspend(&app.state.platform.db, &hotkey, Some("submitted copies")).await.unwrap();
+        domain::miners::suspend(&app.state.platform.db, domain::admin_log::COMMAND_LINE, &hotkey, Some("submitted copies")).await.unwrap();
         let unregistered = miner_keys(42);
         // Time for fifteen miners to answer before the offers close.
         app.state.platform.scheduling.offer_ttl_ms = 60_000;
@@ -278,6 +278,8 @@ testkit::on_both_databases! {
             app.register_miner(keys, &["instruct"], 8_000_000_000).await;
         }
         let key = app.customer_key("owner@example.org").await;
+        // Offers that outlive the twenty checks below, however slow the machine.
+        app.state.platform.scheduling.offer_ttl_ms = 60_000;
         let id = create_task(&mut app, &key).await;
         // The validation job ran already; this runs the task's preparation, which queues its offers.
         assert!(domain::jobs::run_next(&app.state.platform).await.unwrap());

@@ -270,6 +270,8 @@ testkit::on_both_databases! {
         let key = app.customer_key("customer@example.org").await;
         app.submit("/admin/miners", "/admin/miners/suspension", &[("hotkey", &hotkey), ("action", "suspend"), ("reason", "nope")]).await;
         assert!(app.get("/admin/miners").await.body.contains("nly an admin may suspend or reinstate miners"));
+        assert!(app.get("/admin/queue").await.body.contains("nly an admin may see the work queue"), "a customer sees no queue");
+        assert!(app.get("/admin/tasks").await.body.contains("nly an admin may see every task"), "a customer sees no one else's tasks");
         let parsed = Hotkey::parse(&hotkey).unwrap();
         assert_eq!(domain::miners::by_hotkey(&db, &parsed).await.unwrap().unwrap().suspended_reason, None, "a customer cannot suspend");
 
@@ -286,7 +288,9 @@ testkit::on_both_databases! {
         // A task fans out to the active miner only.
         let dataset = common::validated_dataset(&mut app, &key).await;
         let request = json!({"dataset_id": dataset["id"], "model_id": "Qwen/Qwen2.5-0.5B-Instruct", "hours_to_complete": 2});
-        assert_eq!(app.api("POST", "/api/v1/tasks", Some(&key), Some(request)).await.status, StatusCode::CREATED);
+        let created = app.api("POST", "/api/v1/tasks", Some(&key), Some(request)).await;
+        assert_eq!(created.status, StatusCode::CREATED);
+        let task = created.json()["id"].as_str().unwrap().to_string();
         app.state.platform.scheduling.offer_ttl_ms = 60_000;
         app.run_jobs().await;
         for (keys, expected, what) in [(&active, 1, "the active miner is offered the task"), (&suspended, 0, "the suspended one is not")] {
@@ -294,8 +298,40 @@ testkit::on_both_databases! {
             assert_eq!(offers["offers"].as_array().unwrap().len(), expected, "{what}");
         }
 
+        // The work queue shows the jobs the task made, by kind and state.
+        let queue = app.get("/admin/queue").await.body;
+        assert!(queue.contains("data-test=\"queue-count\"") && queue.contains("prepare_task") && queue.contains("validate_dataset"), "{queue}");
         app.submit("/admin/miners", "/admin/miners/suspension", &[("hotkey", &hotkey), ("action", "reinstate")]).await;
         assert!(app.get("/admin/miners").await.body.contains("is reinstated"));
         assert_eq!(domain::miners::by_hotkey(&db, &parsed).await.unwrap().unwrap().suspended_reason, None);
+
+        // A job that failed for good is tried again from its first attempt.
+        let job: (String,) = sqlx::query_as("SELECT id FROM jobs WHERE kind = 'prepare_task'").fetch_one(db.pool()).await.unwrap();
+        domain::db::jobs::fail(db.pool(), &job.0, "the store was unreachable", None, now_ms()).await.unwrap();
+        let queue = app.get("/admin/queue").await.body;
+        assert!(queue.contains("the store was unreachable") && queue.contains("data-test=\"retry-job\""), "{queue}");
+        app.submit("/admin/queue", &format!("/admin/jobs/{}/retry", job.0), &[]).await;
+        assert!(app.get("/admin/queue").await.body.contains("is queued again from its first attempt"));
+        let (state, attempts): (String, i64) = sqlx::query_as("SELECT state, attempts FROM jobs WHERE id = $1").bind(&job.0).fetch_one(db.pool()).await.unwrap();
+        assert_eq!((state.as_str(), attempts), ("queued", 0));
+        app.submit("/admin/queue", &format!("/admin/jobs/{}/retry", job.0), &[]).await;
+        assert!(app.get("/admin/queue").await.body.contains("has not failed for good"), "a queued job is not retried twice");
+
+        // The admin cancels the customer's task with a reason, which the customer reads in its events.
+        assert!(app.get("/admin/tasks").await.body.contains(&task));
+        app.submit("/admin/tasks", &format!("/admin/tasks/{task}/cancel"), &[("reason", "")]).await;
+        assert!(app.get("/admin/tasks").await.body.contains("ay why the task is cancelled"));
+        app.submit("/admin/tasks", &format!("/admin/tasks/{task}/cancel"), &[("reason", "the dataset breaks the terms")]).await;
+        assert!(app.get("/admin/tasks").await.body.contains("is cancelled; its customer sees why"));
+        let events = app.api("GET", &format!("/api/v1/tasks/{task}/events"), Some(&key), None).await.json();
+        let last = events["events"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["to_state"], "cancelled");
+        assert_eq!(last["reason"], "cancelled by an admin: the dataset breaks the terms");
+
+        // Every one of those actions is in the admins' log, newest first, with who took it.
+        let log = app.get("/admin/queue").await.body;
+        let at = |action: &str| log.find(action).unwrap_or_else(|| panic!("{action} is logged: {log}"));
+        assert!(at("cancel_task") < at("retry_job") && at("retry_job") < at("reinstate_miner") && at("reinstate_miner") < at("suspend_miner"));
+        assert!(log.contains("copied artifacts") && log.contains("admin@example.org"));
     }
 }

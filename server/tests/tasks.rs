@@ -158,11 +158,29 @@ testkit::on_both_databases! {
         assert_eq!(row(0), (miners[1].1.clone(), 3), "the lowest loss wins");
         assert_eq!(row(1), (miners[0].1.clone(), 0));
         assert_eq!(row(2), (miners[2].1.clone(), -1), "a later copy of an artifact is a duplicate");
+        assert_eq!((standings[0]["rank"].clone(), standings[0]["wins"].clone()), (json!(1), json!(1)));
+        // Paginated: the second page of two rows holds the third miner, with its rank and the total.
+        let second = app.api("GET", "/api/v1/leaderboard?window=1d&task_type=instruct&per_page=2&page=2", None, None).await.json();
+        assert_eq!((second["total"].clone(), second["standings"].as_array().unwrap().len()), (json!(3), 1));
+        assert_eq!((second["standings"][0]["hotkey"].as_str().unwrap(), second["standings"][0]["rank"].clone()), (miners[2].1.as_str(), json!(3)));
+        // Sorted by hotkey, each miner keeps its rank by points.
+        let by_hotkey = app.api("GET", "/api/v1/leaderboard?window=1d&sort=hotkey", None, None).await.json();
+        let hotkeys: Vec<&str> = by_hotkey["standings"].as_array().unwrap().iter().map(|s| s["hotkey"].as_str().unwrap()).collect();
+        let mut sorted = hotkeys.clone();
+        sorted.sort();
+        assert_eq!(hotkeys, sorted);
+        let winner = by_hotkey["standings"].as_array().unwrap().iter().find(|s| s["hotkey"] == miners[1].1.as_str()).unwrap();
+        assert_eq!(winner["rank"], 1);
+        let bad = app.api("GET", "/api/v1/leaderboard?sort=age", None, None).await;
+        assert_eq!((bad.status, bad.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("sort")));
         assert_eq!(app.api("GET", "/api/v1/leaderboard?task_type=dpo", None, None).await.json()["standings"], json!([]));
         let page = app.get("/leaderboards?window=1d&task_type=instruct").await.body;
         let first = page.find("data-test=\"standing\"").expect("the page lists the standings");
         let listed = |hotkey: &str| page[first..].find(hotkey).expect("every scored miner is listed");
         assert!(listed(&miners[1].1) < listed(&miners[0].1), "the winner is listed first");
+        assert!(page.contains("Page 1 of 1 · 3 miners"), "{page}");
+        let by_wins = app.get("/leaderboards?window=1d&task_type=instruct&sort=wins").await.body;
+        assert!(by_wins.contains("aria-sort=\"descending\"") && by_wins.contains("sort=wins"), "the wins column is marked sorted");
         assert!(app.get("/leaderboards?task_type=dpo").await.body.contains("No miner has been scored"));
         let bad = app.api("GET", "/api/v1/leaderboard?window=2d", None, None).await;
         assert_eq!((bad.status, bad.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("window")));

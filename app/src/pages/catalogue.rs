@@ -29,7 +29,7 @@ pub async fn load_admin_catalogue() -> Result<AdminCatalogue, ServerFnError> {
     let (user, platform) = web_session::signed_in().await?;
     let models = domain::catalogue::all_models(&platform.db, &user)
         .await
-        .map_err(web_session::failed)?
+        .map_err(web_session::refused)?
         .into_iter()
         .map(|(m, enabled)| CatalogueModel {
             id: m.id,
@@ -45,7 +45,7 @@ pub async fn load_admin_catalogue() -> Result<AdminCatalogue, ServerFnError> {
         .collect();
     let bounds = domain::catalogue::catalogue(&platform.db)
         .await
-        .map_err(web_session::failed)?
+        .map_err(web_session::refused)?
         .bounds
         .into_iter()
         .map(|b| (b.task_type.as_str().to_string(), b.min_hours, b.max_hours))

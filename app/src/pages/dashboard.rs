@@ -17,6 +17,8 @@ pub fn Dashboard() -> impl IntoView {
                 "admin" => view! {
                     <li><a href="/admin/models">"Model catalogue"</a></li>
                     <li><a href="/admin/miners">"Miners"</a>": suspend or reinstate"</li>
+                    <li><a href="/admin/tasks">"All tasks"</a>": every customer's tasks; cancel one with a reason"</li>
+                    <li><a href="/admin/queue">"Work queue"</a>": waiting, running and failed jobs, and the admins' log"</li>
                 }.into_any(),
                 _ => view! {
                     <li><a href="/datasets">"Datasets"</a>": upload, map and validate"</li>

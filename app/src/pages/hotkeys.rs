@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::signed_in_page;
+use crate::chart::{PointsChart, running_total};
 use crate::session::{CsrfField, FlashMessage};
 use crate::time::format_utc;
 
@@ -173,6 +174,15 @@ fn HotkeyActivity(m: LinkedHotkey) -> impl IntoView {
         .into_iter()
         .map(|(task, model, task_type, deadline)| view! { <li data-test="miner-active">{format!("{task_type} on {model} (task {task}), deadline {}", format_utc(deadline))}</li> })
         .collect_view();
+    let series = running_total(
+        &m.scores
+            .iter()
+            .map(|(_, _, points, _, at)| (*at, *points))
+            .collect::<Vec<_>>(),
+    );
+    let chart = (!series.is_empty()).then(|| {
+        view! { <PointsChart series caption="Your points over time, as they added up".to_string()/> }
+    });
     let scores = m
         .scores
         .into_iter()
@@ -191,5 +201,6 @@ fn HotkeyActivity(m: LinkedHotkey) -> impl IntoView {
             <thead><tr><th scope="col">"When"</th><th scope="col">"Task"</th><th scope="col">"Points"</th><th scope="col">"Why"</th></tr></thead>
             <tbody>{scores}</tbody>
         </table>
+        {chart}
     }
 }

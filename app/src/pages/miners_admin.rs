@@ -21,7 +21,7 @@ pub async fn load_admin_miners() -> Result<Vec<MinerRowView>, ServerFnError> {
     let (user, platform) = web_session::signed_in().await?;
     let miners = domain::miners::all(&platform.db, &user)
         .await
-        .map_err(web_session::failed)?;
+        .map_err(web_session::refused)?;
     Ok(miners
         .into_iter()
         .map(|m| MinerRowView {

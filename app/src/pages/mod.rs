@@ -12,8 +12,10 @@ mod leaderboards;
 mod miners_admin;
 mod not_found;
 mod public;
+mod queue;
 mod task;
 mod tasks;
+mod tasks_admin;
 
 pub use api_keys::ApiKeysPage;
 pub use auth::{SignIn, SignUp};
@@ -27,8 +29,10 @@ pub use leaderboards::Leaderboards;
 pub use miners_admin::AdminMinersPage;
 pub use not_found::NotFound;
 pub use public::{MinerProfilePage, ResultPage};
+pub use queue::QueuePage;
 pub use task::TaskPage;
 pub use tasks::{NewTaskPage, TasksPage};
+pub use tasks_admin::AdminTasksPage;
 
 use leptos::prelude::*;
 

@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
+use crate::chart::{LossChart, PointsChart, running_total};
 use crate::time::format_utc;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -87,6 +88,10 @@ pub fn MinerProfilePage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || profile.get().map(|result| match result {
                 Ok(p) => {
+                    let series = running_total(&p.scores.iter().map(|(_, _, points, _, at)| (*at, *points)).collect::<Vec<_>>());
+                    let chart = (!series.is_empty()).then(|| view! {
+                        <PointsChart series caption="Points over the latest scores, as they added up".to_string()/>
+                    });
                     let totals = p.totals.into_iter().map(|(window, points)| view! { <li>{format!("{window}: {points:+} points")}</li> }).collect_view();
                     let scores = p.scores.into_iter().map(|(task, task_type, points, reason, at)| view! {
                         <tr data-test="profile-score">
@@ -102,6 +107,7 @@ pub fn MinerProfilePage() -> impl IntoView {
                             <h1>"Miner"</h1>
                             <p><code data-test="profile-hotkey">{p.hotkey}</code></p>
                             <ul>{totals}</ul>
+                            {chart}
                             <table class="table">
                                 <thead><tr><th scope="col">"When"</th><th scope="col">"Task"</th><th scope="col">"Points"</th><th scope="col">"Why"</th></tr></thead>
                                 <tbody>{scores}</tbody>
@@ -126,6 +132,10 @@ pub fn ResultPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || result.get().map(|result| match result {
                 Ok(r) => {
+                    let losses: Vec<(String, Option<f64>)> = r.rows.iter().map(|row| (row.miner.clone(), row.loss)).collect();
+                    let chart = losses.iter().any(|(_, loss)| loss.is_some()).then(|| view! {
+                        <LossChart values=losses caption="Held-out loss of each submission (lower is better; the winner's bar is outlined)".to_string()/>
+                    });
                     let rows = r.rows.into_iter().map(|ResultRow { rank, miner, loss, points, reason }| view! {
                         <tr data-test="result-row">
                             <td>{rank.map_or_else(|| "–".to_string(), |r| r.to_string())}</td>
@@ -143,6 +153,7 @@ pub fn ResultPage() -> impl IntoView {
                                 <thead><tr><th scope="col">"Rank"</th><th scope="col">"Miner"</th><th scope="col">"Held-out loss"</th><th scope="col">"Points"</th><th scope="col">"Why"</th></tr></thead>
                                 <tbody>{rows}</tbody>
                             </table>
+                            {chart}
                         </section>
                     }.into_any()
                 }

@@ -7,6 +7,7 @@ use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
 use super::SignInFirst;
+use crate::chart::LossChart;
 use crate::session::{CsrfField, FlashMessage, session_now};
 use crate::time::format_utc;
 
@@ -192,6 +193,10 @@ fn LiveTask(task: TaskDetail) -> impl IntoView {
                     let download = (t.state == "success").then(|| view! {
                         <p><a class="button" href=format!("/api/v1/tasks/{}/result", t.id) data-test="download-winner">"Download the winning model"</a></p>
                     });
+                    let losses: Vec<(String, Option<f64>)> = t.submissions.iter().map(|s| (s.miner.clone(), s.loss)).collect();
+                    let chart = losses.iter().any(|(_, loss)| loss.is_some()).then(|| view! {
+                        <LossChart values=losses caption="Held-out loss of each submission (lower is better; the winner's bar is outlined)".to_string()/>
+                    });
                     let rows = t.submissions.into_iter().map(|s| view! {
                         <tr data-test="submission">
                             <td>{s.rank.map_or_else(|| "–".to_string(), |r| r.to_string())}</td>
@@ -208,6 +213,7 @@ fn LiveTask(task: TaskDetail) -> impl IntoView {
                             <thead><tr><th scope="col">"Rank"</th><th scope="col">"Miner"</th><th scope="col">"Held-out loss"</th><th scope="col">"Points"</th><th scope="col">"Why"</th></tr></thead>
                             <tbody>{rows}</tbody>
                         </table>
+                        {chart}
                     }
                 })
             }}

@@ -137,3 +137,67 @@ pub async fn counts<'e>(
         .fetch_all(exec)
         .await
 }
+
+/// How many jobs of each kind are in each state.
+#[derive(Clone, Debug, FromRow)]
+pub struct JobCount {
+    pub kind: String,
+    pub state: String,
+    pub count: i64,
+}
+
+pub async fn counts_by_kind<'e>(
+    exec: impl Executor<'e, Database = Any>,
+) -> sqlx::Result<Vec<JobCount>> {
+    sqlx::query_as(
+        "SELECT kind, state, CAST(COUNT(*) AS BIGINT) AS count FROM jobs GROUP BY kind, state \
+         ORDER BY kind, state",
+    )
+    .fetch_all(exec)
+    .await
+}
+
+/// A job that failed, for good (`failed`) or for now (`queued` again, to be retried).
+#[derive(Clone, Debug, FromRow)]
+pub struct FailedJob {
+    pub id: String,
+    pub kind: String,
+    pub subject_id: String,
+    pub state: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub last_error: String,
+    pub updated_at: Millis,
+}
+
+/// The latest failures, newest first.
+pub async fn recent_failures<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    limit: i64,
+) -> sqlx::Result<Vec<FailedJob>> {
+    sqlx::query_as(
+        "SELECT id, kind, subject_id, state, attempts, max_attempts, last_error, updated_at FROM jobs \
+         WHERE last_error IS NOT NULL AND state IN ('failed', 'queued') \
+         ORDER BY updated_at DESC, id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(exec)
+    .await
+}
+
+/// Queues a job that failed for good again, with its attempts reset; false unless it had failed.
+pub async fn requeue_failed<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    id: &str,
+    now: Millis,
+) -> sqlx::Result<Option<FailedJob>> {
+    sqlx::query_as(
+        "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $1, updated_at = $1 \
+         WHERE id = $2 AND state = 'failed' \
+         RETURNING id, kind, subject_id, state, attempts, max_attempts, last_error, updated_at",
+    )
+    .bind(now)
+    .bind(id)
+    .fetch_optional(exec)
+    .await
+}

@@ -5,6 +5,7 @@
 //! placeholders, `TEXT`/`BIGINT` columns, `ON CONFLICT`), ids are UUID text and times Unix milliseconds.
 //! Where a statement must differ (row locking), `Backend` says which one is in use.
 
+pub mod admin_actions;
 pub mod api_keys;
 pub mod datasets;
 pub mod evaluations;

@@ -105,3 +105,40 @@ pub async fn recent_points<'e>(
     .fetch_all(exec)
     .await
 }
+
+/// A miner's totals over a window.
+#[derive(Clone, Debug, FromRow)]
+pub struct MinerTotals {
+    pub hotkey: String,
+    pub points: i64,
+    pub tasks: i64,
+    /// Scores of exactly `win` points.
+    pub wins: i64,
+}
+
+/// Each miner's points, scores and wins (scores of `win` points) after `since` and at or before
+/// `until`, for tasks of `task_type` or of every type; in no particular order.
+pub async fn totals_between<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    since: Millis,
+    until: Millis,
+    task_type: Option<&str>,
+    win: i64,
+) -> sqlx::Result<Vec<MinerTotals>> {
+    let of_type = if task_type.is_some() {
+        "JOIN tasks t ON t.id = s.task_id AND t.task_type = $4"
+    } else {
+        ""
+    };
+    let query = format!(
+        "SELECT m.hotkey, CAST(SUM(s.points) AS BIGINT) AS points, CAST(COUNT(*) AS BIGINT) AS tasks, \
+         CAST(SUM(CASE WHEN s.points = $3 THEN 1 ELSE 0 END) AS BIGINT) AS wins \
+         FROM scores s JOIN miners m ON m.id = s.miner_id {of_type} \
+         WHERE s.scored_at > $1 AND s.scored_at <= $2 GROUP BY m.hotkey"
+    );
+    let mut query = sqlx::query_as(&query).bind(since).bind(until).bind(win);
+    if let Some(task_type) = task_type {
+        query = query.bind(task_type);
+    }
+    query.fetch_all(exec).await
+}

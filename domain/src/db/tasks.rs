@@ -87,6 +87,19 @@ pub async fn for_owner<'e>(
     .await
 }
 
+/// The latest `limit` tasks of every owner, newest first.
+pub async fn recent<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    limit: i64,
+) -> sqlx::Result<Vec<TaskRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM tasks ORDER BY created_at DESC, id DESC LIMIT $1"
+    ))
+    .bind(limit)
+    .fetch_all(exec)
+    .await
+}
+
 /// Moves the task from `from` to `to`; false when it is no longer in `from` (someone else moved it).
 pub async fn change_state<'e>(
     exec: impl Executor<'e, Database = Any>,

@@ -10,6 +10,7 @@ pub use hotkey::Hotkey;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::User;
+use crate::admin_log;
 use crate::clock::{Millis, now_ms};
 use crate::datasets::TaskType;
 use crate::db::{self, Database, miners::MinerRow};
@@ -121,14 +122,29 @@ pub async fn by_hotkey(db: &Database, hotkey: &Hotkey) -> Result<Option<Miner>> 
         .transpose()
 }
 
-/// Suspends the miner with `reason` (it gets no offers), or reinstates it with `None`.
-pub async fn suspend(db: &Database, hotkey: &Hotkey, reason: Option<&str>) -> Result<()> {
+/// Suspends the miner with `reason` (it gets no offers), or reinstates it with `None`; `actor` (an
+/// admin's email, or `admin_log::COMMAND_LINE`) is written to the admins' log with it.
+pub async fn suspend(
+    db: &Database,
+    actor: &str,
+    hotkey: &Hotkey,
+    reason: Option<&str>,
+) -> Result<()> {
     if reason.is_some_and(|r| r.trim().is_empty()) {
         return Err(Error::invalid("reason", "say why the miner is suspended"));
     }
-    if !db::miners::set_suspension(db.pool(), &hotkey.to_string(), reason, now_ms()).await? {
+    let hotkey = hotkey.to_string();
+    let mut tx = db.pool().begin().await?;
+    if !db::miners::set_suspension(&mut *tx, &hotkey, reason, now_ms()).await? {
         return Err(Error::NotFound("miner"));
     }
+    let action = if reason.is_some() {
+        "suspend_miner"
+    } else {
+        "reinstate_miner"
+    };
+    admin_log::record(&mut *tx, actor, action, &hotkey, reason.unwrap_or("")).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -152,7 +168,7 @@ pub async fn suspend_as(
     admin.require_admin("suspend or reinstate miners")?;
     let hotkey = Hotkey::parse(hotkey)
         .map_err(|why| Error::invalid("hotkey", format!("not an SS58 hotkey: {why}")))?;
-    suspend(db, &hotkey, reason).await
+    suspend(db, &admin.email, &hotkey, reason).await
 }
 
 /// Forgets request uuids old enough that their signatures are refused by time alone.

@@ -7,7 +7,10 @@
 //! the bottom quarter (rounded down) gets −1. Every score carries its reason.
 
 pub mod audit;
+pub mod leaderboard;
 pub mod weights;
+
+pub use leaderboard::{BoardPage, BoardQuery, Leaderboards, Sort, Standing};
 
 use serde::{Deserialize, Serialize};
 
@@ -158,48 +161,6 @@ pub async fn record(
     }
     tx.commit().await?;
     Ok(scores)
-}
-
-/// A miner's place on a leaderboard.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Standing {
-    pub hotkey: String,
-    pub points: i64,
-    pub tasks: u64,
-    pub wins: u64,
-}
-
-/// The miners' standings over `window` (`1d`, `3d` or `7d`) before `as_of`, for one task type or all;
-/// most points first.
-pub async fn leaderboard(
-    db: &Database,
-    window: &str,
-    task_type: Option<crate::datasets::TaskType>,
-    as_of: Millis,
-) -> Result<Vec<Standing>> {
-    let window_ms = weights::WINDOWS
-        .iter()
-        .find(|(name, _, _)| *name == window)
-        .map(|(_, ms, _)| *ms)
-        .ok_or_else(|| Error::invalid("window", "the window is 1d, 3d or 7d"))?;
-    let mut standings: std::collections::BTreeMap<String, Standing> = Default::default();
-    for score in db::scores::between(db.pool(), as_of - window_ms, as_of).await? {
-        if task_type.is_some_and(|t| t.as_str() != score.task_type) {
-            continue;
-        }
-        let standing = standings.entry(score.hotkey.clone()).or_insert(Standing {
-            hotkey: score.hotkey,
-            points: 0,
-            tasks: 0,
-            wins: 0,
-        });
-        standing.points += score.points;
-        standing.tasks += 1;
-        standing.wins += u64::from(score.points == WIN);
-    }
-    let mut standings: Vec<Standing> = standings.into_values().collect();
-    standings.sort_by(|a, b| b.points.cmp(&a.points).then(a.hotkey.cmp(&b.hotkey)));
-    Ok(standings)
 }
 
 /// A miner's public profile: its points over each window and its latest scores.

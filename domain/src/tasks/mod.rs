@@ -252,16 +252,30 @@ pub async fn transition(
             to.as_str()
         )));
     }
-    let now = now_ms();
     let mut tx = db.pool().begin().await?;
-    if !db::tasks::change_state(&mut *tx, id, from.as_str(), to.as_str(), now).await? {
+    if !transition_in(&mut tx, id, from, to, reason).await? {
         return Ok(false);
     }
-    db::tasks::insert_event(&mut *tx, &event(id, Some(from), to, reason, now)).await?;
-    if to.is_terminal() {
-        crate::webhooks::task_ended(&mut tx, id, to, reason, now).await?;
-    }
     tx.commit().await?;
+    Ok(true)
+}
+
+/// `transition` inside the caller's transaction, for a move that goes with other writes.
+async fn transition_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    from: TaskState,
+    to: TaskState,
+    reason: &str,
+) -> Result<bool> {
+    let now = now_ms();
+    if !db::tasks::change_state(&mut **tx, id, from.as_str(), to.as_str(), now).await? {
+        return Ok(false);
+    }
+    db::tasks::insert_event(&mut **tx, &event(id, Some(from), to, reason, now)).await?;
+    if to.is_terminal() {
+        crate::webhooks::task_ended(tx, id, to, reason, now).await?;
+    }
     Ok(true)
 }
 
@@ -334,6 +348,48 @@ pub async fn cancel(db: &Database, owner: &User, id: &str) -> Result<Task> {
         .await?
         {
             return get(db, owner, id).await;
+        }
+    }
+}
+
+/// The latest `limit` tasks of every customer, newest first, for admins.
+pub async fn recent(db: &Database, admin: &User, limit: i64) -> Result<Vec<Task>> {
+    admin.require_admin("see every task")?;
+    db::tasks::recent(db.pool(), limit)
+        .await?
+        .into_iter()
+        .map(Task::try_from)
+        .collect()
+}
+
+/// Cancels any task that has not ended, as an admin: the reason goes into the task's events (the
+/// customer reads it) and into the admins' log, in one transaction.
+pub async fn cancel_as_admin(db: &Database, admin: &User, id: &str, reason: &str) -> Result<Task> {
+    admin.require_admin("cancel a customer's task")?;
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(Error::invalid(
+            "reason",
+            "say why the task is cancelled; the customer reads it",
+        ));
+    }
+    loop {
+        let task = get_any(db, id).await?.ok_or(Error::NotFound("task"))?;
+        if task.state.is_terminal() {
+            return Err(Error::Conflict {
+                field: None,
+                message: format!(
+                    "the task has ended ({}); it cannot be cancelled",
+                    task.state.as_str()
+                ),
+            });
+        }
+        let why = format!("cancelled by an admin: {reason}");
+        let mut tx = db.pool().begin().await?;
+        if transition_in(&mut tx, id, task.state, TaskState::Cancelled, &why).await? {
+            crate::admin_log::record(&mut *tx, &admin.email, "cancel_task", id, reason).await?;
+            tx.commit().await?;
+            return get_any(db, id).await?.ok_or(Error::NotFound("task"));
         }
     }
 }

@@ -88,6 +88,7 @@ impl TestApp {
             },
             offer_watch: Default::default(),
             evaluator: None,
+            leaderboards: Default::default(),
             dataset_limits: domain::datasets::Limits {
                 min_usable_rows: 100,
                 ..Default::default()

@@ -4,9 +4,8 @@
 use axum::Json;
 use axum::extract::{Query, State};
 use domain::clock::now_ms;
-use domain::datasets::TaskType;
-use domain::scoring::{self, Standing, audit::AuditExport};
-use serde::{Deserialize, Serialize};
+use domain::scoring::{self, BoardPage, BoardQuery, audit::AuditExport};
+use serde::Deserialize;
 
 use crate::http::endpoint::Endpoint;
 use crate::http::{ApiError, AppState};
@@ -22,36 +21,30 @@ pub fn endpoints() -> Vec<Endpoint> {
 struct LeaderboardQuery {
     window: Option<String>,
     task_type: Option<String>,
+    sort: Option<String>,
+    page: Option<u64>,
+    per_page: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct Leaderboard {
-    window: String,
-    task_type: Option<String>,
-    standings: Vec<Standing>,
-}
-
-/// `?window=1d|3d|7d` (7d by default) and optionally `&task_type=…`.
+/// `?window=1d|3d|7d` (7d by default), `&task_type=…`, `&sort=points|wins|tasks|hotkey`, `&page=N`
+/// (from 1) and `&per_page=N` (50 by default, at most 500); all optional.
 async fn leaderboard(
     State(state): State<AppState>,
     Query(query): Query<LeaderboardQuery>,
-) -> Result<Json<Leaderboard>, ApiError> {
-    let window = query.window.unwrap_or_else(|| "7d".into());
-    let task_type = match query.task_type.as_deref() {
-        None | Some("") => None,
-        Some(name) => Some(TaskType::parse(name).ok_or_else(|| {
-            domain::Error::invalid(
-                "task_type",
-                "the task type is instruct, chat, dpo, grpo or image",
-            )
-        })?),
-    };
-    let standings = scoring::leaderboard(&state.platform.db, &window, task_type, now_ms()).await?;
-    Ok(Json(Leaderboard {
-        window,
-        task_type: task_type.map(|t| t.as_str().to_string()),
-        standings,
-    }))
+) -> Result<Json<BoardPage>, ApiError> {
+    let query = BoardQuery::parse(
+        query.window.as_deref(),
+        query.task_type.as_deref(),
+        query.sort.as_deref(),
+        query.page,
+        query.per_page,
+    )?;
+    let page = state
+        .platform
+        .leaderboards
+        .page(&state.platform.db, &query, now_ms())
+        .await?;
+    Ok(Json(page))
 }
 
 /// Every score of the last 7 days with its reason, and the weights they give now.

@@ -19,7 +19,9 @@ use super::endpoint::Endpoint;
 mod catalogue;
 mod hotkeys;
 mod miners_admin;
+mod queue;
 mod tasks;
+mod tasks_admin;
 
 pub fn endpoints() -> Vec<Endpoint> {
     let mine = vec![
@@ -36,6 +38,8 @@ pub fn endpoints() -> Vec<Endpoint> {
         catalogue::endpoints(),
         hotkeys::endpoints(),
         miners_admin::endpoints(),
+        queue::endpoints(),
+        tasks_admin::endpoints(),
     ]
     .into_iter()
     .flatten()

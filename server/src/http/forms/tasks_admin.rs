@@ -1,0 +1,44 @@
+//! The admins' tasks form: cancel any customer's task that has not ended, with a reason. The domain
+//! refuses anyone but an admin and logs the action.
+
+use app::session::FlashKind;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::{message_for, redirect_with, signed_in_user};
+use crate::http::AppState;
+use crate::http::csrf::CsrfForm;
+use crate::http::endpoint::Endpoint;
+
+const PAGE: &str = "/admin/tasks";
+
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![Endpoint::post("/admin/tasks/{id}/cancel", cancel)]
+}
+
+#[derive(Deserialize)]
+struct CancelForm {
+    #[serde(default)]
+    reason: String,
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(session, form): CsrfForm<CancelForm>,
+) -> Response {
+    let admin = match signed_in_user(&state, &session, "Sign in as an admin.").await {
+        Ok(user) => user,
+        Err(to_sign_in) => return to_sign_in,
+    };
+    let (kind, message) =
+        match domain::tasks::cancel_as_admin(&state.platform.db, &admin, &id, &form.reason).await {
+            Ok(task) => (
+                FlashKind::Success,
+                format!("Task {} is cancelled; its customer sees why.", task.id),
+            ),
+            Err(err) => (FlashKind::Error, message_for(err)),
+        };
+    redirect_with(&session, PAGE, kind, message, None).await
+}
