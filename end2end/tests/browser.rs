@@ -33,7 +33,7 @@ struct Harness {
     base: String,
     browser: Client,
     _processes: Processes,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
 }
 
 fn free_port() -> u16 {
@@ -122,7 +122,7 @@ impl Harness {
             base: format!("http://127.0.0.1:{port}"),
             browser,
             _processes: processes,
-            _data: data,
+            data,
         }
     }
 
@@ -526,4 +526,106 @@ async fn a_customer_creates_a_task_in_the_wizard_and_watches_its_state_change() 
         "an ended task offers no cancel button"
     );
     h.screenshot("08-task-failed-finding-miners").await;
+}
+
+#[tokio::test]
+async fn an_admin_suspends_a_miner_who_then_gets_no_offers() {
+    let h = Harness::start().await;
+    let data_dir = h.data.path().to_str().unwrap().to_string();
+    let storage = ["--data-dir", data_dir.as_str()];
+    let password = h.data.path().join("admin-password");
+    std::fs::write(&password, format!("{PASSWORD}\n")).unwrap();
+    let mut create_admin = vec!["admin", "create-user"];
+    create_admin.extend(storage);
+    create_admin.extend([
+        "--email",
+        "ops@example.org",
+        "--password-file",
+        password.to_str().unwrap(),
+        "--role",
+        "admin",
+    ]);
+    end2end::crucible(&create_admin);
+
+    let (cheat, honest) = (end2end::miner_keys(41), end2end::miner_keys(42));
+    let hotkey = |keys: &schnorrkel::Keypair| {
+        domain::miners::Hotkey::from_public_key(keys.public.to_bytes()).to_string()
+    };
+    let declaration =
+        json!({"task_types": ["instruct"], "max_parameters": 8_000_000_000u64}).to_string();
+    for keys in [&cheat, &honest] {
+        let (status, answer) = end2end::signed(
+            "POST",
+            &format!("{}/api/v1/miner/register", h.base),
+            keys,
+            declaration.as_bytes(),
+            &[],
+        )
+        .await
+        .expect("the server answers");
+        assert_eq!(status, 200, "{answer}");
+    }
+
+    h.goto("/signin").await;
+    h.fill("#email", "ops@example.org").await;
+    h.fill("#password", PASSWORD).await;
+    h.click("form[action='/auth/sign-in'] button[type='submit']")
+        .await;
+    h.wait_for_path("/dashboard").await;
+    h.click("a[href='/admin/miners']").await;
+    h.wait_for_path("/admin/miners").await;
+    let cheat_key = hotkey(&cheat);
+    h.fill(
+        &format!("input[id='reason-{cheat_key}']"),
+        "submitted copied artifacts",
+    )
+    .await;
+    h.click(&format!(
+        "form:has(input[name='hotkey'][value='{cheat_key}']) button[type='submit']"
+    ))
+    .await;
+    h.wait_for_text(".flash", "is suspended and gets no offers")
+        .await;
+    let table = h.text("table").await;
+    assert!(
+        table.contains("suspended: submitted copied artifacts"),
+        "{table}"
+    );
+    h.screenshot("09-admin-suspends-a-miner").await;
+
+    // A customer's task is offered to the active miner only.
+    let key = end2end::customer_key(&storage, "customer@example.org");
+    let dataset = end2end::ready_dataset(&h.base, &h.base, &key, 40).await;
+    end2end::create_task(&h.base, &key, &dataset, "Qwen/Qwen2.5-0.5B-Instruct").await;
+    assert_eq!(
+        offers_for(&h.base, &honest, 30).await,
+        1,
+        "the active miner is offered the task"
+    );
+    assert_eq!(
+        offers_for(&h.base, &cheat, 0).await,
+        0,
+        "the suspended miner is not"
+    );
+
+    // The admins' log records the suspension, with who did it and why.
+    h.goto("/admin/queue").await;
+    let log = h.text("[data-test='admin-action']").await;
+    assert!(
+        log.contains("ops@example.org")
+            && log.contains("suspend_miner")
+            && log.contains("submitted copied artifacts"),
+        "{log}"
+    );
+    h.screenshot("10-admin-log").await;
+}
+
+/// How many open offers the miner with `keys` has, waiting up to `wait` seconds for one.
+async fn offers_for(base: &str, keys: &schnorrkel::Keypair, wait: u32) -> usize {
+    let url = format!("{base}/api/v1/miner/offers?wait={wait}");
+    let (status, answer) = end2end::signed("GET", &url, keys, b"", &[])
+        .await
+        .expect("the server answers");
+    assert_eq!(status, 200, "{answer}");
+    answer["offers"].as_array().unwrap().len()
 }

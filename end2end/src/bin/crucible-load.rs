@@ -121,6 +121,11 @@ async fn run(options: Options) {
     );
     // Let the last long polls reach the server.
     tokio::time::sleep(Duration::from_secs(2)).await;
+    println!(
+        "server RSS with every miner waiting: {} MiB (peak so far {} MiB)",
+        status_kib(server.0.id(), "VmRSS:") / 1024,
+        peak_rss_kib(server.0.id()) / 1024
+    );
 
     let created = Instant::now();
     let creating = Arc::new(tokio::sync::Semaphore::new(16));
@@ -210,10 +215,15 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
 
 /// The process's peak resident memory, from `/proc`.
 fn peak_rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM:")
+}
+
+/// A memory figure of the process's `/proc/PID/status`, in KiB.
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }

@@ -1,0 +1,69 @@
+//! `crucible-eval`: the reference evaluator. Scores one submission of one task on the secret test
+//! split and writes `metrics.json` (docs/evaluator.md); exits non-zero, saying why, when it cannot.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use lm::eval::{self, Spec};
+
+/// Scores a submission on a task's held-out rows: instruct and chat by the mean cross-entropy of the
+/// completion tokens, dpo by the DPO loss against the base model, grpo by built-in rewards of greedy
+/// completions. Lower is better.
+#[derive(Parser)]
+#[command(name = "crucible-eval", version)]
+struct Args {
+    /// The task, as JSON (task_type, dpo_beta, grpo_rewards).
+    #[arg(long)]
+    spec: PathBuf,
+    /// The base model directory (Hugging Face layout).
+    #[arg(long)]
+    base_model: PathBuf,
+    /// The submission, unpacked: the same layout, fine-tuned weights.
+    #[arg(long)]
+    submission: PathBuf,
+    /// The held-out rows, one JSON object per line.
+    #[arg(long)]
+    test: PathBuf,
+    /// Where metrics.json is written.
+    #[arg(long, env = "OUTPUT_DIR")]
+    output: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(metrics) => {
+            println!(
+                "loss {:.6} over {} rows ({} tokens; {} rows left out)",
+                metrics.loss, metrics.rows, metrics.tokens, metrics.skipped
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("crucible-eval: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<eval::Metrics, lm::Error> {
+    let spec_text =
+        std::fs::read_to_string(&args.spec).map_err(|err| lm::Error::io(&args.spec, err))?;
+    let spec: Spec = serde_json::from_str(&spec_text).map_err(|err| {
+        lm::Error::Input(format!("{} is not a task spec: {err}", args.spec.display()))
+    })?;
+    let rows = eval::read_rows(&args.test)?;
+    let metrics = eval::evaluate(&spec, &args.base_model, &args.submission, &rows)?;
+    if !metrics.loss.is_finite() {
+        return Err(lm::Error::Model(format!(
+            "the loss is not a number ({})",
+            metrics.loss
+        )));
+    }
+    std::fs::create_dir_all(&args.output).map_err(|err| lm::Error::io(&args.output, err))?;
+    let path = args.output.join("metrics.json");
+    let json = serde_json::to_string(&metrics).expect("metrics serialise");
+    std::fs::write(&path, json).map_err(|err| lm::Error::io(&path, err))?;
+    Ok(metrics)
+}

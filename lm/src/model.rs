@@ -1,0 +1,212 @@
+//! The model: GPT-2's architecture with GPT-2's tensor names (`transformer.h.0.attn.c_attn.weight`, …),
+//! so the weights in `model.safetensors` mean the same to `transformers` and to this code. Token and
+//! position embeddings, pre-norm blocks of causal self-attention and a GELU MLP, a final layer norm and
+//! a head tied to the token embedding. Linear layers keep GPT-2's `Conv1D` layout: weight `[in, out]`.
+
+use std::path::Path;
+
+use candle_core::{D, DType, Device, Module, Tensor};
+use candle_nn::{LayerNorm, VarBuilder, VarMap};
+use rand::{Rng, SeedableRng};
+
+use crate::Error;
+use crate::config::Config;
+
+/// GPT-2's `Conv1D`: `x · W + b` with `W` stored `[in, out]`.
+#[derive(Clone, Debug)]
+struct Linear {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Linear {
+    fn new(vb: VarBuilder, inputs: usize, outputs: usize) -> candle_core::Result<Linear> {
+        Ok(Linear {
+            weight: vb.get((inputs, outputs), "weight")?,
+            bias: vb.get(outputs, "bias")?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.broadcast_matmul(&self.weight)?.broadcast_add(&self.bias)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Block {
+    ln_1: LayerNorm,
+    c_attn: Linear,
+    attn_proj: Linear,
+    ln_2: LayerNorm,
+    c_fc: Linear,
+    mlp_proj: Linear,
+    n_head: usize,
+}
+
+impl Block {
+    fn new(vb: VarBuilder, config: &Config) -> candle_core::Result<Block> {
+        let n = config.n_embd;
+        let eps = config.layer_norm_epsilon;
+        Ok(Block {
+            ln_1: candle_nn::layer_norm(n, eps, vb.pp("ln_1"))?,
+            c_attn: Linear::new(vb.pp("attn").pp("c_attn"), n, 3 * n)?,
+            attn_proj: Linear::new(vb.pp("attn").pp("c_proj"), n, n)?,
+            ln_2: candle_nn::layer_norm(n, eps, vb.pp("ln_2"))?,
+            c_fc: Linear::new(vb.pp("mlp").pp("c_fc"), n, 4 * n)?,
+            mlp_proj: Linear::new(vb.pp("mlp").pp("c_proj"), 4 * n, n)?,
+            n_head: config.n_head,
+        })
+    }
+
+    /// `x`: `[batch, time, n_embd]`; `mask`: `[time, time]`, 0 where a position may look, −∞ ahead.
+    fn forward(&self, x: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, t, n) = x.dims3()?;
+        let head = n / self.n_head;
+        let qkv = self.c_attn.forward(&self.ln_1.forward(x)?)?;
+        let split = |i: usize| -> candle_core::Result<Tensor> {
+            qkv.narrow(D::Minus1, i * n, n)?
+                .reshape((b, t, self.n_head, head))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let (q, k, v) = (split(0)?, split(1)?, split(2)?);
+        let scores = (q.matmul(&k.t()?)? / (head as f64).sqrt())?.broadcast_add(mask)?;
+        let attention = candle_nn::ops::softmax_last_dim(&scores)?;
+        let mixed = attention.matmul(&v)?.transpose(1, 2)?.reshape((b, t, n))?;
+        let x = (x + self.attn_proj.forward(&mixed)?)?;
+        let hidden = self.c_fc.forward(&self.ln_2.forward(&x)?)?.gelu()?;
+        x + self.mlp_proj.forward(&hidden)?
+    }
+}
+
+/// A loaded model, ready to compute logits.
+#[derive(Clone, Debug)]
+pub struct Gpt {
+    pub config: Config,
+    wte: Tensor,
+    wpe: Tensor,
+    blocks: Vec<Block>,
+    ln_f: LayerNorm,
+}
+
+impl Gpt {
+    pub fn new(vb: VarBuilder, config: &Config) -> candle_core::Result<Gpt> {
+        let vb = vb.pp("transformer");
+        let n = config.n_embd;
+        Ok(Gpt {
+            wte: vb.get((config.vocab_size, n), "wte.weight")?,
+            wpe: vb.get((config.n_positions, n), "wpe.weight")?,
+            blocks: (0..config.n_layer)
+                .map(|i| Block::new(vb.pp("h").pp(i.to_string()), config))
+                .collect::<candle_core::Result<_>>()?,
+            ln_f: candle_nn::layer_norm(n, config.layer_norm_epsilon, vb.pp("ln_f"))?,
+            config: config.clone(),
+        })
+    }
+
+    /// The model in `dir` (`config.json`, `model.safetensors`), for inference.
+    pub fn load(dir: &Path) -> Result<Gpt, Error> {
+        let config = Config::read(dir)?;
+        let weights = dir.join("model.safetensors");
+        let tensors = candle_core::safetensors::load(&weights, &Device::Cpu)
+            .map_err(|err| Error::Model(format!("{} cannot be read: {err}", weights.display())))?;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
+        Gpt::new(vb, &config).map_err(|err| Error::Model(format!("{}: {err}", weights.display())))
+    }
+
+    /// Logits `[batch, time, vocab]` for token ids `[batch, time]`.
+    pub fn forward(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let n = self.config.n_embd;
+        let tokens = self
+            .wte
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((b, t, n))?;
+        let mut x = tokens.broadcast_add(&self.wpe.narrow(0, 0, t)?)?;
+        let mask = causal_mask(t, ids.device())?;
+        for block in &self.blocks {
+            x = block.forward(&x, &mask)?;
+        }
+        self.ln_f.forward(&x)?.broadcast_matmul(&self.wte.t()?)
+    }
+}
+
+fn causal_mask(t: usize, device: &Device) -> candle_core::Result<Tensor> {
+    let mask: Vec<f32> = (0..t)
+        .flat_map(|i| (0..t).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
+        .collect();
+    Tensor::from_vec(mask, (t, t), device)
+}
+
+/// A model whose weights are variables, for training; saved back as `model.safetensors`.
+pub struct Trainable {
+    pub model: Gpt,
+    pub vars: VarMap,
+}
+
+impl Trainable {
+    /// The model in `dir`, with its weights as variables.
+    pub fn load(dir: &Path) -> Result<Trainable, Error> {
+        let config = Config::read(dir)?;
+        let trainable = Trainable::build(&config)?;
+        let weights = dir.join("model.safetensors");
+        let mut vars = trainable.vars;
+        vars.load(&weights).map_err(|err| {
+            Error::Model(format!("{} cannot be loaded: {err}", weights.display()))
+        })?;
+        Ok(Trainable {
+            model: trainable.model,
+            vars,
+        })
+    }
+
+    /// A new model of `config`, initialised as GPT-2 is (normal(0, 0.02) weights, zero biases, unit
+    /// norms) from `seed`: the same seed gives the same weights.
+    pub fn initialise(config: &Config, seed: u64) -> Result<Trainable, Error> {
+        let trainable = Trainable::build(config)?;
+        let data = trainable.vars.data().lock().expect("the variables' lock");
+        let mut names: Vec<&String> = data.keys().collect();
+        names.sort();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        for name in names {
+            let var = &data[name];
+            let count = var.elem_count();
+            let values: Vec<f32> = if name.contains(".ln_") && name.ends_with(".weight") {
+                vec![1.0; count]
+            } else if name.ends_with(".bias") {
+                vec![0.0; count]
+            } else {
+                (0..count).map(|_| 0.02 * normal(&mut rng)).collect()
+            };
+            let tensor =
+                Tensor::from_vec(values, var.shape(), &Device::Cpu).map_err(Error::tensor)?;
+            var.set(&tensor).map_err(Error::tensor)?;
+        }
+        drop(data);
+        Ok(trainable)
+    }
+
+    fn build(config: &Config) -> Result<Trainable, Error> {
+        let vars = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu);
+        let model = Gpt::new(vb, config).map_err(Error::tensor)?;
+        Ok(Trainable { model, vars })
+    }
+
+    /// Writes `config.json` and `model.safetensors` into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<(), Error> {
+        std::fs::create_dir_all(dir).map_err(|err| Error::io(dir, err))?;
+        self.model.config.write(dir)?;
+        let weights = dir.join("model.safetensors");
+        self.vars
+            .save(&weights)
+            .map_err(|err| Error::Model(format!("{} cannot be written: {err}", weights.display())))
+    }
+}
+
+/// A standard normal sample (Box–Muller).
+fn normal(rng: &mut impl Rng) -> f32 {
+    let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.random();
+    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+}

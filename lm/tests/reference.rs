@@ -1,0 +1,206 @@
+//! The reference family end to end on a CPU: a base model is created from the shipped corpus, a
+//! fine-tune on a task's training rows lowers the held-out loss the evaluator measures, and
+//! `crucible-eval` follows the evaluator contract.
+
+use std::path::Path;
+
+use lm::base::{self, BaseSpec};
+use lm::config::Size;
+use lm::eval::{self, Spec};
+use lm::model::Trainable;
+use lm::text::{self, Text};
+use lm::train::{self, Recipe};
+use serde_json::{Value, json};
+
+/// Rows of a small, learnable instruct task: a colour for each fruit, always in one sentence shape.
+fn rows(range: std::ops::Range<usize>) -> Vec<Value> {
+    let fruits = [
+        "apple", "banana", "cherry", "grape", "lemon", "lime", "orange", "plum", "pear", "kiwi",
+    ];
+    let colours = [
+        "red", "yellow", "dark red", "purple", "yellow", "green", "orange", "purple", "green",
+        "brown",
+    ];
+    range
+        .map(|i| {
+            let f = i % fruits.len();
+            json!({
+                "instruction": format!("Say the colour of fruit number {i}, a {}.", fruits[f]),
+                "input": null,
+                "output": format!("The {} is {}.", fruits[f], colours[f]),
+                "system": null
+            })
+        })
+        .collect()
+}
+
+fn tiny_base(dir: &Path, steps: usize) {
+    let mut spec = BaseSpec::new(Size::Tiny);
+    spec.steps = steps;
+    base::create(&spec, base::CORPUS, dir, |_| {}).unwrap();
+}
+
+#[test]
+fn a_fine_tuned_model_has_a_lower_held_out_loss_than_its_base() {
+    let work = tempfile::tempdir().unwrap();
+    let (base_dir, tuned_dir) = (work.path().join("base"), work.path().join("tuned"));
+    tiny_base(&base_dir, 60);
+    for file in ["config.json", "tokenizer.json", "model.safetensors"] {
+        assert!(base_dir.join(file).is_file(), "the base model has {file}");
+    }
+
+    let text = Text::load(&base_dir).unwrap();
+    let train_rows = rows(0..200);
+    let sequences: Vec<_> = train_rows
+        .iter()
+        .map(|row| {
+            let (prompt, completion) = text::instruct(row).unwrap();
+            text.sequence(&prompt, &completion, 256).unwrap()
+        })
+        .collect();
+    let trainable = Trainable::load(&base_dir).unwrap();
+    let recipe = Recipe {
+        learning_rate: 3e-3,
+        epochs: 2,
+        batch_size: 16,
+        ..Recipe::default()
+    };
+    let mut steps = 0;
+    let report =
+        train::fine_tune(&trainable, &sequences, text.eos, &recipe, |_| steps += 1).unwrap();
+    assert_eq!(
+        (report.steps, steps),
+        (26, 26),
+        "13 batches an epoch, 2 epochs"
+    );
+    trainable.save(&tuned_dir).unwrap();
+    std::fs::copy(
+        base_dir.join("tokenizer.json"),
+        tuned_dir.join("tokenizer.json"),
+    )
+    .unwrap();
+
+    let held_out = rows(1000..1040);
+    let spec: Spec = serde_json::from_value(json!({"task_type": "instruct"})).unwrap();
+    let before = eval::evaluate(&spec, &base_dir, &base_dir, &held_out).unwrap();
+    let after = eval::evaluate(&spec, &base_dir, &tuned_dir, &held_out).unwrap();
+    assert_eq!((before.rows, after.rows), (40, 40));
+    assert_eq!(before.tokens, after.tokens, "the same tokens are scored");
+    println!(
+        "held-out loss: base {:.3}, fine-tuned {:.3}",
+        before.loss, after.loss
+    );
+    assert!(
+        after.loss < before.loss * 0.7,
+        "fine-tuning lowers the held-out loss: {:.3} -> {:.3}",
+        before.loss,
+        after.loss
+    );
+}
+
+#[test]
+fn the_same_seed_makes_the_same_base_model() {
+    let work = tempfile::tempdir().unwrap();
+    let (a, b) = (work.path().join("a"), work.path().join("b"));
+    tiny_base(&a, 3);
+    tiny_base(&b, 3);
+    for file in ["tokenizer.json", "model.safetensors", "config.json"] {
+        assert_eq!(
+            std::fs::read(a.join(file)).unwrap(),
+            std::fs::read(b.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn crucible_eval_writes_metrics_and_fails_loudly_on_bad_input() {
+    let work = tempfile::tempdir().unwrap();
+    let model = work.path().join("model");
+    tiny_base(&model, 3);
+    let spec = work.path().join("spec.json");
+    std::fs::write(&spec, json!({"task_id": "t", "task_type": "instruct", "model_id": "crucible/reference-tiny", "metric": "loss"}).to_string()).unwrap();
+    let test = work.path().join("test.jsonl");
+    let lines: String = rows(0..5).iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(&test, lines).unwrap();
+    let output = work.path().join("out");
+    let run = |test: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_crucible-eval"))
+            .arg("--spec")
+            .arg(&spec)
+            .arg("--base-model")
+            .arg(&model)
+            .arg("--submission")
+            .arg(&model)
+            .arg("--test")
+            .arg(test)
+            .arg("--output")
+            .arg(&output)
+            .output()
+            .unwrap()
+    };
+    let ok = run(&test);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let metrics: Value =
+        serde_json::from_slice(&std::fs::read(output.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["rows"], 5);
+    assert!(metrics["loss"].as_f64().unwrap() > 0.0);
+
+    let broken = work.path().join("broken.jsonl");
+    std::fs::write(&broken, "{\"instruction\": \"x\"\nnot json\n").unwrap();
+    let failed = run(&broken);
+    assert!(!failed.status.success());
+    assert!(
+        String::from_utf8_lossy(&failed.stderr).contains("line 1: not JSON"),
+        "{}",
+        String::from_utf8_lossy(&failed.stderr)
+    );
+}
+
+#[test]
+fn dpo_against_the_base_itself_is_log_two() {
+    let work = tempfile::tempdir().unwrap();
+    let model = work.path().join("model");
+    tiny_base(&model, 3);
+    let rows = vec![json!({"prompt": "Pick a colour", "chosen": "Blue.", "rejected": "Seven."})];
+    let spec: Spec = serde_json::from_value(json!({"task_type": "dpo", "dpo_beta": 0.1})).unwrap();
+    let metrics = eval::evaluate(&spec, &model, &model, &rows).unwrap();
+    // With the policy equal to the reference every margin is 0, and −log σ(0) = ln 2.
+    assert!(
+        (metrics.loss - std::f64::consts::LN_2).abs() < 1e-6,
+        "{}",
+        metrics.loss
+    );
+}
+
+#[test]
+fn the_catalogue_lists_each_reference_model_with_its_parameter_count() {
+    let work = tempfile::tempdir().unwrap();
+    let model = work.path().join("model");
+    tiny_base(&model, 1);
+    let config = lm::config::Config::read(&model).unwrap();
+    let stored: usize =
+        candle_core::safetensors::load(model.join("model.safetensors"), &candle_core::Device::Cpu)
+            .unwrap()
+            .values()
+            .map(|t| t.elem_count())
+            .sum();
+    assert_eq!(
+        stored,
+        config.parameters(),
+        "the count is the weights the file holds"
+    );
+    let migration = include_str!("../../migrations/0014_reference_models.sql");
+    for (id, size) in lm::REFERENCE_MODELS {
+        let text = Text::load(&model).unwrap();
+        let count = lm::config::Config::reference(512, text.eos, size).parameters();
+        assert!(
+            migration.contains(&format!("('{id}', 'gpt2', {count},")),
+            "{id} with {count} parameters"
+        );
+    }
+}
