@@ -50,6 +50,8 @@ export CRUCIBLE_BIN="$CARGO_TARGET_DIR/debug/crucible" CRUCIBLE_SITE_ROOT="$CRUC
 
 echo "==> running the tests"
 # The browser tests run in their own invocation: their WebDriver client would otherwise change the
-# features of dependencies shared with the server and force a second build of them.
+# features of dependencies shared with the server and force a second build of them. The first one also
+# builds crucible-eval, crucible-base-models and crucible-miner (their packages' tests run them), which
+# the end-to-end competition test runs beside the server.
 cargo test --workspace --exclude end2end "$@"
 cargo test -p end2end "$@"

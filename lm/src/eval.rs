@@ -3,7 +3,8 @@
 //! - instruct, chat: the mean cross-entropy of the completion tokens of the held-out rows (prompt tokens
 //!   masked), over all their tokens;
 //! - dpo: the mean DPO loss of the submission against the base model, β from the spec;
-//! - grpo: minus the weighted mean reward of greedy completions (built-in reward functions);
+//! - grpo: minus the weighted mean reward of greedy completions (built-in reward functions; `length`
+//!   when the spec names none);
 //! - image: not this program's: an operator supplies an evaluator image under the same contract.
 
 use std::path::Path;
@@ -221,6 +222,12 @@ pub fn grpo_loss(
     rows: &[Value],
     rewards: &[Reward],
 ) -> Result<Metrics, Error> {
+    let defaults = rewards::defaults();
+    let rewards = if rewards.is_empty() {
+        &defaults
+    } else {
+        rewards
+    };
     rewards::check(rewards)?;
     let (mut total, mut scored, mut skipped, mut tokens) = (0.0f64, 0usize, 0usize, 0usize);
     for row in rows {

@@ -204,3 +204,31 @@ fn the_catalogue_lists_each_reference_model_with_its_parameter_count() {
         );
     }
 }
+
+#[test]
+fn crucible_base_models_writes_one_directory_per_model_id() {
+    let work = tempfile::tempdir().unwrap();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_crucible-base-models"))
+        .arg("--dir")
+        .arg(work.path())
+        .args(["--size", "tiny", "--steps", "2"])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let model = work.path().join("crucible/reference-tiny");
+    assert!(Text::load(&model).is_ok() && model.join("model.safetensors").is_file());
+    assert!(
+        !work.path().join("crucible/reference-small").exists(),
+        "only the size asked for"
+    );
+    let wrong = std::process::Command::new(env!("CARGO_BIN_EXE_crucible-base-models"))
+        .args(["--size", "huge"])
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("--size is tiny or small"));
+}

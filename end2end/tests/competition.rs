@@ -1,0 +1,237 @@
+//! The whole loop on this machine: the embedded server, the reference base model, three reference
+//! miners with different recipes, and one task of each text type (instruct, chat, dpo, grpo). Every task
+//! ends in success; its winner is the submission with the lowest held-out loss; the customer downloads
+//! the winning model and its SHA-256 is the one the winner submitted.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use end2end::{customer_key, free_port, get_json, listening, post_json, start, wait_until};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// A program built beside `crucible` (the workspace's binaries share one target directory).
+fn sibling(name: &str) -> PathBuf {
+    Path::new(&end2end::bin()).with_file_name(name)
+}
+
+/// Child processes killed when the test ends, however it ends.
+struct Miners(Vec<Child>);
+
+impl Drop for Miners {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// 300 rows of `task_type`, with columns the server's mapping suggestion recognises.
+fn rows(task_type: &str) -> String {
+    let colours = ["red", "green", "blue", "yellow", "purple", "orange"];
+    (0..300)
+        .map(|i| {
+            let colour = colours[i % colours.len()];
+            let row = match task_type {
+                "instruct" => json!({"instruction": format!("Name colour number {i}."), "output": format!("Colour {i} is {colour}.")}),
+                "chat" => json!({"messages": [
+                    {"role": "user", "content": format!("Which colour is number {i}?")},
+                    {"role": "assistant", "content": format!("Number {i} is {colour}.")}
+                ]}),
+                "dpo" => json!({"prompt": format!("Which colour is number {i}?"), "chosen": format!("It is {colour}."), "rejected": format!("I do not know about number {i}.")}),
+                _ => json!({"prompt": format!("Describe colour number {i} in a sentence.")}),
+            };
+            row.to_string() + "\n"
+        })
+        .collect()
+}
+
+/// Uploads and validates a dataset of `task_type`; its id once ready.
+async fn dataset(base: &str, key: &str, task_type: &str) -> String {
+    let auth = format!("Bearer {key}");
+    let (status, body) = testkit::http::request_with(
+        "POST",
+        &format!("{base}/api/v1/datasets?name={task_type}"),
+        &[("Authorization", &auth)],
+        rows(task_type).as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let id = serde_json::from_slice::<Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, answer) = post_json(
+        &format!("{base}/api/v1/datasets/{id}/validation"),
+        key,
+        &json!({"task_type": task_type}),
+    )
+    .await;
+    assert_eq!(status, 202, "{task_type}: {answer}");
+    wait_until(
+        &format!("the {task_type} dataset is ready"),
+        60,
+        async || {
+            get_json(&format!("{base}/api/v1/datasets/{id}"), key)
+                .await
+                .is_some_and(|d| d["state"] == "ready")
+        },
+    )
+    .await;
+    id
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_reference_miners_compete_on_each_text_task_type_and_the_best_model_is_delivered() {
+    let started = Instant::now();
+    let work = tempfile::tempdir().unwrap();
+    let base_models = work.path().join("base-models");
+    let made = Command::new(sibling("crucible-base-models"))
+        .arg("--dir")
+        .arg(&base_models)
+        .args(["--size", "tiny", "--steps", "60"])
+        .output()
+        .expect("run crucible-base-models (cargo build -p lm)");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+
+    let data = work.path().join("server");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let evaluator = sibling("crucible-eval");
+    let storage = ["--data-dir", data.to_str().unwrap()];
+    let _server = start(
+        &data,
+        port,
+        &[
+            "--evaluator",
+            evaluator.to_str().unwrap(),
+            "--base-models",
+            base_models.to_str().unwrap(),
+            // An hour of a task's window lasts 25 s, and three miners fill a text pool.
+            "--hour-ms",
+            "25000",
+            "--text-pool",
+            "3-3",
+            "--min-dataset-rows",
+            "50",
+            "--evaluation-secs",
+            "120",
+        ],
+        &[],
+    );
+    listening(port).await;
+    let key = customer_key(&storage, "competition@example.org");
+
+    let recipes = [("3e-3", "3"), ("1e-3", "1"), ("1e-4", "1")];
+    let mut miners = Miners(Vec::new());
+    for (i, (learning_rate, epochs)) in recipes.iter().enumerate() {
+        let child = Command::new(sibling("crucible-miner"))
+            .args(["--server", &base, "--new-hotkey", "--tasks", "4"])
+            .arg("--hotkey-file")
+            .arg(work.path().join(format!("hotkey-{i}.json")))
+            .arg("--base-models")
+            .arg(&base_models)
+            .arg("--work-dir")
+            .arg(work.path().join(format!("miner-{i}")))
+            .args([
+                "--learning-rate",
+                learning_rate,
+                "--epochs",
+                epochs,
+                "--batch-size",
+                "16",
+                "--seed",
+                &i.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start crucible-miner (cargo build -p miner)");
+        miners.0.push(child);
+    }
+
+    let mut tasks = Vec::new();
+    for task_type in ["instruct", "chat", "dpo", "grpo"] {
+        let dataset = dataset(&base, &key, task_type).await;
+        let request = json!({"dataset_id": dataset, "model_id": "crucible/reference-tiny", "hours_to_complete": 1});
+        let (status, answer) = post_json(&format!("{base}/api/v1/tasks"), &key, &request).await;
+        assert_eq!(status, 201, "{task_type}: {answer}");
+        tasks.push((task_type, answer["id"].as_str().unwrap().to_string()));
+    }
+
+    for (task_type, id) in &tasks {
+        wait_until(&format!("the {task_type} task ends"), 480, async || {
+            get_json(&format!("{base}/api/v1/tasks/{id}"), &key)
+                .await
+                .is_some_and(|t| {
+                    ["success", "failure", "failure_finding_nodes", "cancelled"]
+                        .contains(&t["state"].as_str().unwrap_or(""))
+                })
+        })
+        .await;
+        let task = get_json(&format!("{base}/api/v1/tasks/{id}"), &key)
+            .await
+            .unwrap();
+        let events = get_json(&format!("{base}/api/v1/tasks/{id}/events"), &key)
+            .await
+            .unwrap();
+        assert_eq!(task["state"], "success", "{task_type}: {events}");
+
+        let submissions = get_json(&format!("{base}/api/v1/tasks/{id}/submissions"), &key)
+            .await
+            .unwrap();
+        let list = submissions["submissions"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{submissions}"));
+        assert_eq!(
+            list.len(),
+            3,
+            "{task_type}: every miner submitted: {submissions}"
+        );
+        let best = list
+            .iter()
+            .filter_map(|s| s["loss"].as_f64())
+            .fold(f64::INFINITY, f64::min);
+        let winner = list
+            .iter()
+            .find(|s| s["rank"] == 1)
+            .unwrap_or_else(|| panic!("{submissions}"));
+        assert_eq!(
+            winner["loss"].as_f64().unwrap(),
+            best,
+            "{task_type}: the lowest held-out loss wins"
+        );
+        assert_eq!(winner["points"], 3, "{task_type}");
+
+        let (status, model) = testkit::http::request_with(
+            "GET",
+            &format!("{base}/api/v1/tasks/{id}/result"),
+            &[("Authorization", &format!("Bearer {key}"))],
+            b"",
+        )
+        .await;
+        assert_eq!(status, 200, "{task_type}: the winner downloads");
+        let sha = hex::encode(Sha256::digest(&model));
+        assert_eq!(
+            Some(sha.as_str()),
+            winner["sha256"].as_str(),
+            "{task_type}: the download is the winner's artifact"
+        );
+        println!(
+            "{task_type}: winner loss {best:.4} of {:?}",
+            list.iter().map(|s| s["loss"].as_f64()).collect::<Vec<_>>()
+        );
+    }
+    let took = started.elapsed();
+    println!("four tasks, three miners: {:.0} s", took.as_secs_f64());
+    assert!(
+        took < Duration::from_secs(600),
+        "the loop ran in under 10 minutes"
+    );
+}
