@@ -4,6 +4,9 @@
 //! State-changing forms post to plain HTTP handlers in the `server` crate (they check the CSRF token and
 //! redirect), so every form works before the page hydrates and without JavaScript.
 
+// Deeply nested views (the task page) make deep types; the default limit of 128 is too low for them.
+#![recursion_limit = "256"]
+
 mod chart;
 pub mod pages;
 pub mod session;

@@ -46,6 +46,8 @@ pub struct Metrics {
     pub skipped: usize,
     /// Tokens scored (instruct, chat, dpo) or generated (grpo).
     pub tokens: usize,
+    /// Seconds spent scoring, after the models were loaded.
+    pub seconds: f64,
 }
 
 /// Rows per forward pass.
@@ -91,17 +93,18 @@ pub fn evaluate(
             let model = Gpt::load(submission)?;
             let text = text_for(submission, base)?;
             let format = if spec.task_type == "chat" { text::chat } else { text::instruct };
-            completion_loss(&model, &text, rows, format)
+            timed(|| completion_loss(&model, &text, rows, format))
         }
         "dpo" => {
             let policy = Gpt::load(submission)?;
             let reference = Gpt::load(base)?;
-            dpo_loss(&policy, &reference, &text_for(submission, base)?, rows, spec.dpo_beta)
+            let text = text_for(submission, base)?;
+            timed(|| dpo_loss(&policy, &reference, &text, rows, spec.dpo_beta))
         }
         "grpo" => {
             let model = Gpt::load(submission)?;
             let text = text_for(submission, base)?;
-            grpo_loss(&model, &text, rows, &spec.grpo_rewards)
+            timed(|| grpo_loss(&model, &text, rows, &spec.grpo_rewards))
         }
         "image" => Err(Error::Input(
             "image tasks are evaluated by an operator-supplied evaluator image under the same contract; \
@@ -110,6 +113,14 @@ pub fn evaluate(
         )),
         other => Err(Error::Input(format!("unknown task type {other:?}"))),
     }
+}
+
+/// `score`'s metrics with the seconds it took (the models are loaded before).
+fn timed(score: impl FnOnce() -> Result<Metrics, Error>) -> Result<Metrics, Error> {
+    let started = std::time::Instant::now();
+    let mut metrics = score()?;
+    metrics.seconds = started.elapsed().as_secs_f64();
+    Ok(metrics)
 }
 
 /// Sequences of `rows` through `format`, and how many rows could not be formatted.
@@ -156,6 +167,7 @@ pub fn completion_loss(
         rows: sequences.len(),
         skipped,
         tokens,
+        seconds: 0.0,
     })
 }
 
@@ -212,6 +224,7 @@ pub fn dpo_loss(
         rows: scored,
         skipped,
         tokens,
+        seconds: 0.0,
     })
 }
 
@@ -249,6 +262,7 @@ pub fn grpo_loss(
         rows: scored,
         skipped,
         tokens,
+        seconds: 0.0,
     })
 }
 
