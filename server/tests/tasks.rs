@@ -207,6 +207,18 @@ testkit::on_both_databases! {
         let refused = audit(&file);
         assert!(!refused.status.success(), "a forged weight is caught");
         assert!(String::from_utf8_lossy(&refused.stderr).contains(&miners[0].1));
+
+        // A board is computed once and served for a few seconds; scores this server records show at once.
+        let url = "/api/v1/leaderboard?window=1d&task_type=instruct";
+        let as_of = board.json()["as_of"].clone();
+        assert_eq!(app.api("GET", url, None, None).await.json()["as_of"], as_of, "the same board, from memory");
+        let request = json!({"dataset_id": dataset["id"], "model_id": "Qwen/Qwen2.5-0.5B-Instruct", "hours_to_complete": 2});
+        let second = app.api("POST", "/api/v1/tasks", Some(&key), Some(request)).await.json()["id"].as_str().unwrap().to_string();
+        domain::scoring::record(&db, &second, &[entry(0, "cccc", 40, 0.5)], now + 10).await.unwrap();
+        app.state.platform.leaderboards.invalidate();
+        let fresh = app.api("GET", url, None, None).await.json();
+        let standing = fresh["standings"].as_array().unwrap().iter().find(|s| s["hotkey"] == miners[0].1.as_str()).unwrap().clone();
+        assert_eq!((standing["points"].clone(), standing["tasks"].clone(), standing["wins"].clone()), (json!(3), json!(2), json!(1)), "the fresh win counts: {fresh}");
     }
 
     async fn a_terminal_state_is_posted_signed_to_the_webhooks_and_retried_until_taken(db: Database) {
