@@ -128,9 +128,13 @@ async fn three_reference_miners_compete_on_each_text_task_type_and_the_best_mode
     listening(port).await;
     let key = customer_key(&storage, "competition@example.org");
 
-    let recipes = [("3e-3", "3"), ("1e-3", "1"), ("1e-4", "1")];
+    let recipes = [
+        ("3e-3", "3", "full"),
+        ("1e-2", "2", "lora"),
+        ("1e-4", "1", "full"),
+    ];
     let mut miners = Miners(Vec::new());
-    for (i, (learning_rate, epochs)) in recipes.iter().enumerate() {
+    for (i, (learning_rate, epochs, method)) in recipes.iter().enumerate() {
         let child = Command::new(sibling("crucible-miner"))
             .args(["--server", &base, "--new-hotkey", "--tasks", "4"])
             .arg("--hotkey-file")
@@ -144,11 +148,10 @@ async fn three_reference_miners_compete_on_each_text_task_type_and_the_best_mode
                 learning_rate,
                 "--epochs",
                 epochs,
-                "--batch-size",
-                "16",
-                "--seed",
-                &i.to_string(),
+                "--method",
+                method,
             ])
+            .args(["--batch-size", "16", "--seed", &i.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -99,7 +99,14 @@ pub fn create(
         seed: spec.seed,
         deadline: None,
     };
-    train::fine_tune(&trainable, &windows, text.eos, &recipe, progress)?;
+    train::fine_tune(
+        &trainable.model,
+        trainable.vars.all_vars(),
+        &windows,
+        text.eos,
+        &recipe,
+        progress,
+    )?;
     trainable.save(dir)
 }
 

@@ -5,18 +5,28 @@
 
 use std::path::Path;
 
-use candle_core::{D, DType, Device, Module, Tensor};
+use candle_core::{D, DType, Device, Module, Tensor, Var};
 use candle_nn::{LayerNorm, VarBuilder, VarMap};
 use rand::{Rng, SeedableRng};
 
 use crate::Error;
 use crate::config::Config;
 
-/// GPT-2's `Conv1D`: `x · W + b` with `W` stored `[in, out]`.
+/// GPT-2's `Conv1D`: `x · W + b` with `W` stored `[in, out]`; with a LoRA adapter, plus
+/// `(x · A) · B · scale`.
 #[derive(Clone, Debug)]
 struct Linear {
     weight: Tensor,
     bias: Tensor,
+    lora: Option<Lora>,
+}
+
+/// A low-rank adapter: `A` `[in, rank]`, `B` `[rank, out]`, starting at zero (`B` = 0).
+#[derive(Clone, Debug)]
+struct Lora {
+    a: Tensor,
+    b: Tensor,
+    scale: f64,
 }
 
 impl Linear {
@@ -24,20 +34,95 @@ impl Linear {
         Ok(Linear {
             weight: vb.get((inputs, outputs), "weight")?,
             bias: vb.get(outputs, "bias")?,
+            lora: None,
         })
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.broadcast_matmul(&self.weight)?.broadcast_add(&self.bias)
+        let y = x
+            .broadcast_matmul(&self.weight)?
+            .broadcast_add(&self.bias)?;
+        match &self.lora {
+            None => Ok(y),
+            Some(lora) => {
+                y + (x.broadcast_matmul(&lora.a)?.broadcast_matmul(&lora.b)? * lora.scale)?
+            }
+        }
+    }
+
+    /// Adds an adapter of `rank`; its variables, to train.
+    fn add_lora(
+        &mut self,
+        rank: usize,
+        alpha: f64,
+        rng: &mut impl Rng,
+    ) -> candle_core::Result<Vec<Var>> {
+        let (inputs, outputs) = self.weight.dims2()?;
+        let values: Vec<f32> = (0..inputs * rank)
+            .map(|_| normal(rng) / (inputs as f32).sqrt())
+            .collect();
+        let a = Var::from_tensor(&Tensor::from_vec(values, (inputs, rank), &Device::Cpu)?)?;
+        let b = Var::zeros((rank, outputs), DType::F32, &Device::Cpu)?;
+        self.lora = Some(Lora {
+            a: a.as_tensor().clone(),
+            b: b.as_tensor().clone(),
+            scale: alpha / rank as f64,
+        });
+        Ok(vec![a, b])
+    }
+
+    /// The weight with the adapter folded in: `W + A · B · scale`.
+    fn merged_weight(&self) -> candle_core::Result<Tensor> {
+        match &self.lora {
+            None => Ok(self.weight.clone()),
+            Some(lora) => &self.weight + (lora.a.matmul(&lora.b)? * lora.scale)?,
+        }
+    }
+}
+
+/// A layer norm with its weights at hand, to write them back out.
+#[derive(Clone, Debug)]
+struct Norm {
+    norm: LayerNorm,
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl Norm {
+    fn new(vb: VarBuilder, size: usize, eps: f64) -> candle_core::Result<Norm> {
+        let weight = vb.get(size, "weight")?;
+        let bias = vb.get(size, "bias")?;
+        Ok(Norm {
+            norm: LayerNorm::new(weight.clone(), bias.clone(), eps),
+            weight,
+            bias,
+            eps,
+        })
+    }
+
+    /// The fused kernel for inference; basic operations, which carry gradients, for training (candle's
+    /// fused layer norm and softmax have no backward pass).
+    fn forward(&self, x: &Tensor, differentiable: bool) -> candle_core::Result<Tensor> {
+        if !differentiable {
+            return self.norm.forward(x);
+        }
+        let mean = x.mean_keepdim(D::Minus1)?;
+        let centred = x.broadcast_sub(&mean)?;
+        let variance = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        centred
+            .broadcast_div(&(variance + self.eps)?.sqrt()?)?
+            .broadcast_mul(&self.weight)?
+            .broadcast_add(&self.bias)
     }
 }
 
 #[derive(Clone, Debug)]
 struct Block {
-    ln_1: LayerNorm,
+    ln_1: Norm,
     c_attn: Linear,
     attn_proj: Linear,
-    ln_2: LayerNorm,
+    ln_2: Norm,
     c_fc: Linear,
     mlp_proj: Linear,
     n_head: usize,
@@ -48,10 +133,10 @@ impl Block {
         let n = config.n_embd;
         let eps = config.layer_norm_epsilon;
         Ok(Block {
-            ln_1: candle_nn::layer_norm(n, eps, vb.pp("ln_1"))?,
+            ln_1: Norm::new(vb.pp("ln_1"), n, eps)?,
             c_attn: Linear::new(vb.pp("attn").pp("c_attn"), n, 3 * n)?,
             attn_proj: Linear::new(vb.pp("attn").pp("c_proj"), n, n)?,
-            ln_2: candle_nn::layer_norm(n, eps, vb.pp("ln_2"))?,
+            ln_2: Norm::new(vb.pp("ln_2"), n, eps)?,
             c_fc: Linear::new(vb.pp("mlp").pp("c_fc"), n, 4 * n)?,
             mlp_proj: Linear::new(vb.pp("mlp").pp("c_proj"), 4 * n, n)?,
             n_head: config.n_head,
@@ -59,10 +144,17 @@ impl Block {
     }
 
     /// `x`: `[batch, time, n_embd]`; `mask`: `[time, time]`, 0 where a position may look, −∞ ahead.
-    fn forward(&self, x: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+    fn forward(
+        &self,
+        x: &Tensor,
+        mask: &Tensor,
+        differentiable: bool,
+    ) -> candle_core::Result<Tensor> {
         let (b, t, n) = x.dims3()?;
         let head = n / self.n_head;
-        let qkv = self.c_attn.forward(&self.ln_1.forward(x)?)?;
+        let qkv = self
+            .c_attn
+            .forward(&self.ln_1.forward(x, differentiable)?)?;
         let split = |i: usize| -> candle_core::Result<Tensor> {
             qkv.narrow(D::Minus1, i * n, n)?
                 .reshape((b, t, self.n_head, head))?
@@ -71,10 +163,17 @@ impl Block {
         };
         let (q, k, v) = (split(0)?, split(1)?, split(2)?);
         let scores = (q.matmul(&k.t()?)? / (head as f64).sqrt())?.broadcast_add(mask)?;
-        let attention = candle_nn::ops::softmax_last_dim(&scores)?;
+        let attention = if differentiable {
+            candle_nn::ops::softmax(&scores, D::Minus1)?
+        } else {
+            candle_nn::ops::softmax_last_dim(&scores)?
+        };
         let mixed = attention.matmul(&v)?.transpose(1, 2)?.reshape((b, t, n))?;
         let x = (x + self.attn_proj.forward(&mixed)?)?;
-        let hidden = self.c_fc.forward(&self.ln_2.forward(&x)?)?.gelu()?;
+        let hidden = self
+            .c_fc
+            .forward(&self.ln_2.forward(&x, differentiable)?)?
+            .gelu()?;
         x + self.mlp_proj.forward(&hidden)?
     }
 }
@@ -86,7 +185,9 @@ pub struct Gpt {
     wte: Tensor,
     wpe: Tensor,
     blocks: Vec<Block>,
-    ln_f: LayerNorm,
+    ln_f: Norm,
+    /// Whether gradients flow through every operation (training), or fused kernels run (inference).
+    differentiable: bool,
 }
 
 impl Gpt {
@@ -99,8 +200,9 @@ impl Gpt {
             blocks: (0..config.n_layer)
                 .map(|i| Block::new(vb.pp("h").pp(i.to_string()), config))
                 .collect::<candle_core::Result<_>>()?,
-            ln_f: candle_nn::layer_norm(n, config.layer_norm_epsilon, vb.pp("ln_f"))?,
+            ln_f: Norm::new(vb.pp("ln_f"), n, config.layer_norm_epsilon)?,
             config: config.clone(),
+            differentiable: false,
         })
     }
 
@@ -114,6 +216,76 @@ impl Gpt {
         Gpt::new(vb, &config).map_err(|err| Error::Model(format!("{}: {err}", weights.display())))
     }
 
+    /// Adds LoRA adapters of `rank` to every linear layer of every block (attention and MLP),
+    /// seeded; the adapters' variables, the only weights a LoRA fine-tune changes.
+    pub fn add_lora(&mut self, rank: usize, alpha: f64, seed: u64) -> Result<Vec<Var>, Error> {
+        if rank == 0 {
+            return Err(Error::Input("the LoRA rank is at least 1".into()));
+        }
+        self.differentiable = true;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut vars = Vec::new();
+        for block in &mut self.blocks {
+            for linear in [
+                &mut block.c_attn,
+                &mut block.attn_proj,
+                &mut block.c_fc,
+                &mut block.mlp_proj,
+            ] {
+                vars.extend(
+                    linear
+                        .add_lora(rank, alpha, &mut rng)
+                        .map_err(Error::tensor)?,
+                );
+            }
+        }
+        Ok(vars)
+    }
+
+    /// Every weight by its GPT-2 name, adapters folded in.
+    pub fn weights(&self) -> Result<Vec<(String, Tensor)>, Error> {
+        let mut out = vec![
+            ("transformer.wte.weight".to_string(), self.wte.clone()),
+            ("transformer.wpe.weight".to_string(), self.wpe.clone()),
+            (
+                "transformer.ln_f.weight".to_string(),
+                self.ln_f.weight.clone(),
+            ),
+            ("transformer.ln_f.bias".to_string(), self.ln_f.bias.clone()),
+        ];
+        for (i, block) in self.blocks.iter().enumerate() {
+            let p = format!("transformer.h.{i}");
+            for (name, norm) in [("ln_1", &block.ln_1), ("ln_2", &block.ln_2)] {
+                out.push((format!("{p}.{name}.weight"), norm.weight.clone()));
+                out.push((format!("{p}.{name}.bias"), norm.bias.clone()));
+            }
+            for (name, linear) in [
+                ("attn.c_attn", &block.c_attn),
+                ("attn.c_proj", &block.attn_proj),
+                ("mlp.c_fc", &block.c_fc),
+                ("mlp.c_proj", &block.mlp_proj),
+            ] {
+                out.push((
+                    format!("{p}.{name}.weight"),
+                    linear.merged_weight().map_err(Error::tensor)?,
+                ));
+                out.push((format!("{p}.{name}.bias"), linear.bias.clone()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes `config.json` and `model.safetensors` (adapters folded in) into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<(), Error> {
+        std::fs::create_dir_all(dir).map_err(|err| Error::io(dir, err))?;
+        self.config.write(dir)?;
+        let weights: std::collections::HashMap<String, Tensor> =
+            self.weights()?.into_iter().collect();
+        let path = dir.join("model.safetensors");
+        candle_core::safetensors::save(&weights, &path)
+            .map_err(|err| Error::Model(format!("{} cannot be written: {err}", path.display())))
+    }
+
     /// Logits `[batch, time, vocab]` for token ids `[batch, time]`.
     pub fn forward(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
         let (b, t) = ids.dims2()?;
@@ -125,9 +297,11 @@ impl Gpt {
         let mut x = tokens.broadcast_add(&self.wpe.narrow(0, 0, t)?)?;
         let mask = causal_mask(t, ids.device())?;
         for block in &self.blocks {
-            x = block.forward(&x, &mask)?;
+            x = block.forward(&x, &mask, self.differentiable)?;
         }
-        self.ln_f.forward(&x)?.broadcast_matmul(&self.wte.t()?)
+        self.ln_f
+            .forward(&x, self.differentiable)?
+            .broadcast_matmul(&self.wte.t()?)
     }
 }
 
@@ -189,7 +363,8 @@ impl Trainable {
     fn build(config: &Config) -> Result<Trainable, Error> {
         let vars = VarMap::new();
         let vb = VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu);
-        let model = Gpt::new(vb, config).map_err(Error::tensor)?;
+        let mut model = Gpt::new(vb, config).map_err(Error::tensor)?;
+        model.differentiable = true;
         Ok(Trainable { model, vars })
     }
 

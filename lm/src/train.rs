@@ -1,16 +1,17 @@
-//! Fine-tuning: AdamW over every weight (full fine-tuning) on the completion tokens of a task's rows,
+//! Fine-tuning: AdamW over every weight (full) or over LoRA adapters on the completion tokens of a task's rows,
 //! for a number of epochs or until a deadline, whichever comes first. Seeded, so one recipe on one
 //! dataset gives one model.
 
 use std::time::Instant;
 
+use candle_core::Var;
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
 use crate::Error;
 use crate::loss::{self, Batch};
-use crate::model::Trainable;
+use crate::model::Gpt;
 use crate::text::Sequence;
 
 /// How to train: the flags of a recipe.
@@ -56,8 +57,11 @@ pub struct Report {
     pub cut_short: bool,
 }
 
+/// Trains `vars` (every weight of a `Trainable`, or the adapters `Gpt::add_lora` made) so that `model`
+/// predicts the scored tokens of `sequences`.
 pub fn fine_tune(
-    trainable: &Trainable,
+    model: &Gpt,
+    vars: Vec<Var>,
     sequences: &[Sequence],
     pad: u32,
     recipe: &Recipe,
@@ -71,7 +75,7 @@ pub fn fine_tune(
         weight_decay: 0.01,
         ..Default::default()
     };
-    let mut optimiser = AdamW::new(trainable.vars.all_vars(), params).map_err(Error::tensor)?;
+    let mut optimiser = AdamW::new(vars, params).map_err(Error::tensor)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(recipe.seed);
     let mut order: Vec<usize> = (0..sequences.len()).collect();
     let per_epoch = sequences.len().div_ceil(recipe.batch_size.max(1));
@@ -92,8 +96,7 @@ pub fn fine_tune(
             }
             let refs: Vec<&Sequence> = chunk.iter().map(|&i| &sequences[i]).collect();
             let batch = Batch::new(&refs, pad).map_err(Error::tensor)?;
-            let (sum, tokens) =
-                loss::cross_entropy(&trainable.model, &batch).map_err(Error::tensor)?;
+            let (sum, tokens) = loss::cross_entropy(model, &batch).map_err(Error::tensor)?;
             if tokens == 0 {
                 continue;
             }

@@ -66,8 +66,15 @@ fn a_fine_tuned_model_has_a_lower_held_out_loss_than_its_base() {
         ..Recipe::default()
     };
     let mut steps = 0;
-    let report =
-        train::fine_tune(&trainable, &sequences, text.eos, &recipe, |_| steps += 1).unwrap();
+    let report = train::fine_tune(
+        &trainable.model,
+        trainable.vars.all_vars(),
+        &sequences,
+        text.eos,
+        &recipe,
+        |_| steps += 1,
+    )
+    .unwrap();
     assert_eq!(
         (report.steps, steps),
         (26, 26),
@@ -231,4 +238,85 @@ fn crucible_base_models_writes_one_directory_per_model_id() {
         .unwrap();
     assert!(!wrong.status.success());
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("--size is tiny or small"));
+}
+
+#[test]
+fn a_lora_fine_tune_lowers_the_held_out_loss_and_changes_only_the_adapted_layers() {
+    let work = tempfile::tempdir().unwrap();
+    let (base_dir, tuned_dir) = (work.path().join("base"), work.path().join("tuned"));
+    tiny_base(&base_dir, 60);
+    let text = Text::load(&base_dir).unwrap();
+    let sequences: Vec<_> = rows(0..200)
+        .iter()
+        .map(|row| {
+            let (prompt, completion) = text::instruct(row).unwrap();
+            text.sequence(&prompt, &completion, 256).unwrap()
+        })
+        .collect();
+    let mut model = lm::model::Gpt::load(&base_dir).unwrap();
+    let adapters = model.add_lora(8, 16.0, 1).unwrap();
+    assert_eq!(
+        adapters.len(),
+        2 * 4 * 2,
+        "A and B for 4 layers in each of 2 blocks"
+    );
+    let recipe = Recipe {
+        learning_rate: 1e-2,
+        epochs: 4,
+        batch_size: 16,
+        ..Recipe::default()
+    };
+    train::fine_tune(&model, adapters, &sequences, text.eos, &recipe, |_| {}).unwrap();
+    model.save(&tuned_dir).unwrap();
+    std::fs::copy(
+        base_dir.join("tokenizer.json"),
+        tuned_dir.join("tokenizer.json"),
+    )
+    .unwrap();
+
+    let held_out = rows(1000..1040);
+    let spec: Spec = serde_json::from_value(json!({"task_type": "instruct"})).unwrap();
+    let before = eval::evaluate(&spec, &base_dir, &base_dir, &held_out).unwrap();
+    let after = eval::evaluate(&spec, &base_dir, &tuned_dir, &held_out).unwrap();
+    println!(
+        "held-out loss with LoRA: base {:.3}, fine-tuned {:.3}",
+        before.loss, after.loss
+    );
+    assert!(
+        after.loss < before.loss * 0.9,
+        "{:.3} -> {:.3}",
+        before.loss,
+        after.loss
+    );
+
+    // The adapters are folded into the layers they adapt; embeddings and norms are the base's.
+    let load = |dir: &Path| {
+        candle_core::safetensors::load(dir.join("model.safetensors"), &candle_core::Device::Cpu)
+            .unwrap()
+    };
+    let (base, tuned) = (load(&base_dir), load(&tuned_dir));
+    assert_eq!(
+        base.len(),
+        tuned.len(),
+        "the same tensors, by the same names"
+    );
+    let same = |name: &str| {
+        let diff = (&base[name] - &tuned[name])
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        diff == 0.0
+    };
+    assert!(
+        same("transformer.wte.weight")
+            && same("transformer.h.0.ln_1.weight")
+            && same("transformer.h.1.attn.c_attn.bias")
+    );
+    assert!(
+        !same("transformer.h.0.attn.c_attn.weight") && !same("transformer.h.1.mlp.c_proj.weight")
+    );
 }

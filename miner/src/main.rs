@@ -71,9 +71,16 @@ pub struct Args {
     /// The recipe: seed of the row order.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// The recipe: `full` fine-tuning (LoRA is not built yet).
+    /// The recipe: `full` fine-tuning of every weight, or `lora` adapters on every attention and MLP
+    /// layer (folded into the weights before submitting).
     #[arg(long, default_value = "full")]
     method: String,
+    /// The recipe, with `--method lora`: the adapters' rank.
+    #[arg(long, default_value_t = 8)]
+    lora_rank: usize,
+    /// The recipe, with `--method lora`: the adapters' scale is alpha / rank.
+    #[arg(long, default_value_t = 16.0)]
+    lora_alpha: f64,
     /// Stop after this many submissions (default: run until stopped).
     #[arg(long)]
     tasks: Option<usize>,
@@ -108,13 +115,33 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(args: Args) -> Result<(), Error> {
-    if args.method != "full" {
-        return Err(Error::Model(lm::Error::Input(format!(
-            "--method {}: only full fine-tuning is built; LoRA is not yet",
-            args.method
-        ))));
+/// How a recipe trains.
+#[derive(Clone, Copy, Debug)]
+pub enum Method {
+    Full,
+    Lora { rank: usize, alpha: f64 },
+}
+
+impl Args {
+    fn method(&self) -> Result<Method, Error> {
+        match self.method.as_str() {
+            "full" => Ok(Method::Full),
+            "lora" if self.lora_rank > 0 => Ok(Method::Lora {
+                rank: self.lora_rank,
+                alpha: self.lora_alpha,
+            }),
+            "lora" => Err(Error::Model(lm::Error::Input(
+                "--lora-rank is at least 1".into(),
+            ))),
+            other => Err(Error::Model(lm::Error::Input(format!(
+                "--method {other}: use full or lora"
+            )))),
+        }
     }
+}
+
+async fn run(args: Args) -> Result<(), Error> {
+    args.method()?;
     if args.new_hotkey && !args.hotkey_file.exists() {
         let address = hotkey::create(&args.hotkey_file)?;
         println!("created hotkey {address} in {}", args.hotkey_file.display());

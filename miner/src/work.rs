@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use lm::model::Trainable;
+use lm::model::{Gpt, Trainable};
 use lm::text::{self, Sequence, Text};
 use lm::train::{self, Recipe};
 use serde::Deserialize;
@@ -13,7 +13,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::client::Api;
-use crate::{Args, Error, Offer};
+use crate::{Args, Error, Method, Offer};
 
 #[derive(Deserialize)]
 struct MinerTask {
@@ -65,14 +65,11 @@ pub async fn compete(api: &Api, args: &Args, offer: &Offer, dir: &Path) -> Resul
     let budget = Duration::from_millis((left_ms - (left_ms / 5).max(2_000)).max(0) as u64);
     let base = args.base_models.join(&offer.model_id);
     let out = dir.join("model");
-    let (recipe, task_type, task_id) = (
-        recipe(args, budget),
-        offer.task_type.clone(),
-        offer.task_id.clone(),
-    );
+    let (recipe, method) = (recipe(args, budget), args.method()?);
+    let (task_type, task_id) = (offer.task_type.clone(), offer.task_id.clone());
     let trained = tokio::task::spawn_blocking({
         let out = out.clone();
-        move || fine_tune(&base, &out, &rows, &task_type, &recipe, &task_id)
+        move || fine_tune(&base, &out, &rows, &task_type, (&recipe, method), &task_id)
     })
     .await
     .map_err(|err| Error::Io(format!("training stopped: {err}")))??;
@@ -141,12 +138,22 @@ fn fine_tune(
     out: &Path,
     rows: &[Value],
     task_type: &str,
-    recipe: &Recipe,
+    (recipe, method): (&Recipe, Method),
     task_id: &str,
 ) -> Result<String, Error> {
     let text = Text::load(base)?;
-    let trainable = Trainable::load(base)?;
-    let limit = trainable.model.config.n_positions;
+    let (model, vars) = match method {
+        Method::Full => {
+            let trainable = Trainable::load(base)?;
+            (trainable.model, trainable.vars.all_vars())
+        }
+        Method::Lora { rank, alpha } => {
+            let mut model = Gpt::load(base)?;
+            let adapters = model.add_lora(rank, alpha, recipe.seed)?;
+            (model, adapters)
+        }
+    };
+    let limit = model.config.n_positions;
     let pairs: Vec<(String, String)> = rows
         .iter()
         .filter_map(|row| match task_type {
@@ -166,7 +173,7 @@ fn fine_tune(
         format!("no {task_type} rows it can learn from; the base weights are submitted")
     } else {
         let mut bar = Bar::new(task_id);
-        let report = train::fine_tune(&trainable, &sequences, text.eos, recipe, |step| {
+        let report = train::fine_tune(&model, vars, &sequences, text.eos, recipe, |step| {
             bar.show(step)
         })?;
         format!(
@@ -181,7 +188,8 @@ fn fine_tune(
             }
         )
     };
-    trainable.save(out)?;
+    // LoRA adapters are folded into the weights: the submission is a plain model in the base's layout.
+    model.save(out)?;
     std::fs::copy(base.join("tokenizer.json"), out.join("tokenizer.json"))
         .map_err(|err| Error::Io(format!("copying the tokenizer: {err}")))?;
     Ok(summary)

@@ -60,9 +60,18 @@ fn a_new_hotkey_is_written_as_a_bittensor_hotkey_file_and_an_unreachable_server_
 fn a_recipe_it_cannot_follow_is_refused_before_anything_else() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("hotkey.json");
-    let run = miner(&["--hotkey-file", file.to_str().unwrap(), "--method", "lora"]);
+    let run = miner(&["--hotkey-file", file.to_str().unwrap(), "--method", "qlora"]);
     assert!(!run.status.success());
-    assert!(String::from_utf8_lossy(&run.stderr).contains("only full fine-tuning is built"));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("--method qlora: use full or lora"));
+    let zero = miner(&[
+        "--hotkey-file",
+        file.to_str().unwrap(),
+        "--method",
+        "lora",
+        "--lora-rank",
+        "0",
+    ]);
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("--lora-rank is at least 1"));
     assert!(
         !file.exists(),
         "no hotkey is made for a run that cannot start"
