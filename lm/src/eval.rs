@@ -55,6 +55,15 @@ const BATCH: usize = 16;
 /// The most tokens a GRPO completion may have.
 const MAX_NEW_TOKENS: usize = 48;
 
+/// Threads to score with: `RAYON_NUM_THREADS` when set (as for candle's own kernels), else every core.
+fn workers() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
+}
+
 /// Reads the test split: one JSON row per line.
 pub fn read_rows(path: &Path) -> Result<Vec<Value>, Error> {
     let text = std::fs::read_to_string(path).map_err(|err| Error::io(path, err))?;
@@ -151,13 +160,41 @@ pub fn completion_loss(
     let (mut sequences, skipped) = sequences(text, rows, model.config.n_positions, format)?;
     // Similar lengths together: less padding.
     sequences.sort_by_key(|s| s.ids.len());
+    let batches: Vec<&[Sequence]> = sequences.chunks(BATCH).collect();
+    // Batches are independent: each thread scores every `threads`-th one (small matrices keep one
+    // core busy each better than they split across cores).
+    let threads = workers().min(batches.len()).max(1);
+    let sums: Vec<Result<(f64, usize), Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|first| {
+                let batches = &batches;
+                scope.spawn(move || {
+                    let (mut total, mut tokens) = (0.0f64, 0usize);
+                    for chunk in batches.iter().skip(first).step_by(threads) {
+                        let refs: Vec<&Sequence> = chunk.iter().collect();
+                        let batch = Batch::new(&refs, text.eos).map_err(Error::tensor)?;
+                        let (sum, count) =
+                            loss::cross_entropy(model, &batch).map_err(Error::tensor)?;
+                        total += f64::from(sum.to_scalar::<f32>().map_err(Error::tensor)?);
+                        tokens += count;
+                    }
+                    Ok((total, tokens))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Model("a scoring thread panicked".into())))
+            })
+            .collect()
+    });
     let (mut total, mut tokens) = (0.0f64, 0usize);
-    for chunk in sequences.chunks(BATCH) {
-        let refs: Vec<&Sequence> = chunk.iter().collect();
-        let batch = Batch::new(&refs, text.eos).map_err(Error::tensor)?;
-        let (sum, count) = loss::cross_entropy(model, &batch).map_err(Error::tensor)?;
-        total += f64::from(sum.to_scalar::<f32>().map_err(Error::tensor)?);
-        tokens += count;
+    for sum in sums {
+        let (t, n) = sum?;
+        total += t;
+        tokens += n;
     }
     if tokens == 0 {
         return Err(Error::Input("no held-out row could be scored".into()));
@@ -196,7 +233,7 @@ pub fn dpo_loss(
         let rejected: Vec<&Sequence> = chunk.iter().map(|(_, r)| r).collect();
         let log_p = |model: &Gpt, seqs: &[&Sequence]| -> Result<Vec<f32>, Error> {
             let batch = Batch::new(seqs, text.eos).map_err(Error::tensor)?;
-            let (sums, _) = loss::log_likelihoods(model, &batch).map_err(Error::tensor)?;
+            let sums = loss::log_likelihoods(model, &batch).map_err(Error::tensor)?;
             sums.to_vec1::<f32>().map_err(Error::tensor)
         };
         let (pc, pr) = (log_p(policy, &chosen)?, log_p(policy, &rejected)?);

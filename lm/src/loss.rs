@@ -1,57 +1,83 @@
 //! Token losses over batches of sequences: the cross-entropy of each scored token given the tokens
 //! before it. Sequences of a batch are padded at their end; a causal model never looks ahead, so the
-//! padding changes nothing before it and is not scored.
+//! padding changes nothing before it. Only the positions that predict a scored token go through the
+//! output head (a prompt's positions are run through the blocks, as context, but never scored).
 
-use candle_core::{D, DType, Device, Tensor};
+use candle_core::{D, Device, Tensor};
 
 use crate::model::Gpt;
 use crate::text::Sequence;
 
-/// A batch as tensors: `ids` `[batch, time]` (u32) and `scored` `[batch, time]` (1.0 where the token
-/// is scored).
+/// A batch as tensors: `ids` `[batch, time]` (u32); `positions` `[k]`, the flat indices (into
+/// `batch × (time − 1)`) of the positions that predict a scored token; `targets` `[k]`, those
+/// tokens; `owners` `[batch, k]`, 1.0 where position `j` belongs to sequence `i`.
 pub struct Batch {
     pub ids: Tensor,
-    pub scored: Tensor,
+    positions: Tensor,
+    targets: Tensor,
+    owners: Tensor,
+    /// How many tokens are scored (`k`).
+    pub scored: usize,
 }
 
 impl Batch {
     pub fn new(sequences: &[&Sequence], pad: u32) -> candle_core::Result<Batch> {
-        let t = sequences.iter().map(|s| s.ids.len()).max().unwrap_or(1);
+        let t = sequences
+            .iter()
+            .map(|s| s.ids.len())
+            .max()
+            .unwrap_or(1)
+            .max(2);
         let b = sequences.len();
         let mut ids = Vec::with_capacity(b * t);
-        let mut scored = Vec::with_capacity(b * t);
-        for s in sequences {
+        let (mut positions, mut targets, mut owner_of) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, s) in sequences.iter().enumerate() {
             ids.extend(s.ids.iter().copied());
             ids.extend(std::iter::repeat_n(pad, t - s.ids.len()));
-            scored.extend(s.scored.iter().map(|&on| if on { 1.0f32 } else { 0.0 }));
-            scored.extend(std::iter::repeat_n(0.0f32, t - s.ids.len()));
+            // Position p predicts token p + 1.
+            for p in 0..s.ids.len().saturating_sub(1) {
+                if s.scored[p + 1] {
+                    positions.push((i * (t - 1) + p) as u32);
+                    targets.push(s.ids[p + 1]);
+                    owner_of.push(i);
+                }
+            }
+        }
+        let k = positions.len();
+        let mut owners = vec![0.0f32; b * k];
+        for (j, i) in owner_of.into_iter().enumerate() {
+            owners[i * k + j] = 1.0;
         }
         Ok(Batch {
             ids: Tensor::from_vec(ids, (b, t), &Device::Cpu)?,
-            scored: Tensor::from_vec(scored, (b, t), &Device::Cpu)?,
+            positions: Tensor::from_vec(positions, k, &Device::Cpu)?,
+            targets: Tensor::from_vec(targets, (k, 1), &Device::Cpu)?,
+            owners: Tensor::from_vec(owners, (b, k), &Device::Cpu)?,
+            scored: k,
         })
     }
 }
 
-/// Each sequence's summed log-probability of its scored tokens `[batch]`, and the scored-token mask
-/// of the targets `[batch, time − 1]`.
-pub fn log_likelihoods(model: &Gpt, batch: &Batch) -> candle_core::Result<(Tensor, Tensor)> {
-    let (_, t) = batch.ids.dims2()?;
-    if t < 2 {
-        candle_core::bail!("a sequence needs at least two tokens to score one");
+/// Each sequence's summed log-probability of its scored tokens, `[batch]`.
+pub fn log_likelihoods(model: &Gpt, batch: &Batch) -> candle_core::Result<Tensor> {
+    let (b, t) = batch.ids.dims2()?;
+    if batch.scored == 0 {
+        return Tensor::zeros(b, candle_core::DType::F32, &Device::Cpu);
     }
-    let logits = model.forward(&batch.ids)?.narrow(1, 0, t - 1)?;
-    let targets = batch.ids.narrow(1, 1, t - 1)?.contiguous()?;
-    let mask = batch.scored.narrow(1, 1, t - 1)?;
-    let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-    let picked = log_probs.gather(&targets.unsqueeze(2)?, 2)?.squeeze(2)?;
-    Ok(((picked * &mask)?.sum(1)?, mask))
+    let hidden = model.hidden(&batch.ids)?;
+    let n = hidden.dim(D::Minus1)?;
+    let predicting = hidden
+        .narrow(1, 0, t - 1)?
+        .reshape((b * (t - 1), n))?
+        .index_select(&batch.positions, 0)?;
+    let log_probs = candle_nn::ops::log_softmax(&model.head(&predicting)?, D::Minus1)?;
+    let picked = log_probs.gather(&batch.targets, 1)?;
+    batch.owners.matmul(&picked)?.squeeze(1)
 }
 
 /// The summed cross-entropy of the batch's scored tokens (a scalar tensor, differentiable) and how many
 /// tokens were scored.
 pub fn cross_entropy(model: &Gpt, batch: &Batch) -> candle_core::Result<(Tensor, usize)> {
-    let (per_sequence, mask) = log_likelihoods(model, batch)?;
-    let tokens = mask.sum_all()?.to_dtype(DType::F32)?.to_scalar::<f32>()? as usize;
-    Ok((per_sequence.sum_all()?.neg()?, tokens))
+    let per_sequence = log_likelihoods(model, batch)?;
+    Ok((per_sequence.sum_all()?.neg()?, batch.scored))
 }

@@ -38,16 +38,15 @@ impl Linear {
         })
     }
 
+    /// `x` `[batch, time, in]` as one `[batch · time, in]` matrix product, not a batch of small ones.
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = x
-            .broadcast_matmul(&self.weight)?
-            .broadcast_add(&self.bias)?;
-        match &self.lora {
-            None => Ok(y),
-            Some(lora) => {
-                y + (x.broadcast_matmul(&lora.a)?.broadcast_matmul(&lora.b)? * lora.scale)?
-            }
+        let (b, t, inputs) = x.dims3()?;
+        let rows = x.reshape((b * t, inputs))?;
+        let mut y = rows.matmul(&self.weight)?.broadcast_add(&self.bias)?;
+        if let Some(lora) = &self.lora {
+            y = (y + (rows.matmul(&lora.a)?.matmul(&lora.b)? * lora.scale)?)?;
         }
+        y.reshape((b, t, ()))
     }
 
     /// Adds an adapter of `rank`; its variables, to train.
@@ -288,6 +287,21 @@ impl Gpt {
 
     /// Logits `[batch, time, vocab]` for token ids `[batch, time]`.
     pub fn forward(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        let hidden = self.hidden(ids)?;
+        let (b, t, n) = hidden.dims3()?;
+        self.head(&hidden.reshape((b * t, n))?)?
+            .reshape((b, t, self.config.vocab_size))
+    }
+
+    /// Logits `[rows, vocab]` for final hidden states `[rows, n_embd]` (the head is the token
+    /// embedding, transposed).
+    pub fn head(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
+        hidden.matmul(&self.wte.t()?)
+    }
+
+    /// The final hidden states `[batch, time, n_embd]` (after the last layer norm) for token ids
+    /// `[batch, time]`.
+    pub fn hidden(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let n = self.config.n_embd;
         let tokens = self
@@ -299,9 +313,7 @@ impl Gpt {
         for block in &self.blocks {
             x = block.forward(&x, &mask, self.differentiable)?;
         }
-        self.ln_f
-            .forward(&x, self.differentiable)?
-            .broadcast_matmul(&self.wte.t()?)
+        self.ln_f.forward(&x, self.differentiable)
     }
 }
 
