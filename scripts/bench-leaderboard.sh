@@ -9,10 +9,13 @@ source "$(dirname "$0")/env.sh"
 seconds=${1:-30}
 connections=${2:-50}
 
-command -v wrk >/dev/null 2>&1 || {
-  sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null
-}
+if ! command -v wrk >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
+  echo "==> apt-get install wrk"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null
+fi
 cd "$CRUCIBLE_ROOT"
 cargo build --release -q -p server --bin crucible
 cargo build --release -q -p end2end --bin crucible-board-seed
