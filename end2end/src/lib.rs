@@ -179,10 +179,22 @@ pub async fn ready_dataset(upload: &str, validate: &str, key: &str, count: usize
             row.to_string() + "\n"
         })
         .collect();
+    ready_dataset_of(upload, validate, key, "instruct", &rows).await
+}
+
+/// Uploads `rows` (JSON lines) as a dataset of `task_type` with the suggested mapping, validates it
+/// and waits until it is ready; its id.
+pub async fn ready_dataset_of(
+    upload: &str,
+    validate: &str,
+    key: &str,
+    task_type: &str,
+    rows: &str,
+) -> String {
     let auth = format!("Bearer {key}");
     let (status, body) = testkit::http::request_with(
         "POST",
-        &format!("{upload}/api/v1/datasets?name=rows"),
+        &format!("{upload}/api/v1/datasets?name={task_type}"),
         &[("Authorization", &auth)],
         rows.as_bytes(),
     )
@@ -193,14 +205,17 @@ pub async fn ready_dataset(upload: &str, validate: &str, key: &str, count: usize
         .unwrap()
         .to_string();
     let url = format!("{validate}/api/v1/datasets/{id}/validation");
-    let (status, answer) =
-        post_json(&url, key, &serde_json::json!({"task_type": "instruct"})).await;
-    assert_eq!(status, 202, "{answer}");
-    wait_until("the dataset is ready", 60, async || {
-        get_json(&format!("{upload}/api/v1/datasets/{id}"), key)
-            .await
-            .is_some_and(|d| d["state"] == "ready")
-    })
+    let (status, answer) = post_json(&url, key, &serde_json::json!({"task_type": task_type})).await;
+    assert_eq!(status, 202, "{task_type}: {answer}");
+    wait_until(
+        &format!("the {task_type} dataset is ready"),
+        60,
+        async || {
+            get_json(&format!("{upload}/api/v1/datasets/{id}"), key)
+                .await
+                .is_some_and(|d| d["state"] == "ready")
+        },
+    )
     .await;
     id
 }

@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use end2end::{customer_key, free_port, get_json, listening, post_json, start, wait_until};
-use serde_json::{Value, json};
+use end2end::{
+    customer_key, free_port, get_json, listening, post_json, ready_dataset_of, start, wait_until,
+};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 /// A program built beside `crucible` (the workspace's binaries share one target directory).
@@ -46,41 +48,6 @@ fn rows(task_type: &str) -> String {
             row.to_string() + "\n"
         })
         .collect()
-}
-
-/// Uploads and validates a dataset of `task_type`; its id once ready.
-async fn dataset(base: &str, key: &str, task_type: &str) -> String {
-    let auth = format!("Bearer {key}");
-    let (status, body) = testkit::http::request_with(
-        "POST",
-        &format!("{base}/api/v1/datasets?name={task_type}"),
-        &[("Authorization", &auth)],
-        rows(task_type).as_bytes(),
-    )
-    .await;
-    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
-    let id = serde_json::from_slice::<Value>(&body).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (status, answer) = post_json(
-        &format!("{base}/api/v1/datasets/{id}/validation"),
-        key,
-        &json!({"task_type": task_type}),
-    )
-    .await;
-    assert_eq!(status, 202, "{task_type}: {answer}");
-    wait_until(
-        &format!("the {task_type} dataset is ready"),
-        60,
-        async || {
-            get_json(&format!("{base}/api/v1/datasets/{id}"), key)
-                .await
-                .is_some_and(|d| d["state"] == "ready")
-        },
-    )
-    .await;
-    id
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -161,7 +128,7 @@ async fn three_reference_miners_compete_on_each_text_task_type_and_the_best_mode
 
     let mut tasks = Vec::new();
     for task_type in ["instruct", "chat", "dpo", "grpo"] {
-        let dataset = dataset(&base, &key, task_type).await;
+        let dataset = ready_dataset_of(&base, &base, &key, task_type, &rows(task_type)).await;
         let request = json!({"dataset_id": dataset, "model_id": "crucible/reference-tiny", "hours_to_complete": 1});
         let (status, answer) = post_json(&format!("{base}/api/v1/tasks"), &key, &request).await;
         assert_eq!(status, 201, "{task_type}: {answer}");

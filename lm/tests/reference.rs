@@ -34,6 +34,17 @@ fn rows(range: std::ops::Range<usize>) -> Vec<Value> {
         .collect()
 }
 
+/// The fruit task's rows in `range` as the tokenizer's training sequences.
+fn sequences(text: &Text, range: std::ops::Range<usize>) -> Vec<lm::text::Sequence> {
+    rows(range)
+        .iter()
+        .map(|row| {
+            let (prompt, completion) = text::instruct(row).unwrap();
+            text.sequence(&prompt, &completion, 256).unwrap()
+        })
+        .collect()
+}
+
 fn tiny_base(dir: &Path, steps: usize) {
     let mut spec = BaseSpec::new(Size::Tiny);
     spec.steps = steps;
@@ -50,14 +61,7 @@ fn a_fine_tuned_model_has_a_lower_held_out_loss_than_its_base() {
     }
 
     let text = Text::load(&base_dir).unwrap();
-    let train_rows = rows(0..200);
-    let sequences: Vec<_> = train_rows
-        .iter()
-        .map(|row| {
-            let (prompt, completion) = text::instruct(row).unwrap();
-            text.sequence(&prompt, &completion, 256).unwrap()
-        })
-        .collect();
+    let sequences = sequences(&text, 0..200);
     let trainable = Trainable::load(&base_dir).unwrap();
     let recipe = Recipe {
         learning_rate: 3e-3,
@@ -246,13 +250,7 @@ fn a_lora_fine_tune_lowers_the_held_out_loss_and_changes_only_the_adapted_layers
     let (base_dir, tuned_dir) = (work.path().join("base"), work.path().join("tuned"));
     tiny_base(&base_dir, 60);
     let text = Text::load(&base_dir).unwrap();
-    let sequences: Vec<_> = rows(0..200)
-        .iter()
-        .map(|row| {
-            let (prompt, completion) = text::instruct(row).unwrap();
-            text.sequence(&prompt, &completion, 256).unwrap()
-        })
-        .collect();
+    let sequences = sequences(&text, 0..200);
     let mut model = lm::model::Gpt::load(&base_dir).unwrap();
     let adapters = model.add_lora(8, 16.0, 1).unwrap();
     assert_eq!(

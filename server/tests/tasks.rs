@@ -171,8 +171,10 @@ testkit::on_both_databases! {
         assert_eq!(hotkeys, sorted);
         let winner = by_hotkey["standings"].as_array().unwrap().iter().find(|s| s["hotkey"] == miners[1].1.as_str()).unwrap();
         assert_eq!(winner["rank"], 1);
-        let bad = app.api("GET", "/api/v1/leaderboard?sort=age", None, None).await;
-        assert_eq!((bad.status, bad.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("sort")));
+        for (query, field) in [("sort=age", "sort"), ("page=two", "page"), ("per_page=0", "per_page")] {
+            let bad = app.api("GET", &format!("/api/v1/leaderboard?{query}"), None, None).await;
+            assert_eq!((bad.status, bad.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!(field)), "{query}");
+        }
         assert_eq!(app.api("GET", "/api/v1/leaderboard?task_type=dpo", None, None).await.json()["standings"], json!([]));
         let page = app.get("/leaderboards?window=1d&task_type=instruct").await.body;
         let first = page.find("data-test=\"standing\"").expect("the page lists the standings");

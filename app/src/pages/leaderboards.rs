@@ -37,7 +37,7 @@ pub async fn load_leaderboard(
         Some(&window),
         task_type.as_deref(),
         Some(&sort),
-        Some(page.max(1)),
+        Some(&page.max(1).to_string()),
         None,
     )
     .map_err(web_session::refused)?;

@@ -80,8 +80,8 @@ impl BoardQuery {
         window: Option<&str>,
         task_type: Option<&str>,
         sort: Option<&str>,
-        page: Option<u64>,
-        per_page: Option<u64>,
+        page: Option<&str>,
+        per_page: Option<&str>,
     ) -> Result<BoardQuery> {
         let window = window.filter(|w| !w.is_empty()).unwrap_or("7d");
         if !weights::WINDOWS.iter().any(|(name, _, _)| *name == window) {
@@ -101,11 +101,17 @@ impl BoardQuery {
             Some(name) => Sort::parse(name)
                 .ok_or_else(|| Error::invalid("sort", "sort by points, wins, tasks or hotkey"))?,
         };
-        let page = page.unwrap_or(1);
+        let number = |field: &'static str, value: Option<&str>, default: u64| match value {
+            None | Some("") => Ok(default),
+            Some(text) => text.parse::<u64>().map_err(|_| {
+                Error::invalid(field, format!("{field} is a whole number, not {text:?}"))
+            }),
+        };
+        let page = number("page", page, 1)?;
         if page == 0 {
             return Err(Error::invalid("page", "pages are numbered from 1"));
         }
-        let per_page = per_page.unwrap_or(PER_PAGE);
+        let per_page = number("per_page", per_page, PER_PAGE)?;
         if per_page == 0 || per_page > MAX_PER_PAGE {
             return Err(Error::invalid(
                 "per_page",
@@ -293,7 +299,8 @@ mod tests {
     }
 
     fn query(sort: &str, page: u64, per_page: u64) -> BoardQuery {
-        BoardQuery::parse(Some("7d"), None, Some(sort), Some(page), Some(per_page)).unwrap()
+        let (page, per_page) = (page.to_string(), per_page.to_string());
+        BoardQuery::parse(Some("7d"), None, Some(sort), Some(&page), Some(&per_page)).unwrap()
     }
 
     #[test]
@@ -351,12 +358,16 @@ mod tests {
             "sort"
         );
         assert_eq!(
-            field(BoardQuery::parse(None, None, None, Some(0), None)),
+            field(BoardQuery::parse(None, None, None, Some("0"), None)),
             "page"
         );
         assert_eq!(
-            field(BoardQuery::parse(None, None, None, None, Some(501))),
+            field(BoardQuery::parse(None, None, None, None, Some("501"))),
             "per_page"
+        );
+        assert_eq!(
+            field(BoardQuery::parse(None, None, None, Some("two"), None)),
+            "page"
         );
     }
 }

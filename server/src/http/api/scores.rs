@@ -22,8 +22,8 @@ struct LeaderboardQuery {
     window: Option<String>,
     task_type: Option<String>,
     sort: Option<String>,
-    page: Option<u64>,
-    per_page: Option<u64>,
+    page: Option<String>,
+    per_page: Option<String>,
 }
 
 /// `?window=1d|3d|7d` (7d by default), `&task_type=…`, `&sort=points|wins|tasks|hotkey`, `&page=N`
@@ -36,8 +36,8 @@ async fn leaderboard(
         query.window.as_deref(),
         query.task_type.as_deref(),
         query.sort.as_deref(),
-        query.page,
-        query.per_page,
+        query.page.as_deref(),
+        query.per_page.as_deref(),
     )?;
     let page = state
         .platform
