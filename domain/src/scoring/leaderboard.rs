@@ -168,9 +168,13 @@ struct Board {
     standings: Arc<Vec<Standing>>,
     as_of: Millis,
     generation: u64,
-    /// A request is computing a fresh board; the others serve this one meanwhile.
-    refreshing: bool,
+    /// Since when a request has been computing a fresh board; the others serve this one meanwhile.
+    /// A request that never finishes (its client went away) is given up on after `REFRESH_MS`.
+    refreshing: Option<Millis>,
 }
+
+/// How long one request may take to compute a board before another tries.
+const REFRESH_MS: Millis = 10_000;
 
 impl Leaderboards {
     fn lock(&self) -> std::sync::MutexGuard<'_, Boards> {
@@ -202,10 +206,13 @@ impl Leaderboards {
             let generation = boards.generation;
             if let Some(board) = boards.boards.get_mut(&key) {
                 let fresh = board.generation == generation && now - board.as_of < FRESH_MS;
-                if fresh || board.refreshing {
+                let refreshing = board
+                    .refreshing
+                    .is_some_and(|since| now - since < REFRESH_MS);
+                if fresh || refreshing {
                     return Ok((board.standings.clone(), board.as_of));
                 }
-                board.refreshing = true;
+                board.refreshing = Some(now);
             }
             generation
         };
@@ -220,14 +227,14 @@ impl Leaderboards {
                         standings: standings.clone(),
                         as_of: now,
                         generation,
-                        refreshing: false,
+                        refreshing: None,
                     },
                 );
                 Ok((standings, now))
             }
             Err(err) => {
                 if let Some(board) = boards.boards.get_mut(&key) {
-                    board.refreshing = false;
+                    board.refreshing = None;
                 }
                 Err(err)
             }
