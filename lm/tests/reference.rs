@@ -45,6 +45,21 @@ fn sequences(text: &Text, range: std::ops::Range<usize>) -> Vec<lm::text::Sequen
         .collect()
 }
 
+/// The base's and the fine-tune's metrics on 40 held-out rows of the fruit task; the fine-tune gets the
+/// base's tokenizer, as a miner's submission does.
+fn held_out_losses(base_dir: &Path, tuned_dir: &Path) -> (eval::Metrics, eval::Metrics) {
+    std::fs::copy(
+        base_dir.join("tokenizer.json"),
+        tuned_dir.join("tokenizer.json"),
+    )
+    .unwrap();
+    let held_out = rows(1000..1040);
+    let spec: Spec = serde_json::from_value(json!({"task_type": "instruct"})).unwrap();
+    let before = eval::evaluate(&spec, base_dir, base_dir, &held_out).unwrap();
+    let after = eval::evaluate(&spec, base_dir, tuned_dir, &held_out).unwrap();
+    (before, after)
+}
+
 fn tiny_base(dir: &Path, steps: usize) {
     let mut spec = BaseSpec::new(Size::Tiny);
     spec.steps = steps;
@@ -85,16 +100,7 @@ fn a_fine_tuned_model_has_a_lower_held_out_loss_than_its_base() {
         "13 batches an epoch, 2 epochs"
     );
     trainable.save(&tuned_dir).unwrap();
-    std::fs::copy(
-        base_dir.join("tokenizer.json"),
-        tuned_dir.join("tokenizer.json"),
-    )
-    .unwrap();
-
-    let held_out = rows(1000..1040);
-    let spec: Spec = serde_json::from_value(json!({"task_type": "instruct"})).unwrap();
-    let before = eval::evaluate(&spec, &base_dir, &base_dir, &held_out).unwrap();
-    let after = eval::evaluate(&spec, &base_dir, &tuned_dir, &held_out).unwrap();
+    let (before, after) = held_out_losses(&base_dir, &tuned_dir);
     assert_eq!((before.rows, after.rows), (40, 40));
     assert_eq!(before.tokens, after.tokens, "the same tokens are scored");
     println!(
@@ -266,16 +272,7 @@ fn a_lora_fine_tune_lowers_the_held_out_loss_and_changes_only_the_adapted_layers
     };
     train::fine_tune(&model, adapters, &sequences, text.eos, &recipe, |_| {}).unwrap();
     model.save(&tuned_dir).unwrap();
-    std::fs::copy(
-        base_dir.join("tokenizer.json"),
-        tuned_dir.join("tokenizer.json"),
-    )
-    .unwrap();
-
-    let held_out = rows(1000..1040);
-    let spec: Spec = serde_json::from_value(json!({"task_type": "instruct"})).unwrap();
-    let before = eval::evaluate(&spec, &base_dir, &base_dir, &held_out).unwrap();
-    let after = eval::evaluate(&spec, &base_dir, &tuned_dir, &held_out).unwrap();
+    let (before, after) = held_out_losses(&base_dir, &tuned_dir);
     println!(
         "held-out loss with LoRA: base {:.3}, fine-tuned {:.3}",
         before.loss, after.loss

@@ -325,19 +325,25 @@ pub async fn events(db: &Database, owner: &User, id: &str) -> Result<Vec<Event>>
         .collect()
 }
 
+/// A task that has ended cannot be cancelled: a conflict naming its end state.
+fn still_open(task: &Task) -> Result<()> {
+    if task.state.is_terminal() {
+        return Err(Error::Conflict {
+            field: None,
+            message: format!(
+                "the task has ended ({}); it cannot be cancelled",
+                task.state.as_str()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Cancels the owner's task unless it has ended; a task moved meanwhile is cancelled from its new state.
 pub async fn cancel(db: &Database, owner: &User, id: &str) -> Result<Task> {
     loop {
         let task = get(db, owner, id).await?;
-        if task.state.is_terminal() {
-            return Err(Error::Conflict {
-                field: None,
-                message: format!(
-                    "the task has ended ({}); it cannot be cancelled",
-                    task.state.as_str()
-                ),
-            });
-        }
+        still_open(&task)?;
         if transition(
             db,
             id,
@@ -375,15 +381,7 @@ pub async fn cancel_as_admin(db: &Database, admin: &User, id: &str, reason: &str
     }
     loop {
         let task = get_any(db, id).await?.ok_or(Error::NotFound("task"))?;
-        if task.state.is_terminal() {
-            return Err(Error::Conflict {
-                field: None,
-                message: format!(
-                    "the task has ended ({}); it cannot be cancelled",
-                    task.state.as_str()
-                ),
-            });
-        }
+        still_open(&task)?;
         let why = format!("cancelled by an admin: {reason}");
         let mut tx = db.pool().begin().await?;
         if transition_in(&mut tx, id, task.state, TaskState::Cancelled, &why).await? {
