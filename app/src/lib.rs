@@ -22,7 +22,8 @@ use leptos_router::{SsrMode, path};
 use pages::{
     AdminMinersPage, AdminTasksPage, ApiKeysPage, CataloguePage, Dashboard, DatasetPage,
     DatasetsPage, Home, HotkeysPage, Leaderboards, MinerProfilePage, NewTaskPage, NotFound,
-    QueuePage, ResultPage, SignIn, SignUp, TaskPage, TasksPage,
+    QueuePage, RecipePage, ResultPage, SignIn, SignUp, TaskPage, TasksPage, TournamentPage,
+    TournamentsPage,
 };
 use session::{Nav, provide_session};
 
@@ -76,6 +77,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/tasks") view=AdminTasksPage ssr=SsrMode::Async/>
                     <Route path=path!("/miners/:hotkey") view=MinerProfilePage ssr=SsrMode::Async/>
                     <Route path=path!("/results/:id") view=ResultPage ssr=SsrMode::Async/>
+                    <Route path=path!("/tournaments") view=TournamentsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/tournaments/:id") view=TournamentPage ssr=SsrMode::Async/>
+                    <Route path=path!("/recipes/:id") view=RecipePage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

@@ -41,16 +41,32 @@ pub async fn get_session() -> Result<SessionView, ServerFnError> {
     use crate::web_session;
     let session = web_session::from_request().await?;
     let user = web_session::current_user(&session).await?;
+    // A visitor who is not signed in gets a token (and so a stored session) only on a page with forms.
+    let csrf = if user.is_some() || !web_session::reads_only(&web_session::request_path().await?) {
+        web_session::csrf_token(&session).await
+    } else {
+        web_session::existing_csrf_token(&session)
+            .await
+            .map(Option::unwrap_or_default)
+    };
     Ok(SessionView {
         user: user.map(|u| SessionUser {
             email: u.email,
             role: u.role.as_str().to_string(),
         }),
-        csrf: web_session::csrf_token(&session)
-            .await
-            .map_err(web_session::failed)?,
+        csrf: csrf.map_err(web_session::failed)?,
         flash: web_session::take_flash(&session).await?,
     })
+}
+
+/// The session's CSRF token, made now if it has none: for a form reached from a page that made none.
+#[server(prefix = "/fn", endpoint = "csrf")]
+pub async fn get_csrf_token() -> Result<String, ServerFnError> {
+    use crate::web_session;
+    let session = web_session::from_request().await?;
+    web_session::csrf_token(&session)
+        .await
+        .map_err(web_session::failed)
 }
 
 pub fn provide_session() {
@@ -68,9 +84,20 @@ pub fn session_now() -> Option<SessionView> {
 /// The hidden field every state-changing form carries.
 #[component]
 pub fn CsrfField() -> impl IntoView {
+    // The page was rendered without a token (one every visitor reads alike) and the browser came here
+    // without reloading: fetch one. Rendered on the server, a page with forms always has its token.
+    let fetched = LocalResource::new(move || async move {
+        match session_now() {
+            Some(s) if s.csrf.is_empty() => get_csrf_token().await.ok(),
+            _ => None,
+        }
+    });
     view! {
         <Suspense fallback=|| ()>
-            {move || session_now().map(|s| view! { <input type="hidden" name="csrf" value=s.csrf/> })}
+            {move || session_now().map(|s| {
+                let csrf = if s.csrf.is_empty() { fetched.get().flatten().unwrap_or_default() } else { s.csrf };
+                view! { <input type="hidden" name="csrf" value=csrf/> }
+            })}
         </Suspense>
     }
 }
@@ -107,6 +134,7 @@ pub fn Nav() -> impl IntoView {
             <A href="/" attr:class="brand">"Crucible"</A>
             <nav aria-label="Main">
                 <A href="/leaderboards">"Leaderboards"</A>
+                <A href="/tournaments">"Tournaments"</A>
                 <Suspense fallback=|| ()>
                     {move || {
                         session_now()

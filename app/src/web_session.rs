@@ -62,6 +62,32 @@ pub async fn signed_in() -> Result<(User, Platform), ServerFnError> {
     Ok((user, platform()?))
 }
 
+/// Whether the page at `path` is one every visitor reads alike, with no form for a visitor who is not
+/// signed in: the home page, the leaderboards, miners' profiles and tasks' results. Rendering one for
+/// such a visitor makes no session, so crawlers and load balancers' checks store nothing.
+pub fn reads_only(path: &str) -> bool {
+    path == "/"
+        || path == "/leaderboards"
+        || path.starts_with("/miners/")
+        || path.starts_with("/results/")
+        || path == "/tournaments"
+        || path.starts_with("/tournaments/")
+        || path.starts_with("/recipes/")
+}
+
+/// The path of the page being rendered (for a server function called by the browser, its own path).
+pub async fn request_path() -> Result<String, ServerFnError> {
+    let uri = leptos_axum::extract::<http::Uri>().await.map_err(failed)?;
+    Ok(uri.path().to_string())
+}
+
+/// The session's CSRF token if it has one already.
+pub async fn existing_csrf_token(
+    session: &Session,
+) -> Result<Option<String>, tower_sessions::session::Error> {
+    session.get::<String>(CSRF).await
+}
+
 /// The session's CSRF token, created on first use.
 pub async fn csrf_token(session: &Session) -> Result<String, tower_sessions::session::Error> {
     if let Some(token) = session.get::<String>(CSRF).await? {
@@ -119,7 +145,11 @@ pub async fn set_flash(
         .await
 }
 
+/// The message left for the next page, removed from the session (which is only written when it held one).
 pub async fn take_flash(session: &Session) -> Result<Option<Flash>, ServerFnError> {
+    if session.get::<Flash>(FLASH).await.map_err(failed)?.is_none() {
+        return Ok(None);
+    }
     session.remove::<Flash>(FLASH).await.map_err(failed)
 }
 

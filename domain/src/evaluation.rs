@@ -11,10 +11,12 @@ use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 
 use crate::Platform;
+use crate::accounts::User;
 use crate::clock::now_ms;
-use crate::datasets;
+use crate::datasets::{self, TaskType};
 use crate::db::{self, evaluations::EvaluationRow, submissions::SubmissionRow};
 use crate::error::{Error, Result};
+use crate::jobs::{self, JobKind};
 use crate::scoring::{self, Entry, Evaluation};
 use crate::tasks::{self, Task, TaskState, window::submission_key};
 
@@ -78,7 +80,13 @@ pub async fn evaluate_task(platform: &Platform, id: &str) -> Result<()> {
     }
     let work =
         tempfile::tempdir().map_err(|err| Error::Internal(format!("a work directory: {err}")))?;
-    let inputs = Inputs::prepare(platform, evaluator, &task, work.path()).await?;
+    let subject = Subject {
+        id: &task.id,
+        task_type: task.task_type,
+        model_id: &task.model_id,
+        dataset_id: &task.dataset_id,
+    };
+    let inputs = Inputs::prepare(platform, evaluator, &subject, work.path()).await?;
     let mut evaluations: HashMap<String, EvaluationRow> =
         db::evaluations::for_task(platform.db.pool(), id)
             .await?
@@ -128,6 +136,55 @@ pub async fn evaluate_task(platform: &Platform, id: &str) -> Result<()> {
         }
     }
     score(platform, &task, &submissions, &evaluations).await
+}
+
+/// Has an ended task's submissions evaluated again, as an admin (once an evaluator is mended, say):
+/// the task moves back to `evaluating` with the admin's reason among its events (the customer reads
+/// it) and in the admins' log, its evaluations and scores are withdrawn and the evaluation job is
+/// queued, all in one transaction. The new scores replace the old on the leaderboards.
+pub async fn reevaluate(platform: &Platform, admin: &User, id: &str, reason: &str) -> Result<Task> {
+    admin.require_admin("evaluate a task again")?;
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(Error::invalid(
+            "reason",
+            "say why the task is evaluated again; the customer reads it",
+        ));
+    }
+    let db = &platform.db;
+    let task = tasks::get_any(db, id)
+        .await?
+        .ok_or(Error::NotFound("task"))?;
+    let conflict = |message: String| Error::Conflict {
+        field: None,
+        message,
+    };
+    if !task.state.can_be_reevaluated() {
+        return Err(conflict(format!(
+            "the task is {}: only a task that ended in success or failure can be evaluated again",
+            task.state.as_str()
+        )));
+    }
+    if db::submissions::for_task(db.pool(), id).await?.is_empty() {
+        return Err(conflict(
+            "the task has no submissions to evaluate".to_string(),
+        ));
+    }
+    let why = format!("evaluated again at an admin's request: {reason}");
+    let mut tx = db.pool().begin().await?;
+    if !tasks::transition_in(&mut tx, id, task.state, TaskState::Evaluating, &why).await? {
+        return Err(conflict(
+            "the task changed meanwhile; look at it again".to_string(),
+        ));
+    }
+    db::evaluations::delete_for_task(&mut *tx, id).await?;
+    db::scores::delete_for_task(&mut *tx, id).await?;
+    let job = JobKind::EvaluateTask.as_str();
+    db::jobs::enqueue(&mut *tx, job, id, jobs::MAX_ATTEMPTS, now_ms()).await?;
+    crate::admin_log::record(&mut *tx, &admin.email, "reevaluate_task", id, reason).await?;
+    tx.commit().await?;
+    platform.leaderboards.invalidate();
+    tasks::get_any(db, id).await?.ok_or(Error::NotFound("task"))
 }
 
 /// Scores the task from its evaluations and ends it.
@@ -184,25 +241,34 @@ async fn score(
     Ok(())
 }
 
-/// What every attempt on the task shares: its spec, the test split and the base model.
-struct Inputs {
+/// What a model is scored on: a task's (or a tournament task's) id, type, base model and dataset.
+pub struct Subject<'a> {
+    pub id: &'a str,
+    pub task_type: TaskType,
+    pub model_id: &'a str,
+    pub dataset_id: &'a str,
+}
+
+/// What every evaluation on a subject shares: its spec, the held-out split and the base model.
+pub struct Inputs {
     spec: PathBuf,
     test: PathBuf,
     base_model: PathBuf,
 }
 
 impl Inputs {
-    async fn prepare(
+    /// Writes the subject's spec and held-out split into `dir`.
+    pub async fn prepare(
         platform: &Platform,
         evaluator: &Evaluator,
-        task: &Task,
+        subject: &Subject<'_>,
         dir: &Path,
     ) -> Result<Inputs> {
         let spec = dir.join("spec.json");
         let body = serde_json::json!({
-            "task_id": task.id,
-            "task_type": task.task_type.as_str(),
-            "model_id": task.model_id,
+            "task_id": subject.id,
+            "task_type": subject.task_type.as_str(),
+            "model_id": subject.model_id,
             "metric": "loss",
             "dpo_beta": 0.1,
         });
@@ -210,13 +276,13 @@ impl Inputs {
             .await
             .map_err(io)?;
         let test = dir.join("test.jsonl");
-        let key = datasets::dataset::test_key(&task.dataset_id);
+        let key = datasets::dataset::test_key(subject.dataset_id);
         save(platform.store.get(&key).await?, &test).await?;
-        let base_model = evaluator.base_models.join(&task.model_id);
+        let base_model = evaluator.base_models.join(subject.model_id);
         if !base_model.is_dir() {
             return Err(Error::Internal(format!(
                 "the base model {} is not at {}",
-                task.model_id,
+                subject.model_id,
                 base_model.display()
             )));
         }
@@ -225,6 +291,11 @@ impl Inputs {
             test,
             base_model,
         })
+    }
+
+    /// The base model's directory, which trainers start from.
+    pub fn base_model(&self) -> &Path {
+        &self.base_model
     }
 }
 
@@ -304,10 +375,22 @@ async fn attempt(
         .map_err(|err| no_log(err.to_string()))?
         .map_err(no_log)?;
 
+    score_model(evaluator, inputs, &unpacked, &output).await
+}
+
+/// Runs the evaluator on a model directory (Hugging Face layout) with `output` as its output
+/// directory: the held-out loss and the evaluator's log, or why it failed and the log.
+pub async fn score_model(
+    evaluator: &Evaluator,
+    inputs: &Inputs,
+    model: &Path,
+    output: &Path,
+) -> std::result::Result<(f64, String), (String, String)> {
+    let no_log = |why: String| (why, String::new());
     let host = [
         ("--spec", inputs.spec.clone(), "/task/spec.json"),
         ("--base-model", inputs.base_model.clone(), "/base-model"),
-        ("--submission", unpacked.clone(), "/submission"),
+        ("--submission", model.to_path_buf(), "/submission"),
         ("--test", inputs.test.clone(), "/test/test.jsonl"),
     ];
     let mut command = evaluator.command.clone();
@@ -330,7 +413,7 @@ async fn attempt(
     let spec = runner::RunSpec {
         command,
         inputs: mounts,
-        output_dir: output.clone(),
+        output_dir: output.to_path_buf(),
         env: Vec::new(),
         limits: evaluator.limits,
     };

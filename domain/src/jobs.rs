@@ -19,6 +19,9 @@ pub enum JobKind {
     AdvanceTask,
     EvaluateTask,
     DeliverWebhook,
+    BuildRecipe,
+    AdvanceTournament,
+    OpenTournament,
 }
 
 impl JobKind {
@@ -29,6 +32,9 @@ impl JobKind {
             JobKind::AdvanceTask => "advance_task",
             JobKind::EvaluateTask => "evaluate_task",
             JobKind::DeliverWebhook => "deliver_webhook",
+            JobKind::BuildRecipe => "build_recipe",
+            JobKind::AdvanceTournament => "advance_tournament",
+            JobKind::OpenTournament => "open_tournament",
         }
     }
 
@@ -39,6 +45,9 @@ impl JobKind {
             JobKind::AdvanceTask,
             JobKind::EvaluateTask,
             JobKind::DeliverWebhook,
+            JobKind::BuildRecipe,
+            JobKind::AdvanceTournament,
+            JobKind::OpenTournament,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == s)
@@ -93,6 +102,15 @@ async fn run(platform: &Platform, job: &JobRow) -> Result<()> {
         Some(JobKind::PrepareTask) => tasks::prepare(platform, &job.subject_id).await,
         Some(JobKind::AdvanceTask) => tasks::fan_out::advance(platform, &job.subject_id).await,
         Some(JobKind::DeliverWebhook) => crate::webhooks::deliver(platform, &job.subject_id).await,
+        Some(JobKind::BuildRecipe) => {
+            crate::tournaments::recipes::build(platform, &job.subject_id).await
+        }
+        Some(JobKind::AdvanceTournament) => {
+            crate::tournaments::play::advance(platform, &job.subject_id).await
+        }
+        Some(JobKind::OpenTournament) => {
+            crate::tournaments::play::open_next(platform, &job.subject_id).await
+        }
         Some(JobKind::EvaluateTask) => {
             crate::evaluation::evaluate_task(platform, &job.subject_id).await
         }

@@ -17,6 +17,7 @@ pub mod secret;
 pub mod session_store;
 pub mod storage;
 pub mod tasks;
+pub mod tournaments;
 pub mod webhooks;
 
 pub use error::{Error, Result};

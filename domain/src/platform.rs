@@ -26,6 +26,10 @@ pub struct Platform {
     pub evaluator: Option<crate::evaluation::Evaluator>,
     /// The public leaderboards, computed at most every few seconds.
     pub leaderboards: crate::scoring::Leaderboards,
+    /// Where tournament recipes are built and run; without one, the platform runs no tournaments.
+    pub trainers: Option<crate::tournaments::Trainers>,
+    /// When tournaments open and how long they take entries.
+    pub tournament_schedule: crate::tournaments::Schedule,
 }
 
 /// The deployment's signing key: created once, stored in the database, shared by every replica.

@@ -18,7 +18,7 @@ async fn customer(db: &Database, email: &str) -> accounts::User {
 
 testkit::on_both_databases! {
     async fn migrations_are_applied(db: Database) {
-        assert_eq!(db.applied_migrations().await.unwrap(), (1..=14).collect::<Vec<i64>>());
+        assert_eq!(db.applied_migrations().await.unwrap(), (1..=15).collect::<Vec<i64>>());
     }
 
     async fn sign_up_then_sign_in(db: Database) {

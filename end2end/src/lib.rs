@@ -1,6 +1,8 @@
 //! Helpers for the tests in `tests/` that run the real `crucible` binary: starting servers, running
 //! its commands, waiting for conditions, and calling the API.
 
+pub mod reference;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

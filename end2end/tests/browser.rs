@@ -65,6 +65,11 @@ async fn wait_for_port(port: u16, what: &str) {
 
 impl Harness {
     async fn start() -> Harness {
+        Harness::start_with(&[]).await
+    }
+
+    /// A server started with `extra` arguments.
+    async fn start_with(extra: &[&str]) -> Harness {
         let data = tempfile::tempdir().unwrap();
         let mut processes = Processes(Vec::new());
 
@@ -76,6 +81,7 @@ impl Harness {
             .arg(data.path())
             .arg("--site-root")
             .arg(required_env("CRUCIBLE_SITE_ROOT"))
+            .args(extra)
             .env("CRUCIBLE_MIN_DATASET_ROWS", "20")
             // With no miners registered, a task's offers close at once; it is offered again after 5 s,
             // once, and then fails: a few state changes to watch in a few seconds.
@@ -186,7 +192,11 @@ impl Harness {
     }
 
     async fn wait_for_text(&self, css: &str, text: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.wait_for_text_within(css, text, 30).await;
+    }
+
+    async fn wait_for_text_within(&self, css: &str, text: &str, seconds: u64) {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
         loop {
             if let Ok(element) = self.browser.find(Locator::Css(css)).await
                 && element.text().await.is_ok_and(|t| t.contains(text))
@@ -220,6 +230,65 @@ impl Harness {
         input.send_keys(&file.to_string_lossy()).await.unwrap();
         self.click("[data-test='upload-form'] button[type='submit']")
             .await;
+    }
+
+    /// Uploads `csv` as dataset `name`, validates it with the suggested mapping and waits until it is
+    /// ready.
+    async fn ready_dataset(&self, name: &str, csv: &str) {
+        let files = tempfile::tempdir().unwrap();
+        let file = files.path().join(format!("{name}.csv"));
+        std::fs::write(&file, csv).unwrap();
+        self.start_upload(name, &file).await;
+        self.wait_for_text("[data-test='dataset-state']", "uploaded")
+            .await;
+        self.click("[data-test='validate']").await;
+        self.wait_for_text("[data-test='dataset-state']", "ready")
+            .await;
+    }
+
+    /// Goes through the new-task wizard with the first ready dataset, `model` and `hours`, up to the
+    /// summary shown before confirming.
+    async fn review_task(&self, model: &str, hours: &str) {
+        self.goto("/tasks").await;
+        self.click("[data-test='new-task']").await;
+        self.wait_for_path("/tasks/new").await;
+        let dataset = self
+            .browser
+            .find(Locator::Css("#task-dataset"))
+            .await
+            .unwrap();
+        let first_ready = dataset
+            .find(Locator::Css("option:not([value=''])"))
+            .await
+            .unwrap()
+            .attr("value")
+            .await
+            .unwrap()
+            .unwrap();
+        dataset.select_by_value(&first_ready).await.unwrap();
+        self.browser
+            .find(Locator::Css("#task-model"))
+            .await
+            .unwrap()
+            .select_by_value(model)
+            .await
+            .unwrap();
+        self.fill("#task-hours", hours).await;
+        self.click("[data-test='review-task']").await;
+    }
+
+    /// Confirms the reviewed task and waits for its page; the page's path.
+    async fn confirm_task(&self) -> String {
+        self.click("[data-test='confirm-task']").await;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let path = self.browser.current_url().await.unwrap().path().to_string();
+            if path.starts_with("/tasks/") && path != "/tasks/new" {
+                return path;
+            }
+            assert!(Instant::now() < deadline, "the task page never opened");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn screenshot(&self, name: &str) {
@@ -433,57 +502,18 @@ async fn a_customer_uploads_a_dataset_maps_it_and_reads_the_report() {
 #[tokio::test]
 async fn a_customer_creates_a_task_in_the_wizard_and_watches_its_state_change() {
     let h = Harness::start().await;
-    let files = tempfile::tempdir().unwrap();
     h.sign_up("tasks@example.org").await;
-    let data = files.path().join("faq.csv");
-    std::fs::write(&data, faq_csv(300)).unwrap();
-    h.start_upload("faq", &data).await;
-    h.wait_for_text("[data-test='dataset-state']", "uploaded")
-        .await;
-    h.click("[data-test='validate']").await;
-    h.wait_for_text("[data-test='dataset-state']", "ready")
-        .await;
-
-    h.goto("/tasks").await;
-    h.click("[data-test='new-task']").await;
-    h.wait_for_path("/tasks/new").await;
-    let dataset = h.browser.find(Locator::Css("#task-dataset")).await.unwrap();
-    let first_ready = dataset
-        .find(Locator::Css("option:not([value=''])"))
-        .await
-        .unwrap()
-        .attr("value")
-        .await
-        .unwrap()
-        .unwrap();
-    dataset.select_by_value(&first_ready).await.unwrap();
-    h.browser
-        .find(Locator::Css("#task-model"))
-        .await
-        .unwrap()
-        .select_by_value("Qwen/Qwen2.5-0.5B-Instruct")
-        .await
-        .unwrap();
-    h.fill("#task-hours", "2").await;
-    h.click("[data-test='review-task']").await;
+    h.ready_dataset("faq", &faq_csv(300)).await;
+    h.review_task("Qwen/Qwen2.5-0.5B-Instruct", "2").await;
     let plan = h.text("[data-test='task-plan']").await;
     assert!(
         plan.contains("on 270 rows of instruct data") && plan.contains("30 rows are held out"),
         "{plan}"
     );
     h.screenshot("07-task-summary").await;
-    h.click("[data-test='confirm-task']").await;
 
     // The task's page, hydrated: it follows the task without being reloaded.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let path = h.browser.current_url().await.unwrap().path().to_string();
-        if path.starts_with("/tasks/") && path != "/tasks/new" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the task page never opened");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    h.confirm_task().await;
     h.wait_for_hydration().await;
     h.browser
         .execute("window.__not_reloaded = true;", vec![])
@@ -628,4 +658,152 @@ async fn offers_for(base: &str, keys: &schnorrkel::Keypair, wait: u32) -> usize 
         .expect("the server answers");
     assert_eq!(status, 200, "{answer}");
     answer["offers"].as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn a_customer_downloads_the_model_reference_miners_won_with_and_the_winner_sees_the_win() {
+    use end2end::reference::{self, Miners, Recipe};
+    let work = tempfile::tempdir().unwrap();
+    let base_models = work.path().join("base-models");
+    reference::make_base_models(&base_models);
+    let evaluator = reference::sibling("crucible-eval");
+    let h = Harness::start_with(&[
+        "--evaluator",
+        evaluator.to_str().unwrap(),
+        "--base-models",
+        base_models.to_str().unwrap(),
+        // An hour of a task's window lasts 20 s, and two miners fill a text pool.
+        "--hour-ms",
+        "20000",
+        "--text-pool",
+        "2-2",
+        "--evaluation-secs",
+        "120",
+    ])
+    .await;
+    let recipes = [
+        Recipe {
+            learning_rate: "3e-3",
+            epochs: "3",
+            method: "full",
+        },
+        Recipe {
+            learning_rate: "1e-4",
+            epochs: "1",
+            method: "full",
+        },
+    ];
+    let mut miners = Miners::default();
+    for (i, recipe) in recipes.into_iter().enumerate() {
+        miners.start(&h.base, &base_models, work.path(), i, recipe, 1);
+    }
+
+    // The customer uploads, validates, and creates a task on the reference model.
+    h.sign_up("journey@example.org").await;
+    h.ready_dataset("faq", &faq_csv(300)).await;
+    h.review_task("crucible/reference-tiny", "1").await;
+    assert!(
+        h.text("[data-test='task-plan']")
+            .await
+            .contains("2 to 2 miners"),
+        "the summary names the pool"
+    );
+    let page = h.confirm_task().await;
+    let id = page.trim_start_matches("/tasks/").to_string();
+    h.wait_for_hydration().await;
+
+    // The page follows the task live: the window's countdown while the miners train, then the scores.
+    h.wait_for_text_within("[data-test='task-state']", "training", 60)
+        .await;
+    h.wait_for_text("[data-test='task-window']", "left").await;
+    h.screenshot("11-task-training").await;
+    h.wait_for_text_within("[data-test='task-state']", "success", 240)
+        .await;
+    let rows = h
+        .browser
+        .find_all(Locator::Css("[data-test='submission']"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2, "both miners' submissions are listed");
+    assert!(
+        rows[0].text().await.unwrap().starts_with('1'),
+        "ranked, the winner first"
+    );
+    h.browser
+        .find(Locator::Css("[data-test='loss-chart']"))
+        .await
+        .expect("the held-out losses are charted");
+    h.screenshot("12-task-won").await;
+
+    // The download link gives the winner's artifact: its SHA-256 is the one the winner declared.
+    let fetched = h
+        .browser
+        .execute_async(
+            "const [id, done] = arguments;
+             const hex = (buffer) => Array.from(new Uint8Array(buffer)).map((b) => b.toString(16).padStart(2, '0')).join('');
+             const link = document.querySelector(\"[data-test='download-winner']\").href;
+             Promise.all([
+               fetch(link).then((r) => r.arrayBuffer()).then((b) => crypto.subtle.digest('SHA-256', b)),
+               fetch(`/api/v1/tasks/${id}/submissions`).then((r) => r.json()),
+             ]).then(([digest, listed]) => done({sha256: hex(digest), submissions: listed.submissions}),
+                     (err) => done({error: String(err)}));",
+            vec![json!(id)],
+        )
+        .await
+        .unwrap();
+    let winner = fetched["submissions"]
+        .as_array()
+        .and_then(|list| list.iter().find(|s| s["rank"] == 1))
+        .unwrap_or_else(|| panic!("{fetched}"))
+        .clone();
+    assert_eq!(
+        fetched["sha256"], winner["sha256"],
+        "the download is the winner's model"
+    );
+
+    // The winning miner links its hotkey in the browser and sees the win on its dashboard.
+    let winner_key = winner["miner"].as_str().unwrap();
+    let hotkey_file = (0..recipes.len())
+        .map(|i| reference::hotkey_file(work.path(), i))
+        .find(|file| reference::hotkey_address(file) == winner_key)
+        .expect("the winner is one of the reference miners");
+    h.click("form[action='/auth/sign-out'] button").await;
+    h.wait_for_path("/").await;
+    h.goto("/signup").await;
+    h.fill("#email", "winner@example.org").await;
+    h.fill("#password", PASSWORD).await;
+    h.click("input[value='miner']").await;
+    h.click("form[action='/auth/sign-up'] button[type='submit']")
+        .await;
+    h.wait_for_path("/dashboard").await;
+    h.goto("/miner/hotkeys").await;
+    let challenge = h
+        .browser
+        .find(Locator::Css("#challenge"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    h.fill("#hotkey", winner_key).await;
+    h.fill(
+        "#signature",
+        &reference::sign_with(&hotkey_file, &challenge),
+    )
+    .await;
+    h.click("form[action='/miner/hotkeys'] button[type='submit']")
+        .await;
+    h.wait_for_text("[data-test='linked-hotkey']", winner_key)
+        .await;
+    let won = h.text("[data-test='miner-score']").await;
+    assert!(
+        won.contains(&id) && won.contains("+3") && won.contains("lowest held-out loss"),
+        "{won}"
+    );
+    h.browser
+        .find(Locator::Css("[data-test='points-chart']"))
+        .await
+        .expect("the miner's points over time are charted");
+    h.screenshot("13-miner-dashboard-won").await;
 }

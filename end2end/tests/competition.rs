@@ -3,32 +3,14 @@
 //! ends in success; its winner is the submission with the lowest held-out loss; the customer downloads
 //! the winning model and its SHA-256 is the one the winner submitted.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use end2end::reference::{Miners, Recipe, make_base_models, sibling};
 use end2end::{
     customer_key, free_port, get_json, listening, post_json, ready_dataset_of, start, wait_until,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
-
-/// A program built beside `crucible` (the workspace's binaries share one target directory).
-fn sibling(name: &str) -> PathBuf {
-    Path::new(&end2end::bin()).with_file_name(name)
-}
-
-/// Child processes killed when the test ends, however it ends.
-struct Miners(Vec<Child>);
-
-impl Drop for Miners {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 /// 300 rows of `task_type`, with columns the server's mapping suggestion recognises.
 fn rows(task_type: &str) -> String {
@@ -55,17 +37,7 @@ async fn three_reference_miners_compete_on_each_text_task_type_and_the_best_mode
     let started = Instant::now();
     let work = tempfile::tempdir().unwrap();
     let base_models = work.path().join("base-models");
-    let made = Command::new(sibling("crucible-base-models"))
-        .arg("--dir")
-        .arg(&base_models)
-        .args(["--size", "tiny", "--steps", "60"])
-        .output()
-        .expect("run crucible-base-models (cargo build -p lm)");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    make_base_models(&base_models);
 
     let data = work.path().join("server");
     let port = free_port();
@@ -100,30 +72,14 @@ async fn three_reference_miners_compete_on_each_text_task_type_and_the_best_mode
         ("1e-2", "2", "lora"),
         ("1e-4", "1", "full"),
     ];
-    let mut miners = Miners(Vec::new());
-    for (i, (learning_rate, epochs, method)) in recipes.iter().enumerate() {
-        let child = Command::new(sibling("crucible-miner"))
-            .args(["--server", &base, "--new-hotkey", "--tasks", "4"])
-            .arg("--hotkey-file")
-            .arg(work.path().join(format!("hotkey-{i}.json")))
-            .arg("--base-models")
-            .arg(&base_models)
-            .arg("--work-dir")
-            .arg(work.path().join(format!("miner-{i}")))
-            .args([
-                "--learning-rate",
-                learning_rate,
-                "--epochs",
-                epochs,
-                "--method",
-                method,
-            ])
-            .args(["--batch-size", "16", "--seed", &i.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start crucible-miner (cargo build -p miner)");
-        miners.0.push(child);
+    let mut miners = Miners::default();
+    for (i, (learning_rate, epochs, method)) in recipes.into_iter().enumerate() {
+        let recipe = Recipe {
+            learning_rate,
+            epochs,
+            method,
+        };
+        miners.start(&base, &base_models, work.path(), i, recipe, 4);
     }
 
     let mut tasks = Vec::new();

@@ -4,13 +4,15 @@
 //! candle (tensors with autograd) and Hugging Face `tokenizers`.
 //!
 //! `crucible-eval` (the reference evaluator, docs/evaluator.md) and `crucible-base-models` (creates the
-//! base models) are this crate's programs; the reference miner trains with [`train`].
+//! base models) are this crate's programs; the reference miner and `crucible-train` (the
+//! reference tournament recipe) train with [`recipe`].
 
 pub mod base;
 pub mod config;
 pub mod eval;
 pub mod loss;
 pub mod model;
+pub mod recipe;
 pub mod rewards;
 pub mod text;
 pub mod train;

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use client::Api;
+use lm::recipe::Method;
 
 /// What can stop the miner or one of its tasks.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +88,10 @@ pub struct Args {
     /// Where models are trained and packed (default: a temporary directory).
     #[arg(long)]
     work_dir: Option<PathBuf>,
+    /// Only sign this text with the hotkey, print the signature and exit: to link the hotkey to a
+    /// browser account, sign the challenge its Hotkeys page shows.
+    #[arg(long, value_name = "CHALLENGE")]
+    sign: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -115,28 +120,13 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-/// How a recipe trains.
-#[derive(Clone, Copy, Debug)]
-pub enum Method {
-    Full,
-    Lora { rank: usize, alpha: f64 },
-}
-
 impl Args {
     fn method(&self) -> Result<Method, Error> {
-        match self.method.as_str() {
-            "full" => Ok(Method::Full),
-            "lora" if self.lora_rank > 0 => Ok(Method::Lora {
-                rank: self.lora_rank,
-                alpha: self.lora_alpha,
-            }),
-            "lora" => Err(Error::Model(lm::Error::Input(
-                "--lora-rank is at least 1".into(),
-            ))),
-            other => Err(Error::Model(lm::Error::Input(format!(
-                "--method {other}: use full or lora"
-            )))),
-        }
+        Ok(Method::parse(
+            &self.method,
+            self.lora_rank,
+            self.lora_alpha,
+        )?)
     }
 }
 
@@ -147,6 +137,13 @@ async fn run(args: Args) -> Result<(), Error> {
         println!("created hotkey {address} in {}", args.hotkey_file.display());
     }
     let keys = hotkey::read(&args.hotkey_file)?;
+    if let Some(text) = &args.sign {
+        println!(
+            "{}",
+            domain::miners::epistula::sign_text(&keys, text.as_bytes())
+        );
+        return Ok(());
+    }
     println!("miner {} on {}", hotkey::address(&keys), args.server);
     let api = Arc::new(Api::new(&args.server, keys)?);
     let declaration = json!({"task_types": args.task_types, "max_parameters": args.max_parameters});

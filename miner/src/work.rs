@@ -1,19 +1,17 @@
 //! One accepted task: wait for its window, fetch the training rows, fine-tune, pack the model as a tar
 //! of its Hugging Face layout, and submit it with its SHA-256 before the deadline.
 
-use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use lm::model::{Gpt, Trainable};
-use lm::text::{self, Sequence, Text};
-use lm::train::{self, Recipe};
+use lm::recipe::fine_tune;
+use lm::train::Recipe;
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::client::Api;
-use crate::{Args, Error, Method, Offer};
+use crate::{Args, Error, Offer};
 
 #[derive(Deserialize)]
 struct MinerTask {
@@ -132,69 +130,6 @@ fn recipe(args: &Args, budget: Duration) -> Recipe {
     }
 }
 
-/// Fine-tunes the base model on `rows` into `out`; what it did, in words.
-fn fine_tune(
-    base: &Path,
-    out: &Path,
-    rows: &[Value],
-    task_type: &str,
-    (recipe, method): (&Recipe, Method),
-    task_id: &str,
-) -> Result<String, Error> {
-    let text = Text::load(base)?;
-    let (model, vars) = match method {
-        Method::Full => {
-            let trainable = Trainable::load(base)?;
-            (trainable.model, trainable.vars.all_vars())
-        }
-        Method::Lora { rank, alpha } => {
-            let mut model = Gpt::load(base)?;
-            let adapters = model.add_lora(rank, alpha, recipe.seed)?;
-            (model, adapters)
-        }
-    };
-    let limit = model.config.n_positions;
-    let pairs: Vec<(String, String)> = rows
-        .iter()
-        .filter_map(|row| match task_type {
-            "instruct" => text::instruct(row),
-            "chat" => text::chat(row),
-            // The reference recipe for preferences: supervised on the chosen answer.
-            "dpo" => text::preference(row).map(|(prompt, chosen, _)| (prompt, chosen)),
-            _ => None,
-        })
-        .collect();
-    let sequences: Vec<Sequence> = pairs
-        .iter()
-        .map(|(prompt, completion)| text.sequence(prompt, completion, limit))
-        .collect::<Result<_, _>>()?;
-    let summary = if sequences.is_empty() {
-        // GRPO rows hold prompts only: this recipe has nothing to learn from and submits the base.
-        format!("no {task_type} rows it can learn from; the base weights are submitted")
-    } else {
-        let mut bar = Bar::new(task_id);
-        let report = train::fine_tune(&model, vars, &sequences, text.eos, recipe, |step| {
-            bar.show(step)
-        })?;
-        format!(
-            "{} steps over {} rows, last loss {:.3}{}",
-            report.steps,
-            sequences.len(),
-            report.last_loss,
-            if report.cut_short {
-                " (cut short by the deadline)"
-            } else {
-                ""
-            }
-        )
-    };
-    // LoRA adapters are folded into the weights: the submission is a plain model in the base's layout.
-    model.save(out)?;
-    std::fs::copy(base.join("tokenizer.json"), out.join("tokenizer.json"))
-        .map_err(|err| Error::Io(format!("copying the tokenizer: {err}")))?;
-    Ok(summary)
-}
-
 /// The model directory as a tar of its files.
 fn pack(dir: &Path) -> Result<Vec<u8>, Error> {
     let mut builder = tar::Builder::new(Vec::new());
@@ -211,39 +146,4 @@ fn pack(dir: &Path) -> Result<Vec<u8>, Error> {
     builder
         .into_inner()
         .map_err(|err| Error::Io(format!("packing the model: {err}")))
-}
-
-/// A progress bar on standard error, one line per tenth of the run (several tasks train at once).
-struct Bar {
-    task: String,
-    shown: usize,
-}
-
-impl Bar {
-    fn new(task_id: &str) -> Bar {
-        Bar {
-            task: task_id.chars().take(8).collect(),
-            shown: usize::MAX,
-        }
-    }
-
-    fn show(&mut self, step: train::Step) {
-        let tenth = step.step * 10 / step.of.max(1);
-        if tenth == self.shown && step.step != step.of {
-            return;
-        }
-        self.shown = tenth;
-        let filled = step.step * 24 / step.of.max(1);
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(
-            err,
-            "[{}] {}{} {}/{} loss {:.3}",
-            self.task,
-            "█".repeat(filled),
-            "░".repeat(24 - filled.min(24)),
-            step.step,
-            step.of,
-            step.loss
-        );
-    }
 }

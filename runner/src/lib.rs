@@ -10,6 +10,7 @@ mod process;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use bollard::Docker;
 pub use docker::{DockerRunner, Image, OUTPUT_MOUNT};
 pub use process::ProcessRunner;
 

@@ -136,6 +136,60 @@ pub struct ServeArgs {
     pub secure_cookies: bool,
     #[command(flatten)]
     pub datasets: DatasetArgs,
+    #[command(flatten)]
+    pub tournaments: TournamentArgs,
+}
+
+/// Where tournament recipes run, and when tournaments open.
+#[derive(Clone, Debug, Args)]
+pub struct TournamentArgs {
+    /// The trainer host's Docker engine, where recipes are built and run: `local` for this machine's,
+    /// or a URL (`tcp://trainer-1:2375`). Without one, the platform runs no tournaments.
+    #[arg(long, env = "CRUCIBLE_TRAINERS")]
+    pub trainers: Option<String>,
+    /// Memory of one recipe run, in MiB.
+    #[arg(long, env = "CRUCIBLE_TRAINER_MIB", default_value_t = 8192)]
+    pub trainer_mib: u64,
+    /// CPUs of one recipe run.
+    #[arg(long, env = "CRUCIBLE_TRAINER_CPUS", default_value_t = 2.0)]
+    pub trainer_cpus: f64,
+    /// How long a recipe's image may take to build, in seconds.
+    #[arg(long, env = "CRUCIBLE_RECIPE_BUILD_SECS", default_value_t = 600)]
+    pub recipe_build_secs: u64,
+    /// The largest recipe build context taken, in MiB.
+    #[arg(long, env = "CRUCIBLE_MAX_RECIPE_MIB", default_value_t = 512)]
+    pub max_recipe_mib: u64,
+    /// How long a tournament takes entries, in seconds.
+    #[arg(
+        long,
+        env = "CRUCIBLE_TOURNAMENT_REGISTRATION_SECS",
+        default_value_t = 86_400
+    )]
+    pub tournament_registration_secs: u64,
+    /// Fewer entrants than this when registration closes, and it is extended.
+    #[arg(long, env = "CRUCIBLE_TOURNAMENT_MIN_ENTRANTS", default_value_t = 8)]
+    pub tournament_min_entrants: usize,
+    /// How many times registration is extended before the tournament is cancelled.
+    #[arg(
+        long,
+        env = "CRUCIBLE_TOURNAMENT_REGISTRATION_RETRIES",
+        default_value_t = 3
+    )]
+    pub tournament_registration_retries: i64,
+    /// How long after a tournament ends the next opens, in seconds.
+    #[arg(long, env = "CRUCIBLE_TOURNAMENT_GAP_SECS", default_value_t = 3_600)]
+    pub tournament_gap_secs: u64,
+}
+
+impl TournamentArgs {
+    pub fn schedule(&self) -> domain::tournaments::Schedule {
+        domain::tournaments::Schedule {
+            registration_ms: (self.tournament_registration_secs * 1000) as i64,
+            min_entrants: self.tournament_min_entrants,
+            registration_retries: self.tournament_registration_retries,
+            gap_ms: (self.tournament_gap_secs * 1000) as i64,
+        }
+    }
 }
 
 /// What a dataset must satisfy.

@@ -18,6 +18,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
         .unwrap_or_else(|| format!("http://{}", args.addr));
     let mut platform = startup::platform(&args.storage, &args.datasets, &public_url).await?;
     platform.evaluator = startup::evaluator(&args)?;
+    platform.trainers = startup::trainers(&args)?;
+    platform.tournament_schedule = args.tournaments.schedule();
     if !args.site_root.join("pkg").join("crucible.wasm").is_file() {
         tracing::warn!(
             site_root = %args.site_root.display(),

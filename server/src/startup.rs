@@ -58,7 +58,32 @@ pub async fn platform(
         offer_watch: Default::default(),
         evaluator: None,
         leaderboards: Default::default(),
+        trainers: None,
+        tournament_schedule: Default::default(),
     })
+}
+
+/// The trainer host the arguments name (`--trainers local` or a Docker engine's URL); none without.
+pub fn trainers(
+    args: &crate::config::ServeArgs,
+) -> Result<Option<domain::tournaments::Trainers>, CliError> {
+    let Some(url) = args.tournaments.trainers.as_deref() else {
+        return Ok(None);
+    };
+    let url = (url != "local").then_some(url);
+    let docker = runner::DockerRunner::connect(url)
+        .map_err(|err| CliError::Config(format!("the trainer host's Docker engine: {err}")))?;
+    let t = &args.tournaments;
+    Ok(Some(domain::tournaments::Trainers {
+        docker,
+        limits: runner::Limits {
+            memory_bytes: t.trainer_mib << 20,
+            cpus: t.trainer_cpus,
+            ..Default::default()
+        },
+        build_timeout: std::time::Duration::from_secs(t.recipe_build_secs),
+        max_recipe_bytes: t.max_recipe_mib << 20,
+    }))
 }
 
 /// The evaluator the arguments name, on the runner they choose; none without `--evaluator`.

@@ -324,7 +324,7 @@ testkit::on_both_databases! {
             limits: runner::Limits { time: Duration::from_secs(60), ..Default::default() },
             base_models: models.path().to_path_buf(),
         });
-        let good = artifact(&[("config.json", "{}"), ("loss.txt", "0.9")]);
+        let good = artifact(&[("config.json", "{}"), ("loss.txt", "0.9"), ("mended-loss.txt", "0.2")]);
         let best = artifact(&[("config.json", "{}"), ("loss.txt", "0.5")]);
         let broken = artifact(&[("config.json", "{}")]);
         for (miner, bytes) in [(&pool[0], &good), (&pool[1], &best), (&pool[2], &broken)] {
@@ -399,5 +399,34 @@ testkit::on_both_databases! {
         domain::evaluation::evaluate_task(&app.state.platform, &id).await.unwrap();
         let again = app.api("GET", &format!("/api/v1/tasks/{id}/events"), Some(&key), None).await.json();
         assert_eq!(again["events"].as_array().unwrap().len(), events["events"].as_array().unwrap().len());
+
+        // The evaluator read the wrong file: once it is mended, an admin has the task evaluated again.
+        let admin = domain::accounts::Email::parse("ops@example.org").unwrap();
+        let password = domain::accounts::Password::new(common::PASSWORD).unwrap();
+        domain::accounts::sign_up(&app.state.platform.db, &admin, &password, domain::accounts::Role::Admin).await.unwrap();
+        app.sign_in("ops@example.org", common::PASSWORD).await;
+        let reevaluate = format!("/admin/tasks/{id}/reevaluate");
+        app.submit("/admin/tasks", &reevaluate, &[("reason", " ")]).await;
+        assert!(app.get("/admin/tasks").await.body.contains("say why the task is evaluated again"), "a reason is required");
+        let evaluator = app.state.platform.evaluator.as_mut().unwrap();
+        evaluator.command.extend(["--loss-file".to_string(), "mended-loss.txt".to_string()]);
+        app.submit("/admin/tasks", &reevaluate, &[("reason", "the evaluator read the wrong file")]).await;
+        let waiting = app.api("GET", &format!("/api/v1/tasks/{id}"), Some(&key), None).await.json();
+        assert_eq!((waiting["state"].as_str(), waiting["queue_position"].as_u64()), (Some("evaluating"), Some(1)), "{waiting}");
+        let export = app.api("GET", "/api/v1/audit/export", None, None).await.json();
+        assert!(export["scores"].as_array().unwrap().iter().all(|s| s["task_id"] != id.as_str()), "the old scores are withdrawn: {export}");
+        app.run_jobs().await;
+
+        let events = app.api("GET", &format!("/api/v1/tasks/{id}/events"), Some(&key), None).await.json();
+        let states = common::event_states(&events);
+        assert_eq!(&states[states.len() - 3..], ["success", "evaluating", "success"], "{events}");
+        assert_eq!(events["events"].as_array().unwrap().iter().rev().nth(1).unwrap()["reason"], "evaluated again at an admin's request: the evaluator read the wrong file");
+        let export = app.api("GET", "/api/v1/audit/export", None, None).await.json();
+        let score = |keys: &schnorrkel::Keypair| export["scores"].as_array().unwrap().iter().find(|s| s["miner"] == hotkey(keys)).cloned().unwrap();
+        assert_eq!((score(&pool[0])["points"].as_i64(), score(&pool[1])["points"].as_i64()), (Some(3), Some(0)), "the mended scores replace the old");
+        let download = app.api("GET", &format!("/api/v1/tasks/{id}/result"), Some(&key), None).await;
+        assert_eq!(download.body.as_bytes(), good.as_slice(), "the new winner's artifact");
+        let log = app.get("/admin/queue").await.body;
+        assert!(log.contains("reevaluate_task") && log.contains("the evaluator read the wrong file"), "{log}");
     }
 }

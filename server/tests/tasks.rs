@@ -24,14 +24,22 @@ testkit::on_both_databases! {
         assert_eq!((plan["pool_min"].as_u64(), plan["pool_max"].as_u64()), (Some(8), Some(15)));
         assert_eq!(app.api("GET", "/api/v1/tasks", Some(&key), None).await.json()["tasks"], json!([]), "a plan creates nothing");
 
-        let created = app.api("POST", "/api/v1/tasks", Some(&key), Some(request)).await;
+        let created = app.api("POST", "/api/v1/tasks", Some(&key), Some(request.clone())).await;
         assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
         let id = created.json()["id"].as_str().unwrap().to_string();
         assert_eq!(created.json()["state"], "pending");
         assert_eq!(created.json()["task_type"], "instruct");
 
+        // Two tasks wait for a worker to prepare their data: the first is next, the second after it.
+        let second = app.api("POST", "/api/v1/tasks", Some(&key), Some(request)).await.json();
+        let second = second["id"].as_str().unwrap();
+        let position = |task: serde_json::Value| task["queue_position"].clone();
+        assert_eq!(position(app.api("GET", &format!("/api/v1/tasks/{id}"), Some(&key), None).await.json()), json!(1));
+        assert_eq!(position(app.api("GET", &format!("/api/v1/tasks/{second}"), Some(&key), None).await.json()), json!(2));
+
         app.run_jobs().await;
         let task = app.api("GET", &format!("/api/v1/tasks/{id}"), Some(&key), None).await.json();
+        assert_eq!(position(task.clone()), json!(null), "a task waiting for miners waits for no worker");
         // No miner is registered: the offers close at once and the task waits to be offered again.
         assert_eq!(task["state"], "delayed");
         let events = app.api("GET", &format!("/api/v1/tasks/{id}/events"), Some(&key), None).await.json();
@@ -109,6 +117,7 @@ testkit::on_both_databases! {
         let shown = app.get(&page).await.body;
         assert!(shown.contains("Task created") && shown.contains("created by the customer"), "{shown}");
         assert_eq!(state_on(&shown), "pending");
+        assert!(shown.contains("Queue position 1: waiting for a worker to start preparing its data; it is next."), "{shown}");
 
         app.run_jobs().await;
         let shown = app.get(&page).await.body;

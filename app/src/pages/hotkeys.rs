@@ -130,6 +130,10 @@ fn HotkeysBody(data: HotkeysView) -> impl IntoView {
         "python -c \"from substrateinterface import Keypair; k = Keypair.create_from_mnemonic('your hotkey mnemonic'); print(k.ss58_address); print('0x' + k.sign('{}').hex())\"",
         data.challenge
     );
+    let reference = format!(
+        "crucible-miner --hotkey-file hotkey.json --sign '{}'",
+        data.challenge
+    );
     let type_boxes = TASK_TYPES
         .iter()
         .map(|t| view! { <label class="check"><input type="checkbox" name="task_types" value=*t checked=*t != "image"/>{*t}</label> })
@@ -147,6 +151,8 @@ fn HotkeysBody(data: HotkeysView) -> impl IntoView {
                 <input id="challenge" name="challenge" readonly value=data.challenge.clone()/>
                 <p class="hint">"With the Bittensor key library:"</p>
                 <pre><code>{python}</code></pre>
+                <p class="hint">"Or with the reference miner's hotkey file:"</p>
+                <pre><code>{reference}</code></pre>
                 <label for="hotkey">"Hotkey (SS58)"</label>
                 <input id="hotkey" name="hotkey" required/>
                 <label for="signature">"Signature (0x and 128 hex digits)"</label>

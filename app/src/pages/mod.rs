@@ -16,6 +16,7 @@ mod queue;
 mod task;
 mod tasks;
 mod tasks_admin;
+mod tournaments;
 
 pub use api_keys::ApiKeysPage;
 pub use auth::{SignIn, SignUp};
@@ -33,6 +34,7 @@ pub use queue::QueuePage;
 pub use task::TaskPage;
 pub use tasks::{NewTaskPage, TasksPage};
 pub use tasks_admin::AdminTasksPage;
+pub use tournaments::{RecipePage, TournamentPage, TournamentsPage};
 
 use leptos::prelude::*;
 

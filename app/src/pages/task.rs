@@ -23,6 +23,8 @@ pub struct TaskDetail {
     pub pool_max: u64,
     pub window_starts_at: Option<i64>,
     pub deadline_at: Option<i64>,
+    /// Where the task waits in the work queue (1 is next), while it waits for a worker.
+    pub queue_position: Option<u64>,
     /// (from, to, reason, at)
     pub events: Vec<(Option<String>, String, String, i64)>,
     pub submissions: Vec<SubmissionRow>,
@@ -69,7 +71,11 @@ pub async fn load_task(id: String) -> Result<TaskDetail, ServerFnError> {
             points: s.points,
         })
         .collect();
+    let queue_position = domain::tasks::queue_position(&platform.db, &task)
+        .await
+        .map_err(web_session::failed)?;
     Ok(TaskDetail {
+        queue_position,
         id: task.id,
         task_type: task.task_type.as_str().to_string(),
         model_id: task.model_id,
@@ -181,6 +187,18 @@ fn LiveTask(task: TaskDetail) -> impl IntoView {
             <FlashMessage/>
             <p>"State: " <strong data-test="task-state">{move || task.get().state}</strong></p>
             <p data-test="task-window">{window}</p>
+            {move || {
+                let t = task.get();
+                t.queue_position.map(|position| {
+                    let step = if t.state == "pending" || t.state == "preparing_data" { "preparing its data" } else { "evaluating its submissions" };
+                    let ahead = match position - 1 {
+                        0 => "it is next".to_string(),
+                        1 => "1 job is ahead of it".to_string(),
+                        n => format!("{n} jobs are ahead of it"),
+                    };
+                    view! { <p data-test="queue-position">{format!("Queue position {position}: waiting for a worker to start {step}; {ahead}.")}</p> }
+                })
+            }}
             {move || (!task.get().terminal).then(|| view! {
                 <form method="post" action=format!("/tasks/{}/cancel", task.get().id) class="inline">
                     <CsrfField/>

@@ -1,5 +1,6 @@
-//! The admins' view of every customer's tasks, newest first: state, type, model, and for a task that has
-//! not ended a form to cancel it with a reason (the customer reads it in the task's events).
+//! The admins' view of every customer's tasks, newest first: state, type, model; for a task that has
+//! not ended a form to cancel it, and for one that ended in success or failure a form to evaluate its
+//! submissions again, each with a reason (the customer reads it in the task's events).
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,7 @@ pub struct AdminTaskRow {
     pub model_id: String,
     pub state: String,
     pub terminal: bool,
+    pub reevaluable: bool,
     pub created_at: i64,
 }
 
@@ -29,6 +31,7 @@ pub async fn load_admin_tasks() -> Result<Vec<AdminTaskRow>, ServerFnError> {
         .into_iter()
         .map(|t| AdminTaskRow {
             terminal: t.state.is_terminal(),
+            reevaluable: t.state.can_be_reevaluated(),
             id: t.id,
             task_type: t.task_type.as_str().to_string(),
             model_id: t.model_id,
@@ -58,13 +61,24 @@ pub fn AdminTasksPage() -> impl IntoView {
                                 </form>
                             }
                         });
+                        let reevaluate = t.reevaluable.then(|| {
+                            let field = format!("reevaluate-reason-{}", t.id);
+                            view! {
+                                <form method="post" action=format!("/admin/tasks/{}/reevaluate", t.id) class="form inline-form">
+                                    <CsrfField/>
+                                    <label for=field.clone() class="sr-only">"Why evaluate it again"</label>
+                                    <input id=field name="reason" required placeholder="why (the customer reads it)"/>
+                                    <button type="submit" class="link" data-test="admin-reevaluate-task">"Evaluate again"</button>
+                                </form>
+                            }
+                        });
                         view! {
                             <tr data-test="admin-task">
                                 <td>{format_utc(t.created_at)}</td>
                                 <td><code>{t.id}</code></td>
                                 <td>{format!("{} · {}", t.model_id, t.task_type)}</td>
                                 <td data-test="admin-task-state">{t.state}</td>
-                                <td>{cancel}</td>
+                                <td>{cancel}{reevaluate}</td>
                             </tr>
                         }
                     })

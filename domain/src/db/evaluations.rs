@@ -59,3 +59,15 @@ pub async fn record<'e>(
     query.execute(exec).await?;
     Ok(())
 }
+
+/// Forgets every evaluation of task `id`'s submissions, so that they are evaluated afresh.
+pub async fn delete_for_task<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    task_id: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM evaluations WHERE task_id = $1")
+        .bind(task_id)
+        .execute(exec)
+        .await?;
+    Ok(())
+}

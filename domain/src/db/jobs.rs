@@ -201,3 +201,28 @@ pub async fn requeue_failed<'e>(
     .fetch_optional(exec)
     .await
 }
+
+/// Where the due, queued job of `kind` for `subject_id` stands in the queue workers claim from: 1
+/// when it is next, plus one for every job being worked on or due before it. None when it has no such
+/// job (it is running, done, or not due yet).
+pub async fn queue_position<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    kind: &str,
+    subject_id: &str,
+    now: Millis,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "SELECT CAST(1 + (SELECT COUNT(*) FROM jobs ahead \
+                          WHERE ahead.id <> mine.id AND (ahead.state = 'running' \
+                             OR (ahead.state = 'queued' AND (ahead.run_at < mine.run_at \
+                                 OR (ahead.run_at = mine.run_at AND ahead.id < mine.id))))) AS BIGINT) \
+         FROM jobs mine \
+         WHERE mine.kind = $1 AND mine.subject_id = $2 AND mine.state = 'queued' AND mine.run_at <= $3 \
+         ORDER BY mine.run_at LIMIT 1",
+    )
+    .bind(kind)
+    .bind(subject_id)
+    .bind(now)
+    .fetch_optional(exec)
+    .await
+}

@@ -13,12 +13,14 @@ pub mod jobs;
 pub mod miners;
 pub mod models;
 pub mod offers;
+pub mod recipes;
 pub mod scores;
 pub mod sessions;
 pub mod settings;
 pub mod sign_in_failures;
 pub mod submissions;
 pub mod tasks;
+pub mod tournaments;
 pub mod users;
 pub mod webhooks;
 
@@ -141,5 +143,26 @@ impl Database {
         sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
             .fetch_all(&self.pool)
             .await
+    }
+}
+
+/// Numbers the placeholders of a statement's optional values, from `first`: a present value gets the
+/// next `$n` (bound in the same order), an absent one a literal `NULL`. The `Any` driver's untyped NULL
+/// would give PostgreSQL's cached statement the wrong parameter type for the next, present, value.
+pub(crate) struct Nullables {
+    next: usize,
+}
+
+impl Nullables {
+    pub(crate) fn from(first: usize) -> Self {
+        Self { next: first }
+    }
+
+    pub(crate) fn slot(&mut self, present: bool) -> String {
+        if !present {
+            return "NULL".to_owned();
+        }
+        self.next += 1;
+        format!("${}", self.next - 1)
     }
 }

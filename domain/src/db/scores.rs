@@ -40,6 +40,18 @@ pub async fn insert<'e>(
     Ok(())
 }
 
+/// Withdraws task `id`'s scores, before it is scored again.
+pub async fn delete_for_task<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    task_id: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM scores WHERE task_id = $1")
+        .bind(task_id)
+        .execute(exec)
+        .await?;
+    Ok(())
+}
+
 /// A score with its miner's hotkey and its task's type.
 #[derive(Clone, Debug, FromRow)]
 pub struct PublicScore {

@@ -260,8 +260,9 @@ pub async fn transition(
     Ok(true)
 }
 
-/// `transition` inside the caller's transaction, for a move that goes with other writes.
-async fn transition_in(
+/// `transition` inside the caller's transaction, for a move that goes with other writes. It does not
+/// check `can_move_to`: the caller has decided the move is allowed.
+pub(crate) async fn transition_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     id: &str,
     from: TaskState,
@@ -301,6 +302,19 @@ pub async fn list(db: &Database, owner: &User) -> Result<Vec<Task>> {
         .into_iter()
         .map(Task::try_from)
         .collect()
+}
+
+/// Where a task waits in the work queue while it waits for a worker to prepare its data or to
+/// evaluate its submissions: 1 when it is next. None when it waits for no worker (for miners, say, or
+/// for its deadline) or a worker has it now.
+pub async fn queue_position(db: &Database, task: &Task) -> Result<Option<u64>> {
+    let kind = match task.state {
+        TaskState::Pending | TaskState::PreparingData => JobKind::PrepareTask,
+        TaskState::Preevaluation | TaskState::Evaluating => JobKind::EvaluateTask,
+        _ => return Ok(None),
+    };
+    let position = db::jobs::queue_position(db.pool(), kind.as_str(), &task.id, now_ms()).await?;
+    Ok(position.and_then(|p| u64::try_from(p).ok()))
 }
 
 /// The owner's task's events, oldest first.

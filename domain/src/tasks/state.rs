@@ -74,6 +74,12 @@ impl TaskState {
         )
     }
 
+    /// Whether an admin may have the task's submissions evaluated again, which moves it back from
+    /// this (terminal) state to `evaluating`: the one way out of a terminal state, taken only then.
+    pub fn can_be_reevaluated(self) -> bool {
+        matches!(self, Success | Failure)
+    }
+
     /// Whether a task may move from this state to `to`. Any state but a terminal one may be cancelled.
     pub fn can_move_to(self, to: TaskState) -> bool {
         if to == Cancelled {

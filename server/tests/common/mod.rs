@@ -89,6 +89,8 @@ impl TestApp {
             offer_watch: Default::default(),
             evaluator: None,
             leaderboards: Default::default(),
+            trainers: None,
+            tournament_schedule: Default::default(),
             dataset_limits: domain::datasets::Limits {
                 min_usable_rows: 100,
                 ..Default::default()
@@ -164,6 +166,12 @@ impl TestApp {
         let start = page.body.find(marker).expect("a new key") + marker.len();
         let start = start + page.body[start..].find('>').unwrap() + 1;
         page.body[start..].split('<').next().unwrap().to_string()
+    }
+
+    /// Changes the platform's settings for the routes as well as for the jobs the test runs.
+    pub fn configure(&mut self, change: impl FnOnce(&mut Platform)) {
+        change(&mut self.state.platform);
+        self.router = router(self.state.clone());
     }
 
     /// Runs background jobs until none is due.

@@ -11,6 +11,8 @@ use domain::miners::epistula::{Signed, SignedHeaders};
 use domain::miners::{self, Declaration, Miner};
 use domain::tasks::window::{self, MinerTask, Receipt, TrainingData};
 use domain::tasks::{Offer, fan_out};
+use domain::tournaments::play;
+use domain::tournaments::recipes::{self, Recipe};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +28,9 @@ pub fn endpoints() -> Vec<Endpoint> {
         Endpoint::get("/api/v1/miner/tasks/{id}", task),
         Endpoint::get("/api/v1/miner/tasks/{id}/training-data", training_data),
         Endpoint::put("/api/v1/miner/tasks/{id}/submission", submit).unlimited_body(),
+        Endpoint::put("/api/v1/miner/recipes", upload_recipe).unlimited_body(),
+        Endpoint::get("/api/v1/miner/recipes", recipes),
+        Endpoint::post("/api/v1/miner/tournaments/{id}/entries", enter),
     ]
 }
 
@@ -216,4 +221,70 @@ async fn submit(
     )
     .await?;
     Ok(Json(receipt))
+}
+
+#[derive(Deserialize)]
+struct RecipeName {
+    name: String,
+}
+
+/// A training recipe: the tar build context as the raw body (signed like any other), `?name=` for
+/// people to know it by. Accepted with 202: it is built in the background.
+async fn upload_recipe(
+    State(state): State<AppState>,
+    Query(named): Query<RecipeName>,
+    request: Request,
+) -> Result<(StatusCode, Json<Recipe>), ApiError> {
+    let headers = epistula_headers(request.headers());
+    let limit = state
+        .platform
+        .trainers
+        .as_ref()
+        .map_or(MAX_SIGNED_BODY as u64, |t| t.max_recipe_bytes);
+    let body = axum::body::to_bytes(request.into_body(), limit as usize)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("a recipe's build context may be at most {limit} bytes"),
+            )
+        })?;
+    let signed = miners::authenticate(&state.platform.db, &headers, &body).await?;
+    let miner = registered(&state, &signed.hotkey).await?;
+    let recipe = recipes::upload(&state.platform, &miner, &named.name, body.to_vec()).await?;
+    Ok((StatusCode::ACCEPTED, Json(recipe)))
+}
+
+#[derive(Serialize)]
+struct RecipeList {
+    recipes: Vec<Recipe>,
+}
+
+/// The miner's recipes with their build states and logs, newest first.
+async fn recipes(
+    State(state): State<AppState>,
+    request: SignedRequest,
+) -> Result<Json<RecipeList>, ApiError> {
+    let miner = request.miner(&state).await?;
+    let recipes = recipes::of_miner(&state.platform, &miner).await?;
+    Ok(Json(RecipeList { recipes }))
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    recipe_id: String,
+}
+
+/// `{"recipe_id": …}`: enters a built recipe of the miner's in a tournament taking entries.
+async fn enter(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: SignedRequest,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let miner = request.miner(&state).await?;
+    let entry: Entry = request.json()?;
+    let entered = play::enter(&state.platform, &miner, &id, &entry.recipe_id).await?;
+    let body = serde_json::json!({"tournament_id": entered.tournament_id, "recipe_id": entered.recipe_id, "seed": entered.seed});
+    Ok((StatusCode::CREATED, Json(body)))
 }

@@ -4,6 +4,7 @@ mod datasets;
 mod miners;
 mod scores;
 mod tasks;
+mod tournaments;
 mod webhooks;
 
 use axum::Json;
@@ -31,6 +32,7 @@ pub fn endpoints() -> Vec<Endpoint> {
     endpoints.extend(tasks::endpoints());
     endpoints.extend(scores::endpoints());
     endpoints.extend(webhooks::endpoints());
+    endpoints.extend(tournaments::endpoints());
     endpoints
 }
 

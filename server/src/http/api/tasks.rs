@@ -67,12 +67,31 @@ async fn list(
     }))
 }
 
+/// A task as its owner reads it: with its place in the work queue while it waits for a worker.
+#[derive(Serialize)]
+struct TaskView {
+    #[serde(flatten)]
+    task: Task,
+    queue_position: Option<u64>,
+}
+
+impl TaskView {
+    async fn of(state: &AppState, task: Task) -> Result<TaskView, domain::Error> {
+        let queue_position = tasks::queue_position(&state.platform.db, &task).await?;
+        Ok(TaskView {
+            task,
+            queue_position,
+        })
+    }
+}
+
 async fn show(
     State(state): State<AppState>,
     Caller(user): Caller,
     Path(id): Path<String>,
-) -> Result<Json<Task>, ApiError> {
-    Ok(Json(tasks::get(&state.platform.db, &user, &id).await?))
+) -> Result<Json<TaskView>, ApiError> {
+    let task = tasks::get(&state.platform.db, &user, &id).await?;
+    Ok(Json(TaskView::of(&state, task).await?))
 }
 
 #[derive(Serialize)]
@@ -150,13 +169,18 @@ async fn snapshot(
 ) -> Option<(String, bool)> {
     let task = tasks::get(&state.platform.db, user, id).await.ok()?;
     let events = tasks::events(&state.platform.db, user, id).await.ok()?;
+    let submissions = tasks::result::submissions(&state.platform.db, user, id)
+        .await
+        .ok()?;
     let ended = task.state.is_terminal();
-    let json = serde_json::json!({"task": task, "events": events}).to_string();
+    let task = TaskView::of(state, task).await.ok()?;
+    let json =
+        serde_json::json!({"task": task, "events": events, "submissions": submissions}).to_string();
     Some((json, ended))
 }
 
-/// Server-sent events: an `event: task` with the task and its events whenever they change (looked at
-/// every 500 ms), ending once the task has ended.
+/// Server-sent events: an `event: task` with the task, its events and its submissions whenever they
+/// change (looked at every 500 ms), ending once the task has ended.
 async fn stream(
     State(state): State<AppState>,
     Caller(user): Caller,

@@ -1,5 +1,5 @@
-//! The admins' tasks form: cancel any customer's task that has not ended, with a reason. The domain
-//! refuses anyone but an admin and logs the action.
+//! The admins' tasks forms: cancel any customer's task that has not ended, or have an ended task's
+//! submissions evaluated again, with a reason. The domain refuses anyone but an admin and logs the action.
 
 use app::session::FlashKind;
 use axum::extract::{Path, State};
@@ -14,11 +14,14 @@ use crate::http::endpoint::Endpoint;
 const PAGE: &str = "/admin/tasks";
 
 pub fn endpoints() -> Vec<Endpoint> {
-    vec![Endpoint::post("/admin/tasks/{id}/cancel", cancel)]
+    vec![
+        Endpoint::post("/admin/tasks/{id}/cancel", cancel),
+        Endpoint::post("/admin/tasks/{id}/reevaluate", reevaluate),
+    ]
 }
 
 #[derive(Deserialize)]
-struct CancelForm {
+struct ReasonForm {
     #[serde(default)]
     reason: String,
 }
@@ -26,7 +29,7 @@ struct CancelForm {
 async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    CsrfForm(session, form): CsrfForm<CancelForm>,
+    CsrfForm(session, form): CsrfForm<ReasonForm>,
 ) -> Response {
     let admin = match signed_in_user(&state, &session, "Sign in as an admin.").await {
         Ok(user) => user,
@@ -37,6 +40,29 @@ async fn cancel(
             Ok(task) => (
                 FlashKind::Success,
                 format!("Task {} is cancelled; its customer sees why.", task.id),
+            ),
+            Err(err) => (FlashKind::Error, message_for(err)),
+        };
+    redirect_with(&session, PAGE, kind, message, None).await
+}
+
+async fn reevaluate(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    CsrfForm(session, form): CsrfForm<ReasonForm>,
+) -> Response {
+    let admin = match signed_in_user(&state, &session, "Sign in as an admin.").await {
+        Ok(user) => user,
+        Err(to_sign_in) => return to_sign_in,
+    };
+    let (kind, message) =
+        match domain::evaluation::reevaluate(&state.platform, &admin, &id, &form.reason).await {
+            Ok(task) => (
+                FlashKind::Success,
+                format!(
+                    "Task {} is queued to be evaluated again; its scores are withdrawn until then.",
+                    task.id
+                ),
             ),
             Err(err) => (FlashKind::Error, message_for(err)),
         };

@@ -1,0 +1,241 @@
+//! Miners' training recipes: a tar build context holding a `Dockerfile`, uploaded by its miner, kept
+//! in the object store as uploaded, and built into an image on the trainer host by a background job
+//! (no network, a time limit). The image's digest is recorded; only a built recipe can enter.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::Platform;
+use crate::clock::{Millis, now_ms};
+use crate::db::{self, recipes::RecipeRow};
+use crate::error::{Error, Result};
+use crate::jobs::{self, JobKind};
+use crate::miners::Miner;
+use crate::storage::{self, ObjectKey};
+
+/// A recipe as its miner and the public see it (never its files: those are published only once it wins).
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct Recipe {
+    pub id: String,
+    pub miner_id: String,
+    pub name: String,
+    pub sha256: String,
+    pub size_bytes: i64,
+    /// `uploaded` (waiting for its build), `built` or `failed`.
+    pub state: String,
+    pub image_digest: Option<String>,
+    /// The build's last lines, or why it failed.
+    pub build_log: String,
+    pub created_at: Millis,
+}
+
+impl From<RecipeRow> for Recipe {
+    fn from(row: RecipeRow) -> Recipe {
+        Recipe {
+            id: row.id,
+            miner_id: row.miner_id,
+            name: row.name,
+            sha256: row.sha256,
+            size_bytes: row.size_bytes,
+            state: row.state,
+            image_digest: row.image_digest,
+            build_log: row.build_log,
+            created_at: row.created_at,
+        }
+    }
+}
+
+pub fn context_key(id: &str) -> ObjectKey {
+    ObjectKey::new(format!("recipes/{id}/context.tar")).expect("recipe ids are UUIDs")
+}
+
+/// The image a recipe is built as.
+pub fn image_tag(id: &str) -> String {
+    format!("crucible-recipe:{id}")
+}
+
+/// Takes a miner's recipe: checks that `context` is a tar holding a `Dockerfile` at its top, stores
+/// it and queues its build.
+pub async fn upload(
+    platform: &Platform,
+    miner: &Miner,
+    name: &str,
+    context: Vec<u8>,
+) -> Result<Recipe> {
+    let trainers = platform.trainers.as_ref().ok_or_else(|| Error::Conflict {
+        field: None,
+        message:
+            "this platform runs no tournaments: it has no trainer host (crucible serve --trainers)"
+                .into(),
+    })?;
+    let name = name.trim();
+    if name.is_empty() || name.len() > 100 {
+        return Err(Error::invalid(
+            "name",
+            "name the recipe (1 to 100 characters)",
+        ));
+    }
+    if context.len() as u64 > trainers.max_recipe_bytes {
+        return Err(Error::TooLarge(format!(
+            "a recipe's build context may be at most {} bytes; this one is {}",
+            trainers.max_recipe_bytes,
+            context.len()
+        )));
+    }
+    check_context(&context).map_err(|why| Error::invalid("context", why))?;
+    let row = RecipeRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        miner_id: miner.id.clone(),
+        name: name.to_string(),
+        sha256: hex::encode(Sha256::digest(&context)),
+        size_bytes: context.len() as i64,
+        state: "uploaded".into(),
+        image_tag: None,
+        image_digest: None,
+        build_log: "waiting for its build".into(),
+        created_at: now_ms(),
+        updated_at: now_ms(),
+    };
+    platform
+        .store
+        .put(&context_key(&row.id), storage::bytes_stream(context))
+        .await?;
+    let mut tx = platform.db.pool().begin().await?;
+    db::recipes::insert(&mut *tx, &row).await?;
+    let job = JobKind::BuildRecipe.as_str();
+    db::jobs::enqueue(&mut *tx, job, &row.id, jobs::MAX_ATTEMPTS, row.created_at).await?;
+    tx.commit().await?;
+    Ok(row.into())
+}
+
+/// Which file of the context is wrong, if any: it must be a readable tar of plain files and
+/// directories with a `Dockerfile` at its top.
+fn check_context(context: &[u8]) -> std::result::Result<(), String> {
+    let mut archive = tar::Archive::new(context);
+    let entries = archive
+        .entries()
+        .map_err(|err| format!("the recipe is not a tar: {err}"))?;
+    let mut dockerfile = false;
+    for entry in entries {
+        let entry = entry.map_err(|err| format!("the recipe is not a readable tar: {err}"))?;
+        let path = entry.path().map_err(|err| err.to_string())?.into_owned();
+        let kind = entry.header().entry_type();
+        if !(kind.is_file() || kind.is_dir() || kind.is_symlink()) {
+            return Err(format!(
+                "{} is not a file, a directory or a link",
+                path.display()
+            ));
+        }
+        if path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+            || path.is_absolute()
+        {
+            return Err(format!(
+                "{} points outside the build context",
+                path.display()
+            ));
+        }
+        dockerfile |= kind.is_file()
+            && path.strip_prefix(".").unwrap_or(&path) == std::path::Path::new("Dockerfile");
+    }
+    if !dockerfile {
+        return Err(
+            "the tar has no Dockerfile at its top: put one beside the recipe's files".into(),
+        );
+    }
+    Ok(())
+}
+
+/// The miner's recipes, newest first.
+pub async fn of_miner(platform: &Platform, miner: &Miner) -> Result<Vec<Recipe>> {
+    let rows = db::recipes::for_miner(platform.db.pool(), &miner.id).await?;
+    Ok(rows.into_iter().map(Recipe::from).collect())
+}
+
+/// The job: builds an uploaded recipe on the trainer host. A build that fails (a bad Dockerfile, the
+/// time limit) is recorded with its log and not retried; an engine that cannot be reached is.
+pub async fn build(platform: &Platform, id: &str) -> Result<()> {
+    let Some(row) = db::recipes::by_id(platform.db.pool(), id).await? else {
+        return Ok(());
+    };
+    if row.state != "uploaded" {
+        return Ok(());
+    }
+    let trainers = platform
+        .trainers
+        .as_ref()
+        .ok_or_else(|| Error::Internal("no trainer host is configured to build recipes".into()))?;
+    let context = storage::collect(platform.store.get(&context_key(id)).await?)
+        .await
+        .map_err(|err| Error::Internal(format!("reading the recipe: {err}")))?;
+    let built = runner::DockerRunner::build(
+        &trainers.docker,
+        &image_tag(id),
+        context,
+        trainers.build_timeout,
+    )
+    .await;
+    let db = platform.db.pool();
+    match built {
+        Ok(image) => {
+            let log = format!("built as {} ({})", image.tag, image.id);
+            db::recipes::built(db, id, &image.tag, &image.id, &log, now_ms()).await?;
+        }
+        Err(runner::RunnerError::Build(why)) => {
+            db::recipes::failed(db, id, &why, now_ms()).await?;
+        }
+        Err(err) => return Err(Error::Internal(format!("the trainer host: {err}"))),
+    }
+    Ok(())
+}
+
+/// The recipe's build context as uploaded; only a tournament winner's is published.
+pub async fn published_context(platform: &Platform, id: &str) -> Result<Vec<u8>> {
+    if !db::tournaments::has_won(platform.db.pool(), id).await? {
+        return Err(Error::NotFound("published recipe"));
+    }
+    storage::collect(platform.store.get(&context_key(id)).await?)
+        .await
+        .map_err(|err| Error::Internal(format!("reading the recipe: {err}")))
+}
+
+/// A file of a published recipe, for its browsable tree.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct RecipeFile {
+    pub path: String,
+    pub size: u64,
+    /// The text of a small UTF-8 file (the Dockerfile, scripts); none for binaries and large files.
+    pub text: Option<String>,
+}
+
+/// The files of a published recipe, in the order of the tar.
+pub async fn published_files(platform: &Platform, id: &str) -> Result<Vec<RecipeFile>> {
+    let context = published_context(platform, id).await?;
+    let mut archive = tar::Archive::new(context.as_slice());
+    let mut files = Vec::new();
+    for entry in archive
+        .entries()
+        .map_err(|err| Error::Internal(err.to_string()))?
+    {
+        let mut entry = entry.map_err(|err| Error::Internal(err.to_string()))?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let path = entry
+            .path()
+            .map_err(|err| Error::Internal(err.to_string()))?
+            .display()
+            .to_string();
+        let size = entry.size();
+        let mut text = None;
+        if size <= 64 * 1024 {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut bytes)
+                .map_err(|err| Error::Internal(err.to_string()))?;
+            text = String::from_utf8(bytes).ok();
+        }
+        files.push(RecipeFile { path, size, text });
+    }
+    Ok(files)
+}

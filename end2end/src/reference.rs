@@ -1,0 +1,111 @@
+//! The reference parts of the whole loop, as tests start them: the base models made by
+//! `crucible-base-models` and miners run by `crucible-miner`, built beside `crucible`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A program built beside `crucible` (the workspace's binaries share one target directory).
+pub fn sibling(name: &str) -> PathBuf {
+    Path::new(&super::bin()).with_file_name(name)
+}
+
+/// Makes `crucible/reference-tiny`, briefly pre-trained, under `dir` (one directory per model id).
+pub fn make_base_models(dir: &Path) {
+    let made = Command::new(sibling("crucible-base-models"))
+        .arg("--dir")
+        .arg(dir)
+        .args(["--size", "tiny", "--steps", "60"])
+        .output()
+        .expect("run crucible-base-models (cargo build -p lm)");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+}
+
+/// How a reference miner trains.
+#[derive(Clone, Copy, Debug)]
+pub struct Recipe {
+    pub learning_rate: &'static str,
+    pub epochs: &'static str,
+    /// `full` or `lora`.
+    pub method: &'static str,
+}
+
+/// Running miners, killed when dropped (however the test ends).
+#[derive(Default)]
+pub struct Miners(Vec<Child>);
+
+impl Miners {
+    /// Starts miner number `index` on `server` with `recipe`: its hotkey is made at
+    /// `work/hotkey-{index}.json`, it trains under `work/miner-{index}` and stops after `tasks`
+    /// submissions.
+    pub fn start(
+        &mut self,
+        server: &str,
+        base_models: &Path,
+        work: &Path,
+        index: usize,
+        recipe: Recipe,
+        tasks: usize,
+    ) {
+        let child = Command::new(sibling("crucible-miner"))
+            .args(["--server", server, "--new-hotkey"])
+            .args(["--tasks", &tasks.to_string()])
+            .arg("--hotkey-file")
+            .arg(hotkey_file(work, index))
+            .arg("--base-models")
+            .arg(base_models)
+            .arg("--work-dir")
+            .arg(work.join(format!("miner-{index}")))
+            .args(["--learning-rate", recipe.learning_rate])
+            .args(["--epochs", recipe.epochs, "--method", recipe.method])
+            .args(["--batch-size", "16", "--seed", &index.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start crucible-miner (cargo build -p miner)");
+        self.0.push(child);
+    }
+}
+
+impl Drop for Miners {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Where `Miners::start` keeps miner `index`'s hotkey.
+pub fn hotkey_file(work: &Path, index: usize) -> PathBuf {
+    work.join(format!("hotkey-{index}.json"))
+}
+
+/// The SS58 address of the hotkey in `file`.
+pub fn hotkey_address(file: &Path) -> String {
+    let text = std::fs::read_to_string(file).expect("read the hotkey file");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("a JSON hotkey file");
+    json["ss58Address"]
+        .as_str()
+        .expect("ss58Address")
+        .to_string()
+}
+
+/// `text` signed with the hotkey in `file`, by `crucible-miner --sign`.
+pub fn sign_with(file: &Path, text: &str) -> String {
+    let signed = Command::new(sibling("crucible-miner"))
+        .arg("--hotkey-file")
+        .arg(file)
+        .args(["--sign", text])
+        .output()
+        .expect("run crucible-miner --sign");
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    String::from_utf8(signed.stdout).unwrap().trim().to_string()
+}

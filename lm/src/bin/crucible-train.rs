@@ -1,0 +1,116 @@
+//! `crucible-train`: the reference training recipe as a tournament entry point. It takes the standard
+//! arguments every recipe takes (docs/recipes.md) and the reference recipe's own flags, fine-tunes the
+//! base model on the dataset within the hours given, and writes the model to the output directory in
+//! the base's layout. Built into an image `FROM scratch`, it is the example recipe miners start from.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use lm::recipe::{Method, fine_tune};
+use lm::train::Recipe;
+use serde_json::Value;
+
+#[derive(Parser)]
+#[command(name = "crucible-train", version)]
+struct Args {
+    /// The task's id (for the progress lines).
+    #[arg(long)]
+    task_id: String,
+    /// The base model directory (Hugging Face layout).
+    #[arg(long)]
+    base_model: PathBuf,
+    /// The training rows, one JSON object per line, in the task type's columns.
+    #[arg(long)]
+    dataset: PathBuf,
+    /// How the rows' columns map to the task type's roles, as JSON (informative: the platform gives
+    /// rows already in the task type's own columns).
+    #[arg(long, default_value = "{}")]
+    dataset_type: String,
+    /// instruct, chat, dpo or grpo.
+    #[arg(long)]
+    task_type: String,
+    /// Where the trained model is written.
+    #[arg(long, env = "OUTPUT_DIR")]
+    output_dir: PathBuf,
+    /// The time the recipe has, in hours (fractions allowed); it stops a tenth before, to save.
+    #[arg(long)]
+    hours: f64,
+    /// The recipe: AdamW's learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    learning_rate: f64,
+    /// The recipe: passes over the rows.
+    #[arg(long, default_value_t = 2)]
+    epochs: usize,
+    /// The recipe: rows per optimiser step.
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// The recipe: seed of the row order.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The recipe: `full` or `lora`.
+    #[arg(long, default_value = "full")]
+    method: String,
+    #[arg(long, default_value_t = 8)]
+    lora_rank: usize,
+    #[arg(long, default_value_t = 16.0)]
+    lora_alpha: f64,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(summary) => {
+            println!("task {}: {summary}", args.task_id);
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("crucible-train: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<String, lm::Error> {
+    let started = Instant::now();
+    let method = Method::parse(&args.method, args.lora_rank, args.lora_alpha)?;
+    if !(args.hours.is_finite() && args.hours > 0.0) {
+        return Err(lm::Error::Input(format!(
+            "--hours {}: give a positive number of hours",
+            args.hours
+        )));
+    }
+    serde_json::from_str::<Value>(&args.dataset_type)
+        .map_err(|err| lm::Error::Input(format!("--dataset-type is not JSON: {err}")))?;
+    let text =
+        std::fs::read_to_string(&args.dataset).map_err(|err| lm::Error::io(&args.dataset, err))?;
+    let rows = text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str::<Value>(line).map_err(|err| {
+                lm::Error::Input(format!("{} line {}: {err}", args.dataset.display(), i + 1))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let budget = Duration::from_secs_f64(args.hours * 3600.0 * 0.9);
+    let recipe = Recipe {
+        learning_rate: args.learning_rate,
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        seed: args.seed,
+        deadline: Some(started + budget),
+    };
+    std::fs::create_dir_all(&args.output_dir)
+        .map_err(|err| lm::Error::io(&args.output_dir, err))?;
+    fine_tune(
+        &args.base_model,
+        &args.output_dir,
+        &rows,
+        &args.task_type,
+        (&recipe, method),
+        &args.task_id,
+    )
+}

@@ -1,0 +1,134 @@
+//! The reference training recipe: fine-tunes a reference base model on a task's training rows, fully
+//! or with LoRA adapters, and writes the result in the base's layout. The reference miner runs it inside
+//! a task's window; `crucible-train` runs it as a tournament recipe inside a container.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::Error;
+use crate::model::{Gpt, Trainable};
+use crate::text::{self, Sequence, Text};
+use crate::train::{self, Recipe};
+
+/// How a recipe trains.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Method {
+    /// Every weight.
+    Full,
+    /// Adapters of rank `rank` on every attention and MLP layer, scaled by alpha / rank, folded into
+    /// the weights before saving (the result is a plain model).
+    Lora { rank: usize, alpha: f64 },
+}
+
+impl Method {
+    /// The method a recipe's flags name: `full`, or `lora` with its rank (at least 1) and alpha.
+    pub fn parse(name: &str, rank: usize, alpha: f64) -> Result<Method, Error> {
+        match name {
+            "full" => Ok(Method::Full),
+            "lora" if rank > 0 => Ok(Method::Lora { rank, alpha }),
+            "lora" => Err(Error::Input("--lora-rank is at least 1".into())),
+            other => Err(Error::Input(format!("--method {other}: use full or lora"))),
+        }
+    }
+}
+
+/// Fine-tunes the base model in `base` on `rows` of `task_type` into `out`; what it did, in words.
+/// Progress goes to standard error, labelled with `label` (several tasks may train at once).
+pub fn fine_tune(
+    base: &Path,
+    out: &Path,
+    rows: &[Value],
+    task_type: &str,
+    (recipe, method): (&Recipe, Method),
+    label: &str,
+) -> Result<String, Error> {
+    let text = Text::load(base)?;
+    let (model, vars) = match method {
+        Method::Full => {
+            let trainable = Trainable::load(base)?;
+            (trainable.model, trainable.vars.all_vars())
+        }
+        Method::Lora { rank, alpha } => {
+            let mut model = Gpt::load(base)?;
+            let adapters = model.add_lora(rank, alpha, recipe.seed)?;
+            (model, adapters)
+        }
+    };
+    let limit = model.config.n_positions;
+    let pairs: Vec<(String, String)> = rows
+        .iter()
+        .filter_map(|row| match task_type {
+            "instruct" => text::instruct(row),
+            "chat" => text::chat(row),
+            // The reference recipe for preferences: supervised on the chosen answer.
+            "dpo" => text::preference(row).map(|(prompt, chosen, _)| (prompt, chosen)),
+            _ => None,
+        })
+        .collect();
+    let sequences: Vec<Sequence> = pairs
+        .iter()
+        .map(|(prompt, completion)| text.sequence(prompt, completion, limit))
+        .collect::<Result<_, _>>()?;
+    let summary = if sequences.is_empty() {
+        // GRPO rows hold prompts only: this recipe has nothing to learn from and submits the base.
+        format!("no {task_type} rows it can learn from; the base weights are submitted")
+    } else {
+        let mut bar = Bar::new(label);
+        let report = train::fine_tune(&model, vars, &sequences, text.eos, recipe, |step| {
+            bar.show(step)
+        })?;
+        format!(
+            "{} steps over {} rows, last loss {:.3}{}",
+            report.steps,
+            sequences.len(),
+            report.last_loss,
+            if report.cut_short {
+                " (cut short by the deadline)"
+            } else {
+                ""
+            }
+        )
+    };
+    model.save(out)?;
+    let tokenizer = base.join("tokenizer.json");
+    std::fs::copy(&tokenizer, out.join("tokenizer.json"))
+        .map_err(|err| Error::io(&tokenizer, err))?;
+    Ok(summary)
+}
+
+/// A progress bar on standard error, one line per tenth of the run.
+struct Bar {
+    label: String,
+    shown: usize,
+}
+
+impl Bar {
+    fn new(label: &str) -> Bar {
+        Bar {
+            label: label.chars().take(8).collect(),
+            shown: usize::MAX,
+        }
+    }
+
+    fn show(&mut self, step: train::Step) {
+        let tenth = step.step * 10 / step.of.max(1);
+        if tenth == self.shown && step.step != step.of {
+            return;
+        }
+        self.shown = tenth;
+        let filled = step.step * 24 / step.of.max(1);
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(
+            err,
+            "[{}] {}{} {}/{} loss {:.3}",
+            self.label,
+            "█".repeat(filled),
+            "░".repeat(24 - filled.min(24)),
+            step.step,
+            step.of,
+            step.loss
+        );
+    }
+}

@@ -1,0 +1,426 @@
+//! A tournament on this machine's Docker engine: nine recipes — six reference recipes with different
+//! settings (crucible-train built FROM scratch), one that crashes, one that overruns its time and one
+//! that tries to reach the network — uploaded through the signed miner API, built, entered, run in
+//! sandboxes on the same task, scored by the reference evaluator, and played down to a champion,
+//! whose recipe is then published. SQLite (the tournament's statements are the same on PostgreSQL).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use common::{TestApp, miner_keys, validated_dataset};
+use serde_json::{Value, json};
+
+/// A program of the workspace, built beside this test (`cargo test --workspace` builds lm's binaries).
+fn built(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().join(name)
+}
+
+fn run_ok(command: &mut Command) {
+    let output = command
+        .output()
+        .unwrap_or_else(|err| panic!("{command:?}: {err}"));
+    assert!(
+        output.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The reference recipe with `flags` as its settings, packed by the script miners use.
+fn reference_recipe(dir: &Path, name: &str, flags: &[&str]) -> Vec<u8> {
+    let out = dir.join(format!("{name}.tar"));
+    run_ok(
+        Command::new("bash")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../scripts/reference-recipe.sh"
+            ))
+            .arg(&out)
+            .args(flags)
+            .env("CRUCIBLE_TRAIN_BIN", built("crucible-train")),
+    );
+    std::fs::read(out).unwrap()
+}
+
+/// A recipe FROM scratch around the runner tests' static probe, run in `mode`.
+fn probe_recipe(dir: &Path, mode: &str) -> Vec<u8> {
+    let probe = dir.join("probe");
+    if !probe.exists() {
+        let source = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../runner/tests/fixtures/probe.c"
+        );
+        run_ok(
+            Command::new("gcc")
+                .args(["-static", "-O1", "-o"])
+                .arg(&probe)
+                .arg(source),
+        );
+    }
+    let mut tar = tar::Builder::new(Vec::new());
+    let dockerfile =
+        format!("FROM scratch\nCOPY probe /probe\nENTRYPOINT [\"/probe\", \"{mode}\"]\n");
+    let mut header = tar::Header::new_gnu();
+    header.set_size(dockerfile.len() as u64);
+    header.set_mode(0o644);
+    tar.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
+        .unwrap();
+    tar.append_path_with_name(&probe, "probe").unwrap();
+    tar.into_inner().unwrap()
+}
+
+async fn admin_key(app: &mut TestApp, email: &str) -> String {
+    let address = domain::accounts::Email::parse(email).unwrap();
+    let password = domain::accounts::Password::new(common::PASSWORD).unwrap();
+    let db = app.state.platform.db.clone();
+    domain::accounts::sign_up(&db, &address, &password, domain::accounts::Role::Admin)
+        .await
+        .unwrap();
+    app.forget_cookies();
+    app.sign_in(email, common::PASSWORD).await;
+    app.submit(
+        "/account/api-keys",
+        "/account/api-keys",
+        &[("name", "tests")],
+    )
+    .await;
+    let page = app.get("/account/api-keys").await;
+    let marker = "data-test=\"new-key\"";
+    let start = page.body.find(marker).expect("a new key") + marker.len();
+    let start = start + page.body[start..].find('>').unwrap() + 1;
+    page.body[start..].split('<').next().unwrap().to_string()
+}
+
+#[test]
+fn nine_recipes_play_down_to_a_champion_whose_recipe_is_published() {
+    testkit::run(async {
+        let test_db = testkit::sqlite().await;
+        let mut app = TestApp::new(test_db.db.clone()).await;
+        let work = tempfile::tempdir().unwrap();
+        let models = work.path().join("base-models");
+        run_ok(
+            Command::new(built("crucible-base-models"))
+                .arg("--dir")
+                .arg(&models)
+                .args(["--size", "tiny", "--steps", "60"]),
+        );
+        app.configure(|platform| {
+            platform.evaluator = Some(domain::evaluation::Evaluator {
+                runner: std::sync::Arc::new(runner::ProcessRunner::default()),
+                command: vec![built("crucible-eval").display().to_string()],
+                in_container: false,
+                limits: runner::Limits {
+                    time: Duration::from_secs(120),
+                    ..Default::default()
+                },
+                base_models: models.clone(),
+            });
+            platform.trainers = Some(domain::tournaments::Trainers {
+                docker: runner::DockerRunner::connect(None).unwrap(),
+                limits: runner::Limits {
+                    memory_bytes: 2 << 30,
+                    cpus: 1.0,
+                    ..Default::default()
+                },
+                build_timeout: Duration::from_secs(300),
+                max_recipe_bytes: 256 << 20,
+            });
+            // Each run has one of the platform's hours: six seconds here.
+            platform.scheduling.hour_ms = 6_000;
+            platform.tournament_schedule = domain::tournaments::Schedule {
+                registration_ms: 3_000,
+                min_entrants: 8,
+                registration_retries: 1,
+                gap_ms: 600_000,
+            };
+        });
+
+        let recipes = [
+            (
+                "steady",
+                reference_recipe(
+                    work.path(),
+                    "steady",
+                    &["--learning-rate", "0.003", "--epochs", "2"],
+                ),
+            ),
+            (
+                "eager",
+                reference_recipe(
+                    work.path(),
+                    "eager",
+                    &["--learning-rate", "0.01", "--epochs", "3"],
+                ),
+            ),
+            (
+                "timid",
+                reference_recipe(
+                    work.path(),
+                    "timid",
+                    &["--learning-rate", "0.00001", "--epochs", "1"],
+                ),
+            ),
+            (
+                "lora",
+                reference_recipe(
+                    work.path(),
+                    "lora",
+                    &["--method", "lora", "--learning-rate", "0.01"],
+                ),
+            ),
+            (
+                "small-batch",
+                reference_recipe(
+                    work.path(),
+                    "small-batch",
+                    &["--batch-size", "2", "--learning-rate", "0.003"],
+                ),
+            ),
+            (
+                "seeded",
+                reference_recipe(
+                    work.path(),
+                    "seeded",
+                    &["--seed", "7", "--learning-rate", "0.003"],
+                ),
+            ),
+            ("crashes", probe_recipe(work.path(), "crash")),
+            ("overruns", probe_recipe(work.path(), "sleep")),
+            ("phones-home", probe_recipe(work.path(), "net")),
+        ];
+        let mut miners = Vec::new();
+        for (index, (name, context)) in recipes.iter().enumerate() {
+            let keys = miner_keys(100 + index as u8);
+            app.register_miner(&keys, &["instruct"], 8_000_000_000)
+                .await;
+            let uploaded = app
+                .signed(
+                    "PUT",
+                    &format!("/api/v1/miner/recipes?name={name}"),
+                    &keys,
+                    context.clone(),
+                )
+                .await;
+            assert_eq!(uploaded.status, StatusCode::ACCEPTED, "{}", uploaded.body);
+            assert_eq!(uploaded.json()["state"], "uploaded");
+            miners.push((keys, uploaded.json()["id"].as_str().unwrap().to_string()));
+        }
+        // A context without a Dockerfile is refused, naming what is missing.
+        let no_dockerfile = app
+            .signed(
+                "PUT",
+                "/api/v1/miner/recipes?name=empty",
+                &miners[0].0,
+                tar::Builder::new(Vec::new()).into_inner().unwrap(),
+            )
+            .await;
+        assert_eq!(
+            no_dockerfile.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            no_dockerfile.body
+        );
+        assert!(
+            no_dockerfile.body.contains("Dockerfile"),
+            "{}",
+            no_dockerfile.body
+        );
+        let started = Instant::now();
+        app.run_jobs().await;
+        eprintln!(
+            "nine recipes built in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        for (keys, id) in &miners {
+            let listed = app
+                .signed("GET", "/api/v1/miner/recipes", keys, Vec::new())
+                .await
+                .json();
+            let recipe = &listed["recipes"][0];
+            assert_eq!(
+                (recipe["id"].as_str(), recipe["state"].as_str()),
+                (Some(id.as_str()), Some("built")),
+                "{recipe}"
+            );
+            assert!(
+                recipe["image_digest"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("sha256:"),
+                "{recipe}"
+            );
+        }
+
+        let key = admin_key(&mut app, "ops@example.org").await;
+        let dataset = validated_dataset(&mut app, &key).await;
+        let opened = app
+            .api("POST", "/api/v1/tournaments", Some(&key), Some(json!({"dataset_id": dataset["id"], "model_id": "crucible/reference-tiny", "hours": 1})))
+            .await;
+        assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.body);
+        let id = opened.json()["id"].as_str().unwrap().to_string();
+        assert_eq!(opened.json()["state"], "pending");
+        for (keys, recipe) in &miners {
+            let body = json!({"recipe_id": recipe}).to_string().into_bytes();
+            let entered = app
+                .signed(
+                    "POST",
+                    &format!("/api/v1/miner/tournaments/{id}/entries"),
+                    keys,
+                    body.clone(),
+                )
+                .await;
+            assert_eq!(entered.status, StatusCode::CREATED, "{}", entered.body);
+        }
+        let twice = json!({"recipe_id": miners[0].1}).to_string().into_bytes();
+        let again = app
+            .signed(
+                "POST",
+                &format!("/api/v1/miner/tournaments/{id}/entries"),
+                &miners[0].0,
+                twice,
+            )
+            .await;
+        assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+
+        tokio::time::sleep(Duration::from_millis(3_100)).await;
+        let started = Instant::now();
+        app.run_jobs().await;
+        eprintln!(
+            "the tournament played in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        let bracket = app
+            .api("GET", &format!("/api/v1/tournaments/{id}"), None, None)
+            .await
+            .json();
+        eprintln!("{}", serde_json::to_string_pretty(&bracket).unwrap());
+        assert_eq!(bracket["state"], "completed", "{}", bracket["reason"]);
+        let matches = bracket["matches"].as_array().unwrap();
+        let round = |r: i64| {
+            matches
+                .iter()
+                .filter(|m| m["round"] == r)
+                .collect::<Vec<_>>()
+        };
+        let first = round(1);
+        assert_eq!(first.len(), 5, "nine entrants: four pairs and a bye");
+        assert_eq!(first.iter().filter(|m| m["kind"] == "bye").count(), 1);
+        assert_eq!(
+            (round(2).len(), round(3).len(), round(4).len()),
+            (3, 2, 1),
+            "five, three, then two entrants"
+        );
+
+        let runs_of = |name: &str| -> Vec<&Value> {
+            matches
+                .iter()
+                .flat_map(|m| m["entrants"].as_array().unwrap())
+                .filter(|e| e["name"]["recipe"] == name)
+                .flat_map(|e| e["runs"].as_array().unwrap())
+                .collect()
+        };
+        let error_of = |name: &str| {
+            runs_of(name)[0]["error"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(
+            error_of("crashes").contains("Signalled"),
+            "{}",
+            error_of("crashes")
+        );
+        assert!(
+            error_of("overruns").contains("overran"),
+            "{}",
+            error_of("overruns")
+        );
+        assert!(
+            error_of("phones-home").contains("Exited(2)"),
+            "{}",
+            error_of("phones-home")
+        );
+        for bad in ["crashes", "overruns", "phones-home"] {
+            let out = bracket["standings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"]["recipe"] == bad)
+                .unwrap();
+            assert_eq!(out["out_in_round"], 1, "{bad} went out in round 1: {out}");
+            assert_eq!(out["points"], 0.0);
+        }
+        let winner = bracket["winner"]["recipe"].as_str().unwrap().to_string();
+        assert!(
+            !["crashes", "overruns", "phones-home"].contains(&winner.as_str()),
+            "{winner}"
+        );
+        for run in runs_of(&winner) {
+            assert!(run["loss"].as_f64().is_some_and(f64::is_finite), "{run}");
+        }
+        assert_eq!(
+            bracket["standings"][0]["name"]["recipe"].as_str(),
+            Some(winner.as_str()),
+            "the champion has the most points"
+        );
+
+        // The champion's recipe is published; the others' are not.
+        let winner_id = bracket["winner"]["recipe_id"].as_str().unwrap();
+        let files = app
+            .api(
+                "GET",
+                &format!("/api/v1/recipes/{winner_id}/files"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(files.status, StatusCode::OK, "{}", files.body);
+        let dockerfile = files.json()["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"].as_str().unwrap().ends_with("Dockerfile"))
+            .cloned()
+            .unwrap();
+        assert!(
+            dockerfile["text"]
+                .as_str()
+                .unwrap()
+                .contains("FROM scratch"),
+            "{dockerfile}"
+        );
+        let download = app
+            .api(
+                "GET",
+                &format!("/api/v1/recipes/{winner_id}/download"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(download.status, StatusCode::OK);
+        let loser = &miners.iter().find(|(_, id)| id != winner_id).unwrap().1;
+        let hidden = app
+            .api(
+                "GET",
+                &format!("/api/v1/recipes/{loser}/download"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(hidden.status, StatusCode::NOT_FOUND, "{}", hidden.body);
+
+        // The page shows the bracket to anyone.
+        let page = app.get(&format!("/tournaments/{id}")).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(
+            page.body.contains("data-test=\"bracket\"") && page.body.contains(&winner),
+            "{}",
+            page.body
+        );
+    });
+}
