@@ -406,8 +406,9 @@ testkit::on_both_databases! {
         domain::accounts::sign_up(&app.state.platform.db, &admin, &password, domain::accounts::Role::Admin).await.unwrap();
         app.sign_in("ops@example.org", common::PASSWORD).await;
         let reevaluate = format!("/admin/tasks/{id}/reevaluate");
-        app.submit("/admin/tasks", &reevaluate, &[("reason", " ")]).await;
-        assert!(app.get("/admin/tasks").await.body.contains("say why the task is evaluated again"), "a reason is required");
+        let refused = app.submit("/admin/tasks", &reevaluate, &[("reason", " ")]).await;
+        let page = app.get("/admin/tasks").await.body;
+        assert!(page.contains("Say why the task is evaluated again"), "a reason is required: {refused:?} {page}");
         let evaluator = app.state.platform.evaluator.as_mut().unwrap();
         evaluator.command.extend(["--loss-file".to_string(), "mended-loss.txt".to_string()]);
         app.submit("/admin/tasks", &reevaluate, &[("reason", "the evaluator read the wrong file")]).await;
