@@ -424,3 +424,115 @@ fn nine_recipes_play_down_to_a_champion_whose_recipe_is_published() {
         );
     });
 }
+
+async fn probe_recipes(
+    app: &mut TestApp,
+    dir: &Path,
+    modes: &[&str],
+) -> Vec<(schnorrkel::Keypair, String)> {
+    let mut recipes = Vec::new();
+    for (index, mode) in modes.iter().enumerate() {
+        let keys = miner_keys(150 + index as u8);
+        app.register_miner(&keys, &["instruct"], 8_000_000_000)
+            .await;
+        let uploaded = app
+            .signed(
+                "PUT",
+                &format!("/api/v1/miner/recipes?name={mode}-{index}"),
+                &keys,
+                probe_recipe(dir, mode),
+            )
+            .await;
+        assert_eq!(uploaded.status, StatusCode::ACCEPTED, "{}", uploaded.body);
+        recipes.push((keys, uploaded.json()["id"].as_str().unwrap().to_string()));
+    }
+    app.run_jobs().await;
+    recipes
+}
+
+async fn enter(
+    app: &mut TestApp,
+    id: &str,
+    (keys, recipe): &(schnorrkel::Keypair, String),
+) -> StatusCode {
+    let body = json!({"recipe_id": recipe}).to_string().into_bytes();
+    app.signed(
+        "POST",
+        &format!("/api/v1/miner/tournaments/{id}/entries"),
+        keys,
+        body,
+    )
+    .await
+    .status
+}
+
+async fn state_of(app: &mut TestApp, id: &str) -> Value {
+    app.api("GET", &format!("/api/v1/tournaments/{id}"), None, None)
+        .await
+        .json()
+}
+
+testkit::on_both_databases! {
+    async fn too_few_entrants_extend_registration_then_a_bye_can_win_and_the_next_tournament_opens(db: Database) {
+        let mut app = TestApp::new(db).await;
+        let work = tempfile::tempdir().unwrap();
+        let models = work.path().join("base-models");
+        std::fs::create_dir_all(models.join("crucible/reference-tiny")).unwrap();
+        app.configure(|platform| {
+            platform.evaluator = Some(domain::evaluation::Evaluator {
+                runner: std::sync::Arc::new(runner::ProcessRunner::default()),
+                command: vec!["python3".into(), concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/loss_evaluator.py").into()],
+                in_container: false,
+                limits: runner::Limits { time: Duration::from_secs(30), ..Default::default() },
+                base_models: models.clone(),
+            });
+            platform.trainers = Some(domain::tournaments::Trainers {
+                docker: runner::DockerRunner::connect(None).unwrap(),
+                limits: runner::Limits { memory_bytes: 256 << 20, cpus: 1.0, ..Default::default() },
+                build_timeout: Duration::from_secs(120),
+                max_recipe_bytes: 16 << 20,
+            });
+            platform.scheduling.hour_ms = 2_000;
+            platform.tournament_schedule = domain::tournaments::Schedule {
+                registration_ms: 1_000,
+                min_entrants: 2,
+                registration_retries: 1,
+                gap_ms: 0,
+            };
+        });
+        let recipes = probe_recipes(&mut app, work.path(), &["crash", "crash", "net"]).await;
+        let key = admin_key(&mut app, "ops@example.org").await;
+        let dataset = validated_dataset(&mut app, &key).await;
+        let request = json!({"dataset_id": dataset["id"], "model_id": "crucible/reference-tiny", "hours": 1});
+        let customer = app.customer_key("someone@example.org").await;
+        let refused = app.api("POST", "/api/v1/tournaments", Some(&customer), Some(request.clone())).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "only admins open tournaments: {}", refused.body);
+        let id = app.api("POST", "/api/v1/tournaments", Some(&key), Some(request)).await.json()["id"].as_str().unwrap().to_string();
+
+        assert_eq!(enter(&mut app, &id, &recipes[0]).await, StatusCode::CREATED);
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        app.run_jobs().await;
+        let extended = state_of(&mut app, &id).await;
+        assert_eq!(extended["state"], "pending");
+        assert!(extended["reason"].as_str().unwrap().starts_with("1 of the 2 entrants needed; registration stays open"), "{extended}");
+
+        assert_eq!(enter(&mut app, &id, &recipes[1]).await, StatusCode::CREATED);
+        assert_eq!(enter(&mut app, &id, &recipes[2]).await, StatusCode::CREATED);
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        app.run_jobs().await;
+        let ended = state_of(&mut app, &id).await;
+        assert_eq!(ended["state"], "completed", "{ended}");
+        let first = ended["matches"].as_array().unwrap();
+        assert_eq!(first.len(), 2, "a bye and a pair: {ended}");
+        assert!(first[1]["outcome"].as_str().unwrap().contains("nobody advances"), "{}", first[1]["outcome"]);
+        assert_eq!(ended["winner"]["recipe_id"], recipes[0].1.as_str(), "the best seed had the bye and is the last one standing");
+        assert_eq!(enter(&mut app, &id, &recipes[2]).await, StatusCode::CONFLICT, "registration is closed");
+
+        // The next tournament opens after the gap, with the champion defending its title.
+        let list = app.api("GET", "/api/v1/tournaments", None, None).await.json();
+        let next = &list["tournaments"][0];
+        assert_ne!(next["id"], id.as_str(), "{list}");
+        assert_eq!((next["state"].as_str(), next["champion_wins"].as_i64()), (Some("pending"), Some(1)), "{next}");
+        assert_eq!(next["champion"]["recipe_id"], recipes[0].1.as_str());
+    }
+}
