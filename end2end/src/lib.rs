@@ -98,6 +98,15 @@ pub async fn listening(port: u16) {
 /// Creates a customer account with the `crucible admin` commands (with `storage`, the flags naming
 /// the data directory and database) and returns a new API key of theirs.
 pub fn customer_key(storage: &[&str], email: &str) -> String {
+    account_key(storage, email, "customer")
+}
+
+/// The same for an admin account.
+pub fn admin_key(storage: &[&str], email: &str) -> String {
+    account_key(storage, email, "admin")
+}
+
+fn account_key(storage: &[&str], email: &str, role: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let password = dir.path().join("pw");
     std::fs::write(&password, "a long enough password\n").unwrap();
@@ -109,7 +118,7 @@ pub fn customer_key(storage: &[&str], email: &str) -> String {
         "--password-file",
         password.to_str().unwrap(),
         "--role",
-        "customer",
+        role,
     ]);
     crucible(&create_user);
     let mut create_key = vec!["admin", "create-api-key"];

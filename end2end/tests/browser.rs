@@ -807,3 +807,143 @@ async fn a_customer_downloads_the_model_reference_miners_won_with_and_the_winner
         .expect("the miner's points over time are charted");
     h.screenshot("13-miner-dashboard-won").await;
 }
+
+#[tokio::test]
+async fn a_tournament_of_recipes_plays_out_and_anyone_reads_its_bracket_and_the_champions_recipe() {
+    use end2end::reference;
+    let work = tempfile::tempdir().unwrap();
+    let base_models = work.path().join("base-models");
+    reference::make_base_models(&base_models);
+    let evaluator = reference::sibling("crucible-eval");
+    let h = Harness::start_with(&[
+        "--evaluator",
+        evaluator.to_str().unwrap(),
+        "--base-models",
+        base_models.to_str().unwrap(),
+        // Recipes build and run on this machine's Docker engine; each run has 6 s.
+        "--trainers",
+        "local",
+        "--trainer-mib",
+        "2048",
+        "--hour-ms",
+        "6000",
+        "--tournament-registration-secs",
+        "3",
+        "--tournament-min-entrants",
+        "3",
+    ])
+    .await;
+    let data_dir = h.data.path().to_str().unwrap().to_string();
+    let key = end2end::admin_key(&["--data-dir", data_dir.as_str()], "ops@example.org");
+    let dataset = end2end::ready_dataset(&h.base, &h.base, &key, 60).await;
+    let train = reference::sibling("crucible-train");
+    let recipes = [
+        (
+            "steady",
+            testkit::recipes::reference(
+                work.path(),
+                "steady",
+                &train,
+                &["--learning-rate", "0.003", "--epochs", "2"],
+            ),
+        ),
+        (
+            "timid",
+            testkit::recipes::reference(
+                work.path(),
+                "timid",
+                &train,
+                &["--learning-rate", "0.00001", "--epochs", "1"],
+            ),
+        ),
+        ("crashes", testkit::recipes::probe(work.path(), "crash")),
+    ];
+    let mut entrants = Vec::new();
+    for (index, (name, context)) in recipes.iter().enumerate() {
+        let keys = end2end::miner_keys(60 + index as u8);
+        let declaration = json!({"task_types": ["instruct"], "max_parameters": 8_000_000_000u64});
+        let register = format!("{}/api/v1/miner/register", h.base);
+        let (status, _) = end2end::signed(
+            "POST",
+            &register,
+            &keys,
+            declaration.to_string().as_bytes(),
+            &[],
+        )
+        .await
+        .unwrap();
+        assert_eq!(status, 200);
+        let upload = format!("{}/api/v1/miner/recipes?name={name}", h.base);
+        let (status, recipe) = end2end::signed("PUT", &upload, &keys, context, &[])
+            .await
+            .unwrap();
+        assert_eq!(status, 202, "{recipe}");
+        entrants.push((keys, recipe["id"].as_str().unwrap().to_string()));
+    }
+    for (keys, recipe) in &entrants {
+        let recipes = format!("{}/api/v1/miner/recipes", h.base);
+        end2end::wait_until("the recipe is built", 120, async || {
+            let listed = end2end::signed("GET", &recipes, keys, b"", &[]).await;
+            listed.is_some_and(|(_, list)| {
+                list["recipes"][0]["id"] == recipe.as_str()
+                    && list["recipes"][0]["state"] == "built"
+            })
+        })
+        .await;
+    }
+    let request = json!({"dataset_id": dataset, "model_id": "crucible/reference-tiny", "hours": 1});
+    let (status, opened) =
+        end2end::post_json(&format!("{}/api/v1/tournaments", h.base), &key, &request).await;
+    assert_eq!(status, 201, "{opened}");
+    let id = opened["id"].as_str().unwrap().to_string();
+    for (keys, recipe) in &entrants {
+        let enter = format!("{}/api/v1/miner/tournaments/{id}/entries", h.base);
+        let body = json!({"recipe_id": recipe}).to_string();
+        let (status, answer) = end2end::signed("POST", &enter, keys, body.as_bytes(), &[])
+            .await
+            .unwrap();
+        assert_eq!(status, 201, "{answer}");
+    }
+
+    h.goto(&format!("/tournaments/{id}")).await;
+    h.wait_for_text("[data-test=tournament-state]", "pending")
+        .await;
+    let started = Instant::now();
+    end2end::wait_until("the tournament completes", 300, async || {
+        let bracket = end2end::get_json(&format!("{}/api/v1/tournaments/{id}", h.base), &key).await;
+        bracket.is_some_and(|b| b["state"] == "completed" || b["state"] == "cancelled")
+    })
+    .await;
+    eprintln!(
+        "three recipes played in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    h.goto(&format!("/tournaments/{id}")).await;
+    h.wait_for_text("[data-test=tournament-state]", "completed")
+        .await;
+    let winner = h.text("[data-test=tournament-winner]").await;
+    assert!(
+        winner.contains("steady") || winner.contains("timid"),
+        "{winner}"
+    );
+    let bracket = h.text("[data-test=bracket]").await;
+    assert!(
+        bracket.contains("Round 1") && bracket.contains("Round 2"),
+        "{bracket}"
+    );
+    assert!(
+        bracket.contains("failed: the recipe ended with Signalled"),
+        "the crash is shown with its reason: {bracket}"
+    );
+    assert!(bracket.contains("a bye"), "{bracket}");
+    h.screenshot("14-tournament-bracket").await;
+
+    h.click("[data-test=tournament-winner] a").await;
+    h.wait_for_text("h1", "A champion's recipe").await;
+    let files = h.text("main").await;
+    assert!(
+        files.contains("Dockerfile") && files.contains("crucible-train"),
+        "{files}"
+    );
+    h.screenshot("15-champions-recipe").await;
+}

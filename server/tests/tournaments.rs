@@ -31,48 +31,11 @@ fn run_ok(command: &mut Command) {
     );
 }
 
-/// The reference recipe with `flags` as its settings, packed by the script miners use.
 fn reference_recipe(dir: &Path, name: &str, flags: &[&str]) -> Vec<u8> {
-    let out = dir.join(format!("{name}.tar"));
-    run_ok(
-        Command::new("bash")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../scripts/reference-recipe.sh"
-            ))
-            .arg(&out)
-            .args(flags)
-            .env("CRUCIBLE_TRAIN_BIN", built("crucible-train")),
-    );
-    std::fs::read(out).unwrap()
+    testkit::recipes::reference(dir, name, &built("crucible-train"), flags)
 }
 
-/// A recipe FROM scratch around the runner tests' static probe, run in `mode`.
-fn probe_recipe(dir: &Path, mode: &str) -> Vec<u8> {
-    let probe = dir.join("probe");
-    if !probe.exists() {
-        let source = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../runner/tests/fixtures/probe.c"
-        );
-        run_ok(
-            Command::new("gcc")
-                .args(["-static", "-O1", "-o"])
-                .arg(&probe)
-                .arg(source),
-        );
-    }
-    let mut tar = tar::Builder::new(Vec::new());
-    let dockerfile =
-        format!("FROM scratch\nCOPY probe /probe\nENTRYPOINT [\"/probe\", \"{mode}\"]\n");
-    let mut header = tar::Header::new_gnu();
-    header.set_size(dockerfile.len() as u64);
-    header.set_mode(0o644);
-    tar.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
-        .unwrap();
-    tar.append_path_with_name(&probe, "probe").unwrap();
-    tar.into_inner().unwrap()
-}
+use testkit::recipes::probe as probe_recipe;
 
 async fn admin_key(app: &mut TestApp, email: &str) -> String {
     let address = domain::accounts::Email::parse(email).unwrap();

@@ -7,6 +7,7 @@
 
 pub mod files;
 pub mod http;
+pub mod recipes;
 
 use std::sync::Arc;
 

@@ -202,7 +202,7 @@ fn MatchCard(m: MatchView) -> impl IntoView {
         <article class="match" data-test="match">
             <h3>{title}</h3>
             <table class="table">
-                <thead><tr><th scope="col">"Rank"</th><th scope="col">"Recipe (miner)"</th><th scope="col">"Held-out loss per task"</th><th scope="col">""</th></tr></thead>
+                <thead><tr><th scope="col">"Rank"</th><th scope="col">"Recipe (miner)"</th><th scope="col">"Held-out loss per task"</th><th scope="col"><span class="sr-only">"Advanced"</span></th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
             <p class="muted">{outcome}</p>
@@ -243,7 +243,7 @@ pub fn TournamentPage() -> impl IntoView {
                     view! {
                         <section class="card" data-test="bracket">
                             <h1>{format!("{} tournament · {} · {}", b.kind, b.task_type, b.model_id)}</h1>
-                            <p data-test="tournament-state">{format!("{}: {}", b.state, b.reason)}</p>
+                            <p data-test="tournament-state"><strong>{b.state.clone()}</strong>{format!(" · {}", b.reason)}</p>
                             <p>{format!("Each run has {} hour(s) on the platform's trainers.", b.hours)}</p>
                             {champion}
                             {winner}

@@ -290,7 +290,7 @@ async fn close_registration(platform: &Platform, tournament: &TournamentRow) -> 
             }
         } else {
             let reason = format!(
-                "cancelled: {} of the {} entrants needed after {} extensions of registration",
+                "{} of the {} entrants needed after {} extensions of registration",
                 entries.len(),
                 tournament.min_entrants,
                 schedule.registration_retries
@@ -665,7 +665,7 @@ async fn next_round(platform: &Platform, tournament: &TournamentRow) -> Result<b
     let boss_played = this_round.iter().any(|m| m.kind == "boss");
     let more = match survivors.as_slice() {
         [] => {
-            let reason = "cancelled: no entrant produced a model that could be scored";
+            let reason = "no entrant produced a model that could be scored";
             db::tournaments::change_state(
                 &mut *tx,
                 &tournament.id,
@@ -708,9 +708,9 @@ async fn next_round(platform: &Platform, tournament: &TournamentRow) -> Result<b
             }
             _ => {
                 let reason = if boss_played {
-                    "completed: the boss round decided the title".to_string()
+                    "the boss round decided the title".to_string()
                 } else {
-                    "completed: the last entrant standing takes the title".to_string()
+                    "the last entrant standing takes the title".to_string()
                 };
                 db::tournaments::complete(&mut *tx, &tournament.id, only, &reason, now).await?;
                 schedule_next(&mut tx, platform, tournament, now).await?;
