@@ -377,6 +377,25 @@ fn nine_recipes_play_down_to_a_champion_whose_recipe_is_published() {
             .await;
         assert_eq!(hidden.status, StatusCode::NOT_FOUND, "{}", hidden.body);
 
+        // The tournament leaderboard sums each miner's points; the champion has a title.
+        let board = app
+            .api(
+                "GET",
+                "/api/v1/tournaments/leaderboard?kind=text",
+                None,
+                None,
+            )
+            .await
+            .json();
+        let top = &board["miners"][0];
+        assert_eq!(
+            (top["hotkey"].as_str(), top["titles"].as_i64()),
+            (bracket["winner"]["hotkey"].as_str(), Some(1)),
+            "{board}"
+        );
+        let list = app.get("/tournaments").await.body;
+        assert!(list.contains("data-test=\"tournament-standing\""), "{list}");
+
         // The page shows the bracket to anyone.
         let page = app.get(&format!("/tournaments/{id}")).await;
         assert_eq!(page.status, StatusCode::OK);

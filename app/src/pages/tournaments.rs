@@ -105,14 +105,41 @@ impl From<domain::tournaments::play::Bracket> for BracketView {
     }
 }
 
+/// A miner's standing over every tournament of a kind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StandingView {
+    pub kind: String,
+    pub hotkey: String,
+    pub points: f64,
+    pub tournaments: i64,
+    pub titles: i64,
+}
+
 #[server(prefix = "/fn", endpoint = "tournaments")]
-pub async fn load_tournaments() -> Result<Vec<BracketView>, ServerFnError> {
+pub async fn load_tournaments() -> Result<(Vec<BracketView>, Vec<StandingView>), ServerFnError> {
     use crate::web_session;
+    use domain::tournaments::play;
     let platform = web_session::platform()?;
-    let recent = domain::tournaments::play::recent(&platform, 20)
+    let recent = play::recent(&platform, 20)
         .await
         .map_err(web_session::failed)?;
-    Ok(recent.into_iter().map(BracketView::from).collect())
+    let mut standings = Vec::new();
+    for kind in ["text", "image"] {
+        let board = play::leaderboard(&platform, kind)
+            .await
+            .map_err(web_session::failed)?;
+        standings.extend(board.into_iter().map(|m| StandingView {
+            kind: kind.to_string(),
+            hotkey: m.hotkey,
+            points: m.points,
+            tournaments: m.tournaments,
+            titles: m.titles,
+        }));
+    }
+    Ok((
+        recent.into_iter().map(BracketView::from).collect(),
+        standings,
+    ))
 }
 
 #[server(prefix = "/fn", endpoint = "tournament")]
@@ -142,8 +169,17 @@ pub fn TournamentsPage() -> impl IntoView {
             <p>"Miners' training recipes run on the platform's own trainers, on the same task and data, in knockout pairs or groups, then a boss round against the champion."</p>
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || list.get().map(|list| match list {
-                    Ok(list) if list.is_empty() => view! { <p>"No tournament yet."</p> }.into_any(),
-                    Ok(list) => {
+                    Ok((list, _)) if list.is_empty() => view! { <p>"No tournament yet."</p> }.into_any(),
+                    Ok((list, standings)) => {
+                        let board = standings.into_iter().map(|s| view! {
+                            <tr data-test="tournament-standing">
+                                <td>{s.kind}</td>
+                                <td><a href=format!("/miners/{}", s.hotkey)><code>{short(&s.hotkey)}</code></a></td>
+                                <td>{format!("{:.3}", s.points)}</td>
+                                <td>{s.tournaments}</td>
+                                <td>{s.titles}</td>
+                            </tr>
+                        }).collect_view();
                         let rows = list.into_iter().map(|t| view! {
                             <tr data-test="tournament-row">
                                 <td><a href=format!("/tournaments/{}", t.id)>{format!("{} · {}", t.kind, t.model_id)}</a></td>
@@ -156,6 +192,12 @@ pub fn TournamentsPage() -> impl IntoView {
                             <table class="table">
                                 <thead><tr><th scope="col">"Tournament"</th><th scope="col">"State"</th><th scope="col">"Champion"</th><th scope="col">"Latest"</th></tr></thead>
                                 <tbody>{rows}</tbody>
+                            </table>
+                            <h2>"Tournament leaderboard"</h2>
+                            <table class="table">
+                                <caption class="sr-only">"Points per miner over every tournament of a kind"</caption>
+                                <thead><tr><th scope="col">"Kind"</th><th scope="col">"Miner"</th><th scope="col">"Points"</th><th scope="col">"Tournaments"</th><th scope="col">"Titles"</th></tr></thead>
+                                <tbody>{board}</tbody>
                             </table>
                         }.into_any()
                     }

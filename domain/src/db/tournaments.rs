@@ -492,3 +492,28 @@ pub async fn recipe_names<'e>(
     .fetch_all(exec)
     .await
 }
+
+#[derive(Clone, Debug, FromRow)]
+pub struct MinerPoints {
+    pub hotkey: String,
+    pub points: f64,
+    pub tournaments: i64,
+    pub titles: i64,
+}
+
+/// Every miner who entered a `kind` tournament: points over all of them, entries and titles won.
+pub async fn points_by_miner<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    kind: &str,
+) -> sqlx::Result<Vec<MinerPoints>> {
+    sqlx::query_as(
+        "SELECT m.hotkey, SUM(e.points) AS points, COUNT(*) AS tournaments, \
+         SUM(CASE WHEN t.winner_recipe_id = e.recipe_id THEN 1 ELSE 0 END) AS titles \
+         FROM tournament_entries e JOIN tournaments t ON t.id = e.tournament_id \
+         JOIN miners m ON m.id = e.miner_id WHERE t.kind = $1 \
+         GROUP BY m.hotkey ORDER BY points DESC, titles DESC, m.hotkey",
+    )
+    .bind(kind)
+    .fetch_all(exec)
+    .await
+}

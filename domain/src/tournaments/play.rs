@@ -903,3 +903,26 @@ pub async fn recent(platform: &Platform, limit: i64) -> Result<Vec<Bracket>> {
     }
     Ok(brackets)
 }
+
+/// A miner's standing over every tournament of a kind.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct MinerStanding {
+    pub hotkey: String,
+    pub points: f64,
+    pub tournaments: i64,
+    pub titles: i64,
+}
+
+/// The tournament leaderboard of `kind` (`text` or `image`): points summed over its tournaments.
+pub async fn leaderboard(platform: &Platform, kind: &str) -> Result<Vec<MinerStanding>> {
+    let rows = db::tournaments::points_by_miner(platform.db.pool(), kind).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| MinerStanding {
+            hotkey: r.hotkey,
+            points: r.points,
+            tournaments: r.tournaments,
+            titles: r.titles,
+        })
+        .collect())
+}

@@ -6,7 +6,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use domain::tournaments::play::{self, Bracket, NewTournament};
+use domain::tournaments::play::{self, Bracket, MinerStanding, NewTournament};
 use domain::tournaments::recipes::{self, RecipeFile};
 use serde::Serialize;
 
@@ -16,6 +16,7 @@ use crate::http::{ApiError, AppState, Caller};
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::get("/api/v1/tournaments", list),
+        Endpoint::get("/api/v1/tournaments/leaderboard", leaderboard),
         Endpoint::post("/api/v1/tournaments", open),
         Endpoint::get("/api/v1/tournaments/{id}", show),
         Endpoint::get("/api/v1/recipes/{id}/files", files),
@@ -32,6 +33,27 @@ struct TournamentList {
 async fn list(State(state): State<AppState>) -> Result<Json<TournamentList>, ApiError> {
     let tournaments = play::recent(&state.platform, 20).await?;
     Ok(Json(TournamentList { tournaments }))
+}
+
+#[derive(serde::Deserialize)]
+struct Kind {
+    kind: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Leaderboard {
+    kind: String,
+    miners: Vec<MinerStanding>,
+}
+
+/// `?kind=text|image` (text by default): points per miner over every tournament of the kind.
+async fn leaderboard(
+    State(state): State<AppState>,
+    axum::extract::Query(kind): axum::extract::Query<Kind>,
+) -> Result<Json<Leaderboard>, ApiError> {
+    let kind = kind.kind.unwrap_or_else(|| "text".into());
+    let miners = play::leaderboard(&state.platform, &kind).await?;
+    Ok(Json(Leaderboard { kind, miners }))
 }
 
 /// Opens a tournament on one of the admin's ready datasets: `{"dataset_id", "model_id", "hours"}`.
