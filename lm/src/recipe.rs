@@ -34,6 +34,50 @@ impl Method {
     }
 }
 
+/// A recipe's settings as command-line flags, shared by the reference miner and `crucible-train`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct RecipeArgs {
+    /// The recipe: AdamW's learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub learning_rate: f64,
+    /// The recipe: passes over the training rows (stopped early at the deadline).
+    #[arg(long, default_value_t = 2)]
+    pub epochs: usize,
+    /// The recipe: rows per optimiser step.
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    /// The recipe: seed of the row order.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The recipe: `full` fine-tuning of every weight, or `lora` adapters on every attention and MLP
+    /// layer (folded into the weights before saving).
+    #[arg(long, default_value = "full")]
+    pub method: String,
+    /// The recipe, with `--method lora`: the adapters' rank.
+    #[arg(long, default_value_t = 8)]
+    pub lora_rank: usize,
+    /// The recipe, with `--method lora`: the adapters' scale is alpha / rank.
+    #[arg(long, default_value_t = 16.0)]
+    pub lora_alpha: f64,
+}
+
+impl RecipeArgs {
+    pub fn method(&self) -> Result<Method, Error> {
+        Method::parse(&self.method, self.lora_rank, self.lora_alpha)
+    }
+
+    /// The recipe, stopping at `deadline`.
+    pub fn recipe(&self, deadline: std::time::Instant) -> Recipe {
+        Recipe {
+            learning_rate: self.learning_rate,
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            seed: self.seed,
+            deadline: Some(deadline),
+        }
+    }
+}
+
 /// Fine-tunes the base model in `base` on `rows` of `task_type` into `out`; what it did, in words.
 /// Progress goes to standard error, labelled with `label` (several tasks may train at once).
 pub fn fine_tune(

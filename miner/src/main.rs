@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use client::Api;
-use lm::recipe::Method;
+use lm::recipe::{Method, RecipeArgs};
 
 /// What can stop the miner or one of its tasks.
 #[derive(Debug, thiserror::Error)]
@@ -60,28 +60,8 @@ pub struct Args {
     /// Offers whose window is longer than this many hours are declined.
     #[arg(long, default_value_t = 12)]
     max_hours: u64,
-    /// The recipe: AdamW's learning rate.
-    #[arg(long, default_value_t = 1e-3)]
-    learning_rate: f64,
-    /// The recipe: passes over the training rows (stopped early at the deadline).
-    #[arg(long, default_value_t = 2)]
-    epochs: usize,
-    /// The recipe: rows per optimiser step.
-    #[arg(long, default_value_t = 8)]
-    batch_size: usize,
-    /// The recipe: seed of the row order.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// The recipe: `full` fine-tuning of every weight, or `lora` adapters on every attention and MLP
-    /// layer (folded into the weights before submitting).
-    #[arg(long, default_value = "full")]
-    method: String,
-    /// The recipe, with `--method lora`: the adapters' rank.
-    #[arg(long, default_value_t = 8)]
-    lora_rank: usize,
-    /// The recipe, with `--method lora`: the adapters' scale is alpha / rank.
-    #[arg(long, default_value_t = 16.0)]
-    lora_alpha: f64,
+    #[command(flatten)]
+    recipe: RecipeArgs,
     /// Stop after this many submissions (default: run until stopped).
     #[arg(long)]
     tasks: Option<usize>,
@@ -122,11 +102,7 @@ async fn main() -> std::process::ExitCode {
 
 impl Args {
     fn method(&self) -> Result<Method, Error> {
-        Ok(Method::parse(
-            &self.method,
-            self.lora_rank,
-            self.lora_alpha,
-        )?)
+        Ok(self.recipe.method()?)
     }
 }
 

@@ -121,13 +121,7 @@ async fn window(api: &Api, task_id: &str) -> Result<i64, Error> {
 }
 
 fn recipe(args: &Args, budget: Duration) -> Recipe {
-    Recipe {
-        learning_rate: args.learning_rate,
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        seed: args.seed,
-        deadline: Some(Instant::now() + budget),
-    }
+    args.recipe.recipe(Instant::now() + budget)
 }
 
 /// The model directory as a tar of its files.

@@ -8,8 +8,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use lm::recipe::{Method, fine_tune};
-use lm::train::Recipe;
+use lm::recipe::{RecipeArgs, fine_tune};
 use serde_json::Value;
 
 #[derive(Parser)]
@@ -37,25 +36,8 @@ struct Args {
     /// The time the recipe has, in hours (fractions allowed); it stops a tenth before, to save.
     #[arg(long)]
     hours: f64,
-    /// The recipe: AdamW's learning rate.
-    #[arg(long, default_value_t = 1e-3)]
-    learning_rate: f64,
-    /// The recipe: passes over the rows.
-    #[arg(long, default_value_t = 2)]
-    epochs: usize,
-    /// The recipe: rows per optimiser step.
-    #[arg(long, default_value_t = 8)]
-    batch_size: usize,
-    /// The recipe: seed of the row order.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// The recipe: `full` or `lora`.
-    #[arg(long, default_value = "full")]
-    method: String,
-    #[arg(long, default_value_t = 8)]
-    lora_rank: usize,
-    #[arg(long, default_value_t = 16.0)]
-    lora_alpha: f64,
+    #[command(flatten)]
+    recipe: RecipeArgs,
 }
 
 fn main() -> ExitCode {
@@ -74,7 +56,7 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> Result<String, lm::Error> {
     let started = Instant::now();
-    let method = Method::parse(&args.method, args.lora_rank, args.lora_alpha)?;
+    let method = args.recipe.method()?;
     if !(args.hours.is_finite() && args.hours > 0.0) {
         return Err(lm::Error::Input(format!(
             "--hours {}: give a positive number of hours",
@@ -96,13 +78,7 @@ fn run(args: &Args) -> Result<String, lm::Error> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let budget = Duration::from_secs_f64(args.hours * 3600.0 * 0.9);
-    let recipe = Recipe {
-        learning_rate: args.learning_rate,
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        seed: args.seed,
-        deadline: Some(started + budget),
-    };
+    let recipe = args.recipe.recipe(started + budget);
     std::fs::create_dir_all(&args.output_dir)
         .map_err(|err| lm::Error::io(&args.output_dir, err))?;
     fine_tune(
