@@ -336,6 +336,9 @@ testkit::on_both_databases! {
         let early = app.api("GET", &format!("/api/v1/tasks/{id}/result"), Some(&key), None).await;
         assert_eq!(early.status, StatusCode::CONFLICT, "no winner while training: {}", early.body);
 
+        // An anonymous visitor's leaderboard page, rendered now and kept for a second, has no one yet.
+        assert!(app.get_anonymous("/leaderboards?window=7d").await.body.contains("data-test=\"leaderboard-empty\""));
+
         sqlx::query("UPDATE tasks SET deadline_at = 1 WHERE id = $1").bind(&id).execute(app.state.platform.db.pool()).await.unwrap();
         sqlx::query("UPDATE jobs SET run_at = 0 WHERE subject_id = $1 AND state = 'queued'").bind(&id).execute(app.state.platform.db.pool()).await.unwrap();
         app.run_jobs().await;
@@ -348,6 +351,9 @@ testkit::on_both_databases! {
         assert!(last.contains("the best held-out loss is 0.5000"), "{last}");
 
         let hotkey = |keys: &schnorrkel::Keypair| domain::miners::Hotkey::from_public_key(keys.public.to_bytes()).to_string();
+        // The new scores show on that page at once: recording them dropped the page kept for visitors.
+        let board = app.get_anonymous("/leaderboards?window=7d").await.body;
+        assert!(board.contains(&hotkey(&pool[1])) && !board.contains("leaderboard-empty"), "{board}");
         let export = app.api("GET", "/api/v1/audit/export", None, None).await.json();
         let score = |keys: &schnorrkel::Keypair| export["scores"].as_array().unwrap().iter().find(|s| s["miner"] == hotkey(keys)).cloned().unwrap();
         assert_eq!(score(&pool[1])["points"], 3);

@@ -188,6 +188,12 @@ impl Leaderboards {
         self.lock().generation += 1;
     }
 
+    /// How many times scores were recorded by this process: what is rendered from the boards is
+    /// stale once it changes.
+    pub fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
     /// The page `query` asks for, as the scores stand at `now` (or at most `FRESH_MS` before).
     pub async fn page(&self, db: &Database, query: &BoardQuery, now: Millis) -> Result<BoardPage> {
         let (standings, as_of) = self.board(db, query, now).await?;

@@ -10,6 +10,7 @@ mod forms;
 mod health;
 mod metrics;
 mod objects;
+mod page_cache;
 
 pub use caller::Caller;
 pub use error::ApiError;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub links: LinkSigner,
     pub metrics: Arc<Metrics>,
     pub settings: HttpSettings,
+    /// The public leaderboard page as anonymous visitors get it, for a second.
+    pub page_cache: Arc<page_cache::PageCache>,
 }
 
 impl AppState {
@@ -59,6 +62,7 @@ impl AppState {
             links,
             metrics: Arc::new(Metrics::default()),
             settings,
+            page_cache: Default::default(),
         }
     }
 }
@@ -90,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .route("/fn/{*name}", post(server_fn).get(server_fn))
         .route("/api/v1/{*rest}", api::fallback());
     endpoint::mount(pages, endpoints())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), page_cache::serve))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::record))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, app::shell))
         .layer(sessions)

@@ -235,6 +235,14 @@ impl TestApp {
             .await
     }
 
+    /// A GET without the test's cookies, as a visitor with no session sends it.
+    pub async fn get_anonymous(&mut self, path: &str) -> TestResponse {
+        let saved = std::mem::take(&mut self.cookies);
+        let response = self.get(path).await;
+        self.cookies = saved;
+        response
+    }
+
     pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> TestResponse {
         let body = serde_urlencoded::to_string(fields).unwrap();
         let request = Request::post(path)
