@@ -407,14 +407,16 @@ fn nine_recipes_play_down_to_a_champion_whose_recipe_is_published() {
     });
 }
 
+/// Probe recipes in `modes`, one miner each (key seeds from `first`), uploaded and built.
 async fn probe_recipes(
     app: &mut TestApp,
     dir: &Path,
+    first: u8,
     modes: &[&str],
 ) -> Vec<(schnorrkel::Keypair, String)> {
     let mut recipes = Vec::new();
     for (index, mode) in modes.iter().enumerate() {
-        let keys = miner_keys(150 + index as u8);
+        let keys = miner_keys(first + index as u8);
         app.register_miner(&keys, &["instruct"], 8_000_000_000)
             .await;
         let uploaded = app
@@ -455,7 +457,7 @@ async fn state_of(app: &mut TestApp, id: &str) -> Value {
 }
 
 testkit::on_both_databases! {
-    async fn too_few_entrants_extend_registration_then_a_bye_can_win_and_the_next_tournament_opens(db: Database) {
+    async fn too_few_entrants_extend_registration_a_bye_wins_and_the_next_champion_takes_the_title_in_the_boss_round(db: Database) {
         let mut app = TestApp::new(db).await;
         let work = tempfile::tempdir().unwrap();
         let models = work.path().join("base-models");
@@ -482,7 +484,7 @@ testkit::on_both_databases! {
                 gap_ms: 0,
             };
         });
-        let recipes = probe_recipes(&mut app, work.path(), &["crash", "crash", "net"]).await;
+        let recipes = probe_recipes(&mut app, work.path(), 150, &["crash", "crash", "net"]).await;
         let key = admin_key(&mut app, "ops@example.org").await;
         let dataset = validated_dataset(&mut app, &key).await;
         let request = json!({"dataset_id": dataset["id"], "model_id": "crucible/reference-tiny", "hours": 1});
@@ -516,5 +518,27 @@ testkit::on_both_databases! {
         assert_ne!(next["id"], id.as_str(), "{list}");
         assert_eq!((next["state"].as_str(), next["champion_wins"].as_i64()), (Some("pending"), Some(1)), "{next}");
         assert_eq!(next["champion"]["recipe_id"], recipes[0].1.as_str());
+
+        // A challenger whose model scores meets the champion (whose runs crash) in a boss round of
+        // six tasks, wins all six and takes the title.
+        let next_id = next["id"].as_str().unwrap().to_string();
+        let challengers = probe_recipes(&mut app, work.path(), 160, &["loss", "crash"]).await;
+        for challenger in &challengers {
+            assert_eq!(enter(&mut app, &next_id, challenger).await, StatusCode::CREATED);
+        }
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        app.run_jobs().await;
+        let decided = state_of(&mut app, &next_id).await;
+        assert_eq!(decided["state"], "completed", "{decided}");
+        assert_eq!(decided["winner"]["recipe_id"], challengers[0].1.as_str(), "{decided}");
+        let boss = decided["matches"].as_array().unwrap().iter().find(|m| m["kind"] == "boss").cloned().unwrap();
+        assert_eq!((boss["round"].as_i64(), boss["tasks"].as_i64()), (Some(2), Some(6)), "{boss}");
+        assert!(boss["outcome"].as_str().unwrap().contains("on 6 of 6 tasks (4 needed): it takes the title"), "{}", boss["outcome"]);
+        let challenger_runs = boss["entrants"].as_array().unwrap().iter().find(|e| e["name"]["recipe_id"] == challengers[0].1.as_str()).unwrap()["runs"].clone();
+        assert_eq!(challenger_runs.as_array().unwrap().len(), 6);
+        assert!(challenger_runs.as_array().unwrap().iter().all(|r| r["loss"] == 0.5), "{challenger_runs}");
+        let board = app.api("GET", "/api/v1/tournaments/leaderboard?kind=text", None, None).await.json();
+        let titles: i64 = board["miners"].as_array().unwrap().iter().map(|m| m["titles"].as_i64().unwrap()).sum();
+        assert_eq!(titles, 2, "two tournaments, two titles: {board}");
     }
 }
