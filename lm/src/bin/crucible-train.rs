@@ -33,7 +33,8 @@ struct Args {
     /// Where the trained model is written.
     #[arg(long, env = "OUTPUT_DIR")]
     output_dir: PathBuf,
-    /// The time the recipe has, in hours (fractions allowed); it stops a tenth before, to save.
+    /// The time the recipe has, in hours (fractions allowed); it stops training a tenth before, and at
+    /// least two seconds before, to save the model.
     #[arg(long)]
     hours: f64,
     #[command(flatten)]
@@ -77,7 +78,8 @@ fn run(args: &Args) -> Result<String, lm::Error> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let budget = Duration::from_secs_f64(args.hours * 3600.0 * 0.9);
+    let seconds = args.hours * 3600.0;
+    let budget = Duration::from_secs_f64((seconds * 0.9).min(seconds - 2.0).max(0.0));
     let recipe = args.recipe.recipe(started + budget);
     std::fs::create_dir_all(&args.output_dir)
         .map_err(|err| lm::Error::io(&args.output_dir, err))?;
