@@ -90,7 +90,7 @@ pub async fn existing_csrf_token(
 
 /// The session's CSRF token, created on first use.
 pub async fn csrf_token(session: &Session) -> Result<String, tower_sessions::session::Error> {
-    if let Some(token) = session.get::<String>(CSRF).await? {
+    if let Some(token) = existing_csrf_token(session).await? {
         return Ok(token);
     }
     let mut bytes = [0u8; 32];

@@ -2,6 +2,7 @@
 
 use sqlx::{Any, Executor, FromRow};
 
+use super::Nullables;
 use crate::clock::Millis;
 
 #[derive(Clone, Debug, FromRow)]
@@ -35,9 +36,7 @@ pub async fn record<'e>(
     exec: impl Executor<'e, Database = Any>,
     row: &EvaluationRow,
 ) -> sqlx::Result<()> {
-    // A NULL loss is written as a literal: the Any driver's untyped NULL would give PostgreSQL's cached
-    // statement the wrong parameter type for the next, numeric, loss.
-    let loss = if row.loss.is_some() { "$8" } else { "NULL" };
+    let loss = Nullables::from(8).slot(row.loss.is_some());
     let query = format!(
         "INSERT INTO evaluations (submission_id, task_id, attempts, state, error, log, updated_at, loss) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, {loss}) \

@@ -2,6 +2,7 @@
 
 use sqlx::{Any, Executor, FromRow};
 
+use super::Nullables;
 use crate::clock::Millis;
 
 #[derive(Clone, Debug, FromRow)]
@@ -20,8 +21,7 @@ pub async fn insert<'e>(
     exec: impl Executor<'e, Database = Any>,
     row: &ScoreRow,
 ) -> sqlx::Result<()> {
-    // A missing rank is written as a literal NULL (see `evaluations::record`).
-    let rank = if row.rank.is_some() { "$7" } else { "NULL" };
+    let rank = Nullables::from(7).slot(row.rank.is_some());
     let query = format!(
         "INSERT INTO scores (id, task_id, miner_id, points, reason, scored_at, rank) \
          VALUES ($1, $2, $3, $4, $5, $6, {rank}) ON CONFLICT (task_id, miner_id) DO NOTHING"

@@ -41,6 +41,16 @@ fn conflict(message: impl Into<String>) -> Error {
     }
 }
 
+/// The task type the tournament's tasks are of.
+fn task_type(tournament: &TournamentRow) -> Result<TaskType> {
+    TaskType::parse(&tournament.task_type).ok_or_else(|| {
+        Error::Internal(format!(
+            "a tournament of task type {}",
+            tournament.task_type
+        ))
+    })
+}
+
 fn kind_of(task_type: TaskType) -> &'static str {
     if task_type == TaskType::Image {
         "image"
@@ -167,12 +177,10 @@ pub async fn open_next(platform: &Platform, last_id: &str) -> Result<()> {
     if db::tournaments::open_of_kind(db, &last.kind).await? > 0 {
         return Ok(());
     }
-    let task_type = TaskType::parse(&last.task_type)
-        .ok_or_else(|| Error::Internal(format!("a tournament of task type {}", last.task_type)))?;
     insert(
         platform,
         &last.dataset_id,
-        task_type,
+        task_type(&last)?,
         &last.model_id,
         last.hours,
     )
@@ -305,16 +313,7 @@ async fn close_registration(platform: &Platform, tournament: &TournamentRow) -> 
             )
             .await?
             {
-                let next = JobKind::OpenTournament.as_str();
-                db::jobs::enqueue_at(
-                    &mut *tx,
-                    next,
-                    &tournament.id,
-                    jobs::MAX_ATTEMPTS,
-                    now + schedule.gap_ms,
-                    now,
-                )
-                .await?;
+                schedule_next(&mut tx, platform, tournament, now).await?;
             }
         }
         tx.commit().await?;
@@ -412,17 +411,11 @@ async fn play_round(platform: &Platform, tournament: &TournamentRow) -> Result<(
     let evaluator = platform.evaluator.as_ref().ok_or_else(|| {
         Error::Internal("no evaluator is configured: tournament runs cannot be scored".into())
     })?;
-    let task_type = TaskType::parse(&tournament.task_type).ok_or_else(|| {
-        Error::Internal(format!(
-            "a tournament of task type {}",
-            tournament.task_type
-        ))
-    })?;
     let work =
         tempfile::tempdir().map_err(|err| Error::Internal(format!("a work directory: {err}")))?;
     let subject = Subject {
         id: &tournament.id,
-        task_type,
+        task_type: task_type(tournament)?,
         model_id: &tournament.model_id,
         dataset_id: &tournament.dataset_id,
     };
@@ -437,6 +430,13 @@ async fn play_round(platform: &Platform, tournament: &TournamentRow) -> Result<(
     let entrants = db::tournaments::match_entrants(db, &tournament.id).await?;
     let runs = db::tournaments::runs(db, &tournament.id).await?;
     for played in &matches {
+        let mut recipes = Vec::new();
+        for entrant in entrants.iter().filter(|e| e.match_id == played.id) {
+            let recipe = db::recipes::by_id(db, &entrant.recipe_id)
+                .await?
+                .ok_or(Error::NotFound("recipe"))?;
+            recipes.push(recipe);
+        }
         for index in 0..played.tasks {
             let data_dir = work.path().join(format!("{}-{index}", played.id));
             runs::write_task_rows(&train, index as usize, played.tasks as usize, &data_dir)
@@ -451,24 +451,19 @@ async fn play_round(platform: &Platform, tournament: &TournamentRow) -> Result<(
                 time,
                 evaluation: &inputs,
             };
-            for entrant in entrants.iter().filter(|e| e.match_id == played.id) {
+            for recipe in &recipes {
                 let done = runs.iter().any(|r| {
-                    r.match_id == played.id
-                        && r.recipe_id == entrant.recipe_id
-                        && r.task_index == index
+                    r.match_id == played.id && r.recipe_id == recipe.id && r.task_index == index
                 });
                 if done {
                     continue;
                 }
-                let recipe = db::recipes::by_id(db, &entrant.recipe_id)
-                    .await?
-                    .ok_or(Error::NotFound("recipe"))?;
                 tracing::info!(tournament = %tournament.id, recipe = %recipe.id, task = index, "running a recipe");
                 let row = runs::run(
                     trainers,
                     evaluator,
                     &task,
-                    &recipe,
+                    recipe,
                     &played.id,
                     index,
                     work.path(),
@@ -500,14 +495,16 @@ impl Standing {
     }
 }
 
+/// Each entrant's seed, by recipe.
+async fn seeds(platform: &Platform, tournament_id: &str) -> Result<HashMap<String, i64>> {
+    let entries = db::tournaments::entries(platform.db.pool(), tournament_id).await?;
+    Ok(entries.into_iter().map(|e| (e.recipe_id, e.seed)).collect())
+}
+
 /// Ranks a played match's entrants, records who advances and why, and gives the round's points.
 async fn decide(platform: &Platform, tournament: &TournamentRow, played: &MatchRow) -> Result<()> {
     let db = platform.db.pool();
-    let seeds: HashMap<String, i64> = db::tournaments::entries(db, &tournament.id)
-        .await?
-        .into_iter()
-        .map(|e| (e.recipe_id, e.seed))
-        .collect();
+    let seeds = seeds(platform, &tournament.id).await?;
     let runs = db::tournaments::runs(db, &tournament.id).await?;
     let mut standings: Vec<Standing> = db::tournaments::match_entrants(db, &tournament.id)
         .await?
@@ -648,11 +645,7 @@ async fn next_round(platform: &Platform, tournament: &TournamentRow) -> Result<b
     if this_round.iter().any(|m| m.state == "playing") {
         return Ok(false);
     }
-    let seeds: HashMap<String, i64> = db::tournaments::entries(db, &tournament.id)
-        .await?
-        .into_iter()
-        .map(|e| (e.recipe_id, e.seed))
-        .collect();
+    let seeds = seeds(platform, &tournament.id).await?;
     let mut survivors: Vec<String> = db::tournaments::match_entrants(db, &tournament.id)
         .await?
         .into_iter()
