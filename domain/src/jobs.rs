@@ -22,6 +22,7 @@ pub enum JobKind {
     BuildRecipe,
     AdvanceTournament,
     OpenTournament,
+    TrainWithChampion,
 }
 
 impl JobKind {
@@ -35,6 +36,7 @@ impl JobKind {
             JobKind::BuildRecipe => "build_recipe",
             JobKind::AdvanceTournament => "advance_tournament",
             JobKind::OpenTournament => "open_tournament",
+            JobKind::TrainWithChampion => "train_with_champion",
         }
     }
 
@@ -48,6 +50,7 @@ impl JobKind {
             JobKind::BuildRecipe,
             JobKind::AdvanceTournament,
             JobKind::OpenTournament,
+            JobKind::TrainWithChampion,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == s)
@@ -111,6 +114,7 @@ async fn run(platform: &Platform, job: &JobRow) -> Result<()> {
         Some(JobKind::OpenTournament) => {
             crate::tournaments::play::open_next(platform, &job.subject_id).await
         }
+        Some(JobKind::TrainWithChampion) => tasks::champion::train(platform, &job.subject_id).await,
         Some(JobKind::EvaluateTask) => {
             crate::evaluation::evaluate_task(platform, &job.subject_id).await
         }

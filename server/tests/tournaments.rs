@@ -488,6 +488,21 @@ async fn enter(
     .status
 }
 
+/// Asks for a task of `hours` (two seconds each here) on the dataset, trained by the reigning champion.
+async fn champion_task(app: &mut TestApp, key: &str, dataset: &Value, dry_run: bool) -> (StatusCode, Value) {
+    let request = json!({"dataset_id": dataset["id"], "model_id": "crucible/reference-tiny", "hours_to_complete": 3, "run_by": "champion", "dry_run": dry_run});
+    let answer = app.api("POST", "/api/v1/tasks", Some(key), Some(request)).await;
+    (answer.status, answer.json())
+}
+
+/// Task `id` as its owner reads it, with its events.
+async fn task_of(app: &mut TestApp, key: &str, id: &str) -> (Value, Vec<String>) {
+    let task = app.api("GET", &format!("/api/v1/tasks/{id}"), Some(key), None).await.json();
+    let events = app.api("GET", &format!("/api/v1/tasks/{id}/events"), Some(key), None).await.json();
+    let reasons = events["events"].as_array().unwrap().iter().map(|e| e["reason"].as_str().unwrap().to_string()).collect();
+    (task, reasons)
+}
+
 async fn state_of(app: &mut TestApp, id: &str) -> Value {
     app.api("GET", &format!("/api/v1/tournaments/{id}"), None, None)
         .await
@@ -531,6 +546,12 @@ testkit::on_both_databases! {
         assert_eq!(refused.status, StatusCode::FORBIDDEN, "only admins open tournaments: {}", refused.body);
         let id = app.api("POST", "/api/v1/tournaments", Some(&key), Some(request)).await.json()["id"].as_str().unwrap().to_string();
 
+        // Champion mode needs a champion: none has been crowned yet.
+        let (status, refused) = champion_task(&mut app, &key, &dataset, true).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+        assert_eq!(refused["error"]["field"], "run_by", "{refused}");
+        assert!(refused["error"]["message"].as_str().unwrap().contains("no text tournament has crowned a champion yet"), "{refused}");
+
         assert_eq!(enter(&mut app, &id, &recipes[0]).await, StatusCode::CREATED);
         tokio::time::sleep(Duration::from_millis(1_100)).await;
         app.run_jobs().await;
@@ -549,6 +570,21 @@ testkit::on_both_databases! {
         assert!(first[1]["outcome"].as_str().unwrap().contains("nobody advances"), "{}", first[1]["outcome"]);
         assert_eq!(ended["winner"]["recipe_id"], recipes[0].1.as_str(), "the best seed had the bye and is the last one standing");
         assert_eq!(enter(&mut app, &id, &recipes[2]).await, StatusCode::CONFLICT, "registration is closed");
+
+        // Champion mode with a champion whose recipe crashes: the task ends in failure, saying why.
+        let (status, plan) = champion_task(&mut app, &key, &dataset, true).await;
+        assert_eq!(status, StatusCode::OK, "{plan}");
+        assert_eq!((plan["run_by"].as_str(), plan["champion"]["recipe_id"].as_str()), (Some("champion"), Some(recipes[0].1.as_str())), "{plan}");
+        let (status, task) = champion_task(&mut app, &key, &dataset, false).await;
+        assert_eq!(status, StatusCode::CREATED, "{task}");
+        let failed = task["id"].as_str().unwrap().to_string();
+        // Its two jobs run by hand, so that the next tournament's registration is left to itself.
+        let platform = app.state.platform.clone();
+        domain::tasks::prepare(&platform, &failed).await.unwrap();
+        domain::tasks::champion::train(&platform, &failed).await.unwrap();
+        let (task, reasons) = task_of(&mut app, &key, &failed).await;
+        assert_eq!(task["state"], "failure", "{reasons:?}");
+        assert!(reasons.iter().any(|r| r.contains("the champion's recipe crash-0 produced no model: the recipe ended with")), "{reasons:?}");
 
         // The next tournament opens after the gap, with the champion defending its title.
         let list = app.api("GET", "/api/v1/tournaments", None, None).await.json();
@@ -578,5 +614,29 @@ testkit::on_both_databases! {
         let board = app.api("GET", "/api/v1/tournaments/leaderboard?kind=text", None, None).await.json();
         let titles: i64 = board["miners"].as_array().unwrap().iter().map(|m| m["titles"].as_i64().unwrap()).sum();
         assert_eq!(titles, 2, "two tournaments, two titles: {board}");
+
+        // Champion mode with the new champion: its recipe trains the customer's task on the trainer
+        // host, and its model is evaluated at once (not at the deadline) and delivered.
+        let (status, task) = champion_task(&mut app, &key, &dataset, false).await;
+        assert_eq!(status, StatusCode::CREATED, "{task}");
+        let task_id = task["id"].as_str().unwrap().to_string();
+        assert_eq!((task["run_by"].as_str(), task["champion_recipe_id"].as_str()), (Some("champion"), Some(challengers[0].1.as_str())));
+        app.run_jobs().await;
+        let (task, reasons) = task_of(&mut app, &key, &task_id).await;
+        assert_eq!(task["state"], "success", "{reasons:?}");
+        assert!(reasons.iter().any(|r| r.starts_with("the champion's recipe loss-0 trained a model in")), "{reasons:?}");
+        assert!(task["deadline_at"].as_i64().unwrap() > domain::clock::now_ms(), "done before its deadline: {task}");
+        let listed = app.api("GET", &format!("/api/v1/tasks/{task_id}/submissions"), Some(&key), None).await.json();
+        let listed = listed["submissions"].as_array().unwrap().clone();
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        let champion_hotkey = domain::miners::Hotkey::from_public_key(challengers[0].0.public.to_bytes()).to_string();
+        assert_eq!((listed[0]["miner"].as_str(), listed[0]["loss"].as_f64()), (Some(champion_hotkey.as_str()), Some(0.5)));
+        let download = app.api("GET", &format!("/api/v1/tasks/{task_id}/result"), Some(&key), None).await;
+        assert_eq!(download.status, StatusCode::OK, "{}", download.body);
+        assert!(download.body.contains("loss.txt"), "the recipe's output, packed as a tar");
+        app.forget_cookies();
+        app.sign_in("ops@example.org", common::PASSWORD).await;
+        let page = app.get(&format!("/tasks/{task_id}")).await.body;
+        assert!(page.contains("data-test=\"task-champion\""), "{page}");
     }
 }

@@ -21,6 +21,8 @@ pub struct TaskDetail {
     pub terminal: bool,
     pub pool_min: u64,
     pub pool_max: u64,
+    /// In champion mode, the champion's recipe that trains the task.
+    pub champion_recipe_id: Option<String>,
     pub window_starts_at: Option<i64>,
     pub deadline_at: Option<i64>,
     /// Where the task waits in the work queue (1 is next), while it waits for a worker.
@@ -84,6 +86,7 @@ pub async fn load_task(id: String) -> Result<TaskDetail, ServerFnError> {
         terminal: task.state.is_terminal(),
         pool_min: task.pool_min,
         pool_max: task.pool_max,
+        champion_recipe_id: task.champion_recipe_id,
         window_starts_at: task.window_starts_at,
         deadline_at: task.deadline_at,
         events: events
@@ -173,6 +176,10 @@ fn LiveTask(task: TaskDetail) -> impl IntoView {
                 )
             }
             _ if t.terminal => format!("Window: {} hours; it never opened", t.hours_to_complete),
+            _ if t.champion_recipe_id.is_some() => format!(
+                "Window: {} hours, from when its data is ready",
+                t.hours_to_complete
+            ),
             _ => format!(
                 "Window: {} hours, from when {} to {} miners have accepted",
                 t.hours_to_complete, t.pool_min, t.pool_max
@@ -187,6 +194,11 @@ fn LiveTask(task: TaskDetail) -> impl IntoView {
             <FlashMessage/>
             <p>"State: " <strong data-test="task-state">{move || task.get().state}</strong></p>
             <p data-test="task-window">{window}</p>
+            {initial.champion_recipe_id.clone().map(|recipe| view! {
+                <p data-test="task-champion">"Trained by the reigning tournament champion's "
+                    <a href=format!("/recipes/{recipe}")>"recipe"</a>
+                    " on the platform's trainer hosts, instead of a pool of miners."</p>
+            })}
             {move || {
                 let t = task.get();
                 t.queue_position.map(|position| {

@@ -1,5 +1,6 @@
 //! The customer's tasks, and the new-task wizard: a ready dataset (its task type and mapping were set
-//! when it was validated) → a base model → the hours → a summary of what will happen → confirm.
+//! when it was validated) → a base model → the hours → who trains it (miners, or the reigning
+//! champion's recipe) → a summary of what will happen → confirm.
 //! Each step is a plain GET form, so the wizard works before the page hydrates and without JavaScript.
 
 use leptos::prelude::*;
@@ -60,6 +61,17 @@ pub struct PlanView {
     pub hours_to_complete: u64,
     pub pool_min: u64,
     pub pool_max: u64,
+    /// `miners` or `champion`.
+    pub run_by: String,
+    pub champion: Option<ChampionView>,
+}
+
+/// The reigning champion's recipe, which can train the task instead of a miner pool.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChampionView {
+    pub recipe_id: String,
+    pub recipe: String,
+    pub hotkey: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -69,6 +81,8 @@ pub struct Wizard {
     pub models: Vec<ModelChoice>,
     /// (task type, min hours, max hours)
     pub bounds: Vec<(String, u64, u64)>,
+    /// For the chosen dataset's task type: the champion who could train it, or why none can.
+    pub champion: Option<Result<ChampionView, String>>,
     /// The plan for the choices made so far, or why they do not make a task; none until all are made.
     pub plan: Option<Result<PlanView, String>>,
 }
@@ -78,9 +92,16 @@ pub async fn load_wizard(
     dataset: Option<String>,
     model: Option<String>,
     hours: Option<u64>,
+    run_by: Option<String>,
 ) -> Result<Wizard, ServerFnError> {
     use crate::web_session;
     use domain::datasets::DatasetState;
+    use domain::tasks::{Champion, RunBy};
+    let champion_view = |c: Champion| ChampionView {
+        recipe_id: c.recipe_id,
+        recipe: c.recipe,
+        hotkey: c.hotkey,
+    };
     let (user, platform) = web_session::signed_in().await?;
     let datasets = domain::datasets::list(&platform.db, &user)
         .await
@@ -124,12 +145,29 @@ pub async fn load_wizard(
         .into_iter()
         .map(|b| (b.task_type.as_str().to_string(), b.min_hours, b.max_hours))
         .collect();
+    let champion = match task_type.as_deref().and_then(domain::datasets::TaskType::parse) {
+        Some(task_type) => Some(
+            match domain::tasks::champion::for_task_type(&platform, task_type).await {
+                Ok(champion) => Ok(champion_view(champion)),
+                Err(err) if !err.is_internal() => Err(err.to_string()),
+                Err(err) => return Err(web_session::failed(err)),
+            },
+        ),
+        None => None,
+    };
+    let run_by = match run_by.as_deref() {
+        None | Some("") => RunBy::Miners,
+        Some(chosen) => RunBy::parse(chosen).ok_or_else(|| {
+            ServerFnError::new("choose who trains the task: miners or champion")
+        })?,
+    };
     let plan = match (dataset, model, hours) {
         (Some(dataset_id), Some(model_id), Some(hours_to_complete)) => {
             let request = domain::tasks::NewTask {
                 dataset_id,
                 model_id,
                 hours_to_complete,
+                run_by,
             };
             Some(
                 match domain::tasks::plan(&platform, &user, &request).await {
@@ -141,6 +179,8 @@ pub async fn load_wizard(
                         hours_to_complete: plan.hours_to_complete,
                         pool_min: plan.pool_min,
                         pool_max: plan.pool_max,
+                        run_by: plan.run_by.as_str().to_string(),
+                        champion: plan.champion.map(champion_view),
                     }),
                     Err(err) if !err.is_internal() => Err(err.to_string()),
                     Err(err) => return Err(web_session::failed(err)),
@@ -153,6 +193,7 @@ pub async fn load_wizard(
         datasets,
         models,
         bounds,
+        champion,
         plan,
     })
 }
@@ -212,10 +253,11 @@ pub fn NewTaskPage() -> impl IntoView {
                     q.get("dataset").filter(|v| !v.is_empty()),
                     q.get("model").filter(|v| !v.is_empty()),
                     q.get("hours").and_then(|h| h.trim().parse::<u64>().ok()),
+                    q.get("run_by").filter(|v| !v.is_empty()),
                 )
             })
         },
-        |(dataset, model, hours)| load_wizard(dataset, model, hours),
+        |(dataset, model, hours, run_by)| load_wizard(dataset, model, hours, run_by),
     );
     signed_in_page(move |_, _| {
         let chosen = query.with_untracked(|q| {
@@ -223,6 +265,7 @@ pub fn NewTaskPage() -> impl IntoView {
                 q.get("dataset").unwrap_or_default(),
                 q.get("model").unwrap_or_default(),
                 q.get("hours").unwrap_or_default(),
+                q.get("run_by").unwrap_or_default(),
             )
         });
         match wizard.get() {
@@ -234,8 +277,8 @@ pub fn NewTaskPage() -> impl IntoView {
 }
 
 #[component]
-fn WizardView(wizard: Wizard, chosen: (String, String, String)) -> impl IntoView {
-    let (dataset, model, hours) = chosen;
+fn WizardView(wizard: Wizard, chosen: (String, String, String, String)) -> impl IntoView {
+    let (dataset, model, hours, run_by) = chosen;
     if wizard.datasets.is_empty() {
         return view! {
             <section class="card">
@@ -302,6 +345,7 @@ fn WizardView(wizard: Wizard, chosen: (String, String, String)) -> impl IntoView
                 <input id="task-hours" name="hours" type="number" min=bounds.map_or(1, |b| b.0).to_string()
                     max=bounds.map_or(168, |b| b.1).to_string() value=hours required/>
                 <p class="hint">{hours_hint}</p>
+                <RunByChoice champion=wizard.champion.clone() run_by/>
                 <button type="submit" class="button secondary" data-test="review-task">"Review"</button>
             </form>
             {summary}
@@ -310,23 +354,71 @@ fn WizardView(wizard: Wizard, chosen: (String, String, String)) -> impl IntoView
     .into_any()
 }
 
+/// Step 4: a pool of competing miners, or the reigning champion's recipe on the platform's trainers
+/// (offered only when there is a champion for the dataset's task type; otherwise the reason is shown).
+#[component]
+fn RunByChoice(champion: Option<Result<ChampionView, String>>, run_by: String) -> impl IntoView {
+    let champion_chosen = run_by == "champion";
+    let (available, label) = match &champion {
+        Some(Ok(c)) => (
+            true,
+            format!(
+                "The reigning champion's recipe {} (miner {}…) on our trainer hosts",
+                c.recipe,
+                &c.hotkey[..8.min(c.hotkey.len())]
+            ),
+        ),
+        Some(Err(why)) => (false, format!("The reigning champion's recipe: {why}")),
+        None => (
+            false,
+            "The reigning champion's recipe (choose a dataset first)".to_string(),
+        ),
+    };
+    view! {
+        <fieldset data-test="run-by">
+            <legend>"4. Who trains it"</legend>
+            <label>
+                <input type="radio" name="run_by" value="miners" checked=!champion_chosen || !available/>
+                " A pool of competing miners; the best model wins"
+            </label>
+            <label>
+                <input type="radio" name="run_by" value="champion" data-test="run-by-champion"
+                    checked=champion_chosen && available disabled=!available/>
+                " " {label}
+            </label>
+        </fieldset>
+    }
+}
+
 /// The last step: what will happen, and the button that makes it happen.
 #[component]
 fn PlanSummary(plan: PlanView, dataset: String) -> impl IntoView {
+    let who = match &plan.champion {
+        Some(c) => view! {
+            <li data-test="plan-champion">{format!("The reigning champion's recipe {} (miner {}) trains the model on the platform's trainer hosts, in a sandbox with no network, within the {}-hour window.", c.recipe, c.hotkey, plan.hours_to_complete)}</li>
+            <li>"Its model is scored on the held-out set and delivered to you."</li>
+        }
+        .into_any(),
+        None => view! {
+            <li>{format!("The task is offered to a pool of {} to {} miners; the {}-hour window starts when the pool is full or the offers close.", plan.pool_min, plan.pool_max, plan.hours_to_complete)}</li>
+            <li>"The model with the lowest held-out loss wins and is delivered to you."</li>
+        }
+        .into_any(),
+    };
     view! {
         <div data-test="task-plan">
-            <h2>"4. Summary"</h2>
+            <h2>"5. Summary"</h2>
             <ul>
                 <li>{format!("Fine-tune {} on {} rows of {} data.", plan.model_id, plan.train_rows, plan.task_type)}</li>
                 <li>{format!("{} rows are held out as the secret test set the submissions are scored on; no miner sees them.", plan.test_rows)}</li>
-                <li>{format!("The task is offered to a pool of {} to {} miners; the {}-hour window starts when the pool is full or the offers close.", plan.pool_min, plan.pool_max, plan.hours_to_complete)}</li>
-                <li>"The model with the lowest held-out loss wins and is delivered to you."</li>
+                {who}
             </ul>
             <form method="post" action="/tasks" class="form">
                 <CsrfField/>
                 <input type="hidden" name="dataset_id" value=dataset/>
                 <input type="hidden" name="model_id" value=plan.model_id.clone()/>
                 <input type="hidden" name="hours_to_complete" value=plan.hours_to_complete.to_string()/>
+                <input type="hidden" name="run_by" value=plan.run_by.clone()/>
                 <button type="submit" class="button" data-test="confirm-task">"Create the task"</button>
             </form>
         </div>

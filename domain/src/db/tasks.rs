@@ -21,6 +21,8 @@ pub struct TaskRow {
     pub offers_close_at: Option<Millis>,
     pub window_starts_at: Option<Millis>,
     pub deadline_at: Option<Millis>,
+    /// The champion's recipe that trains the task, in champion mode; none for a miner pool.
+    pub trainer_recipe_id: Option<String>,
 }
 
 #[derive(Clone, Debug, FromRow)]
@@ -35,7 +37,7 @@ pub struct EventRow {
 
 const COLUMNS: &str = "id, owner_id, dataset_id, task_type, model_id, hours_to_complete, state, \
                        pool_min, pool_max, created_at, updated_at, round, offers_close_at, \
-                       window_starts_at, deadline_at";
+                       window_starts_at, deadline_at, trainer_recipe_id";
 
 pub async fn insert<'e>(
     exec: impl Executor<'e, Database = Any>,
@@ -43,7 +45,7 @@ pub async fn insert<'e>(
 ) -> sqlx::Result<()> {
     sqlx::query(&format!(
         "INSERT INTO tasks ({COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
     ))
     .bind(&row.id)
     .bind(&row.owner_id)
@@ -60,6 +62,7 @@ pub async fn insert<'e>(
     .bind(row.offers_close_at)
     .bind(row.window_starts_at)
     .bind(row.deadline_at)
+    .bind(&row.trainer_recipe_id)
     .execute(exec)
     .await?;
     Ok(())

@@ -493,6 +493,20 @@ pub async fn recipe_names<'e>(
     .await
 }
 
+/// A recipe's name and its miner.
+pub async fn recipe_name<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    recipe_id: &str,
+) -> sqlx::Result<Option<RecipeName>> {
+    sqlx::query_as(
+        "SELECT r.id AS recipe_id, r.name, m.hotkey FROM recipes r JOIN miners m ON m.id = r.miner_id \
+         WHERE r.id = $1",
+    )
+    .bind(recipe_id)
+    .fetch_optional(exec)
+    .await
+}
+
 #[derive(Clone, Debug, FromRow)]
 pub struct MinerPoints {
     pub hotkey: String,

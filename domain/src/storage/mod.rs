@@ -111,6 +111,15 @@ pub async fn read_head(mut stream: ByteStream, limit: usize) -> io::Result<Vec<u
     Ok(head)
 }
 
+/// A stream of a file's bytes, read as they are sent.
+pub async fn file_stream(path: &std::path::Path) -> io::Result<ByteStream> {
+    let file = tokio::fs::File::open(path).await?;
+    Ok(Box::pin(tokio_util::io::ReaderStream::with_capacity(
+        file,
+        1 << 20,
+    )))
+}
+
 /// A stream of one in-memory buffer.
 pub fn bytes_stream(bytes: impl Into<Bytes>) -> ByteStream {
     Box::pin(futures::stream::once(futures::future::ready(Ok(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, Transaction};
 
-use super::{Task, TaskState, event, get_any};
+use super::{RunBy, Task, TaskState, event, get_any};
 use crate::Platform;
 use crate::clock::{Millis, now_ms};
 use crate::db::{self, offers::OfferRow};
@@ -307,7 +307,7 @@ async fn start_window(
     now: Millis,
 ) -> Result<()> {
     let reason = format!("{accepted} miners accepted; the pool is set");
-    if !move_in(
+    if move_in(
         tx,
         &task.id,
         TaskState::LookingForNodes,
@@ -317,14 +317,25 @@ async fn start_window(
     )
     .await?
     {
-        return Ok(());
+        open_training(tx, task, hour_ms, now).await?;
     }
+    Ok(())
+}
+
+/// Moves a `ready` task into `training`, with its window from now and the job that closes it just
+/// after the deadline; false when the task was not ready.
+pub(super) async fn open_training(
+    tx: &mut Transaction<'_, Any>,
+    task: &Task,
+    hour_ms: Millis,
+    now: Millis,
+) -> Result<bool> {
     let deadline = now + task.hours_to_complete as Millis * hour_ms;
     let reason = format!(
         "the window is open: {} hours, until the deadline",
         task.hours_to_complete
     );
-    move_in(
+    if !move_in(
         tx,
         &task.id,
         TaskState::Ready,
@@ -332,11 +343,14 @@ async fn start_window(
         &reason,
         now,
     )
-    .await?;
+    .await?
+    {
+        return Ok(false);
+    }
     db::tasks::set_window(&mut **tx, &task.id, now, deadline).await?;
     // Just after the deadline, so that a submission at the deadline itself still counts.
     schedule(tx, &task.id, deadline + 1).await?;
-    Ok(())
+    Ok(true)
 }
 
 /// The deadline has passed: the submissions go to evaluation; with none, the task fails.
@@ -347,39 +361,52 @@ async fn close_window(platform: &Platform, task: &Task) -> Result<()> {
     let now = now_ms();
     let mut tx = platform.db.pool().begin().await?;
     let reason = format!("the deadline passed with {submissions} submissions");
-    let moved = move_in(
-        &mut tx,
-        &task.id,
-        TaskState::Training,
-        TaskState::Preevaluation,
-        &reason,
-        now,
-    )
-    .await?;
-    if moved && submissions > 0 {
-        db::jobs::enqueue(
-            &mut *tx,
-            JobKind::EvaluateTask.as_str(),
-            &task.id,
-            MAX_ATTEMPTS,
-            now,
-        )
-        .await?;
-    }
-    if moved && submissions == 0 {
-        let reason = "no miner submitted a model before the deadline; create the task again";
-        move_in(
-            &mut tx,
-            &task.id,
-            TaskState::Preevaluation,
-            TaskState::Failure,
-            reason,
-            now,
-        )
-        .await?;
-    }
+    let failure = match task.run_by {
+        _ if submissions > 0 => None,
+        RunBy::Miners => {
+            Some("no miner submitted a model before the deadline; create the task again")
+        }
+        RunBy::Champion => Some(
+            "the champion's recipe produced no model before the deadline; create the task again",
+        ),
+    };
+    end_training(&mut tx, &task.id, &reason, failure, now).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Ends a task's training (`reason` says how): its submissions go to evaluation or, given why no
+/// model came (`failure`), the task fails. False when the task was no longer training.
+pub(super) async fn end_training(
+    tx: &mut Transaction<'_, Any>,
+    id: &str,
+    reason: &str,
+    failure: Option<&str>,
+    now: Millis,
+) -> Result<bool> {
+    if !move_in(
+        tx,
+        id,
+        TaskState::Training,
+        TaskState::Preevaluation,
+        reason,
+        now,
+    )
+    .await?
+    {
+        return Ok(false);
+    }
+    match failure {
+        None => {
+            let job = JobKind::EvaluateTask.as_str();
+            db::jobs::enqueue(&mut **tx, job, id, MAX_ATTEMPTS, now).await?;
+        }
+        Some(why) => {
+            let failed = TaskState::Failure;
+            move_in(tx, id, TaskState::Preevaluation, failed, why, now).await?;
+        }
+    }
+    Ok(true)
 }
 
 /// The miner's open offers; waits up to `wait` for one when there is none, woken by the offer watch.

@@ -3,12 +3,14 @@
 //! made in the same transaction as the move, and only from the state it expects (so it is safe to try
 //! twice, from any replica).
 
+pub mod champion;
 pub mod fan_out;
 pub mod offer_watch;
 pub mod result;
 pub mod state;
 pub mod window;
 
+pub use champion::Champion;
 pub use fan_out::{Offer, PoolSize, Scheduling};
 pub use offer_watch::OfferWatch;
 pub use state::TaskState;
@@ -30,6 +32,33 @@ pub struct NewTask {
     pub dataset_id: String,
     pub model_id: String,
     pub hours_to_complete: u64,
+    #[serde(default)]
+    pub run_by: RunBy,
+}
+
+/// Who trains a task: a pool of competing miners, or the reigning tournament champion's recipe on the
+/// platform's own trainer hosts (champion mode).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunBy {
+    #[default]
+    Miners,
+    Champion,
+}
+
+impl RunBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunBy::Miners => "miners",
+            RunBy::Champion => "champion",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunBy> {
+        [RunBy::Miners, RunBy::Champion]
+            .into_iter()
+            .find(|run_by| run_by.as_str() == s)
+    }
 }
 
 /// What will happen if the customer confirms: shown before a task is created.
@@ -45,6 +74,9 @@ pub struct TaskPlan {
     pub hours_to_complete: u64,
     pub pool_min: u64,
     pub pool_max: u64,
+    pub run_by: RunBy,
+    /// In champion mode, the recipe that will train the task.
+    pub champion: Option<Champion>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -65,6 +97,9 @@ pub struct Task {
     pub window_starts_at: Option<Millis>,
     /// After this, submissions are refused.
     pub deadline_at: Option<Millis>,
+    pub run_by: RunBy,
+    /// In champion mode, the champion's recipe that trains the task.
+    pub champion_recipe_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -96,6 +131,12 @@ impl TryFrom<TaskRow> for Task {
             offers_close_at: row.offers_close_at,
             window_starts_at: row.window_starts_at,
             deadline_at: row.deadline_at,
+            run_by: if row.trainer_recipe_id.is_some() {
+                RunBy::Champion
+            } else {
+                RunBy::Miners
+            },
+            champion_recipe_id: row.trainer_recipe_id,
         })
     }
 }
@@ -156,10 +197,16 @@ pub async fn plan(platform: &Platform, owner: &User, request: &NewTask) -> Resul
             ),
         ));
     }
-    let PoolSize {
+    let (PoolSize {
         min: pool_min,
         max: pool_max,
-    } = platform.scheduling.pool(task_type);
+    }, champion) = match request.run_by {
+        RunBy::Miners => (platform.scheduling.pool(task_type), None),
+        RunBy::Champion => (
+            PoolSize { min: 1, max: 1 },
+            Some(champion::for_task_type(platform, task_type).await?),
+        ),
+    };
     Ok(TaskPlan {
         dataset_id: dataset.id,
         task_type,
@@ -170,6 +217,8 @@ pub async fn plan(platform: &Platform, owner: &User, request: &NewTask) -> Resul
         hours_to_complete: request.hours_to_complete,
         pool_min,
         pool_max,
+        run_by: request.run_by,
+        champion,
     })
 }
 
@@ -193,6 +242,7 @@ pub async fn create(platform: &Platform, owner: &User, request: &NewTask) -> Res
         offers_close_at: None,
         window_starts_at: None,
         deadline_at: None,
+        trainer_recipe_id: plan.champion.map(|c| c.recipe_id),
     };
     let mut tx = platform.db.pool().begin().await?;
     db::tasks::insert(&mut *tx, &row).await?;
@@ -442,6 +492,9 @@ pub async fn prepare(platform: &Platform, id: &str) -> Result<()> {
             .await?;
             return Ok(());
         }
+    }
+    if let Some(recipe_id) = &task.champion_recipe_id {
+        return champion::start(platform, &task, recipe_id).await;
     }
     let reason = format!(
         "data ready; offering the task to {} to {} miners",

@@ -89,6 +89,8 @@ impl TaskState {
             (self, to),
             (Pending, PreparingData)
                 | (PreparingData, LookingForNodes | PrepTaskFailure)
+                // Champion mode: the champion's recipe needs no pool.
+                | (PreparingData, Ready)
                 | (LookingForNodes, Ready | Delayed | FailureFindingNodes)
                 | (Delayed, LookingForNodes | FailureFindingNodes)
                 | (Ready, Training)
@@ -136,5 +138,7 @@ mod tests {
         assert!(!Pending.can_move_to(Training));
         assert!(!LookingForNodes.can_move_to(Success));
         assert!(Delayed.can_move_to(FailureFindingNodes));
+        assert!(PreparingData.can_move_to(Ready), "champion mode");
+        assert!(!PreparingData.can_move_to(Training));
     }
 }

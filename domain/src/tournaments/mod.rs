@@ -8,7 +8,7 @@ pub mod bracket;
 pub mod play;
 pub mod points;
 pub mod recipes;
-mod runs;
+pub(crate) mod runs;
 
 use std::time::Duration;
 

@@ -15,7 +15,7 @@ use crate::clock::{Millis, now_ms};
 use crate::datasets::{self, DatasetState, TaskType};
 use crate::db::{
     self,
-    tournaments::{EntryRow, MatchRow, TournamentRow},
+    tournaments::{EntryRow, MatchRow, RunRow, TournamentRow},
 };
 use crate::error::{Error, Result};
 use crate::evaluation::{Inputs, Subject};
@@ -51,7 +51,7 @@ fn task_type(tournament: &TournamentRow) -> Result<TaskType> {
     })
 }
 
-fn kind_of(task_type: TaskType) -> &'static str {
+pub(crate) fn kind_of(task_type: TaskType) -> &'static str {
     if task_type == TaskType::Image {
         "image"
     } else {
@@ -448,8 +448,8 @@ async fn play_round(platform: &Platform, tournament: &TournamentRow) -> Result<(
                 ),
                 data_dir,
                 task_type: &tournament.task_type,
+                base_model: inputs.base_model(),
                 time,
-                evaluation: &inputs,
             };
             for recipe in &recipes {
                 let done = runs.iter().any(|r| {
@@ -459,16 +459,23 @@ async fn play_round(platform: &Platform, tournament: &TournamentRow) -> Result<(
                     continue;
                 }
                 tracing::info!(tournament = %tournament.id, recipe = %recipe.id, task = index, "running a recipe");
-                let row = runs::run(
-                    trainers,
-                    evaluator,
-                    &task,
-                    recipe,
-                    &played.id,
-                    index,
-                    work.path(),
-                )
-                .await;
+                let run = runs::run(trainers, evaluator, &inputs, &task, recipe, work.path()).await;
+                let (state, loss, error) = match run.loss {
+                    Ok(loss) => ("done", Some(loss), None),
+                    Err(why) => ("failed", None, Some(why)),
+                };
+                let row = RunRow {
+                    match_id: played.id.clone(),
+                    recipe_id: recipe.id.clone(),
+                    task_index: index,
+                    state: state.into(),
+                    attempts: run.attempts,
+                    loss,
+                    error,
+                    log: run.log,
+                    seconds: run.seconds,
+                    updated_at: now_ms(),
+                };
                 db::tournaments::record_run(db, &row).await?;
             }
         }

@@ -1,17 +1,16 @@
-//! One recipe's run on one task of a match: a fresh container on the trainer host, with the task's
-//! training rows and the base model mounted read-only, no network, the tournament's time limit and the
-//! host's resource limits; its output is then scored by the evaluator as an organic submission is.
+//! One recipe's run on one task (of a tournament's match, or a customer's task in champion mode): a
+//! fresh container on the trainer host, with the task's training rows and the base model mounted
+//! read-only, no network, the task's time limit and the host's resource limits; in a tournament its
+//! output is then scored by the evaluator as an organic submission is.
 //! When the host itself fails (the engine unreachable, the container not created) the run is tried
 //! once more; a recipe that crashes, overruns or writes no model simply loses.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use runner::Runner;
 
-use crate::clock::now_ms;
 use crate::db::recipes::RecipeRow;
-use crate::db::tournaments::RunRow;
 use crate::evaluation::{self, Evaluator, Inputs};
 use crate::tournaments::Trainers;
 
@@ -22,60 +21,78 @@ pub const ATTEMPTS: i64 = 2;
 const BASE_MOUNT: &str = "/inputs/base";
 const DATA_MOUNT: &str = "/inputs/data";
 
-/// What one task of a match gives every entrant: its id, the directory holding its `train.jsonl`,
-/// its type and the time a run has.
+/// What a task gives the recipe that trains on it: its id, the directory holding its `train.jsonl`,
+/// its type, the base model's directory and the time a run has.
 pub struct TaskInputs<'a> {
     pub task_id: String,
     pub data_dir: PathBuf,
     pub task_type: &'a str,
-    pub time: std::time::Duration,
-    pub evaluation: &'a Inputs,
+    pub base_model: &'a Path,
+    pub time: Duration,
 }
 
-/// Runs `recipe` on the task and says how it went, as the row to record.
+/// How a recipe's run went: its held-out loss (or why it has none), the attempts it took, the
+/// container's (and the evaluator's) log, and how long it all took.
+pub struct Run {
+    pub loss: Result<f64, String>,
+    pub attempts: i64,
+    pub log: String,
+    pub seconds: f64,
+}
+
+/// Runs `recipe` on the task and scores its model on the held-out split (`evaluation`).
 pub async fn run(
     trainers: &Trainers,
     evaluator: &Evaluator,
+    evaluation: &Inputs,
     task: &TaskInputs<'_>,
     recipe: &RecipeRow,
-    match_id: &str,
-    task_index: i64,
     work: &Path,
-) -> RunRow {
+) -> Run {
     let started = Instant::now();
-    let mut row = RunRow {
-        match_id: match_id.to_string(),
-        recipe_id: recipe.id.clone(),
-        task_index,
-        state: "failed".into(),
+    let mut run = Run {
+        loss: Err(String::new()),
         attempts: 0,
-        loss: None,
-        error: None,
         log: String::new(),
         seconds: 0.0,
-        updated_at: 0,
     };
-    let result = train_and_score(trainers, evaluator, task, recipe, work, &mut row).await;
-    match result {
-        Ok(loss) => {
-            row.state = "done".into();
-            row.loss = Some(loss);
-        }
-        Err(why) => row.error = Some(why),
-    }
-    row.seconds = started.elapsed().as_secs_f64();
-    row.updated_at = now_ms();
-    row
+    run.loss = match train(trainers, task, recipe, work, &mut run.attempts, &mut run.log).await {
+        Ok(model) => score(evaluator, evaluation, &model, &mut run.log).await,
+        Err(why) => Err(why),
+    };
+    run.seconds = started.elapsed().as_secs_f64();
+    run
 }
 
-async fn train_and_score(
-    trainers: &Trainers,
+/// Scores the model in `model` with the evaluator, adding the evaluator's log to `log`.
+async fn score(
     evaluator: &Evaluator,
+    evaluation: &Inputs,
+    model: &Path,
+    log: &mut String,
+) -> Result<f64, String> {
+    let scored = model.with_extension("scored");
+    std::fs::create_dir_all(&scored).map_err(|err| format!("a work directory: {err}"))?;
+    match evaluation::score_model(evaluator, evaluation, model, &scored).await {
+        Ok((loss, _)) => Ok(loss),
+        Err((why, evaluator_log)) => {
+            log.push_str(&evaluator_log);
+            Err(format!("its model could not be evaluated: {why}"))
+        }
+    }
+}
+
+/// Trains: runs `recipe`'s image in a fresh container with the task's inputs mounted read-only, and
+/// returns the directory its model was written to, or why there is none; counts the `attempts` and
+/// keeps the container's `log`.
+pub async fn train(
+    trainers: &Trainers,
     task: &TaskInputs<'_>,
     recipe: &RecipeRow,
     work: &Path,
-    row: &mut RunRow,
-) -> Result<f64, String> {
+    attempts: &mut i64,
+    log: &mut String,
+) -> Result<PathBuf, String> {
     let tag = recipe
         .image_tag
         .as_deref()
@@ -103,20 +120,14 @@ async fn train_and_score(
     .map(str::to_string)
     .to_vec();
     let mut last_failure = String::new();
-    while row.attempts < ATTEMPTS {
-        row.attempts += 1;
-        let output = work.join(format!("{}-{}-output", recipe.id, row.attempts));
-        let scored = work.join(format!("{}-{}-scored", recipe.id, row.attempts));
-        for dir in [&output, &scored] {
-            std::fs::create_dir_all(dir).map_err(|err| format!("a work directory: {err}"))?;
-        }
+    while *attempts < ATTEMPTS {
+        *attempts += 1;
+        let output = work.join(format!("{}-{}-output", recipe.id, attempts));
+        std::fs::create_dir_all(&output).map_err(|err| format!("a work directory: {err}"))?;
         let spec = runner::RunSpec {
             command: command.clone(),
             inputs: vec![
-                (
-                    task.evaluation.base_model().to_path_buf(),
-                    BASE_MOUNT.into(),
-                ),
+                (task.base_model.to_path_buf(), BASE_MOUNT.into()),
                 (task.data_dir.clone(), DATA_MOUNT.into()),
             ],
             output_dir: output.clone(),
@@ -130,7 +141,7 @@ async fn train_and_score(
                 continue;
             }
         };
-        row.log = outcome.logs.clone();
+        *log = outcome.logs.clone();
         if !outcome.succeeded() {
             return Err(match outcome.ending {
                 runner::Ending::TimedOut => format!(
@@ -140,13 +151,7 @@ async fn train_and_score(
                 ending => format!("the recipe ended with {ending:?}"),
             });
         }
-        return match evaluation::score_model(evaluator, task.evaluation, &output, &scored).await {
-            Ok((loss, _)) => Ok(loss),
-            Err((why, log)) => {
-                row.log.push_str(&log);
-                Err(format!("its model could not be evaluated: {why}"))
-            }
-        };
+        return Ok(output);
     }
     Err(last_failure)
 }

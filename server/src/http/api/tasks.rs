@@ -5,7 +5,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use domain::tasks::{self, Event, NewTask, Task};
+use domain::tasks::{self, Event, NewTask, RunBy, Task};
 use serde::{Deserialize, Serialize};
 
 use crate::http::endpoint::Endpoint;
@@ -29,6 +29,9 @@ struct TaskBody {
     dataset_id: String,
     model_id: String,
     hours_to_complete: u64,
+    /// `miners` (the default) or `champion`: the reigning tournament champion's recipe trains it.
+    #[serde(default)]
+    run_by: RunBy,
     /// Only say what would happen (rows, window, pool), creating nothing.
     #[serde(default)]
     dry_run: bool,
@@ -44,6 +47,7 @@ async fn create(
         dataset_id: body.dataset_id,
         model_id: body.model_id,
         hours_to_complete: body.hours_to_complete,
+        run_by: body.run_by,
     };
     if body.dry_run {
         let plan = tasks::plan(&state.platform, &user, &request).await?;

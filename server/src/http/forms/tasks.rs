@@ -3,7 +3,7 @@
 use app::session::FlashKind;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use domain::tasks::{self, NewTask};
+use domain::tasks::{self, NewTask, RunBy};
 use serde::Deserialize;
 
 use super::{Empty, message_for, redirect_with, signed_in_user};
@@ -23,6 +23,8 @@ struct NewTaskForm {
     dataset_id: String,
     model_id: String,
     hours_to_complete: String,
+    #[serde(default)]
+    run_by: String,
 }
 
 async fn create(
@@ -34,23 +36,41 @@ async fn create(
         Err(to_sign_in) => return to_sign_in,
     };
     let back = format!(
-        "/tasks/new?dataset={}&model={}&hours={}",
+        "/tasks/new?dataset={}&model={}&hours={}&run_by={}",
         urlencoding(&form.dataset_id),
         urlencoding(&form.model_id),
-        urlencoding(&form.hours_to_complete)
+        urlencoding(&form.hours_to_complete),
+        urlencoding(&form.run_by)
     );
     let Ok(hours_to_complete) = form.hours_to_complete.trim().parse() else {
         let message = "Give the hours to complete as a whole number.".to_string();
         return redirect_with(&session, &back, FlashKind::Error, message, None).await;
     };
+    let run_by = match form.run_by.as_str() {
+        "" => RunBy::Miners,
+        chosen => match RunBy::parse(chosen) {
+            Some(run_by) => run_by,
+            None => {
+                let message = "Choose who trains the task: miners or the champion.".to_string();
+                return redirect_with(&session, &back, FlashKind::Error, message, None).await;
+            }
+        },
+    };
     let request = NewTask {
         dataset_id: form.dataset_id,
         model_id: form.model_id,
         hours_to_complete,
+        run_by,
     };
     match tasks::create(&state.platform, &user, &request).await {
         Ok(task) => {
-            let message = "Task created: it is being prepared and then offered to miners.".into();
+            let message = match run_by {
+                RunBy::Miners => "Task created: it is being prepared and then offered to miners.",
+                RunBy::Champion => {
+                    "Task created: it is being prepared and then trained by the champion's recipe."
+                }
+            }
+            .into();
             let page = format!("/tasks/{}", task.id);
             redirect_with(&session, &page, FlashKind::Success, message, None).await
         }

@@ -1,0 +1,254 @@
+//! Champion mode: a customer's task trained by the reigning tournament champion's recipe on the
+//! platform's own trainer hosts instead of by a pool of miners. The task needs no offers: once its data
+//! is ready its window opens and a `train_with_champion` job runs the recipe in a sandbox with the
+//! window's time (less a reserve to store the model). The model is stored as the champion miner's
+//! submission and goes to evaluation at once; a recipe that fails ends the task with its reason.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Task, TaskState, fan_out, get_any, window::submission_key};
+use crate::Platform;
+use crate::clock::{Millis, now_ms};
+use crate::datasets::{TaskType, dataset};
+use crate::db::{self, recipes::RecipeRow, submissions::SubmissionRow};
+use crate::error::{Error, Result};
+use crate::jobs::{JobKind, MAX_ATTEMPTS};
+use crate::tournaments::{play::kind_of, runs};
+
+/// The recipe that holds a tournament title, and whose it is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Champion {
+    pub recipe_id: String,
+    pub recipe: String,
+    pub hotkey: String,
+    /// The tournament it last won.
+    pub tournament_id: String,
+}
+
+/// The champion of the last completed tournament of `task_type`'s kind, who would train such a task;
+/// a clear refusal when champion mode cannot take it.
+pub async fn for_task_type(platform: &Platform, task_type: TaskType) -> Result<Champion> {
+    let refuse = |why: String| Err(Error::invalid("run_by", why));
+    if task_type == TaskType::Image {
+        return refuse("champion mode takes text tasks for now; choose miners for an image task".into());
+    }
+    if platform.trainers.is_none() || platform.evaluator.is_none() {
+        return refuse(
+            "this platform has no trainer host to run the champion's recipe; choose miners".into(),
+        );
+    }
+    let kind = kind_of(task_type);
+    let pool = platform.db.pool();
+    let last = db::tournaments::last_completed(pool, kind).await?;
+    let Some((tournament_id, recipe_id)) =
+        last.and_then(|t| t.winner_recipe_id.map(|recipe| (t.id, recipe)))
+    else {
+        return refuse(format!(
+            "no {kind} tournament has crowned a champion yet; choose miners"
+        ));
+    };
+    let name = db::tournaments::recipe_name(pool, &recipe_id)
+        .await?
+        .ok_or_else(|| Error::Internal(format!("the champion's recipe {recipe_id} is missing")))?;
+    Ok(Champion {
+        recipe_id,
+        recipe: name.name,
+        hotkey: name.hotkey,
+        tournament_id,
+    })
+}
+
+/// The task's data is ready: its window opens now and the champion's recipe is queued to train it.
+pub(super) async fn start(platform: &Platform, task: &Task, recipe_id: &str) -> Result<()> {
+    let name = db::tournaments::recipe_name(platform.db.pool(), recipe_id)
+        .await?
+        .map_or_else(|| recipe_id.to_string(), |n| n.name);
+    let reason = format!(
+        "data ready; the reigning champion's recipe {name} trains the task on the platform's trainer hosts"
+    );
+    let now = now_ms();
+    let mut tx = platform.db.pool().begin().await?;
+    let ready = fan_out::move_in(
+        &mut tx,
+        &task.id,
+        TaskState::PreparingData,
+        TaskState::Ready,
+        &reason,
+        now,
+    )
+    .await?;
+    if ready && fan_out::open_training(&mut tx, task, platform.scheduling.hour_ms, now).await? {
+        let job = JobKind::TrainWithChampion.as_str();
+        db::jobs::enqueue(&mut *tx, job, &task.id, MAX_ATTEMPTS, now).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// How long the recipe may train in a window with `left` ms to go: all of it but a tenth (between a
+/// second and ten minutes) kept to store the model; none when that leaves nothing.
+fn training_time(left: Millis) -> Option<Duration> {
+    let reserve = (left / 10).clamp(1_000, 600_000);
+    (left > reserve).then(|| Duration::from_millis((left - reserve) as u64))
+}
+
+/// The job: trains task `id` with the champion's recipe and submits its model. Does nothing unless the
+/// task is training in champion mode and the champion's model is not in yet, so it is safe to run
+/// twice (a second run trains again with the time that is left).
+pub async fn train(platform: &Platform, id: &str) -> Result<()> {
+    let Some(task) = get_any(&platform.db, id).await? else {
+        return Ok(());
+    };
+    let (TaskState::Training, Some(recipe_id), Some(deadline)) = (
+        task.state,
+        task.champion_recipe_id.as_deref(),
+        task.deadline_at,
+    ) else {
+        return Ok(());
+    };
+    let pool = platform.db.pool();
+    let recipe = db::recipes::by_id(pool, recipe_id)
+        .await?
+        .ok_or(Error::NotFound("recipe"))?;
+    let submitted = db::submissions::for_task(pool, id).await?;
+    if submitted.iter().any(|s| s.miner_id == recipe.miner_id) {
+        return Ok(());
+    }
+    let (Some(trainers), Some(evaluator)) = (&platform.trainers, &platform.evaluator) else {
+        let why = "the platform has no trainer host to run the champion's recipe any more; \
+                   create the task again with miners";
+        return give_up(platform, id, why).await;
+    };
+    let Some(time) = training_time(deadline - now_ms()) else {
+        let why = "the window closed before the champion's recipe could start; create the task again";
+        return give_up(platform, id, why).await;
+    };
+    let work =
+        tempfile::tempdir().map_err(|err| Error::Internal(format!("a work directory: {err}")))?;
+    let data_dir = work.path().join("data");
+    let rows = crate::storage::collect(
+        platform
+            .store
+            .get(&dataset::train_key(&task.dataset_id))
+            .await?,
+    )
+    .await
+    .map_err(|err| Error::Internal(format!("reading the training split: {err}")))?;
+    runs::write_task_rows(&String::from_utf8_lossy(&rows), 0, 1, &data_dir)
+        .map_err(|err| Error::Internal(format!("writing the training rows: {err}")))?;
+    let base_model = evaluator.base_models.join(&task.model_id);
+    let inputs = runs::TaskInputs {
+        task_id: task.id.clone(),
+        data_dir,
+        task_type: task.task_type.as_str(),
+        base_model: &base_model,
+        time,
+    };
+    let started = Instant::now();
+    let (mut attempts, mut log) = (0, String::new());
+    tracing::info!(task = %id, recipe = %recipe.id, seconds = time.as_secs_f64(), "the champion trains a task");
+    let trained =
+        runs::train(trainers, &inputs, &recipe, work.path(), &mut attempts, &mut log).await;
+    let model = match trained {
+        Ok(model) => model,
+        Err(why) => {
+            let tail = &log[log.len().saturating_sub(2_000)..];
+            tracing::warn!(task = %id, recipe = %recipe.id, %why, log = %tail, "the champion's recipe failed");
+            let why = format!(
+                "the champion's recipe {} produced no model: {why}; create the task again",
+                recipe.name
+            );
+            return give_up(platform, id, &why).await;
+        }
+    };
+    submit(platform, &task, &recipe, &model, started.elapsed()).await
+}
+
+/// Stores the model as the champion miner's submission and sends the task to evaluation.
+async fn submit(
+    platform: &Platform,
+    task: &Task,
+    recipe: &RecipeRow,
+    model: &Path,
+    took: Duration,
+) -> Result<()> {
+    let tar = model.with_extension("tar");
+    let (from, to) = (model.to_path_buf(), tar.clone());
+    tokio::task::spawn_blocking(move || pack(&from, &to))
+        .await
+        .map_err(|err| Error::Internal(err.to_string()))?
+        .map_err(|err| Error::Internal(format!("packing the champion's model: {err}")))?;
+    let stream = crate::storage::file_stream(&tar)
+        .await
+        .map_err(|err| Error::Internal(format!("reading the champion's model: {err}")))?;
+    let key = submission_key(&task.id, &recipe.miner_id);
+    let stored = platform.store.put(&key, stream).await?;
+    let received_at = now_ms();
+    if task.deadline_at.is_some_and(|deadline| received_at > deadline) {
+        let why = "the champion's recipe finished after the deadline; create the task again with more hours";
+        return give_up(platform, &task.id, why).await;
+    }
+    let mut tx = platform.db.pool().begin().await?;
+    let row = SubmissionRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        task_id: task.id.clone(),
+        miner_id: recipe.miner_id.clone(),
+        sha256: stored.sha256,
+        size_bytes: i64::try_from(stored.size).unwrap_or(i64::MAX),
+        received_at,
+    };
+    let reason = format!(
+        "the champion's recipe {} trained a model in {:.1} s",
+        recipe.name,
+        took.as_secs_f64()
+    );
+    if fan_out::end_training(&mut tx, &task.id, &reason, None, received_at).await? {
+        db::submissions::upsert(&mut *tx, &row).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The model directory as a tar of its files and directories; links are kept as links (never
+/// followed out of the directory), and the evaluator refuses them.
+fn pack(dir: &Path, tar: &Path) -> std::io::Result<()> {
+    let mut builder = tar::Builder::new(std::fs::File::create(tar)?);
+    builder.follow_symlinks(false);
+    builder.append_dir_all(".", dir)?;
+    builder.into_inner()?.sync_all()
+}
+
+/// Ends the task's training without a model, for `why`.
+async fn give_up(platform: &Platform, id: &str, why: &str) -> Result<()> {
+    let mut tx = platform.db.pool().begin().await?;
+    let reason = "the champion's recipe ended without a model";
+    fan_out::end_training(&mut tx, id, reason, Some(why), now_ms()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::training_time;
+    use std::time::Duration;
+
+    #[test]
+    fn the_recipe_gets_the_window_less_a_reserve_to_store_its_model() {
+        assert_eq!(training_time(3_600_000), Some(Duration::from_secs(3_240)));
+        assert_eq!(
+            training_time(10 * 3_600_000),
+            Some(Duration::from_secs(36_000 - 600)),
+            "the reserve is at most ten minutes"
+        );
+        assert_eq!(
+            training_time(6_000),
+            Some(Duration::from_secs(5)),
+            "and at least a second"
+        );
+        assert_eq!(training_time(1_000), None);
+        assert_eq!(training_time(-5), None);
+    }
+}
