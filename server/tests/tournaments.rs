@@ -442,6 +442,45 @@ fn nine_recipes_play_down_to_a_champion_whose_recipe_is_published() {
             "{}",
             page.body
         );
+
+        // Champion mode: the champion's recipe (crucible-train, FROM scratch) fine-tunes a customer's
+        // task on this machine's Docker engine, in a six-second window; crucible-eval scores the model.
+        let request = json!({"dataset_id": dataset["id"], "model_id": "crucible/reference-tiny", "hours_to_complete": 1, "run_by": "champion"});
+        let created = app.api("POST", "/api/v1/tasks", Some(&key), Some(request)).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        let task_id = created.json()["id"].as_str().unwrap().to_string();
+        let started = Instant::now();
+        app.run_jobs().await;
+        eprintln!(
+            "the champion trained a task in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        let task = app
+            .api("GET", &format!("/api/v1/tasks/{task_id}"), Some(&key), None)
+            .await
+            .json();
+        let events = app
+            .api("GET", &format!("/api/v1/tasks/{task_id}/events"), Some(&key), None)
+            .await
+            .body;
+        assert_eq!(task["state"], "success", "{events}");
+        assert!(
+            events.contains(&format!("the champion's recipe {winner} trained a model in")),
+            "{events}"
+        );
+        let listed = app
+            .api("GET", &format!("/api/v1/tasks/{task_id}/submissions"), Some(&key), None)
+            .await
+            .json();
+        let submission = &listed["submissions"][0];
+        assert_eq!(submission["miner"], bracket["winner"]["hotkey"], "{listed}");
+        let loss = submission["loss"].as_f64().unwrap();
+        assert!(loss.is_finite() && loss > 0.0, "{listed}");
+        let result = app
+            .api("GET", &format!("/api/v1/tasks/{task_id}/result"), Some(&key), None)
+            .await;
+        assert_eq!(result.status, StatusCode::OK);
+        assert!(result.body.contains("config.json"), "a model in the Hugging Face layout");
     });
 }
 
