@@ -946,4 +946,42 @@ async fn a_tournament_of_recipes_plays_out_and_anyone_reads_its_bracket_and_the_
         "{files}"
     );
     h.screenshot("15-champions-recipe").await;
+
+    // Champion mode: a customer has the champion's recipe train their task instead of a miner pool.
+    h.sign_up("champion-mode@example.org").await;
+    h.ready_dataset("faq", &faq_csv(100)).await;
+    h.review_task("crucible/reference-tiny", "1").await;
+    h.click("[data-test='run-by-champion']").await;
+    h.click("[data-test='review-task']").await;
+    h.wait_for_text(
+        "[data-test='plan-champion']",
+        "The reigning champion's recipe",
+    )
+    .await;
+    let plan = h.text("[data-test='plan-champion']").await;
+    let champion = if winner.contains("steady") {
+        "steady"
+    } else {
+        "timid"
+    };
+    assert!(
+        plan.contains(&format!("recipe {champion} (miner")),
+        "{plan}"
+    );
+    h.screenshot("16-task-summary-champion").await;
+    h.confirm_task().await;
+    h.wait_for_text_within("[data-test='task-state']", "success", 120)
+        .await;
+    let events = h.text("main").await;
+    assert!(
+        events.contains(&format!(
+            "the champion's recipe {champion} trained a model in"
+        )),
+        "{events}"
+    );
+    h.browser
+        .find(Locator::Css("[data-test='download-winner']"))
+        .await
+        .expect("the champion's model is offered for download");
+    h.screenshot("17-task-trained-by-champion").await;
 }

@@ -446,7 +446,9 @@ fn nine_recipes_play_down_to_a_champion_whose_recipe_is_published() {
         // Champion mode: the champion's recipe (crucible-train, FROM scratch) fine-tunes a customer's
         // task on this machine's Docker engine, in a six-second window; crucible-eval scores the model.
         let request = json!({"dataset_id": dataset["id"], "model_id": "crucible/reference-tiny", "hours_to_complete": 1, "run_by": "champion"});
-        let created = app.api("POST", "/api/v1/tasks", Some(&key), Some(request)).await;
+        let created = app
+            .api("POST", "/api/v1/tasks", Some(&key), Some(request))
+            .await;
         assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
         let task_id = created.json()["id"].as_str().unwrap().to_string();
         let started = Instant::now();
@@ -460,16 +462,28 @@ fn nine_recipes_play_down_to_a_champion_whose_recipe_is_published() {
             .await
             .json();
         let events = app
-            .api("GET", &format!("/api/v1/tasks/{task_id}/events"), Some(&key), None)
+            .api(
+                "GET",
+                &format!("/api/v1/tasks/{task_id}/events"),
+                Some(&key),
+                None,
+            )
             .await
             .body;
         assert_eq!(task["state"], "success", "{events}");
         assert!(
-            events.contains(&format!("the champion's recipe {winner} trained a model in")),
+            events.contains(&format!(
+                "the champion's recipe {winner} trained a model in"
+            )),
             "{events}"
         );
         let listed = app
-            .api("GET", &format!("/api/v1/tasks/{task_id}/submissions"), Some(&key), None)
+            .api(
+                "GET",
+                &format!("/api/v1/tasks/{task_id}/submissions"),
+                Some(&key),
+                None,
+            )
             .await
             .json();
         let submission = &listed["submissions"][0];
@@ -477,10 +491,18 @@ fn nine_recipes_play_down_to_a_champion_whose_recipe_is_published() {
         let loss = submission["loss"].as_f64().unwrap();
         assert!(loss.is_finite() && loss > 0.0, "{listed}");
         let result = app
-            .api("GET", &format!("/api/v1/tasks/{task_id}/result"), Some(&key), None)
+            .api(
+                "GET",
+                &format!("/api/v1/tasks/{task_id}/result"),
+                Some(&key),
+                None,
+            )
             .await;
         assert_eq!(result.status, StatusCode::OK);
-        assert!(result.body.contains("config.json"), "a model in the Hugging Face layout");
+        assert!(
+            result.body.contains("config.json"),
+            "a model in the Hugging Face layout"
+        );
     });
 }
 
@@ -528,17 +550,26 @@ async fn enter(
 }
 
 /// Asks for a task of `hours` (two seconds each here) on the dataset, trained by the reigning champion.
-async fn champion_task(app: &mut TestApp, key: &str, dataset: &Value, dry_run: bool) -> (StatusCode, Value) {
+async fn champion_task(
+    app: &mut TestApp,
+    key: &str,
+    dataset: &Value,
+    dry_run: bool,
+) -> (StatusCode, Value) {
     let request = json!({"dataset_id": dataset["id"], "model_id": "crucible/reference-tiny", "hours_to_complete": 3, "run_by": "champion", "dry_run": dry_run});
-    let answer = app.api("POST", "/api/v1/tasks", Some(key), Some(request)).await;
+    let answer = app
+        .api("POST", "/api/v1/tasks", Some(key), Some(request))
+        .await;
     (answer.status, answer.json())
 }
 
 /// Task `id` as its owner reads it, with its events.
 async fn task_of(app: &mut TestApp, key: &str, id: &str) -> (Value, Vec<String>) {
-    let task = app.api("GET", &format!("/api/v1/tasks/{id}"), Some(key), None).await.json();
-    let events = app.api("GET", &format!("/api/v1/tasks/{id}/events"), Some(key), None).await.json();
-    let reasons = events["events"].as_array().unwrap().iter().map(|e| e["reason"].as_str().unwrap().to_string()).collect();
+    let task = app
+        .api("GET", &format!("/api/v1/tasks/{id}"), Some(key), None)
+        .await
+        .json();
+    let reasons = app.event_reasons(key, id).await;
     (task, reasons)
 }
 

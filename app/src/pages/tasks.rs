@@ -145,7 +145,10 @@ pub async fn load_wizard(
         .into_iter()
         .map(|b| (b.task_type.as_str().to_string(), b.min_hours, b.max_hours))
         .collect();
-    let champion = match task_type.as_deref().and_then(domain::datasets::TaskType::parse) {
+    let champion = match task_type
+        .as_deref()
+        .and_then(domain::datasets::TaskType::parse)
+    {
         Some(task_type) => Some(
             match domain::tasks::champion::for_task_type(&platform, task_type).await {
                 Ok(champion) => Ok(champion_view(champion)),
@@ -157,9 +160,8 @@ pub async fn load_wizard(
     };
     let run_by = match run_by.as_deref() {
         None | Some("") => RunBy::Miners,
-        Some(chosen) => RunBy::parse(chosen).ok_or_else(|| {
-            ServerFnError::new("choose who trains the task: miners or champion")
-        })?,
+        Some(chosen) => RunBy::parse(chosen)
+            .ok_or_else(|| ServerFnError::new("choose who trains the task: miners or champion"))?,
     };
     let plan = match (dataset, model, hours) {
         (Some(dataset_id), Some(model_id), Some(hours_to_complete)) => {

@@ -478,16 +478,18 @@ pub struct RecipeName {
     pub hotkey: String,
 }
 
+const RECIPE_NAME: &str = "SELECT r.id AS recipe_id, r.name, m.hotkey FROM recipes r \
+    JOIN miners m ON m.id = r.miner_id";
+
 /// The name and miner of every recipe in the tournament: its entries and the champion it defends against.
 pub async fn recipe_names<'e>(
     exec: impl Executor<'e, Database = Any>,
     tournament_id: &str,
 ) -> sqlx::Result<Vec<RecipeName>> {
-    sqlx::query_as(
-        "SELECT r.id AS recipe_id, r.name, m.hotkey FROM recipes r JOIN miners m ON m.id = r.miner_id \
-         WHERE r.id IN (SELECT recipe_id FROM tournament_entries WHERE tournament_id = $1) \
-         OR r.id IN (SELECT champion_recipe_id FROM tournaments WHERE id = $1)",
-    )
+    sqlx::query_as(&format!(
+        "{RECIPE_NAME} WHERE r.id IN (SELECT recipe_id FROM tournament_entries WHERE tournament_id = $1) \
+         OR r.id IN (SELECT champion_recipe_id FROM tournaments WHERE id = $1)"
+    ))
     .bind(tournament_id)
     .fetch_all(exec)
     .await
@@ -498,13 +500,10 @@ pub async fn recipe_name<'e>(
     exec: impl Executor<'e, Database = Any>,
     recipe_id: &str,
 ) -> sqlx::Result<Option<RecipeName>> {
-    sqlx::query_as(
-        "SELECT r.id AS recipe_id, r.name, m.hotkey FROM recipes r JOIN miners m ON m.id = r.miner_id \
-         WHERE r.id = $1",
-    )
-    .bind(recipe_id)
-    .fetch_optional(exec)
-    .await
+    sqlx::query_as(&format!("{RECIPE_NAME} WHERE r.id = $1"))
+        .bind(recipe_id)
+        .fetch_optional(exec)
+        .await
 }
 
 #[derive(Clone, Debug, FromRow)]

@@ -33,7 +33,9 @@ pub struct Champion {
 pub async fn for_task_type(platform: &Platform, task_type: TaskType) -> Result<Champion> {
     let refuse = |why: String| Err(Error::invalid("run_by", why));
     if task_type == TaskType::Image {
-        return refuse("champion mode takes text tasks for now; choose miners for an image task".into());
+        return refuse(
+            "champion mode takes text tasks for now; choose miners for an image task".into(),
+        );
     }
     if platform.trainers.is_none() || platform.evaluator.is_none() {
         return refuse(
@@ -123,7 +125,8 @@ pub async fn train(platform: &Platform, id: &str) -> Result<()> {
         return give_up(platform, id, why).await;
     };
     let Some(time) = training_time(deadline - now_ms()) else {
-        let why = "the window closed before the champion's recipe could start; create the task again";
+        let why =
+            "the window closed before the champion's recipe could start; create the task again";
         return give_up(platform, id, why).await;
     };
     let work =
@@ -150,8 +153,15 @@ pub async fn train(platform: &Platform, id: &str) -> Result<()> {
     let started = Instant::now();
     let (mut attempts, mut log) = (0, String::new());
     tracing::info!(task = %id, recipe = %recipe.id, seconds = time.as_secs_f64(), "the champion trains a task");
-    let trained =
-        runs::train(trainers, &inputs, &recipe, work.path(), &mut attempts, &mut log).await;
+    let trained = runs::train(
+        trainers,
+        &inputs,
+        &recipe,
+        work.path(),
+        &mut attempts,
+        &mut log,
+    )
+    .await;
     let model = match trained {
         Ok(model) => model,
         Err(why) => {
@@ -187,7 +197,10 @@ async fn submit(
     let key = submission_key(&task.id, &recipe.miner_id);
     let stored = platform.store.put(&key, stream).await?;
     let received_at = now_ms();
-    if task.deadline_at.is_some_and(|deadline| received_at > deadline) {
+    if task
+        .deadline_at
+        .is_some_and(|deadline| received_at > deadline)
+    {
         let why = "the champion's recipe finished after the deadline; create the task again with more hours";
         return give_up(platform, &task.id, why).await;
     }

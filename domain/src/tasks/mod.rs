@@ -197,10 +197,13 @@ pub async fn plan(platform: &Platform, owner: &User, request: &NewTask) -> Resul
             ),
         ));
     }
-    let (PoolSize {
-        min: pool_min,
-        max: pool_max,
-    }, champion) = match request.run_by {
+    let (
+        PoolSize {
+            min: pool_min,
+            max: pool_max,
+        },
+        champion,
+    ) = match request.run_by {
         RunBy::Miners => (platform.scheduling.pool(task_type), None),
         RunBy::Champion => (
             PoolSize { min: 1, max: 1 },

@@ -56,7 +56,16 @@ pub async fn run(
         log: String::new(),
         seconds: 0.0,
     };
-    run.loss = match train(trainers, task, recipe, work, &mut run.attempts, &mut run.log).await {
+    run.loss = match train(
+        trainers,
+        task,
+        recipe,
+        work,
+        &mut run.attempts,
+        &mut run.log,
+    )
+    .await
+    {
         Ok(model) => score(evaluator, evaluation, &model, &mut run.log).await,
         Err(why) => Err(why),
     };

@@ -407,6 +407,27 @@ pub fn event_states(events: &Value) -> Vec<String> {
         .collect()
 }
 
+impl TestApp {
+    /// The reasons of task `id`'s events, in order, as its owner (`key`) reads them.
+    pub async fn event_reasons(&mut self, key: &str, id: &str) -> Vec<String> {
+        let events = self
+            .api(
+                "GET",
+                &format!("/api/v1/tasks/{id}/events"),
+                Some(key),
+                None,
+            )
+            .await
+            .json();
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["reason"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
 /// The challenge a hotkeys page shows.
 pub fn challenge_on(page: &str) -> String {
     let marker = "id=\"challenge\"";
