@@ -165,7 +165,10 @@ pub async fn train(platform: &Platform, id: &str) -> Result<()> {
     let model = match trained {
         Ok(model) => model,
         Err(why) => {
-            let tail = &log[log.len().saturating_sub(2_000)..];
+            let start = (log.len().saturating_sub(2_000)..=log.len())
+                .find(|&i| log.is_char_boundary(i))
+                .unwrap_or(log.len());
+            let tail = &log[start..];
             tracing::warn!(task = %id, recipe = %recipe.id, %why, log = %tail, "the champion's recipe failed");
             let why = format!(
                 "the champion's recipe {} produced no model: {why}; create the task again",
