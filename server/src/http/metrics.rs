@@ -1,5 +1,6 @@
 //! Request counts and latencies per route, exposed at `/metrics` in the Prometheus text format.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -10,8 +11,6 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-
-use super::AppState;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -74,7 +73,7 @@ impl Metrics {
 
 /// Middleware on the router's routes: counts each request under its route pattern (not its path, so
 /// ids do not multiply the series).
-pub async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn record(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -87,14 +86,12 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         method: method.clone(),
         route: route.clone(),
     };
-    state
-        .metrics
+    metrics
         .latencies
         .get_or_create(&labels)
         .observe(started.elapsed().as_secs_f64());
     let status = response.status().as_u16();
-    state
-        .metrics
+    metrics
         .requests
         .get_or_create(&RequestLabels {
             method,

@@ -73,7 +73,21 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
+/// The router. The miner API has a lean stack of its own: ten thousand miners may each hold a long
+/// poll open, and every layer a waiting request passes through keeps its state for as long as it waits
+/// (sessions and the page cache cost a quarter of the memory of each; miners need neither). Every
+/// other path (pages, forms, the rest of the API) goes on to `site`.
 pub fn router(state: AppState) -> Router {
+    let miners = endpoint::mount(Router::new(), api::miner_endpoints()).route_layer(
+        axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::record),
+    );
+    traced(miners)
+        .with_state(state.clone())
+        .fallback_service(site(state))
+}
+
+/// Pages, server functions, forms and the API besides the miners', with sessions.
+fn site(state: AppState) -> Router {
     let platform = state.platform.clone();
     let context = move || provide_context(platform.clone());
     let shell = {
@@ -93,11 +107,27 @@ pub fn router(state: AppState) -> Router {
         .leptos_routes_with_context(&state, routes, context.clone(), shell)
         .route("/fn/{*name}", post(server_fn).get(server_fn))
         .route("/api/v1/{*rest}", api::fallback());
-    endpoint::mount(pages, endpoints())
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), page_cache::serve))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::record))
-        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, app::shell))
-        .layer(sessions)
+    let site = endpoint::mount(pages, site_endpoints())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            page_cache::serve,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::record,
+        ))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(context, app::shell))
+        .layer(sessions);
+    traced(site).with_state(state)
+}
+
+/// Every request gets an id (the caller's `x-request-id`, or a new one), answered in its response
+/// and logged with its method, path, status and latency.
+fn traced(router: Router<AppState>) -> Router<AppState> {
+    router
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http()
@@ -108,11 +138,10 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(state)
 }
 
-/// The endpoints besides the app's pages and server functions.
-fn endpoints() -> Vec<endpoint::Endpoint> {
+/// The endpoints behind sessions: everything besides the app's pages, server functions and the miner API.
+fn site_endpoints() -> Vec<endpoint::Endpoint> {
     [
         forms::endpoints(),
         api::endpoints(),
@@ -122,6 +151,13 @@ fn endpoints() -> Vec<endpoint::Endpoint> {
     .into_iter()
     .flatten()
     .collect()
+}
+
+/// Every endpoint: the miner API's and the site's.
+fn endpoints() -> Vec<endpoint::Endpoint> {
+    let mut endpoints = api::miner_endpoints();
+    endpoints.extend(site_endpoints());
+    endpoints
 }
 
 /// Every route the router answers, as (method, path with `{parameters}`): the endpoints, the app's

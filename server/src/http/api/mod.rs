@@ -28,12 +28,16 @@ pub fn endpoints() -> Vec<Endpoint> {
         Endpoint::get("/api/v1/models", models),
     ];
     endpoints.extend(datasets::endpoints());
-    endpoints.extend(miners::endpoints());
     endpoints.extend(tasks::endpoints());
     endpoints.extend(scores::endpoints());
     endpoints.extend(webhooks::endpoints());
     endpoints.extend(tournaments::endpoints());
     endpoints
+}
+
+/// The miner API (`/api/v1/miner/…`), signed by hotkeys rather than sessions or keys.
+pub fn miner_endpoints() -> Vec<Endpoint> {
+    miners::endpoints()
 }
 
 /// The answer under `/api/v1/` where no endpoint is: JSON, like every API answer.
