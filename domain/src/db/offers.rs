@@ -2,7 +2,6 @@
 
 use sqlx::{Any, Executor, FromRow};
 
-use super::miners::MinerRow;
 use crate::clock::Millis;
 
 #[derive(Clone, Debug, FromRow)]
@@ -19,17 +18,16 @@ pub struct OfferRow {
 
 const COLUMNS: &str = "id, task_id, miner_id, round, state, expires_at, created_at, decided_at";
 
-/// Miners that are not suspended and declared the task type (a JSON list holding `"type"`) and a
-/// model at least this large.
+/// The ids of the miners that are not suspended and declared the task type (a JSON list holding
+/// `"type"`) and a model at least this large. Ids only: every fan-out reads the whole pool.
 pub async fn eligible_miners<'e>(
     exec: impl Executor<'e, Database = Any>,
     task_type: &str,
     parameters: i64,
-) -> sqlx::Result<Vec<MinerRow>> {
-    sqlx::query_as(
-        "SELECT id, hotkey, task_types, max_parameters, suspended_reason, created_at, updated_at \
-         FROM miners WHERE suspended_reason IS NULL AND max_parameters >= $1 AND task_types LIKE $2 \
-         ORDER BY id",
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT id FROM miners \
+         WHERE suspended_reason IS NULL AND max_parameters >= $1 AND task_types LIKE $2 ORDER BY id",
     )
     .bind(parameters)
     .bind(format!("%\"{task_type}\"%"))

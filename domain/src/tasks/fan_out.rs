@@ -198,7 +198,7 @@ async fn send_offers(platform: &Platform, task: &Task) -> Result<()> {
         .collect();
     let eligible = draw(
         &eligible,
-        |m| m.id.as_str(),
+        String::as_str,
         &recent,
         task.pool_max as usize,
         &mut rand::rng(),
@@ -220,7 +220,7 @@ async fn send_offers(platform: &Platform, task: &Task) -> Result<()> {
         let offer = OfferRow {
             id: uuid::Uuid::now_v7().to_string(),
             task_id: task.id.clone(),
-            miner_id: miner.id.clone(),
+            miner_id: miner.to_string(),
             round: task.round as i64,
             state: "offered".into(),
             expires_at: close,
@@ -233,7 +233,7 @@ async fn send_offers(platform: &Platform, task: &Task) -> Result<()> {
     tx.commit().await?;
     platform
         .offer_watch
-        .ring(eligible.iter().map(|miner| miner.id.as_str()));
+        .ring(eligible.iter().map(|miner| miner.as_str()));
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 mod api;
 mod caller;
+pub mod connections;
 mod csrf;
 mod endpoint;
 mod error;
