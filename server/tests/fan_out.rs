@@ -314,7 +314,7 @@ fn artifact(files: &[(&str, &str)]) -> Vec<u8> {
 testkit::on_both_databases! {
     async fn after_the_deadline_submissions_are_evaluated_and_the_task_is_scored(db: Database) {
         let mut app = TestApp::new(db).await;
-        let (key, id, pool, _) = task_in_window(&mut app).await;
+        let (key, id, pool, outsider) = task_in_window(&mut app).await;
         let models = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(models.path().join("Qwen/Qwen2.5-0.5B-Instruct")).unwrap();
         app.state.platform.evaluator = Some(domain::evaluation::Evaluator {
@@ -435,5 +435,14 @@ testkit::on_both_databases! {
         assert_eq!(download.body.as_bytes(), good.as_slice(), "the new winner's artifact");
         let log = app.get("/admin/queue").await.body;
         assert!(log.contains("reevaluate_task") && log.contains("the evaluator read the wrong file"), "{log}");
+
+        // The next task's pool: the miner ahead this week (+3) and one never scored, never a miner
+        // whose week adds up to nothing (0) or less (-1).
+        let next = create_task(&mut app, &key).await;
+        app.run_jobs().await;
+        for (keys, offered) in [(&pool[0], true), (&outsider, true), (&pool[1], false), (&pool[2], false), (&pool[3], false)] {
+            let offers = offers_of(&mut app, keys).await;
+            assert_eq!(offers.iter().any(|offer| offer["task_id"] == next.as_str()), offered, "{} {offers:?}", hotkey(keys));
+        }
     }
 }

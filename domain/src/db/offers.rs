@@ -18,19 +18,49 @@ pub struct OfferRow {
 
 const COLUMNS: &str = "id, task_id, miner_id, round, state, expires_at, created_at, decided_at";
 
-/// The ids of the miners that are not suspended and declared the task type (a JSON list holding
-/// `"type"`) and a model at least this large. Ids only: every fan-out reads the whole pool.
-pub async fn eligible_miners<'e>(
+/// A miner eligible for a task: not suspended, declared the task type (`$2`: `%"type"%`, matched in
+/// its JSON list) and a model of at least `$1` parameters.
+const ELIGIBLE: &str =
+    "m.suspended_reason IS NULL AND m.max_parameters >= $1 AND m.task_types LIKE $2";
+
+fn declared(task_type: &str) -> String {
+    format!("%\"{task_type}\"%")
+}
+
+/// Up to `n` of the eligible miners never scored, drawn uniformly at random by the database, each
+/// with how many such miners there are: a fan-out reads a pool's worth of rows, not every miner.
+pub async fn sample_new_miners<'e>(
     exec: impl Executor<'e, Database = Any>,
     task_type: &str,
     parameters: i64,
-) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar(
-        "SELECT id FROM miners \
-         WHERE suspended_reason IS NULL AND max_parameters >= $1 AND task_types LIKE $2 ORDER BY id",
-    )
+    n: i64,
+) -> sqlx::Result<Vec<(String, i64)>> {
+    sqlx::query_as(&format!(
+        "SELECT m.id, CAST(COUNT(*) OVER () AS BIGINT) FROM miners m WHERE {ELIGIBLE} \
+         AND NOT EXISTS (SELECT 1 FROM scores s WHERE s.miner_id = m.id) \
+         ORDER BY random() LIMIT $3"
+    ))
     .bind(parameters)
-    .bind(format!("%\"{task_type}\"%"))
+    .bind(declared(task_type))
+    .bind(n)
+    .fetch_all(exec)
+    .await
+}
+
+/// The eligible miners whose points scored after `since` add up to more than zero, with that sum.
+pub async fn eligible_with_points<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    task_type: &str,
+    parameters: i64,
+    since: Millis,
+) -> sqlx::Result<Vec<(String, i64)>> {
+    sqlx::query_as(&format!(
+        "SELECT m.id, CAST(SUM(s.points) AS BIGINT) FROM miners m JOIN scores s ON s.miner_id = m.id \
+         WHERE {ELIGIBLE} AND s.scored_at > $3 GROUP BY m.id HAVING SUM(s.points) > 0"
+    ))
+    .bind(parameters)
+    .bind(declared(task_type))
+    .bind(since)
     .fetch_all(exec)
     .await
 }

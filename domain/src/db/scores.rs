@@ -98,26 +98,6 @@ pub async fn for_miner<'e>(
     .await
 }
 
-/// Every miner ever scored, with its points since `since`.
-#[derive(Clone, Debug, FromRow)]
-pub struct RecentPoints {
-    pub miner_id: String,
-    pub points: i64,
-}
-
-pub async fn recent_points<'e>(
-    exec: impl Executor<'e, Database = Any>,
-    since: Millis,
-) -> sqlx::Result<Vec<RecentPoints>> {
-    sqlx::query_as(
-        "SELECT miner_id, CAST(SUM(CASE WHEN scored_at > $1 THEN points ELSE 0 END) AS BIGINT) AS points \
-         FROM scores GROUP BY miner_id",
-    )
-    .bind(since)
-    .fetch_all(exec)
-    .await
-}
-
 /// A miner's totals over a window.
 #[derive(Clone, Debug, FromRow)]
 pub struct MinerTotals {

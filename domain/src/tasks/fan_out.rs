@@ -154,27 +154,44 @@ pub async fn advance(platform: &Platform, id: &str) -> Result<()> {
     }
 }
 
+/// Who may be drawn into a pool.
+#[derive(Debug, Default)]
+pub struct Candidates {
+    /// Miners never scored, as a uniform random sample in random order (at least as many as the pool
+    /// takes, where there are that many).
+    pub new: Vec<String>,
+    /// How many miners were never scored: the sample's population.
+    pub new_count: u64,
+    /// Miners with positive points over the last 7 days, with those points.
+    pub scored: Vec<(String, i64)>,
+}
+
 /// Draws up to `n` miners as Gradients does: those never scored, and those with positive points over
-/// the last 7 days (`recent`: every miner ever scored, with those points), at random, a new miner
-/// weighing 1 and a scored one 1 + its points. A miner scored but not positive lately is left out.
-pub fn draw<'a, T>(
-    eligible: &'a [T],
-    id: impl Fn(&T) -> &str,
-    recent: &std::collections::HashMap<String, i64>,
-    n: usize,
-    rng: &mut impl rand::Rng,
-) -> Vec<&'a T> {
-    use rand::seq::IndexedRandom;
-    let weight = |miner: &T| match recent.get(id(miner)) {
-        None => 1.0,
-        Some(points) if *points > 0 => 1.0 + *points as f64,
-        Some(_) => 0.0,
-    };
-    let candidates: Vec<&T> = eligible.iter().filter(|m| weight(m) > 0.0).collect();
-    candidates
-        .choose_multiple_weighted(rng, n.min(candidates.len()), |m| weight(m))
-        .map(|chosen| chosen.copied().collect())
-        .unwrap_or_default()
+/// the last 7 days, at random, a new miner weighing 1 and a scored one 1 + its points. (A miner scored
+/// but not positive lately is not a candidate.)
+///
+/// Weighted sampling without replacement (Efraimidis and Spirakis): every candidate gets the key
+/// `u^(1/weight)` for a uniform `u`, and the `n` largest keys win. New miners all weigh 1, so which of
+/// them hold their largest keys is a uniform sample (the database draws it), and the keys themselves
+/// are the largest order statistics of `new_count` uniforms, drawn here one after another. Keys are
+/// kept as logarithms.
+pub fn draw(candidates: Candidates, n: usize, rng: &mut impl rand::Rng) -> Vec<String> {
+    // In (0, 1]: its logarithm is finite.
+    let mut uniform = || 1.0 - rng.random::<f64>();
+    let mut keyed: Vec<(f64, String)> =
+        Vec::with_capacity(candidates.new.len() + candidates.scored.len());
+    let mut largest = 0.0;
+    for (i, id) in candidates.new.into_iter().take(n).enumerate() {
+        // The largest of m uniforms is u^(1/m); below it, the other m - 1 are uniform again.
+        let m = candidates.new_count.saturating_sub(i as u64).max(1);
+        largest += uniform().ln() / m as f64;
+        keyed.push((largest, id));
+    }
+    for (id, points) in candidates.scored {
+        keyed.push((uniform().ln() / (1.0 + points as f64), id));
+    }
+    keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
+    keyed.into_iter().take(n).map(|(_, id)| id).collect()
 }
 
 /// Draws the pool (`draw`) and sends its offers.
@@ -187,22 +204,18 @@ async fn send_offers(platform: &Platform, task: &Task) -> Result<()> {
     let parameters = model.map_or(i64::MAX, |m| {
         i64::try_from(m.parameters).unwrap_or(i64::MAX)
     });
-    let eligible =
-        db::offers::eligible_miners(platform.db.pool(), task.task_type.as_str(), parameters)
-            .await?;
+    let pool = task.pool_max as usize;
+    let task_type = task.task_type.as_str();
+    let new = db::offers::sample_new_miners(platform.db.pool(), task_type, parameters, pool as i64)
+        .await?;
     let since = now_ms() - crate::scoring::weights::WINDOWS[2].1;
-    let recent = db::scores::recent_points(platform.db.pool(), since)
-        .await?
-        .into_iter()
-        .map(|r| (r.miner_id, r.points))
-        .collect();
-    let eligible = draw(
-        &eligible,
-        String::as_str,
-        &recent,
-        task.pool_max as usize,
-        &mut rand::rng(),
-    );
+    let candidates = Candidates {
+        new_count: new.first().map_or(0, |(_, count)| *count as u64),
+        new: new.into_iter().map(|(id, _)| id).collect(),
+        scored: db::offers::eligible_with_points(platform.db.pool(), task_type, parameters, since)
+            .await?,
+    };
+    let eligible = draw(candidates, pool, &mut rand::rng());
 
     let now = now_ms();
     // With no miner to offer to, the round closes at once rather than waiting for nobody.
@@ -220,7 +233,7 @@ async fn send_offers(platform: &Platform, task: &Task) -> Result<()> {
         let offer = OfferRow {
             id: uuid::Uuid::now_v7().to_string(),
             task_id: task.id.clone(),
-            miner_id: miner.to_string(),
+            miner_id: miner.clone(),
             round: task.round as i64,
             state: "offered".into(),
             expires_at: close,
@@ -490,37 +503,83 @@ pub async fn decide(
 
 #[cfg(test)]
 mod tests {
-    use super::{draw, in_words};
+    use super::{Candidates, draw, in_words};
     use rand::SeedableRng;
 
-    #[test]
-    fn the_draw_favours_recent_winners_keeps_new_miners_and_leaves_out_the_rest() {
-        let miners = ["new", "winner", "loser", "stale"];
-        let recent = [("winner", 9), ("loser", -1), ("stale", 0)]
-            .map(|(m, p)| (m.to_string(), p))
-            .into_iter()
-            .collect();
-        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let mut picked = std::collections::HashMap::<&str, u32>::new();
-        for _ in 0..2_000 {
-            for chosen in draw(&miners, |m| m, &recent, 1, &mut rng) {
-                *picked.entry(*chosen).or_default() += 1;
-            }
+    /// The candidates as the database gives them: `n` of `population` new miners at random, and the
+    /// scored ones.
+    fn candidates(
+        population: usize,
+        n: usize,
+        scored: &[(&str, i64)],
+        rng: &mut impl rand::Rng,
+    ) -> Candidates {
+        use rand::seq::IndexedRandom;
+        let all: Vec<String> = (0..population).map(|i| format!("new-{i}")).collect();
+        Candidates {
+            new: all.choose_multiple(rng, n).cloned().collect(),
+            new_count: population as u64,
+            scored: scored.iter().map(|(id, p)| (id.to_string(), *p)).collect(),
         }
-        assert_eq!(picked.get("loser"), None, "negative lately: never drawn");
-        assert_eq!(
-            picked.get("stale"),
-            None,
-            "scored, but nothing positive in 7 days"
+    }
+
+    #[test]
+    fn the_draw_weighs_a_recent_winner_as_one_plus_its_points() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut winner = 0;
+        for _ in 0..2_000 {
+            let drawn = draw(candidates(1, 1, &[("winner", 9)], &mut rng), 1, &mut rng);
+            winner += u32::from(drawn == ["winner"]);
+        }
+        // Weights 10 and 1: the winner 10 times in 11, about 1,818 of 2,000.
+        assert!((1_700..1_930).contains(&winner), "{winner}");
+
+        let mut winner = 0;
+        for _ in 0..20_000 {
+            let drawn = draw(
+                candidates(1_000, 1, &[("winner", 9)], &mut rng),
+                1,
+                &mut rng,
+            );
+            winner += u32::from(drawn == ["winner"]);
+        }
+        // Against a thousand new miners: 10 in 1,010, about 198 of 20,000.
+        assert!((140..260).contains(&winner), "{winner}");
+    }
+
+    #[test]
+    fn drawing_from_a_sample_of_new_miners_matches_drawing_from_them_all() {
+        use rand::seq::IndexedRandom;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let trials = 20_000;
+        let (mut sampled, mut whole) = (0, 0);
+        let everyone: Vec<(String, f64)> = (0..20)
+            .map(|i| (format!("new-{i}"), 1.0))
+            .chain([("scored".to_string(), 5.0)])
+            .collect();
+        for _ in 0..trials {
+            let drawn = draw(candidates(20, 5, &[("scored", 4)], &mut rng), 5, &mut rng);
+            assert_eq!(drawn.len(), 5);
+            sampled += u32::from(drawn.iter().any(|id| id == "scored"));
+            let reference = everyone
+                .choose_multiple_weighted(&mut rng, 5, |(_, weight)| *weight)
+                .unwrap();
+            whole += u32::from(reference.into_iter().any(|(id, _)| id == "scored"));
+        }
+        let (sampled, whole) = (sampled as f64 / trials as f64, whole as f64 / trials as f64);
+        assert!(
+            (sampled - whole).abs() < 0.02,
+            "the scored miner is drawn {sampled:.3} of the time, against {whole:.3}"
         );
-        let (new, winner) = (picked["new"], picked["winner"]);
-        assert!(winner > 5 * new, "weights 10 and 1: {winner} vs {new}");
-        let all = draw(&miners, |m| m, &recent, 15, &mut rng);
-        assert_eq!(
-            all.len(),
-            2,
-            "a pool larger than the candidates takes them all"
-        );
+    }
+
+    #[test]
+    fn a_pool_larger_than_the_candidates_takes_them_all() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut drawn = draw(candidates(1, 15, &[("winner", 2)], &mut rng), 15, &mut rng);
+        drawn.sort();
+        assert_eq!(drawn, ["new-0", "winner"]);
+        assert!(draw(Candidates::default(), 15, &mut rng).is_empty());
     }
 
     #[test]
