@@ -54,9 +54,13 @@ pub async fn eligible_with_points<'e>(
     parameters: i64,
     since: Millis,
 ) -> sqlx::Result<Vec<(String, i64)>> {
+    // The week's scores first (few, by `scores_by_time`), then their miners by key: joined the
+    // other way round, a planner without statistics yet scanned every miner (13 ms a fan-out).
     sqlx::query_as(&format!(
-        "SELECT m.id, CAST(SUM(s.points) AS BIGINT) FROM miners m JOIN scores s ON s.miner_id = m.id \
-         WHERE {ELIGIBLE} AND s.scored_at > $3 GROUP BY m.id HAVING SUM(s.points) > 0"
+        "SELECT m.id, p.points FROM \
+         (SELECT miner_id, CAST(SUM(points) AS BIGINT) AS points FROM scores \
+          WHERE scored_at > $3 GROUP BY miner_id) p \
+         JOIN miners m ON m.id = p.miner_id WHERE {ELIGIBLE} AND p.points > 0"
     ))
     .bind(parameters)
     .bind(declared(task_type))
