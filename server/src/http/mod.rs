@@ -76,8 +76,9 @@ impl FromRef<AppState> for LeptosOptions {
 
 /// The router. The miner API has a lean stack of its own: ten thousand miners may each hold a long
 /// poll open, and every layer a waiting request passes through keeps its state for as long as it waits
-/// (sessions and the page cache cost a quarter of the memory of each; miners need neither). Every
-/// other path (pages, forms, the rest of the API) goes on to `site`.
+/// (sessions, the page cache and their middleware held about a third of each waiting request's
+/// memory; miners need none of them). Every other path (pages, forms, the rest of the API) goes on
+/// to `site`.
 pub fn router(state: AppState) -> Router {
     let miners = endpoint::mount(Router::new(), api::miner_endpoints()).route_layer(
         axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::record),
