@@ -18,7 +18,7 @@ pub struct Platform {
     pub upload_limits: UploadLimits,
     /// How long a worker's claim on a job lasts without a heartbeat.
     pub job_lease_ms: crate::clock::Millis,
-    /// How offers go out to miners and how often a task is offered again.
+    /// How offers go out to miners, how often a task is offered again, and the largest submission.
     pub scheduling: crate::tasks::Scheduling,
     /// The miners waiting on a long poll for offers, woken when one arrives.
     pub offer_watch: crate::tasks::OfferWatch,

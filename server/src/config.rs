@@ -229,6 +229,9 @@ pub struct DatasetArgs {
     /// How many background jobs this server runs at once.
     #[arg(long, env = "CRUCIBLE_WORKERS", default_value_t = 4)]
     pub workers: usize,
+    /// The largest model artifact a miner may submit, in bytes.
+    #[arg(long, env = "CRUCIBLE_MAX_SUBMISSION_BYTES", default_value_t = 50 * 1024 * 1024 * 1024)]
+    pub max_submission_bytes: u64,
     /// What one account may store in datasets, in bytes.
     #[arg(long, env = "CRUCIBLE_UPLOAD_QUOTA_BYTES", default_value_t = 50 * 1024 * 1024 * 1024)]
     pub upload_quota_bytes: u64,
@@ -256,6 +259,7 @@ impl DatasetArgs {
             hour_ms: self.hour_ms,
             text_pool: self.text_pool,
             image_pool: self.image_pool,
+            max_submission_bytes: self.max_submission_bytes,
         }
     }
 }

@@ -250,6 +250,14 @@ testkit::on_both_databases! {
         let miner_id = domain::miners::by_hotkey(&app.state.platform.db, &domain::miners::Hotkey::from_public_key(miner.public.to_bytes())).await.unwrap().unwrap().id;
         let stored = domain::storage::collect(app.state.platform.store.get(&domain::tasks::window::submission_key(&id, &miner_id)).await.unwrap()).await.unwrap();
         assert_eq!(stored, better, "the later submission replaced the earlier one");
+        // Over the test app's 64 KiB limit: refused, and the submission received stays.
+        let huge = vec![7u8; 64 * 1024 + 1];
+        let refused = submit(&mut app, &id, miner, &huge, &sha256(&huge)).await;
+        assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", refused.body);
+        assert!(refused.json()["error"]["message"].as_str().unwrap().contains("65536-byte limit"), "{}", refused.body);
+        let stored = domain::storage::collect(app.state.platform.store.get(&domain::tasks::window::submission_key(&id, &miner_id)).await.unwrap()).await.unwrap();
+        assert_eq!(stored, better, "a refused submission leaves the earlier one");
+        assert!(app.stored_files().iter().all(|path| !path.contains("/uploads/")), "nothing of the refused upload is left");
         assert_eq!(submit(&mut app, &id, &outsider, &artifact, &sha256(&artifact)).await.status, StatusCode::NOT_FOUND);
 
         // Past the deadline: no data, no submission, and the one received stays.

@@ -29,6 +29,8 @@ pub struct Scheduling {
     /// How many miners a text task's pool holds (Gradients: 8–15), and an image task's (15–25).
     pub text_pool: PoolSize,
     pub image_pool: PoolSize,
+    /// The largest model artifact a miner may submit, in bytes.
+    pub max_submission_bytes: u64,
 }
 
 /// A pool's size: the window starts with `min` acceptances when the offers close, or as soon as
@@ -57,6 +59,7 @@ impl Default for Scheduling {
             hour_ms: 3_600_000,
             text_pool: PoolSize { min: 8, max: 15 },
             image_pool: PoolSize { min: 15, max: 25 },
+            max_submission_bytes: 50 * 1024 * 1024 * 1024,
         }
     }
 }

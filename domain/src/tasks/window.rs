@@ -136,7 +136,6 @@ pub async fn submit(
     checked: Checked,
     declared_sha256: &str,
     body: ByteStream,
-    max_bytes: u64,
 ) -> Result<Receipt> {
     let task = accepted_task(platform, miner, id).await?;
     open_window(&task, now_ms())?;
@@ -147,6 +146,7 @@ pub async fn submit(
             "declare the artifact's SHA-256 as 64 hex digits in the X-Artifact-SHA256 header",
         ));
     }
+    let max_bytes = platform.scheduling.max_submission_bytes;
     let mut seen = 0u64;
     let limited = body.map(move |chunk| {
         let chunk = chunk?;
@@ -166,7 +166,8 @@ pub async fn submit(
         Ok(stored) => stored,
         Err(StorageError::Io(err)) if err.kind() == std::io::ErrorKind::FileTooLarge => {
             return Err(Error::TooLarge(format!(
-                "the artifact is larger than the {max_bytes}-byte limit for a submission"
+                "the artifact is larger than the {max_bytes}-byte limit for a submission; nothing was \
+                 recorded, and an earlier submission of yours stands"
             )));
         }
         Err(err) => return Err(err.into()),

@@ -84,6 +84,7 @@ impl TestApp {
                 retry_delay_ms: 200,
                 max_retries: 1,
                 hour_ms: 3_600_000,
+                max_submission_bytes: 64 * 1024,
                 ..Default::default()
             },
             offer_watch: Default::default(),

@@ -34,9 +34,6 @@ pub fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
-/// The largest model artifact a submission may be.
-const MAX_SUBMISSION_BYTES: u64 = 50 * 1024 * 1024 * 1024;
-
 /// The longest a long-poll for offers waits.
 const MAX_WAIT_SECS: u64 = 60;
 
@@ -217,7 +214,6 @@ async fn submit(
         checked,
         &declared,
         Box::pin(body),
-        MAX_SUBMISSION_BYTES,
     )
     .await?;
     Ok(Json(receipt))
