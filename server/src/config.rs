@@ -131,6 +131,10 @@ pub struct ServeArgs {
     /// The built web assets (`pkg/` with the wasm, JS and CSS), as `cargo leptos build` writes them.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
+    /// How long a connection may take to send a request's headers, in seconds, counted from when the
+    /// server waits for them: slower, or idle that long between requests, and it is closed.
+    #[arg(long, env = "CRUCIBLE_HEADER_TIMEOUT_SECS", default_value_t = 30)]
+    pub header_timeout_secs: u64,
     /// Mark the session cookie `Secure` (set when the server is behind HTTPS).
     #[arg(long, env = "CRUCIBLE_SECURE_COOKIES")]
     pub secure_cookies: bool,

@@ -65,7 +65,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
             ))
         })
         .collect();
-    http::connections::serve(listener, router, shutdown_signal()).await;
+    let header_timeout = Duration::from_secs(args.header_timeout_secs);
+    http::connections::serve(listener, router, header_timeout, shutdown_signal()).await;
     // A job cut short here is claimed again when its lease ends: every job is safe to run twice.
     let _ = stop_workers.send(true);
     for worker in workers {

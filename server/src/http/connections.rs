@@ -5,6 +5,11 @@
 //! of both protocols for as long as it is open. Ten thousand miners each hold a connection open in
 //! a long poll; Crucible's clients (browsers, miners and API scripts, over plain HTTP or a TLS proxy)
 //! speak HTTP/1.1, so only that is kept.
+//!
+//! A connection has `header_timeout` to send a request's headers, counted from when the server
+//! starts waiting for them: a client that trickles them in to hold a connection open (slowloris),
+//! or a keep-alive connection left idle that long, is closed. A request being answered (a long
+//! poll, a stream of events, an upload's body) is not timed by it.
 
 use std::future::Future;
 use std::time::Duration;
@@ -12,7 +17,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -20,8 +25,15 @@ use tower::ServiceExt;
 
 /// Serves `router` on every connection `listener` accepts until `shutdown` resolves; then stops
 /// accepting, lets the requests in flight finish, closes idle connections and returns.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>) {
-    let http = hyper::server::conn::http1::Builder::new();
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    header_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
     let connections = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
