@@ -179,7 +179,7 @@ async fn run(kills: usize) -> Outcome {
         );
     }
     drop(server);
-    let stored = stored_submissions(&data.join("crucible.db")).await;
+    let stored = stored_submissions(&data).await;
     Outcome {
         states,
         receipts,
@@ -187,17 +187,30 @@ async fn run(kills: usize) -> Outcome {
     }
 }
 
-async fn stored_submissions(db: &Path) -> BTreeMap<(String, String), String> {
+/// (task, miner hotkey) → the SHA-256 of the artifact each recorded submission names, as read from
+/// the object store (or a note that it is missing).
+async fn stored_submissions(data: &Path) -> BTreeMap<(String, String), String> {
+    use sha2::Digest;
     use sqlx::Connection;
+    let db = data.join("crucible.db");
     let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=ro", db.display()))
         .await
         .unwrap();
-    let rows: Vec<(String, String, String)> = sqlx::query_as("SELECT s.task_id, m.hotkey, s.sha256 FROM submissions s JOIN miners m ON m.id = s.miner_id")
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT s.task_id, m.hotkey, s.object_key FROM submissions s \
+         JOIN miners m ON m.id = s.miner_id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
     rows.into_iter()
-        .map(|(task, hotkey, sha)| ((task, hotkey), sha))
+        .map(|(task, hotkey, key)| {
+            let stored = match std::fs::read(data.join("objects").join(&key)) {
+                Ok(bytes) => hex::encode(sha2::Sha256::digest(bytes)),
+                Err(err) => format!("{key} is missing: {err}"),
+            };
+            ((task, hotkey), stored)
+        })
         .collect()
 }
 
@@ -226,7 +239,7 @@ async fn tasks_killed_five_times_end_as_undisturbed_ones_with_every_submission()
             assert_eq!(
                 outcome.stored.get(submission),
                 Some(sha),
-                "the submission {submission:?} with a receipt is stored"
+                "the submission {submission:?} with a receipt is stored, its artifact intact"
             );
         }
     }

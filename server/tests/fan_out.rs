@@ -209,6 +209,18 @@ async fn submit(
     .await
 }
 
+/// The artifact of the miner's recorded submission to the task.
+async fn stored_submission(app: &TestApp, task_id: &str, miner_id: &str) -> Vec<u8> {
+    let key = domain::db::submissions::object_key(app.state.platform.db.pool(), task_id, miner_id)
+        .await
+        .unwrap()
+        .expect("a recorded submission");
+    let key = domain::storage::ObjectKey::new(key).unwrap();
+    domain::storage::collect(app.state.platform.store.get(&key).await.unwrap())
+        .await
+        .unwrap()
+}
+
 fn sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
@@ -248,16 +260,17 @@ testkit::on_both_databases! {
         let replaced = submit(&mut app, &id, miner, &better, &sha256(&better)).await;
         assert_eq!(replaced.json()["sha256"], sha256(&better));
         let miner_id = domain::miners::by_hotkey(&app.state.platform.db, &domain::miners::Hotkey::from_public_key(miner.public.to_bytes())).await.unwrap().unwrap().id;
-        let stored = domain::storage::collect(app.state.platform.store.get(&domain::tasks::window::submission_key(&id, &miner_id)).await.unwrap()).await.unwrap();
+        let stored = stored_submission(&app, &id, &miner_id).await;
         assert_eq!(stored, better, "the later submission replaced the earlier one");
         // Over the test app's 64 KiB limit: refused, and the submission received stays.
         let huge = vec![7u8; 64 * 1024 + 1];
         let refused = submit(&mut app, &id, miner, &huge, &sha256(&huge)).await;
         assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", refused.body);
         assert!(refused.json()["error"]["message"].as_str().unwrap().contains("65536-byte limit"), "{}", refused.body);
-        let stored = domain::storage::collect(app.state.platform.store.get(&domain::tasks::window::submission_key(&id, &miner_id)).await.unwrap()).await.unwrap();
+        let stored = stored_submission(&app, &id, &miner_id).await;
         assert_eq!(stored, better, "a refused submission leaves the earlier one");
-        assert!(app.stored_files().iter().all(|path| !path.contains("/uploads/")), "nothing of the refused upload is left");
+        let kept: Vec<_> = app.stored_files().into_iter().filter(|path| path.contains(&format!("/submissions/{miner_id}/"))).collect();
+        assert_eq!(kept.len(), 1, "the replaced artifact and the refused uploads are gone, the recorded one stays: {kept:?}");
         assert_eq!(submit(&mut app, &id, &outsider, &artifact, &sha256(&artifact)).await.status, StatusCode::NOT_FOUND);
 
         // Past the deadline: no data, no submission, and the one received stays.
@@ -266,7 +279,7 @@ testkit::on_both_databases! {
         assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
         assert!(late.json()["error"]["message"].as_str().unwrap().contains("deadline"), "{}", late.body);
         assert_eq!(app.signed("GET", &format!("/api/v1/miner/tasks/{id}/training-data"), miner, Vec::new()).await.status, StatusCode::CONFLICT);
-        let stored = domain::storage::collect(app.state.platform.store.get(&domain::tasks::window::submission_key(&id, &miner_id)).await.unwrap()).await.unwrap();
+        let stored = stored_submission(&app, &id, &miner_id).await;
         assert_eq!(stored, better);
         // The job due at the deadline finds it passed: the submission goes on to evaluation.
         sqlx::query("UPDATE jobs SET run_at = 0 WHERE subject_id = $1 AND state = 'queued'").bind(&id).execute(app.state.platform.db.pool()).await.unwrap();

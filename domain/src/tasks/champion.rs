@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Task, TaskState, fan_out, get_any, window::submission_key};
+use super::{Task, TaskState, fan_out, get_any, window::upload_key};
 use crate::Platform;
 use crate::clock::{Millis, now_ms};
 use crate::datasets::{TaskType, dataset};
@@ -197,7 +197,7 @@ async fn submit(
     let stream = crate::storage::file_stream(&tar)
         .await
         .map_err(|err| Error::Internal(format!("reading the champion's model: {err}")))?;
-    let key = submission_key(&task.id, &recipe.miner_id);
+    let key = upload_key(&task.id, &recipe.miner_id);
     let stored = platform.store.put(&key, stream).await?;
     let received_at = now_ms();
     if task
@@ -205,6 +205,7 @@ async fn submit(
         .is_some_and(|deadline| received_at > deadline)
     {
         let why = "the champion's recipe finished after the deadline; create the task again with more hours";
+        platform.store.delete(&key).await?;
         return give_up(platform, &task.id, why).await;
     }
     let mut tx = platform.db.pool().begin().await?;
@@ -215,16 +216,22 @@ async fn submit(
         sha256: stored.sha256,
         size_bytes: i64::try_from(stored.size).unwrap_or(i64::MAX),
         received_at,
+        object_key: key.as_str().to_string(),
     };
     let reason = format!(
         "the champion's recipe {} trained a model in {:.1} s",
         recipe.name,
         took.as_secs_f64()
     );
-    if fan_out::end_training(&mut tx, &task.id, &reason, None, received_at).await? {
+    let recorded = fan_out::end_training(&mut tx, &task.id, &reason, None, received_at).await?;
+    if recorded {
         db::submissions::upsert(&mut *tx, &row).await?;
     }
     tx.commit().await?;
+    if !recorded {
+        // Another run of this job got there first: this model is nobody's submission.
+        platform.store.delete(&key).await?;
+    }
     Ok(())
 }
 

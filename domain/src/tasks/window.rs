@@ -120,15 +120,26 @@ pub async fn training_data(platform: &Platform, miner: &Miner, id: &str) -> Resu
     Ok(TrainingData { files, expires_at })
 }
 
-/// Where a miner's submission to a task is stored.
-pub fn submission_key(task_id: &str, miner_id: &str) -> ObjectKey {
-    ObjectKey::new(format!("tasks/{task_id}/submissions/{miner_id}.tar"))
-        .expect("task and miner ids are UUIDs")
+/// Where a new upload of a miner's artifact for a task is stored: a key of its own, which the
+/// submission names once the upload is recorded (`SubmissionRow::object_key`).
+pub fn upload_key(task_id: &str, miner_id: &str) -> ObjectKey {
+    ObjectKey::new(format!(
+        "tasks/{task_id}/submissions/{miner_id}/{}.tar",
+        uuid::Uuid::now_v7()
+    ))
+    .expect("task and miner ids are UUIDs")
 }
 
-/// Stores the miner's artifact (`body`, at most `max_bytes`) if the window is open, checks the SHA-256
-/// it declared and the request's signature over the body, and records it with the server's time; a
-/// later submission before the deadline replaces it. A refused upload leaves the earlier one in place.
+/// The object holding a recorded submission's artifact.
+pub fn artifact_key(submission: &SubmissionRow) -> Result<ObjectKey> {
+    Ok(ObjectKey::new(submission.object_key.as_str())?)
+}
+
+/// Stores the miner's artifact (`body`, at most the platform's limit) if the window is open, checks
+/// the SHA-256 it declared and the request's signature over the body, and records it with the
+/// server's time; a later submission before the deadline replaces it. Each upload has an object of
+/// its own and recording it switches the submission over, so a refused or interrupted upload never
+/// touches the artifact already received, and a replacement is never copied.
 pub async fn submit(
     platform: &Platform,
     miner: &Miner,
@@ -159,9 +170,7 @@ pub async fn submit(
         }
         Ok(chunk)
     });
-    // Uploaded beside the current submission, then moved over it only once everything holds.
-    let upload = ObjectKey::new(format!("tasks/{id}/uploads/{}.tar", uuid::Uuid::now_v7()))
-        .expect("ids are UUIDs");
+    let upload = upload_key(id, &miner.id);
     let stored = match platform.store.put(&upload, Box::pin(limited)).await {
         Ok(stored) => stored,
         Err(StorageError::Io(err)) if err.kind() == std::io::ErrorKind::FileTooLarge => {
@@ -194,8 +203,8 @@ pub async fn submit(
         Ok(deadline) => deadline,
         Err(err) => return refuse(err).await,
     };
-    copy(platform, &upload, &submission_key(id, &miner.id)).await?;
-    platform.store.delete(&upload).await?;
+    let replaced = db::submissions::object_key(platform.db.pool(), id, &miner.id).await?;
+    // Should recording fail, the upload stays: a write whose answer was lost may have recorded it.
     db::submissions::upsert(
         platform.db.pool(),
         &SubmissionRow {
@@ -205,9 +214,15 @@ pub async fn submit(
             sha256: stored.sha256.clone(),
             size_bytes: i64::try_from(stored.size).unwrap_or(i64::MAX),
             received_at,
+            object_key: upload.as_str().to_string(),
         },
     )
     .await?;
+    // The artifact replaced is named by no submission now. Keys are never reused, so it cannot be
+    // the one a concurrent upload of the same miner has just recorded.
+    if let Some(replaced) = replaced {
+        forget(platform, &replaced).await;
+    }
     Ok(Receipt {
         task_id: id.to_string(),
         sha256: stored.sha256,
@@ -217,9 +232,14 @@ pub async fn submit(
     })
 }
 
-/// Copies an object through the server (the stores have no server-side copy in common).
-async fn copy(platform: &Platform, from: &ObjectKey, to: &ObjectKey) -> Result<()> {
-    let body = platform.store.get(from).await?;
-    platform.store.put(to, body).await?;
-    Ok(())
+/// Deletes an artifact no submission names any more. The submission is recorded whatever happens
+/// here: an artifact left behind takes room but is never read.
+async fn forget(platform: &Platform, key: &str) {
+    let deleted = match ObjectKey::new(key) {
+        Ok(key) => platform.store.delete(&key).await,
+        Err(err) => Err(err),
+    };
+    if let Err(err) = deleted {
+        tracing::warn!(key, error = %err, "a replaced submission's artifact was not deleted");
+    }
 }
