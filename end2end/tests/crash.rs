@@ -187,8 +187,8 @@ async fn run(kills: usize) -> Outcome {
     }
 }
 
-/// (task, miner hotkey) → the SHA-256 of the artifact each recorded submission names, as read from
-/// the object store (or a note that it is missing).
+/// (task, miner hotkey) → the SHA-256 each submission records, where the artifact it names holds
+/// exactly that (or what is wrong instead).
 async fn stored_submissions(data: &Path) -> BTreeMap<(String, String), String> {
     use sha2::Digest;
     use sqlx::Connection;
@@ -196,17 +196,18 @@ async fn stored_submissions(data: &Path) -> BTreeMap<(String, String), String> {
     let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=ro", db.display()))
         .await
         .unwrap();
-    let rows: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT s.task_id, m.hotkey, s.object_key FROM submissions s \
+    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT s.task_id, m.hotkey, s.sha256, s.object_key FROM submissions s \
          JOIN miners m ON m.id = s.miner_id",
     )
     .fetch_all(&mut conn)
     .await
     .unwrap();
     rows.into_iter()
-        .map(|(task, hotkey, key)| {
+        .map(|(task, hotkey, sha, key)| {
             let stored = match std::fs::read(data.join("objects").join(&key)) {
-                Ok(bytes) => hex::encode(sha2::Sha256::digest(bytes)),
+                Ok(bytes) if hex::encode(sha2::Sha256::digest(&bytes)) == sha => sha,
+                Ok(_) => format!("{key} does not hold the recorded {sha}"),
                 Err(err) => format!("{key} is missing: {err}"),
             };
             ((task, hotkey), stored)
