@@ -20,6 +20,9 @@ use crate::{Ending, Outcome, RunSpec, Runner, RunnerError};
 /// Where the output directory is mounted inside the container.
 pub const OUTPUT_MOUNT: &str = "/output";
 
+/// The exit code of a container whose program was killed with SIGKILL (128 + 9).
+const KILLED: i64 = 137;
+
 /// The user the program runs as: `nobody`.
 const USER: &str = "65534:65534";
 
@@ -211,7 +214,11 @@ impl DockerRunner {
         let code = state.as_ref().and_then(|s| s.exit_code).unwrap_or(-1);
         let ending = if timed_out {
             Ending::TimedOut
-        } else if oom {
+        } else if oom || code == KILLED {
+            // The engine's OOMKilled flag misses some kills on cgroup v2 (it comes from an event
+            // that can lose the race with the exit). The runner sends SIGKILL only at the time
+            // limit, handled above, and the sandboxed user can signal no other process: a SIGKILL
+            // here is the kernel's OOM killer, or the program killing itself.
             Ending::OutOfMemory
         } else if code > 128 {
             Ending::Signalled((code - 128) as i32)
