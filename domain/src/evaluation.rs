@@ -18,7 +18,7 @@ use crate::db::{self, evaluations::EvaluationRow, submissions::SubmissionRow};
 use crate::error::{Error, Result};
 use crate::jobs::{self, JobKind};
 use crate::scoring::{self, Entry, Evaluation};
-use crate::tasks::{self, Task, TaskState, window::artifact_key};
+use crate::tasks::{self, Task, TaskState, window};
 
 /// Attempts at one submission before its failure counts (Gradients: 4).
 pub const MAX_ATTEMPTS: i64 = 4;
@@ -355,11 +355,9 @@ async fn attempt(
 ) -> std::result::Result<(f64, String), (String, String)> {
     let no_log = |why: String| (why, String::new());
     let artifact = dir.join(format!("{}.tar", submission.id));
-    let stream = match artifact_key(submission) {
-        Ok(key) => platform.store.get(&key).await.map_err(Into::into),
-        Err(err) => Err(err),
-    };
-    let stream = stream.map_err(|err| no_log(format!("the artifact could not be read: {err}")))?;
+    let stream = window::artifact(platform, submission)
+        .await
+        .map_err(|err| no_log(format!("the artifact could not be read: {err}")))?;
     save(stream, &artifact)
         .await
         .map_err(|err| no_log(format!("the artifact could not be read: {err}")))?;

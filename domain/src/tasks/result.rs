@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{TaskState, get, window::artifact_key};
+use super::{TaskState, get, window::artifact};
 use crate::Platform;
 use crate::accounts::User;
 use crate::clock::Millis;
@@ -71,7 +71,7 @@ pub async fn winning_model(
     let winner = db::submissions::winner(platform.db.pool(), id)
         .await?
         .ok_or_else(|| Error::Internal(format!("task {id} succeeded with no winner")))?;
-    let stream = platform.store.get(&artifact_key(&winner)?).await?;
+    let stream = artifact(platform, &winner).await?;
     Ok((
         winner.sha256,
         u64::try_from(winner.size_bytes).unwrap_or(0),

@@ -130,9 +130,10 @@ pub fn upload_key(task_id: &str, miner_id: &str) -> ObjectKey {
     .expect("task and miner ids are UUIDs")
 }
 
-/// The object holding a recorded submission's artifact.
-pub fn artifact_key(submission: &SubmissionRow) -> Result<ObjectKey> {
-    Ok(ObjectKey::new(submission.object_key.as_str())?)
+/// A recorded submission's artifact, read from the object its row names.
+pub async fn artifact(platform: &Platform, submission: &SubmissionRow) -> Result<ByteStream> {
+    let key = ObjectKey::new(submission.object_key.as_str())?;
+    Ok(platform.store.get(&key).await?)
 }
 
 /// Stores the miner's artifact (`body`, at most the platform's limit) if the window is open, checks
