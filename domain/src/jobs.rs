@@ -92,6 +92,9 @@ pub async fn run_next(platform: &Platform) -> Result<bool> {
             let retry_at =
                 (job.attempts < job.max_attempts).then(|| now_ms() + backoff(job.attempts));
             db::jobs::fail(db.pool(), &job.id, &err.to_string(), retry_at, now_ms()).await?;
+            if retry_at.is_none() && job.kind == JobKind::EvaluateTask.as_str() {
+                crate::evaluation::job_gave_up(platform, &job.subject_id, job.attempts).await?;
+            }
         }
     }
     Ok(true)

@@ -82,46 +82,51 @@ pub fn read_rows(path: &Path) -> Result<Vec<Value>, Error> {
         .collect()
 }
 
-/// The tokenizer a submission brings, or its base model's when it brings none.
-fn text_for(submission: &Path, base: &Path) -> Result<Text, Error> {
-    if submission.join("tokenizer.json").is_file() {
-        Text::load(submission)
-    } else {
-        Text::load(base)
-    }
+/// The submission's weights, refused as its own fault when they do not load.
+fn load_submission(submission: &Path) -> Result<Gpt, Error> {
+    Gpt::load(submission).map_err(|err| match err {
+        Error::Refused(why) => Error::Refused(why),
+        other => Error::Refused(format!("its model does not load: {other}")),
+    })
 }
 
+/// Scores `submission` on `rows` as `spec` says, always with the base model's tokenizer (a
+/// submission cannot bring the ruler it is measured with; see `submission::check_against_base`).
 pub fn evaluate(
     spec: &Spec,
     base: &Path,
     submission: &Path,
     rows: &[Value],
 ) -> Result<Metrics, Error> {
-    match spec.task_type.as_str() {
-        "instruct" | "chat" => {
-            let model = Gpt::load(submission)?;
-            let text = text_for(submission, base)?;
-            let format = if spec.task_type == "chat" { text::chat } else { text::instruct };
+    if !matches!(spec.task_type.as_str(), "instruct" | "chat" | "dpo" | "grpo") {
+        return Err(Error::Input(match spec.task_type.as_str() {
+            "image" => "image tasks are evaluated by an operator-supplied evaluator image under the \
+                        same contract; crucible-eval scores text tasks"
+                .into(),
+            other => format!("unknown task type {other:?}"),
+        }));
+    }
+    let text = Text::load(base)?;
+    crate::submission::check_against_base(base, submission)?;
+    let model = load_submission(submission)?;
+    let metrics = match spec.task_type.as_str() {
+        "dpo" => {
+            let reference = Gpt::load(base)?;
+            timed(|| dpo_loss(&model, &reference, &text, rows, spec.dpo_beta))
+        }
+        "grpo" => timed(|| grpo_loss(&model, &text, rows, &spec.grpo_rewards)),
+        kind => {
+            let format = if kind == "chat" { text::chat } else { text::instruct };
             timed(|| completion_loss(&model, &text, rows, format))
         }
-        "dpo" => {
-            let policy = Gpt::load(submission)?;
-            let reference = Gpt::load(base)?;
-            let text = text_for(submission, base)?;
-            timed(|| dpo_loss(&policy, &reference, &text, rows, spec.dpo_beta))
-        }
-        "grpo" => {
-            let model = Gpt::load(submission)?;
-            let text = text_for(submission, base)?;
-            timed(|| grpo_loss(&model, &text, rows, &spec.grpo_rewards))
-        }
-        "image" => Err(Error::Input(
-            "image tasks are evaluated by an operator-supplied evaluator image under the same contract; \
-             crucible-eval scores text tasks"
-                .into(),
-        )),
-        other => Err(Error::Input(format!("unknown task type {other:?}"))),
+    }?;
+    if !metrics.loss.is_finite() {
+        return Err(Error::Refused(format!(
+            "its loss is not a number ({}): the weights do not give usable predictions",
+            metrics.loss
+        )));
     }
+    Ok(metrics)
 }
 
 /// `score`'s metrics with the seconds it took (the models are loaded before).

@@ -14,6 +14,7 @@ pub mod loss;
 pub mod model;
 pub mod recipe;
 pub mod rewards;
+pub mod submission;
 pub mod text;
 pub mod train;
 
@@ -34,6 +35,10 @@ pub enum Error {
     /// A tensor operation failed.
     #[error("tensor: {0}")]
     Tensor(String),
+    /// The submission itself cannot be scored as it stands (its tokenizer or architecture is not the
+    /// base model's, its weights do not load or give no number): its miner's fault, not the platform's.
+    #[error("the submission is refused: {0}")]
+    Refused(String),
 }
 
 impl Error {

@@ -315,3 +315,106 @@ fn a_lora_fine_tune_lowers_the_held_out_loss_and_changes_only_the_adapted_layers
         !same("transformer.h.0.attn.c_attn.weight") && !same("transformer.h.1.mlp.c_proj.weight")
     );
 }
+
+/// A copy of the model directory `from` in `to`, its `name` replaced by `contents` (or left out).
+fn copy_with(from: &Path, to: &Path, name: &str, contents: Option<&str>) {
+    std::fs::create_dir_all(to).unwrap();
+    for file in ["config.json", "tokenizer.json", "model.safetensors"] {
+        if file != name {
+            std::fs::copy(from.join(file), to.join(file)).unwrap();
+        }
+    }
+    if let Some(contents) = contents {
+        std::fs::write(to.join(name), contents).unwrap();
+    }
+}
+
+#[test]
+fn every_submission_is_scored_with_the_base_models_ruler() {
+    let work = tempfile::tempdir().unwrap();
+    let base = work.path().join("base");
+    tiny_base(&base, 3);
+    let held_out = rows(1000..1010);
+    let spec: Spec = serde_json::from_value(json!({"task_type": "instruct"})).unwrap();
+    let own = eval::evaluate(&spec, &base, &base, &held_out).unwrap();
+
+    // No tokenizer of its own: scored with the base's, exactly as the base itself.
+    let bare = work.path().join("bare");
+    copy_with(&base, &bare, "tokenizer.json", None);
+    let scored = eval::evaluate(&spec, &base, &bare, &held_out).unwrap();
+    assert_eq!((scored.loss, scored.tokens), (own.loss, own.tokens));
+
+    // The same tokenizer re-serialised (another key order, no whitespace) is the same ruler.
+    let reserialised = work.path().join("reserialised");
+    let tokenizer: Value = serde_json::from_str(&std::fs::read_to_string(base.join("tokenizer.json")).unwrap()).unwrap();
+    copy_with(&base, &reserialised, "tokenizer.json", Some(&tokenizer.to_string()));
+    assert!(eval::evaluate(&spec, &base, &reserialised, &held_out).is_ok());
+
+    // A tokenizer that reads every text as one unknown token: refused, whatever the weights.
+    let one_token = json!({
+        "version": "1.0", "truncation": null, "padding": null,
+        "added_tokens": [{"id": 1, "content": "<|endoftext|>", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}],
+        "normalizer": null, "pre_tokenizer": null, "post_processor": null, "decoder": null,
+        "model": {"type": "WordLevel", "vocab": {"<unk>": 0, "<|endoftext|>": 1}, "unk_token": "<unk>"}
+    });
+    let attack = work.path().join("attack");
+    copy_with(&base, &attack, "tokenizer.json", Some(&one_token.to_string()));
+    match eval::evaluate(&spec, &base, &attack, &held_out) {
+        Err(lm::Error::Refused(why)) => assert!(why.contains("tokenizer.json differs from the base model's in \"model\""), "{why}"),
+        other => panic!("the attack was scored: {other:?}"),
+    }
+    // Nor may the architecture change: a vocabulary of two tokens, or another depth.
+    for (field, value) in [("vocab_size", json!(2)), ("n_layer", json!(1)), ("eos_token_id", json!(0))] {
+        let mut config: Value = serde_json::from_str(&std::fs::read_to_string(base.join("config.json")).unwrap()).unwrap();
+        config[field] = value;
+        let changed = work.path().join(field);
+        copy_with(&base, &changed, "config.json", Some(&config.to_string()));
+        match eval::evaluate(&spec, &base, &changed, &held_out) {
+            Err(lm::Error::Refused(why)) => assert!(why.contains(&format!("in {field}")), "{why}"),
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+
+    // crucible-eval says so by the contract: exit 3 and refusal.json.
+    let spec_file = work.path().join("spec.json");
+    std::fs::write(&spec_file, json!({"task_type": "instruct"}).to_string()).unwrap();
+    let test = work.path().join("test.jsonl");
+    std::fs::write(&test, held_out.iter().map(|r| format!("{r}\n")).collect::<String>()).unwrap();
+    let output = work.path().join("out");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_crucible-eval"))
+        .arg("--spec").arg(&spec_file).arg("--base-model").arg(&base).arg("--submission").arg(&attack)
+        .arg("--test").arg(&test).arg("--output").arg(&output)
+        .output().unwrap();
+    assert_eq!(run.status.code(), Some(3), "{}", String::from_utf8_lossy(&run.stderr));
+    let refusal: Value = serde_json::from_slice(&std::fs::read(output.join("refusal.json")).unwrap()).unwrap();
+    assert!(refusal["reason"].as_str().unwrap().contains("tokenizer.json differs"), "{refusal}");
+    assert!(!output.join("metrics.json").exists());
+}
+
+#[test]
+fn grpo_ranks_the_same_models_by_the_rewards_the_task_declares() {
+    let work = tempfile::tempdir().unwrap();
+    let (early, later) = (work.path().join("early"), work.path().join("later"));
+    tiny_base(&early, 3);
+    tiny_base(&later, 60);
+    let prompt = json!({"prompt": "Say the colour of fruit number 7, a plum."});
+    let length_of = |dir: &Path| {
+        let model = lm::model::Gpt::load(dir).unwrap();
+        let text = Text::load(dir).unwrap();
+        let ids = eval::generate(&model, &text, &text.encode(prompt["prompt"].as_str().unwrap()).unwrap(), 48).unwrap();
+        text.decode(&ids).unwrap().chars().count()
+    };
+    let (a, b) = (length_of(&early), length_of(&later));
+    assert_ne!(a, b, "the two models answer at different lengths");
+    let (longer, shorter) = if a > b { (&early, &later) } else { (&later, &early) };
+    let cut = a.min(b);
+    let score = |rewards: Value, model: &Path| {
+        let spec: Spec = serde_json::from_value(json!({"task_type": "grpo", "grpo_rewards": rewards})).unwrap();
+        // Both share the base's tokenizer and architecture; `early` stands as the base.
+        eval::evaluate(&spec, &early, model, std::slice::from_ref(&prompt)).unwrap().loss
+    };
+    let by_length = json!([{"name": "length", "weight": 1.0, "target": 200}]);
+    let by_brevity = json!([{"name": "regex", "weight": 1.0, "pattern": format!("(?s)^.{{0,{cut}}}$")}]);
+    assert!(score(by_length.clone(), longer) < score(by_length, shorter), "length rewards the longer answer");
+    assert!(score(by_brevity.clone(), shorter) < score(by_brevity, longer), "brevity rewards the shorter one");
+}

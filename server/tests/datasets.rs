@@ -4,8 +4,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::{TestApp, instruct_file, validated_dataset};
-use domain::datasets::dataset::{test_key, train_key};
+use common::{TestApp, Walkers, assert_no_route_returns, instruct_file, instructions_in, splits_of, validated_dataset};
 use domain::storage;
 use serde_json::{Value, json};
 
@@ -40,7 +39,7 @@ testkit::on_both_databases! {
         assert_eq!(report["rejected"]["duplicate"]["count"], 1);
         assert_eq!(dataset["preview"], json!([]), "no preview once the dataset is split");
         let id = dataset["id"].as_str().unwrap();
-        let test = storage::collect(app.state.platform.store.get(&test_key(id)).await.unwrap()).await.unwrap();
+        let test = storage::collect(app.state.platform.store.get(&splits_of(&app, id).await.test()).await.unwrap()).await.unwrap();
         assert_eq!(String::from_utf8(test).unwrap().lines().count(), 30);
     }
 
@@ -100,11 +99,12 @@ testkit::on_both_databases! {
         let other_key = app.customer_key("other@example.org").await;
         let dataset = validated_dataset(&mut app, &owner_key).await;
         let id = dataset["id"].as_str().unwrap().to_string();
-        let secrets = instructions_in(&app, &test_key(&id)).await;
+        let secrets = instructions_in(&app, &splits_of(&app, &id).await.test()).await;
         assert_eq!(secrets.len(), 30);
-        assert_no_route_returns(&mut app, &[&id], &secrets, ("owner@example.org", &owner_key), &other_key).await;
+        let keys = [splits_of(&app, &id).await.test().as_str().to_string()];
+        assert_no_route_returns(&mut app, &[&id], &keys, &secrets, &Walkers::customers("owner@example.org", &owner_key, &other_key)).await;
         // The training split does reach its rows (so the check above can see rows at all).
-        let train = instructions_in(&app, &train_key(&id)).await;
+        let train = instructions_in(&app, &splits_of(&app, &id).await.train()).await;
         assert_eq!(train.len(), 270);
         assert!(secrets.iter().all(|s| !train.contains(s)), "test rows are not in the training split");
     }
@@ -149,11 +149,12 @@ testkit::on_both_databases! {
         assert_eq!(held["state"], "held_out");
         assert_eq!(held["preview"], json!([]), "a held-out file shows no rows");
 
-        let secrets = instructions_in(&app, &test_key(id)).await;
+        let secrets = instructions_in(&app, &splits_of(&app, id).await.test()).await;
         assert_eq!(secrets.len(), 42);
-        let train = instructions_in(&app, &train_key(id)).await;
+        let train = instructions_in(&app, &splits_of(&app, id).await.train()).await;
         assert!(secrets.iter().all(|s| !train.contains(s)), "no test row is trained on");
-        assert_no_route_returns(&mut app, &[id, test_id], &secrets, ("owner@example.org", &owner_key), &other_key).await;
+        let keys = [splits_of(&app, id).await.test().as_str().to_string(), format!("datasets/{test_id}/source")];
+        assert_no_route_returns(&mut app, &[id, test_id], &keys, &secrets, &Walkers::customers("owner@example.org", &owner_key, &other_key)).await;
     }
 
     async fn multipart_parquet_and_image_uploads_are_read(db: Database) {
@@ -211,7 +212,7 @@ testkit::on_both_databases! {
         assert_eq!(done["report"]["rejected"]["unpaired"]["count"], 1);
         let stored = app.stored_files();
         for split in ["train.zip", "test.zip", "train.jsonl", "test.jsonl"] {
-            assert!(stored.iter().any(|f| f.ends_with(&format!("{id}/{split}"))), "{split} in {stored:?}");
+            assert!(stored.iter().any(|f| f.starts_with(&format!("datasets/{id}/splits/")) && f.ends_with(&format!("/{split}"))), "{split} in {stored:?}");
         }
 
         let slip = testkit::files::zip_of(&[("../../etc/cron.d/x.png", b"x".to_vec()), ("x.txt", b"caption".to_vec())]);
@@ -219,135 +220,4 @@ testkit::on_both_databases! {
         assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(refused.json()["error"]["message"].as_str().unwrap().contains("outside the archive"), "{}", refused.body);
     }
-}
-
-/// The `instruction` of every row of the stored JSONL object `key`.
-async fn instructions_in(app: &TestApp, key: &domain::storage::ObjectKey) -> Vec<String> {
-    let bytes = storage::collect(app.state.platform.store.get(key).await.unwrap())
-        .await
-        .unwrap();
-    String::from_utf8(bytes)
-        .unwrap()
-        .lines()
-        .map(|line| {
-            serde_json::from_str::<Value>(line).unwrap()["instruction"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect()
-}
-
-/// Calls every route the router has — each method it answers, with each parameter filled with one of
-/// `ids` (and the object key of its test split) — as the owner (API key and browser session), another
-/// customer and an anonymous caller, and checks that no answer holds one of `secrets`.
-async fn assert_no_route_returns(
-    app: &mut TestApp,
-    ids: &[&str],
-    secrets: &[String],
-    (owner_email, owner_key): (&str, &str),
-    other_key: &str,
-) {
-    let routes = server::http::route_list();
-    let listed = |path: &str| routes.iter().any(|(_, p)| p == path);
-    for expected in [
-        "/",
-        "/datasets/{id}",
-        "/api/v1/datasets/{id}",
-        "/objects/{*key}",
-        "/fn/dataset",
-    ] {
-        assert!(
-            listed(expected),
-            "{expected} is not in the route list: {routes:?}"
-        );
-    }
-    // (method, path, the id it was filled with)
-    let mut requests: Vec<(String, String, String)> = Vec::new();
-    for (method, path) in &routes {
-        for id in ids {
-            let filled: Vec<String> = path
-                .split('/')
-                .map(|segment| match segment {
-                    "{*key}" => format!("datasets/{id}/test.jsonl"),
-                    s if s.starts_with('{') || s.starts_with(':') => id.to_string(),
-                    s => s.to_string(),
-                })
-                .collect();
-            let filled = filled.join("/");
-            requests.push((method.to_string(), filled.clone(), id.to_string()));
-            if method != "GET" {
-                requests.push(("GET".into(), filled.clone(), id.to_string()));
-            }
-            if path.starts_with("/objects/") {
-                let forged = format!("{filled}?access=read&expires=99999999999999&signature=00");
-                requests.push((method.to_string(), forged, id.to_string()));
-            }
-        }
-    }
-    requests.sort();
-    requests.dedup();
-    let check = |who: &str, request: &(String, String, String), body: &str| {
-        for secret in secrets {
-            assert!(
-                !body.contains(secret.as_str()),
-                "{} {} as {who} returned test row {secret:?}",
-                request.0,
-                request.1
-            );
-        }
-    };
-    let callers: [(&str, Option<&str>); 3] = [
-        ("owner", Some(owner_key)),
-        ("another customer", Some(other_key)),
-        ("anonymous", None),
-    ];
-    for (who, key) in callers {
-        app.forget_cookies();
-        for request in &requests {
-            let response = send_walk_request(app, request, key).await;
-            check(who, request, &response.body);
-        }
-    }
-    // The owner's browser session, last: the walk signs it out on the way.
-    app.forget_cookies();
-    app.sign_in(owner_email, common::PASSWORD).await;
-    for request in &requests {
-        let response = send_walk_request(app, request, None).await;
-        check("owner's browser", request, &response.body);
-    }
-    // The walk reached the dataset (so the checks above could see its rows had they been there).
-    app.forget_cookies();
-    let shown = app
-        .api(
-            "GET",
-            &format!("/api/v1/datasets/{}", ids[0]),
-            Some(owner_key),
-            None,
-        )
-        .await;
-    assert_eq!(shown.status, StatusCode::OK);
-}
-
-/// One request of the walk: a server function gets the dataset id as its argument, other writes an
-/// empty body.
-async fn send_walk_request(
-    app: &mut TestApp,
-    (method, path, id): &(String, String, String),
-    bearer: Option<&str>,
-) -> common::TestResponse {
-    let mut request = axum::http::Request::builder()
-        .method(method.as_str())
-        .uri(path.as_str());
-    if let Some(key) = bearer {
-        request = request.header("authorization", format!("Bearer {key}"));
-    }
-    let body = if path.starts_with("/fn/") {
-        request = request.header("content-type", "application/x-www-form-urlencoded");
-        format!("id={id}&mapping=%5B%5D")
-    } else {
-        String::new()
-    };
-    app.send(request.body(axum::body::Body::from(body)).unwrap())
-        .await
 }

@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use common::{TestApp, miner_keys, validated_dataset};
+use common::{TestApp, artifact, miner_keys, sha256, validated_dataset};
 use serde_json::{Value, json};
 
 async fn create_task(app: &mut TestApp, key: &str) -> String {
@@ -182,33 +182,6 @@ async fn task_in_window(
     (key, id, pool, outsider)
 }
 
-async fn submit(
-    app: &mut TestApp,
-    id: &str,
-    keys: &schnorrkel::Keypair,
-    artifact: &[u8],
-    declared: &str,
-) -> common::TestResponse {
-    let headers = domain::miners::epistula::sign(keys, artifact, domain::clock::now_ms(), None);
-    let mut request = axum::http::Request::put(format!("/api/v1/miner/tasks/{id}/submission"))
-        .header("x-artifact-sha256", declared);
-    for (name, value) in [
-        ("Epistula-Version", headers.version),
-        ("Epistula-Timestamp", headers.timestamp),
-        ("Epistula-Uuid", headers.uuid),
-        ("Epistula-Signed-By", headers.signed_by),
-        ("Epistula-Request-Signature", headers.signature),
-    ] {
-        request = request.header(name, value.unwrap());
-    }
-    app.send(
-        request
-            .body(axum::body::Body::from(artifact.to_vec()))
-            .unwrap(),
-    )
-    .await
-}
-
 /// The artifact of the miner's recorded submission to the task.
 async fn stored_submission(app: &TestApp, task_id: &str, miner_id: &str) -> Vec<u8> {
     let key = domain::db::submissions::object_key(app.state.platform.db.pool(), task_id, miner_id)
@@ -219,11 +192,6 @@ async fn stored_submission(app: &TestApp, task_id: &str, miner_id: &str) -> Vec<
     domain::storage::collect(app.state.platform.store.get(&key).await.unwrap())
         .await
         .unwrap()
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 testkit::on_both_databases! {
@@ -248,34 +216,34 @@ testkit::on_both_databases! {
         assert_eq!(rows.body.lines().count(), 270, "the training split, and only it");
 
         let artifact = b"a model artifact".to_vec();
-        let wrong = submit(&mut app, &id, miner, &artifact, &sha256(b"something else")).await;
+        let wrong = app.submit_artifact(&id, miner, &artifact, &sha256(b"something else")).await;
         assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", wrong.body);
         assert_eq!(wrong.json()["error"]["field"], "sha256");
-        let receipt = submit(&mut app, &id, miner, &artifact, &sha256(&artifact)).await;
+        let receipt = app.submit_artifact(&id, miner, &artifact, &sha256(&artifact)).await;
         assert_eq!(receipt.status, StatusCode::OK, "{}", receipt.body);
         let receipt = receipt.json();
         assert_eq!(receipt["sha256"], sha256(&artifact));
         assert!(receipt["received_at"].as_i64().unwrap() <= receipt["deadline_at"].as_i64().unwrap());
         let better = b"a better model artifact".to_vec();
-        let replaced = submit(&mut app, &id, miner, &better, &sha256(&better)).await;
+        let replaced = app.submit_artifact(&id, miner, &better, &sha256(&better)).await;
         assert_eq!(replaced.json()["sha256"], sha256(&better));
         let miner_id = domain::miners::by_hotkey(&app.state.platform.db, &domain::miners::Hotkey::from_public_key(miner.public.to_bytes())).await.unwrap().unwrap().id;
         let stored = stored_submission(&app, &id, &miner_id).await;
         assert_eq!(stored, better, "the later submission replaced the earlier one");
         // Over the test app's 64 KiB limit: refused, and the submission received stays.
         let huge = vec![7u8; 64 * 1024 + 1];
-        let refused = submit(&mut app, &id, miner, &huge, &sha256(&huge)).await;
+        let refused = app.submit_artifact(&id, miner, &huge, &sha256(&huge)).await;
         assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", refused.body);
         assert!(refused.json()["error"]["message"].as_str().unwrap().contains("65536-byte limit"), "{}", refused.body);
         let stored = stored_submission(&app, &id, &miner_id).await;
         assert_eq!(stored, better, "a refused submission leaves the earlier one");
         let kept: Vec<_> = app.stored_files().into_iter().filter(|path| path.contains(&format!("/submissions/{miner_id}/"))).collect();
         assert_eq!(kept.len(), 1, "the replaced artifact and the refused uploads are gone, the recorded one stays: {kept:?}");
-        assert_eq!(submit(&mut app, &id, &outsider, &artifact, &sha256(&artifact)).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(app.submit_artifact(&id, &outsider, &artifact, &sha256(&artifact)).await.status, StatusCode::NOT_FOUND);
 
         // Past the deadline: no data, no submission, and the one received stays.
         sqlx::query("UPDATE tasks SET deadline_at = 1 WHERE id = $1").bind(&id).execute(app.state.platform.db.pool()).await.unwrap();
-        let late = submit(&mut app, &id, &pool[1], &artifact, &sha256(&artifact)).await;
+        let late = app.submit_artifact(&id, &pool[1], &artifact, &sha256(&artifact)).await;
         assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
         assert!(late.json()["error"]["message"].as_str().unwrap().contains("deadline"), "{}", late.body);
         assert_eq!(app.signed("GET", &format!("/api/v1/miner/tasks/{id}/training-data"), miner, Vec::new()).await.status, StatusCode::CONFLICT);
@@ -319,19 +287,6 @@ testkit::on_both_databases! {
     }
 }
 
-/// A tar holding `files`, as a miner's artifact.
-fn artifact(files: &[(&str, &str)]) -> Vec<u8> {
-    let mut tar = tar::Builder::new(Vec::new());
-    for (name, text) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(text.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        tar.append_data(&mut header, name, text.as_bytes()).unwrap();
-    }
-    tar.into_inner().unwrap()
-}
-
 testkit::on_both_databases! {
     async fn after_the_deadline_submissions_are_evaluated_and_the_task_is_scored(db: Database) {
         let mut app = TestApp::new(db).await;
@@ -349,10 +304,10 @@ testkit::on_both_databases! {
         let best = artifact(&[("config.json", "{}"), ("loss.txt", "0.5")]);
         let broken = artifact(&[("config.json", "{}")]);
         for (miner, bytes) in [(&pool[0], &good), (&pool[1], &best), (&pool[2], &broken)] {
-            assert_eq!(submit(&mut app, &id, miner, bytes, &sha256(bytes)).await.status, StatusCode::OK);
+            assert_eq!(app.submit_artifact(&id, miner, bytes, &sha256(bytes)).await.status, StatusCode::OK);
         }
         // A copy of the best artifact, received later.
-        assert_eq!(submit(&mut app, &id, &pool[3], &best, &sha256(&best)).await.status, StatusCode::OK);
+        assert_eq!(app.submit_artifact(&id, &pool[3], &best, &sha256(&best)).await.status, StatusCode::OK);
 
         let early = app.api("GET", &format!("/api/v1/tasks/{id}/result"), Some(&key), None).await;
         assert_eq!(early.status, StatusCode::CONFLICT, "no winner while training: {}", early.body);
@@ -385,7 +340,14 @@ testkit::on_both_databases! {
         assert!(score(&pool[3])["reason"].as_str().unwrap().contains("duplicate"));
         let attempts: Vec<i64> = sqlx::query_scalar("SELECT attempts FROM evaluations WHERE task_id = $1 ORDER BY attempts")
             .bind(&id).fetch_all(app.state.platform.db.pool()).await.unwrap();
-        assert_eq!(attempts, [1, 1, 1, 4], "the broken artifact had its four attempts, the others one");
+        assert_eq!(attempts, [1, 1, 1, 1], "a refused artifact is the submission's own fault: no second attempt");
+        // The eleven miners who accepted a place in the pool and submitted nothing lose a point each.
+        let no_shows: Vec<_> = pool[4..].iter().map(|keys| score(keys)).collect();
+        assert_eq!(no_shows.len(), 11);
+        for no_show in &no_shows {
+            assert_eq!(no_show["points"], -1, "{no_show}");
+            assert!(no_show["reason"].as_str().unwrap().contains("submitted no model by the deadline"), "{no_show}");
+        }
 
         // The customer sees the submissions ranked, and downloads the winner.
         let listed = app.api("GET", &format!("/api/v1/tasks/{id}/submissions"), Some(&key), None).await.json();

@@ -148,7 +148,7 @@ testkit::on_both_databases! {
         }
         let entry = |i: usize, sha: &str, at: i64, loss: f64| domain::scoring::Entry {
             miner: miners[i].0.clone(),
-            artifact_sha256: sha.into(),
+            content_digest: Some(sha.into()),
             received_at: at,
             evaluation: domain::scoring::Evaluation::Loss(loss),
         };

@@ -701,6 +701,12 @@ testkit::on_both_databases! {
         assert_eq!(listed.len(), 1, "{listed:?}");
         let champion_hotkey = domain::miners::Hotkey::from_public_key(challengers[0].0.public.to_bytes()).to_string();
         assert_eq!((listed[0]["miner"].as_str(), listed[0]["loss"].as_f64()), (Some(champion_hotkey.as_str()), Some(0.5)));
+        // A one-entry "competition" earns nothing: champion mode records no score for the champion.
+        assert_eq!(listed[0]["points"], Value::Null, "{listed:?}");
+        let scored: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM scores WHERE task_id = $1")
+            .bind(&task_id).fetch_one(app.state.platform.db.pool()).await.unwrap();
+        assert_eq!(scored, 0, "champion mode awards no miner points");
+        assert!(reasons.iter().any(|r| r.contains("champion mode awards no points")), "{reasons:?}");
         let download = app.api("GET", &format!("/api/v1/tasks/{task_id}/result"), Some(&key), None).await;
         assert_eq!(download.status, StatusCode::OK, "{}", download.body);
         assert!(download.body.contains("loss.txt"), "the recipe's output, packed as a tar");

@@ -170,6 +170,7 @@ pub async fn load_wizard(
                 model_id,
                 hours_to_complete,
                 run_by,
+                reward_functions: None,
             };
             Some(
                 match domain::tasks::plan(&platform, &user, &request).await {

@@ -12,24 +12,65 @@ use crate::db::{self, Database, datasets::DatasetRow};
 use crate::error::{Error, Result};
 use crate::storage::ObjectKey;
 
-/// The object keys of a dataset: the file as uploaded, and the two normalised splits.
+/// The object key of a dataset's file as uploaded.
 pub fn source_key(id: &str) -> ObjectKey {
     ObjectKey::new(format!("datasets/{id}/source")).expect("dataset ids are UUIDs")
 }
-pub fn train_key(id: &str) -> ObjectKey {
-    ObjectKey::new(format!("datasets/{id}/train.jsonl")).expect("dataset ids are UUIDs")
-}
-/// The secret test split. Only the evaluator reads it; no route returns it.
-pub fn test_key(id: &str) -> ObjectKey {
-    ObjectKey::new(format!("datasets/{id}/test.jsonl")).expect("dataset ids are UUIDs")
-}
-/// An image dataset's training pairs (its `train.jsonl` is their index).
-pub fn train_images_key(id: &str) -> ObjectKey {
-    ObjectKey::new(format!("datasets/{id}/train.zip")).expect("dataset ids are UUIDs")
-}
-/// An image dataset's secret test pairs (its `test.jsonl` is their index).
-pub fn test_images_key(id: &str) -> ObjectKey {
-    ObjectKey::new(format!("datasets/{id}/test.zip")).expect("dataset ids are UUIDs")
+
+/// Where one validation of a dataset stored its normalised splits. Each validation writes under a
+/// prefix of its own and a task (or tournament) keeps the prefix it was created with, so nothing a
+/// customer does to the dataset later changes or deletes the rows a task trains and is scored on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Splits(String);
+
+impl Splits {
+    /// A fresh prefix for a new validation of dataset `id`.
+    pub fn fresh(id: &str) -> Splits {
+        Splits(format!("datasets/{id}/splits/{}", uuid::Uuid::now_v7()))
+    }
+
+    /// The prefix a row recorded; splits written before prefixes existed lie under `datasets/ID`.
+    pub fn stored(prefix: Option<String>, dataset_id: &str) -> Splits {
+        Splits(prefix.unwrap_or_else(|| format!("datasets/{dataset_id}")))
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.0
+    }
+
+    fn key(&self, name: &str) -> ObjectKey {
+        ObjectKey::new(format!("{}/{name}", self.0)).expect("split prefixes are built from UUIDs")
+    }
+
+    /// The training rows, one JSON object per line (an image dataset's index of `train_images`).
+    pub fn train(&self) -> ObjectKey {
+        self.key("train.jsonl")
+    }
+
+    /// The secret test split. Only the evaluator reads it; no route returns it.
+    pub fn test(&self) -> ObjectKey {
+        self.key("test.jsonl")
+    }
+
+    /// An image dataset's training pairs.
+    pub fn train_images(&self) -> ObjectKey {
+        self.key("train.zip")
+    }
+
+    /// An image dataset's secret test pairs.
+    pub fn test_images(&self) -> ObjectKey {
+        self.key("test.zip")
+    }
+
+    /// Every object a validation may write under this prefix.
+    pub fn all(&self) -> [ObjectKey; 4] {
+        [
+            self.train(),
+            self.test(),
+            self.train_images(),
+            self.test_images(),
+        ]
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +135,9 @@ pub struct Dataset {
     pub validated_bytes: i64,
     /// The owner's dataset whose rows are the test split, when they gave their own.
     pub test_dataset_id: Option<String>,
+    /// Where the latest validation stored the splits (a task created now keeps them).
+    #[serde(skip)]
+    pub splits: Splits,
 }
 
 fn corrupt(id: &str, what: &str) -> Error {
@@ -139,6 +183,7 @@ impl TryFrom<DatasetRow> for Dataset {
             created_at: row.created_at,
             updated_at: row.updated_at,
             validated_bytes: row.validated_bytes,
+            splits: Splits::stored(row.splits_prefix, &id),
             test_dataset_id: row.test_dataset_id,
         })
     }

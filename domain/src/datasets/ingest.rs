@@ -12,9 +12,7 @@ use bytes::Bytes;
 use rand::RngCore;
 use tokio_util::io::{ReaderStream, StreamReader, SyncIoBridge};
 
-use super::dataset::{
-    Dataset, DatasetState, get, source_key, test_images_key, test_key, train_images_key, train_key,
-};
+use super::dataset::{Dataset, DatasetState, Splits, get, source_key};
 use super::images::validate_images;
 use super::report::{OwnTest, Report};
 use super::rows::FileError;
@@ -113,6 +111,7 @@ pub async fn request_validation(
         });
     }
     // The seed is stored as the i64 with the same bits.
+    let splits = Splits::fresh(id);
     if !db::datasets::start_validation(
         &mut *tx,
         id,
@@ -120,13 +119,15 @@ pub async fn request_validation(
         &mapping_json,
         seed as i64,
         test_dataset.as_deref(),
+        splits.prefix(),
         now,
     )
     .await?
     {
+        drop(tx);
         return Err(Error::Conflict {
             field: None,
-            message: "this dataset is being validated already; wait for the report".into(),
+            message: why_not_validated(platform, &dataset).await?,
         });
     }
     db::jobs::enqueue(
@@ -139,6 +140,30 @@ pub async fn request_validation(
     .await?;
     tx.commit().await?;
     get(&platform.db, owner, id).await
+}
+
+/// Why dataset `dataset` cannot be validated now: it is being validated, it is a held-out test file,
+/// or a task or tournament that has not ended trains or is scored on its splits.
+async fn why_not_validated(platform: &Platform, dataset: &Dataset) -> Result<String> {
+    if let Some((what, id, state)) =
+        db::datasets::blocking_use(platform.db.pool(), &dataset.id).await?
+    {
+        return Ok(format!(
+            "{what} {id} ({state}) uses this dataset's splits; validating it again would change the \
+             rows it trains and is scored on. Wait until it has ended, or upload the file again as a \
+             new dataset"
+        ));
+    }
+    let state = db::datasets::by_id(platform.db.pool(), &dataset.id)
+        .await?
+        .map(|row| row.state);
+    Ok(match state.as_deref() {
+        Some("held_out") => "this dataset is another dataset's own test file: its rows are secret \
+                             and it cannot be validated for a task of its own; upload the file again \
+                             as a new dataset"
+            .into(),
+        _ => "this dataset is being validated already; wait for the report".into(),
+    })
 }
 
 /// What validation concluded: the splits are stored (ready), or the dataset is refused and why.
@@ -171,18 +196,19 @@ pub async fn validate_dataset(platform: &Platform, id: &str) -> Result<()> {
     let mapping: Mapping = serde_json::from_str(row.mapping.as_deref().unwrap_or(""))
         .map_err(|_| malformed("mapping"))?;
     let seed = row.seed.ok_or_else(|| malformed("seed"))? as u64;
+    let splits = Splits::stored(row.splits_prefix.clone(), id);
 
     let verdict = if format == Format::Zip {
-        split_images(platform, id, seed).await?
+        split_images(platform, id, &splits, seed).await?
     } else {
         let own = match row.test_dataset_id.as_deref() {
             None => None,
             Some(test_id) => match own_test_rows(platform, test_id, task_type, &mapping).await? {
                 Ok(own) => Some(own),
-                Err(why) => return refuse(platform, id, None, &why).await,
+                Err(why) => return refuse(platform, id, &splits, None, &why).await,
             },
         };
-        split_text(platform, id, format, task_type, mapping, seed, own).await?
+        split_text(platform, id, &splits, format, task_type, mapping, seed, own).await?
     };
     match verdict {
         Verdict::Ready(report) => {
@@ -198,12 +224,22 @@ pub async fn validate_dataset(platform: &Platform, id: &str) -> Result<()> {
             .await?;
             Ok(())
         }
-        Verdict::Refused(report, why) => refuse(platform, id, report, &why).await,
+        Verdict::Refused(report, why) => refuse(platform, id, &splits, report, &why).await,
     }
 }
 
-async fn refuse(platform: &Platform, id: &str, report: Option<Report>, why: &str) -> Result<()> {
-    discard_splits(platform, id).await?;
+/// Records the refusal and deletes what this validation wrote: only its own splits, never those of an
+/// earlier validation that a task or tournament may still use.
+async fn refuse(
+    platform: &Platform,
+    id: &str,
+    splits: &Splits,
+    report: Option<Report>,
+    why: &str,
+) -> Result<()> {
+    for key in splits.all() {
+        platform.store.delete(&key).await?;
+    }
     let report = report.map(|r| serde_json::to_string(&r).expect("a report serialises"));
     db::datasets::finish_validation(
         platform.db.pool(),
@@ -281,9 +317,11 @@ async fn own_test_rows(
 }
 
 /// Validates and splits a text dataset: training rows stream to the store as they are found.
+#[allow(clippy::too_many_arguments)]
 async fn split_text(
     platform: &Platform,
     id: &str,
+    splits: &Splits,
     format: Format,
     task_type: TaskType,
     mapping: Mapping,
@@ -299,7 +337,7 @@ async fn split_text(
         platform,
         id,
         Some(id),
-        Some(train_key(id)),
+        Some(splits.train()),
         move |reader, train| {
             validate(
                 format,
@@ -333,13 +371,18 @@ async fn split_text(
     }
     platform
         .store
-        .put(&test_key(id), bytes_stream(test))
+        .put(&splits.test(), bytes_stream(test))
         .await?;
     Ok(Verdict::Ready(report))
 }
 
 /// Validates and splits an image archive, then stores each split's index and zip.
-async fn split_images(platform: &Platform, id: &str, seed: u64) -> Result<Verdict> {
+async fn split_images(
+    platform: &Platform,
+    id: &str,
+    splits: &Splits,
+    seed: u64,
+) -> Result<Verdict> {
     let limits = platform.dataset_limits;
     let outcome = through_pipeline(platform, id, Some(id), None, move |reader, _| {
         validate_images(reader, seed, &limits)
@@ -354,16 +397,16 @@ async fn split_images(platform: &Platform, id: &str, seed: u64) -> Result<Verdic
     }
     let store = &platform.store;
     store
-        .put(&train_key(id), file_stream(validated.train_index))
+        .put(&splits.train(), file_stream(validated.train_index))
         .await?;
     store
-        .put(&train_images_key(id), file_stream(validated.train_zip))
+        .put(&splits.train_images(), file_stream(validated.train_zip))
         .await?;
     store
-        .put(&test_key(id), file_stream(validated.test_index))
+        .put(&splits.test(), file_stream(validated.test_index))
         .await?;
     store
-        .put(&test_images_key(id), file_stream(validated.test_zip))
+        .put(&splits.test_images(), file_stream(validated.test_zip))
         .await?;
     Ok(Verdict::Ready(validated.report))
 }
@@ -478,16 +521,4 @@ fn receiving(receiver: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>) -> B
         receiver,
         |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) },
     ))
-}
-
-async fn discard_splits(platform: &Platform, id: &str) -> Result<()> {
-    for key in [
-        train_key(id),
-        test_key(id),
-        train_images_key(id),
-        test_images_key(id),
-    ] {
-        platform.store.delete(&key).await?;
-    }
-    Ok(())
 }

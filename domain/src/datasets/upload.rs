@@ -122,6 +122,7 @@ pub async fn upload(
                 updated_at: now,
                 validated_bytes: 0,
                 test_dataset_id: None,
+                splits_prefix: None,
             };
             db::datasets::insert(platform.db.pool(), &row).await?;
             row.try_into()

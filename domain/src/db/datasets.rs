@@ -25,10 +25,13 @@ pub struct DatasetRow {
     pub validated_bytes: i64,
     /// The dataset whose rows are the test split, when the owner gave their own.
     pub test_dataset_id: Option<String>,
+    /// Where the latest validation stores the splits (`datasets::dataset::Splits`).
+    pub splits_prefix: Option<String>,
 }
 
 const COLUMNS: &str = "id, owner_id, name, state, format, size_bytes, sha256, columns, preview, task_type, \
-                       mapping, seed, report, error, created_at, updated_at, validated_bytes, test_dataset_id";
+                       mapping, seed, report, error, created_at, updated_at, validated_bytes, test_dataset_id, \
+                       splits_prefix";
 
 pub async fn insert<'e>(
     exec: impl Executor<'e, Database = Any>,
@@ -36,7 +39,7 @@ pub async fn insert<'e>(
 ) -> sqlx::Result<()> {
     sqlx::query(&format!(
         "INSERT INTO datasets ({COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
     ))
     .bind(&row.id)
     .bind(&row.owner_id)
@@ -56,6 +59,7 @@ pub async fn insert<'e>(
     .bind(row.updated_at)
     .bind(row.validated_bytes)
     .bind(&row.test_dataset_id)
+    .bind(&row.splits_prefix)
     .execute(exec)
     .await?;
     Ok(())
@@ -97,8 +101,14 @@ pub async fn bytes_for_owner<'e>(
     Ok(total.unwrap_or(0))
 }
 
-/// Moves a dataset that is not being validated into `validating` with these settings; false when it
-/// is already being validated.
+/// Task states after which a task needs nothing of its dataset's current validation.
+const TASK_ENDED: &str =
+    "('prep_task_failure', 'failure_finding_nodes', 'success', 'failure', 'cancelled')";
+
+/// Starts validating dataset `id` into the splits under `splits_prefix`; false (and nothing written)
+/// when it is being validated already, is another dataset's held-out test file, or a task or a
+/// tournament that has not ended uses it (`blocking_use` says which).
+#[allow(clippy::too_many_arguments)]
 pub async fn start_validation<'e>(
     exec: impl Executor<'e, Database = Any>,
     id: &str,
@@ -106,22 +116,54 @@ pub async fn start_validation<'e>(
     mapping: &str,
     seed: i64,
     test_dataset_id: Option<&str>,
+    splits_prefix: &str,
     now: Millis,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = sqlx::query(&format!(
         "UPDATE datasets SET state = 'validating', task_type = $1, mapping = $2, seed = $3, \
-         test_dataset_id = $4, report = NULL, error = NULL, validated_bytes = 0, updated_at = $5 \
-         WHERE id = $6 AND state <> 'validating'",
-    )
+         test_dataset_id = $4, report = NULL, error = NULL, validated_bytes = 0, updated_at = $5, \
+         splits_prefix = $6 \
+         WHERE id = $7 AND state NOT IN ('validating', 'held_out') \
+         AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.dataset_id = $7 AND t.state NOT IN {TASK_ENDED}) \
+         AND NOT EXISTS (SELECT 1 FROM tournaments u WHERE u.dataset_id = $7 \
+                         AND u.state IN ('pending', 'active'))"
+    ))
     .bind(task_type)
     .bind(mapping)
     .bind(seed)
     .bind(test_dataset_id)
     .bind(now)
+    .bind(splits_prefix)
     .bind(id)
     .execute(exec)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// What holds dataset `id`'s splits in use: a task that has not ended (`("task", id, state)`), else a
+/// tournament that has not (`("tournament", id, state)`).
+pub async fn blocking_use<'e>(
+    exec: impl Executor<'e, Database = Any> + Copy,
+    id: &str,
+) -> sqlx::Result<Option<(String, String, String)>> {
+    let task: Option<(String, String)> = sqlx::query_as(&format!(
+        "SELECT id, state FROM tasks WHERE dataset_id = $1 AND state NOT IN {TASK_ENDED} \
+         ORDER BY created_at, id LIMIT 1"
+    ))
+    .bind(id)
+    .fetch_optional(exec)
+    .await?;
+    if let Some((task, state)) = task {
+        return Ok(Some(("task".into(), task, state)));
+    }
+    let tournament: Option<(String, String)> = sqlx::query_as(
+        "SELECT id, state FROM tournaments WHERE dataset_id = $1 AND state IN ('pending', 'active') \
+         ORDER BY created_at, id LIMIT 1",
+    )
+    .bind(id)
+    .fetch_optional(exec)
+    .await?;
+    Ok(tournament.map(|(t, state)| ("tournament".into(), t, state)))
 }
 
 /// Makes the owner's uploaded dataset `id` a held-out test file (or confirms it is one); false when it

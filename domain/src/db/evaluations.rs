@@ -16,18 +16,38 @@ pub struct EvaluationRow {
     pub error: Option<String>,
     pub log: String,
     pub updated_at: Millis,
+    /// The artifact this evaluation scored: its object, the SHA-256 of its bytes as read, and the
+    /// digest of its unpacked files (by which duplicates are found). None until it was read.
+    pub object_key: Option<String>,
+    pub artifact_sha256: Option<String>,
+    pub content_sha256: Option<String>,
 }
+
+const COLUMNS: &str = "submission_id, task_id, attempts, state, loss, error, log, updated_at, \
+                       object_key, artifact_sha256, content_sha256";
 
 pub async fn for_task<'e>(
     exec: impl Executor<'e, Database = Any>,
     task_id: &str,
 ) -> sqlx::Result<Vec<EvaluationRow>> {
-    sqlx::query_as(
-        "SELECT submission_id, task_id, attempts, state, loss, error, log, updated_at \
-         FROM evaluations WHERE task_id = $1",
-    )
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM evaluations WHERE task_id = $1"
+    ))
     .bind(task_id)
     .fetch_all(exec)
+    .await
+}
+
+/// The evaluation of submission `id`.
+pub async fn for_submission<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    submission_id: &str,
+) -> sqlx::Result<Option<EvaluationRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM evaluations WHERE submission_id = $1"
+    ))
+    .bind(submission_id)
+    .fetch_optional(exec)
     .await
 }
 
@@ -36,12 +56,15 @@ pub async fn record<'e>(
     exec: impl Executor<'e, Database = Any>,
     row: &EvaluationRow,
 ) -> sqlx::Result<()> {
-    let loss = Nullables::from(8).slot(row.loss.is_some());
+    let loss = Nullables::from(11).slot(row.loss.is_some());
     let query = format!(
-        "INSERT INTO evaluations (submission_id, task_id, attempts, state, error, log, updated_at, loss) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, {loss}) \
+        "INSERT INTO evaluations (submission_id, task_id, attempts, state, error, log, updated_at, \
+         object_key, artifact_sha256, content_sha256, loss) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, {loss}) \
          ON CONFLICT (submission_id) DO UPDATE SET attempts = excluded.attempts, state = excluded.state, \
-         loss = excluded.loss, error = excluded.error, log = excluded.log, updated_at = excluded.updated_at \
+         loss = excluded.loss, error = excluded.error, log = excluded.log, updated_at = excluded.updated_at, \
+         object_key = excluded.object_key, artifact_sha256 = excluded.artifact_sha256, \
+         content_sha256 = excluded.content_sha256 \
          WHERE evaluations.state = 'pending'"
     );
     let mut query = sqlx::query(&query)
@@ -51,7 +74,10 @@ pub async fn record<'e>(
         .bind(&row.state)
         .bind(&row.error)
         .bind(&row.log)
-        .bind(row.updated_at);
+        .bind(row.updated_at)
+        .bind(&row.object_key)
+        .bind(&row.artifact_sha256)
+        .bind(&row.content_sha256);
     if let Some(loss) = row.loss {
         query = query.bind(loss);
     }

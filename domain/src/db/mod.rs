@@ -43,6 +43,17 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The database server's clock in Unix milliseconds, as an SQL expression. Both are fixed for the
+    /// length of one statement, so a `WHERE` and a `RETURNING` of one statement read the same time.
+    pub fn clock_ms(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+            Backend::Postgres => "CAST(EXTRACT(EPOCH FROM statement_timestamp()) * 1000 AS BIGINT)",
+        }
+    }
+}
+
 /// A database URL: `sqlite://PATH` or `postgres://…`. Wrapped because it may hold a password.
 #[derive(Clone, Debug)]
 pub struct DatabaseUrl {

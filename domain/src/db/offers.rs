@@ -18,10 +18,11 @@ pub struct OfferRow {
 
 const COLUMNS: &str = "id, task_id, miner_id, round, state, expires_at, created_at, decided_at";
 
-/// A miner eligible for a task: not suspended, declared the task type (`$2`: `%"type"%`, matched in
-/// its JSON list) and a model of at least `$1` parameters.
-const ELIGIBLE: &str =
-    "m.suspended_reason IS NULL AND m.max_parameters >= $1 AND m.task_types LIKE $2";
+/// A miner eligible for task `$4`: not suspended, declared the task type (`$2`: `%"type"%`, matched in
+/// its JSON list) and a model of at least `$1` parameters, and not linked to the account that owns the
+/// task (a customer's own hotkeys never compete for, nor earn points on, that customer's task).
+const ELIGIBLE: &str = "m.suspended_reason IS NULL AND m.max_parameters >= $1 AND m.task_types LIKE $2 \
+     AND (m.owner_id IS NULL OR m.owner_id <> (SELECT t.owner_id FROM tasks t WHERE t.id = $4))";
 
 fn declared(task_type: &str) -> String {
     format!("%\"{task_type}\"%")
@@ -31,6 +32,7 @@ fn declared(task_type: &str) -> String {
 /// with how many such miners there are: a fan-out reads a pool's worth of rows, not every miner.
 pub async fn sample_new_miners<'e>(
     exec: impl Executor<'e, Database = Any>,
+    task_id: &str,
     task_type: &str,
     parameters: i64,
     n: i64,
@@ -43,6 +45,7 @@ pub async fn sample_new_miners<'e>(
     .bind(parameters)
     .bind(declared(task_type))
     .bind(n)
+    .bind(task_id)
     .fetch_all(exec)
     .await
 }
@@ -50,6 +53,7 @@ pub async fn sample_new_miners<'e>(
 /// The eligible miners whose points scored after `since` add up to more than zero, with that sum.
 pub async fn eligible_with_points<'e>(
     exec: impl Executor<'e, Database = Any>,
+    task_id: &str,
     task_type: &str,
     parameters: i64,
     since: Millis,
@@ -65,6 +69,7 @@ pub async fn eligible_with_points<'e>(
     .bind(parameters)
     .bind(declared(task_type))
     .bind(since)
+    .bind(task_id)
     .fetch_all(exec)
     .await
 }
@@ -176,6 +181,22 @@ pub async fn accepted<'e>(
     Ok(count > 0)
 }
 
+/// The miners who accepted the task's offer in `round`: the pool that trains it.
+pub async fn accepted_miners<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    task_id: &str,
+    round: i64,
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT miner_id FROM offers WHERE task_id = $1 AND round = $2 AND state = 'accepted' \
+         ORDER BY miner_id",
+    )
+    .bind(task_id)
+    .bind(round)
+    .fetch_all(exec)
+    .await
+}
+
 /// An offer's id, its miner and when it was made.
 #[derive(Clone, Debug, FromRow)]
 pub struct NewOffer {
@@ -193,6 +214,7 @@ pub async fn created_since<'e>(
         "SELECT id, miner_id, created_at FROM offers WHERE created_at >= $1 AND state = 'offered'",
     )
     .bind(since)
+    .bind(task_id)
     .fetch_all(exec)
     .await
 }

@@ -100,18 +100,3 @@ pub async fn scored_for_task<'e>(
     .fetch_all(exec)
     .await
 }
-
-/// The winner's submission: the one whose score is the win.
-pub async fn winner<'e>(
-    exec: impl Executor<'e, Database = Any>,
-    task_id: &str,
-) -> sqlx::Result<Option<SubmissionRow>> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM submissions s \
-         JOIN scores sc ON sc.task_id = s.task_id AND sc.miner_id = s.miner_id \
-         WHERE s.task_id = $1 AND sc.rank = 1"
-    ))
-    .bind(task_id)
-    .fetch_optional(exec)
-    .await
-}

@@ -2,6 +2,7 @@
 
 use sqlx::{Any, Executor, FromRow};
 
+use super::Backend;
 use crate::clock::Millis;
 
 #[derive(Clone, Debug, FromRow)]
@@ -23,6 +24,12 @@ pub struct TaskRow {
     pub deadline_at: Option<Millis>,
     /// The champion's recipe that trains the task, in champion mode; none for a miner pool.
     pub trainer_recipe_id: Option<String>,
+    /// Where the splits it trains and is scored on lie (`datasets::dataset::Splits`).
+    pub splits_prefix: Option<String>,
+    /// A GRPO task's reward functions and weights, as JSON.
+    pub reward_functions: Option<String>,
+    /// The submission the customer receives, once the task has succeeded.
+    pub winner_submission_id: Option<String>,
 }
 
 #[derive(Clone, Debug, FromRow)]
@@ -37,7 +44,8 @@ pub struct EventRow {
 
 const COLUMNS: &str = "id, owner_id, dataset_id, task_type, model_id, hours_to_complete, state, \
                        pool_min, pool_max, created_at, updated_at, round, offers_close_at, \
-                       window_starts_at, deadline_at, trainer_recipe_id";
+                       window_starts_at, deadline_at, trainer_recipe_id, splits_prefix, reward_functions, \
+                       winner_submission_id";
 
 pub async fn insert<'e>(
     exec: impl Executor<'e, Database = Any>,
@@ -45,7 +53,7 @@ pub async fn insert<'e>(
 ) -> sqlx::Result<()> {
     sqlx::query(&format!(
         "INSERT INTO tasks ({COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
     ))
     .bind(&row.id)
     .bind(&row.owner_id)
@@ -63,6 +71,9 @@ pub async fn insert<'e>(
     .bind(row.window_starts_at)
     .bind(row.deadline_at)
     .bind(&row.trainer_recipe_id)
+    .bind(&row.splits_prefix)
+    .bind(&row.reward_functions)
+    .bind(&row.winner_submission_id)
     .execute(exec)
     .await?;
     Ok(())
@@ -194,6 +205,39 @@ pub async fn set_window<'e>(
     sqlx::query("UPDATE tasks SET window_starts_at = $1, deadline_at = $2 WHERE id = $3")
         .bind(starts_at)
         .bind(deadline_at)
+        .bind(id)
+        .execute(exec)
+        .await?;
+    Ok(())
+}
+
+/// Holds task `id`'s window open for the rest of the caller's transaction: locks the task's row if
+/// the task is `training` and its deadline has not passed by the database's clock, and returns that
+/// time. None when the window is closed. A move out of `training` waits for the transaction, so what
+/// the transaction records is in before the task is evaluated.
+pub async fn hold_open_window<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    backend: Backend,
+    id: &str,
+) -> sqlx::Result<Option<Millis>> {
+    let now = backend.clock_ms();
+    sqlx::query_scalar(&format!(
+        "UPDATE tasks SET updated_at = updated_at \
+         WHERE id = $1 AND state = 'training' AND deadline_at >= {now} RETURNING {now}"
+    ))
+    .bind(id)
+    .fetch_optional(exec)
+    .await
+}
+
+/// Records the submission the customer receives (none while the task is evaluated again).
+pub async fn set_winner<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    id: &str,
+    submission_id: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE tasks SET winner_submission_id = $1 WHERE id = $2")
+        .bind(submission_id)
         .bind(id)
         .execute(exec)
         .await?;

@@ -24,22 +24,25 @@ pub struct TournamentRow {
     pub reason: String,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// The splits its tasks train and are scored on (`datasets::dataset::Splits`).
+    pub splits_prefix: Option<String>,
 }
 
 const TOURNAMENT: &str = "id, kind, state, dataset_id, task_type, model_id, hours, min_entrants, \
     registration_closes_at, registration_retries, round, champion_recipe_id, champion_wins, \
-    winner_recipe_id, reason, created_at, updated_at";
+    winner_recipe_id, reason, created_at, updated_at, splits_prefix";
 
 /// Inserts a pending tournament.
 pub async fn insert<'e>(
     exec: impl Executor<'e, Database = Any>,
     row: &TournamentRow,
 ) -> sqlx::Result<()> {
-    let champion = Nullables::from(15).slot(row.champion_recipe_id.is_some());
+    let champion = Nullables::from(16).slot(row.champion_recipe_id.is_some());
     let sql = format!(
         "INSERT INTO tournaments (id, kind, state, dataset_id, task_type, model_id, hours, min_entrants, \
          registration_closes_at, registration_retries, round, champion_wins, reason, created_at, updated_at, \
-         champion_recipe_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, {champion})"
+         splits_prefix, champion_recipe_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, {champion})"
     );
     let mut query = sqlx::query(&sql)
         .bind(&row.id)
@@ -55,7 +58,8 @@ pub async fn insert<'e>(
         .bind(row.round)
         .bind(row.champion_wins)
         .bind(&row.reason)
-        .bind(row.created_at);
+        .bind(row.created_at)
+        .bind(&row.splits_prefix);
     if let Some(champion) = &row.champion_recipe_id {
         query = query.bind(champion);
     }

@@ -2,9 +2,10 @@
 //! the weights published in the audit export.
 //!
 //! Per task: the valid submission with the lowest held-out loss gets +3, the other valid ones 0; a
-//! submission whose evaluation failed gets −1, and so does a duplicate (an artifact with the same
-//! SHA-256 as one received earlier: the earliest keeps its place). With more than 8 valid submissions
-//! the bottom quarter (rounded down) gets −1. Every score carries its reason.
+//! submission whose evaluation failed gets −1, and so does a miner who accepted the offer and submitted
+//! nothing, and a duplicate (an artifact holding the same files, names and bytes, as one received
+//! earlier, whatever its tar metadata: the earliest keeps its place). With more than 8 valid
+//! submissions the bottom quarter (rounded down) gets −1. Every score carries its reason.
 
 pub mod audit;
 pub mod leaderboard;
@@ -31,7 +32,9 @@ pub enum Evaluation {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
     pub miner: String,
-    pub artifact_sha256: String,
+    /// The digest of the artifact's files (`evaluation::content_digest`), by which duplicates are
+    /// found; none when there is no readable artifact.
+    pub content_digest: Option<String>,
     pub received_at: Millis,
     pub evaluation: Evaluation,
 }
@@ -60,12 +63,15 @@ pub fn score_task(entries: &[Entry]) -> Vec<Score> {
     let mut first_holder: std::collections::HashMap<&str, &Entry> = Default::default();
     let mut duplicate_of: std::collections::HashMap<&str, &Entry> = Default::default();
     for entry in &by_time {
-        match first_holder.get(entry.artifact_sha256.as_str()) {
+        let Some(digest) = entry.content_digest.as_deref() else {
+            continue;
+        };
+        match first_holder.get(digest) {
             Some(original) => {
                 duplicate_of.insert(entry.miner.as_str(), original);
             }
             None => {
-                first_holder.insert(entry.artifact_sha256.as_str(), entry);
+                first_holder.insert(digest, entry);
             }
         }
     }
@@ -97,8 +103,7 @@ pub fn score_task(entries: &[Entry]) -> Vec<Score> {
                     points: PENALTY,
                     rank: None,
                     reason: format!(
-                        "duplicate: the same artifact (SHA-256 {}…) was received earlier, {} ms before this one",
-                        &entry.artifact_sha256[..12.min(entry.artifact_sha256.len())],
+                        "duplicate: an artifact with the same files was received earlier, {} ms before this one",
                         entry.received_at - original.received_at
                     ),
                 };
@@ -147,7 +152,20 @@ pub async fn record(
 ) -> Result<Vec<Score>> {
     let scores = score_task(entries);
     let mut tx = db.pool().begin().await?;
-    for score in &scores {
+    record_in(&mut tx, task_id, &scores, now).await?;
+    tx.commit().await?;
+    Ok(scores)
+}
+
+/// Records task `task_id`'s `scores` inside the caller's transaction (the one that ends the task), so
+/// that scores exist exactly when the task ended scored. A miner scored before keeps its first score.
+pub async fn record_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    task_id: &str,
+    scores: &[Score],
+    now: Millis,
+) -> Result<()> {
+    for score in scores {
         let row = ScoreRow {
             id: uuid::Uuid::now_v7().to_string(),
             task_id: task_id.to_string(),
@@ -157,10 +175,9 @@ pub async fn record(
             reason: score.reason.clone(),
             scored_at: now,
         };
-        db::scores::insert(&mut *tx, &row).await?;
+        db::scores::insert(&mut **tx, &row).await?;
     }
-    tx.commit().await?;
-    Ok(scores)
+    Ok(())
 }
 
 /// A miner's public profile: its points over each window and its latest scores.
@@ -214,10 +231,10 @@ pub async fn profile(db: &Database, hotkey: &str, as_of: Millis) -> Result<Profi
 mod tests {
     use super::*;
 
-    fn entry(miner: &str, sha: &str, at: Millis, evaluation: Evaluation) -> Entry {
+    fn entry(miner: &str, digest: &str, at: Millis, evaluation: Evaluation) -> Entry {
         Entry {
             miner: miner.into(),
-            artifact_sha256: sha.into(),
+            content_digest: Some(digest.into()),
             received_at: at,
             evaluation,
         }
@@ -288,6 +305,20 @@ mod tests {
             [3, 0, 0, 0, 0, 0, 0, 0],
             "8 valid: nobody is penalised"
         );
+    }
+
+    #[test]
+    fn miners_with_nothing_to_compare_are_never_each_others_duplicates() {
+        let nothing = |miner: &str| Entry {
+            miner: miner.into(),
+            content_digest: None,
+            received_at: 100,
+            evaluation: Evaluation::Failed("accepted the offer but submitted no model".into()),
+        };
+        let scores = score_task(&[nothing("a"), nothing("b"), entry("c", "1", 5, Evaluation::Loss(1.0))]);
+        assert_eq!((scores[0].points, scores[1].points, scores[2].points), (-1, -1, 3));
+        assert!(scores[0].reason.contains("submitted no model"), "{}", scores[0].reason);
+        assert!(scores.iter().all(|s| !s.reason.contains("duplicate")));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{Task, TaskState, fan_out, get_any, window::upload_key};
 use crate::Platform;
 use crate::clock::{Millis, now_ms};
-use crate::datasets::{TaskType, dataset};
+use crate::datasets::TaskType;
 use crate::db::{self, recipes::RecipeRow, submissions::SubmissionRow};
 use crate::error::{Error, Result};
 use crate::jobs::{JobKind, MAX_ATTEMPTS};
@@ -135,7 +135,7 @@ pub async fn train(platform: &Platform, id: &str) -> Result<()> {
     let rows = crate::storage::collect(
         platform
             .store
-            .get(&dataset::train_key(&task.dataset_id))
+            .get(&task.splits.train())
             .await?,
     )
     .await

@@ -209,13 +209,25 @@ async fn send_offers(platform: &Platform, task: &Task) -> Result<()> {
     });
     let pool = task.pool_max as usize;
     let task_type = task.task_type.as_str();
-    let new = db::offers::sample_new_miners(platform.db.pool(), task_type, parameters, pool as i64)
+    let new = db::offers::sample_new_miners(
+        platform.db.pool(),
+        &task.id,
+        task_type,
+        parameters,
+        pool as i64,
+    )
         .await?;
     let since = now_ms() - crate::scoring::weights::WINDOWS[2].1;
     let candidates = Candidates {
         new_count: new.first().map_or(0, |(_, count)| *count as u64),
         new: new.into_iter().map(|(id, _)| id).collect(),
-        scored: db::offers::eligible_with_points(platform.db.pool(), task_type, parameters, since)
+        scored: db::offers::eligible_with_points(
+            platform.db.pool(),
+            &task.id,
+            task_type,
+            parameters,
+            since,
+        )
             .await?,
     };
     let eligible = draw(candidates, pool, &mut rand::rng());
@@ -369,16 +381,18 @@ pub(super) async fn open_training(
     Ok(true)
 }
 
-/// The deadline has passed: the submissions go to evaluation; with none, the task fails.
+/// The deadline has passed: the submissions go to evaluation; with none, the task fails, and every
+/// miner who accepted a place in its pool and submitted nothing loses a point.
 async fn close_window(platform: &Platform, task: &Task) -> Result<()> {
-    let submissions = db::submissions::for_task(platform.db.pool(), &task.id)
-        .await?
-        .len();
+    let submissions = db::submissions::for_task(platform.db.pool(), &task.id).await?;
     let now = now_ms();
     let mut tx = platform.db.pool().begin().await?;
-    let reason = format!("the deadline passed with {submissions} submissions");
+    let reason = format!(
+        "the deadline passed with {} submissions",
+        submissions.len()
+    );
     let failure = match task.run_by {
-        _ if submissions > 0 => None,
+        _ if !submissions.is_empty() => None,
         RunBy::Miners => {
             Some("no miner submitted a model before the deadline; create the task again")
         }
@@ -386,8 +400,17 @@ async fn close_window(platform: &Platform, task: &Task) -> Result<()> {
             "the champion's recipe produced no model before the deadline; create the task again",
         ),
     };
-    end_training(&mut tx, &task.id, &reason, failure, now).await?;
+    let ended = end_training(&mut tx, &task.id, &reason, failure, now).await?;
+    if ended && failure.is_some() && task.run_by == RunBy::Miners {
+        let at = task.deadline_at.unwrap_or(now);
+        let no_shows = crate::evaluation::no_shows(&mut *tx, task, &submissions, at).await?;
+        let scores = crate::scoring::score_task(&no_shows);
+        crate::scoring::record_in(&mut tx, &task.id, &scores, now).await?;
+    }
     tx.commit().await?;
+    if ended && failure.is_some() {
+        platform.leaderboards.invalidate();
+    }
     Ok(())
 }
 

@@ -7,12 +7,14 @@ pub mod champion;
 pub mod fan_out;
 pub mod offer_watch;
 pub mod result;
+pub mod rewards;
 pub mod state;
 pub mod window;
 
 pub use champion::Champion;
 pub use fan_out::{Offer, PoolSize, Scheduling};
 pub use offer_watch::OfferWatch;
+pub use rewards::RewardFunction;
 pub use state::TaskState;
 
 use serde::{Deserialize, Serialize};
@@ -21,7 +23,7 @@ use crate::Platform;
 use crate::accounts::User;
 use crate::catalogue;
 use crate::clock::{Millis, now_ms};
-use crate::datasets::{self, DatasetState, TaskType};
+use crate::datasets::{self, DatasetState, TaskType, dataset::Splits};
 use crate::db::{self, Database, tasks::EventRow, tasks::TaskRow};
 use crate::error::{Error, Result};
 use crate::jobs::{JobKind, MAX_ATTEMPTS};
@@ -34,6 +36,10 @@ pub struct NewTask {
     pub hours_to_complete: u64,
     #[serde(default)]
     pub run_by: RunBy,
+    /// GRPO only: what the submissions' completions are rewarded for (the length of them when none
+    /// is declared).
+    #[serde(default)]
+    pub reward_functions: Option<Vec<RewardFunction>>,
 }
 
 /// Who trains a task: a pool of competing miners, or the reigning tournament champion's recipe on the
@@ -77,6 +83,11 @@ pub struct TaskPlan {
     pub run_by: RunBy,
     /// In champion mode, the recipe that will train the task.
     pub champion: Option<Champion>,
+    /// GRPO: the reward functions the submissions are scored by; empty for other task types.
+    pub reward_functions: Vec<RewardFunction>,
+    /// The dataset's splits as they stand: the task keeps these.
+    #[serde(skip)]
+    pub splits: Splits,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -100,6 +111,16 @@ pub struct Task {
     pub run_by: RunBy,
     /// In champion mode, the champion's recipe that trains the task.
     pub champion_recipe_id: Option<String>,
+    /// GRPO: the reward functions the submissions are scored by; empty for other task types.
+    #[serde(default)]
+    pub reward_functions: Vec<RewardFunction>,
+    /// The splits the task was created with: what its miners train on and it is scored on, whatever
+    /// happens to the dataset later.
+    #[serde(skip)]
+    pub splits: Splits,
+    /// The submission the customer receives, once the task has succeeded.
+    #[serde(skip)]
+    pub winner_submission_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -116,6 +137,7 @@ impl TryFrom<TaskRow> for Task {
     fn try_from(row: TaskRow) -> Result<Task> {
         let corrupt =
             |what: &str| Error::Internal(format!("task {} has a malformed {what}", row.id));
+        let dataset_id_for_splits = row.dataset_id.clone();
         Ok(Task {
             task_type: TaskType::parse(&row.task_type).ok_or_else(|| corrupt("task type"))?,
             state: TaskState::parse(&row.state).ok_or_else(|| corrupt("state"))?,
@@ -137,6 +159,14 @@ impl TryFrom<TaskRow> for Task {
                 RunBy::Miners
             },
             champion_recipe_id: row.trainer_recipe_id,
+            reward_functions: match row.reward_functions.as_deref() {
+                None => Vec::new(),
+                Some(json) => {
+                    serde_json::from_str(json).map_err(|_| corrupt("reward functions"))?
+                }
+            },
+            splits: Splits::stored(row.splits_prefix, &dataset_id_for_splits),
+            winner_submission_id: row.winner_submission_id,
         })
     }
 }
@@ -210,7 +240,26 @@ pub async fn plan(platform: &Platform, owner: &User, request: &NewTask) -> Resul
             Some(champion::for_task_type(platform, task_type).await?),
         ),
     };
+    let reward_functions = match (task_type, &request.reward_functions) {
+        (TaskType::Grpo, Some(functions)) => {
+            rewards::check(functions)?;
+            functions.clone()
+        }
+        (TaskType::Grpo, None) => rewards::default_functions(),
+        (_, Some(_)) => {
+            return Err(Error::invalid(
+                "reward_functions",
+                format!(
+                    "reward functions score GRPO tasks; a {} task is scored by its held-out loss",
+                    task_type.as_str()
+                ),
+            ));
+        }
+        (_, None) => Vec::new(),
+    };
     Ok(TaskPlan {
+        reward_functions,
+        splits: dataset.splits,
         dataset_id: dataset.id,
         task_type,
         model_id: model.id.clone(),
@@ -246,6 +295,11 @@ pub async fn create(platform: &Platform, owner: &User, request: &NewTask) -> Res
         window_starts_at: None,
         deadline_at: None,
         trainer_recipe_id: plan.champion.map(|c| c.recipe_id),
+        splits_prefix: Some(plan.splits.prefix().to_string()),
+        reward_functions: (!plan.reward_functions.is_empty()).then(|| {
+            serde_json::to_string(&plan.reward_functions).expect("reward functions serialise")
+        }),
+        winner_submission_id: None,
     };
     let mut tx = platform.db.pool().begin().await?;
     db::tasks::insert(&mut *tx, &row).await?;
@@ -479,11 +533,7 @@ pub async fn prepare(platform: &Platform, id: &str) -> Result<()> {
     } else if task.state != TaskState::PreparingData {
         return Ok(());
     }
-    let splits = [
-        datasets::dataset::train_key(&task.dataset_id),
-        datasets::dataset::test_key(&task.dataset_id),
-    ];
-    for key in &splits {
+    for key in &[task.splits.train(), task.splits.test()] {
         if platform.store.size(key).await?.is_none() {
             transition(
                 db,

@@ -3,13 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{TaskState, get, window::artifact};
+use super::{TaskState, get};
 use crate::Platform;
 use crate::accounts::User;
 use crate::clock::Millis;
-use crate::db::{self, Database};
+use crate::db::{self, Database, evaluations::EvaluationRow};
 use crate::error::{Error, Result};
-use crate::storage::ByteStream;
+use crate::storage::{ByteStream, ObjectKey};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SubmissionView {
@@ -68,15 +68,24 @@ pub async fn winning_model(
             ),
         });
     }
-    let winner = db::submissions::winner(platform.db.pool(), id)
-        .await?
-        .ok_or_else(|| Error::Internal(format!("task {id} succeeded with no winner")))?;
-    let stream = artifact(platform, &winner).await?;
-    Ok((
-        winner.sha256,
-        u64::try_from(winner.size_bytes).unwrap_or(0),
-        stream,
-    ))
+    // The artifact the winning evaluation scored, by the object and SHA-256 it recorded.
+    let scored = match task.winner_submission_id.as_deref() {
+        Some(submission) => db::evaluations::for_submission(platform.db.pool(), submission).await?,
+        None => None,
+    };
+    let Some(EvaluationRow {
+        object_key: Some(key),
+        artifact_sha256: Some(sha256),
+        ..
+    }) = scored
+    else {
+        return Err(Error::Internal(format!(
+            "task {id} succeeded with no evaluated winner"
+        )));
+    };
+    let key = ObjectKey::new(key)?;
+    let size = platform.store.size(&key).await?.unwrap_or(0);
+    Ok((sha256, size, platform.store.get(&key).await?))
 }
 
 /// A finished task as everyone may see it: what was asked and how the submissions scored — never its

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{Task, TaskState, get_any};
 use crate::Platform;
 use crate::clock::{Millis, now_ms};
-use crate::datasets::{TaskType, dataset};
+use crate::datasets::TaskType;
 use crate::db::{self, submissions::SubmissionRow};
 use crate::error::{Error, Result};
 use crate::miners::Miner;
@@ -105,9 +105,9 @@ pub async fn training_data(platform: &Platform, miner: &Miner, id: &str) -> Resu
     let deadline = open_window(&task, now)?;
     let expires_at = (now + LINK_TTL_MS).min(deadline);
     let ttl = Duration::from_millis((expires_at - now).max(1) as u64);
-    let mut keys = vec![("train.jsonl", dataset::train_key(&task.dataset_id))];
+    let mut keys = vec![("train.jsonl", task.splits.train())];
     if task.task_type == TaskType::Image {
-        keys.push(("train.zip", dataset::train_images_key(&task.dataset_id)));
+        keys.push(("train.zip", task.splits.train_images()));
     }
     let mut files = Vec::new();
     for (name, key) in keys {
@@ -199,15 +199,25 @@ pub async fn submit(
         ))
         .await;
     }
-    let received_at = now_ms();
-    let deadline = match open_window(&task, received_at) {
-        Ok(deadline) => deadline,
-        Err(err) => return refuse(err).await,
+    // Recorded only while the task is training by the database's clock, with its row held until the
+    // submission is in: a submission can never land once the task has moved on to evaluation.
+    let mut tx = platform.db.pool().begin().await?;
+    let backend = platform.db.backend();
+    let Some(received_at) = db::tasks::hold_open_window(&mut *tx, backend, id).await? else {
+        drop(tx);
+        let now = get_any(&platform.db, id).await?.unwrap_or(task);
+        let closed = open_window(&now, now_ms()).err().unwrap_or(Error::Conflict {
+            field: None,
+            message: "the window closed while the artifact was received; nothing was recorded"
+                .into(),
+        });
+        return refuse(closed).await;
     };
-    let replaced = db::submissions::object_key(platform.db.pool(), id, &miner.id).await?;
+    let deadline = task.deadline_at.unwrap_or(received_at);
+    let replaced = db::submissions::object_key(&mut *tx, id, &miner.id).await?;
     // Should recording fail, the upload stays: a write whose answer was lost may have recorded it.
     db::submissions::upsert(
-        platform.db.pool(),
+        &mut *tx,
         &SubmissionRow {
             id: uuid::Uuid::now_v7().to_string(),
             task_id: id.to_string(),
@@ -219,6 +229,7 @@ pub async fn submit(
         },
     )
     .await?;
+    tx.commit().await?;
     // The artifact replaced is named by no submission now. Keys are never reused, so it cannot be
     // the one a concurrent upload of the same miner has just recorded.
     if let Some(replaced) = replaced {

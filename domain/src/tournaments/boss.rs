@@ -16,13 +16,14 @@ pub fn margin(consecutive_wins: u32) -> f64 {
 }
 
 /// Whether the challenger's loss beats the champion's by `margin` on one task: lower by at least that
-/// fraction of the champion's loss. A task the challenger could not be evaluated on is lost; one the
-/// champion could not be evaluated on is won by any evaluated challenger.
+/// fraction of the champion's loss's magnitude, so the rule holds for metrics below zero too (GRPO's
+/// minus the mean reward). A task the challenger could not be evaluated on is lost; one the champion
+/// could not be evaluated on is won by any evaluated challenger.
 pub fn task_won(challenger: Option<f64>, champion: Option<f64>, margin: f64) -> bool {
     match (challenger, champion) {
         (Some(challenger), Some(champion)) => {
             // Compared with a little slack, so that a loss exactly at the margin is not lost to rounding.
-            challenger <= champion * (1.0 - margin) + 1e-12 * champion.abs().max(1.0)
+            challenger <= champion - margin * champion.abs() + 1e-12 * champion.abs().max(1.0)
         }
         (Some(_), None) => true,
         (None, _) => false,
@@ -84,6 +85,19 @@ mod tests {
             task_won(Some(9.0), None, margin(1)),
             "against a failed champion run any result wins"
         );
+    }
+
+    #[test]
+    fn below_zero_the_margin_is_of_the_champions_magnitude() {
+        // GRPO: minus the mean reward. The champion's −2.0; a challenger must reach −2.2 (10 % better).
+        assert!(task_won(Some(-2.2), Some(-2.0), margin(1)));
+        assert!(
+            !task_won(Some(-1.9), Some(-2.0), margin(1)),
+            "a worse challenger (−1.9 > −2.0) must never win"
+        );
+        assert!(!task_won(Some(-2.1), Some(-2.0), margin(1)), "5 % better is short of 10 %");
+        // A champion at exactly zero: any challenger below it by the slack wins, none above.
+        assert!(!task_won(Some(0.5), Some(0.0), margin(1)));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::Platform;
 use crate::accounts::User;
 use crate::clock::{Millis, now_ms};
-use crate::datasets::{self, DatasetState, TaskType};
+use crate::datasets::{self, DatasetState, TaskType, dataset::Splits};
 use crate::db::{
     self,
     tournaments::{EntryRow, MatchRow, RunRow, TournamentRow},
@@ -49,6 +49,12 @@ fn task_type(tournament: &TournamentRow) -> Result<TaskType> {
             tournament.task_type
         ))
     })
+}
+
+/// The splits the tournament was opened with: its tasks' training rows and held-out split, whatever
+/// happens to the dataset later.
+fn splits_of(tournament: &TournamentRow) -> Splits {
+    Splits::stored(tournament.splits_prefix.clone(), &tournament.dataset_id)
 }
 
 pub(crate) fn kind_of(task_type: TaskType) -> &'static str {
@@ -96,6 +102,7 @@ pub async fn open(platform: &Platform, admin: &User, new: &NewTournament) -> Res
     let row = insert(
         platform,
         &dataset.id,
+        &dataset.splits,
         task_type,
         &new.model_id,
         new.hours as i64,
@@ -115,6 +122,7 @@ pub async fn open(platform: &Platform, admin: &User, new: &NewTournament) -> Res
 async fn insert(
     platform: &Platform,
     dataset_id: &str,
+    splits: &Splits,
     task_type: TaskType,
     model_id: &str,
     hours: i64,
@@ -158,6 +166,7 @@ async fn insert(
         winner_recipe_id: None,
         created_at: now,
         updated_at: now,
+        splits_prefix: Some(splits.prefix().to_string()),
     };
     let mut tx = db.begin().await?;
     db::tournaments::insert(&mut *tx, &row).await?;
@@ -180,6 +189,7 @@ pub async fn open_next(platform: &Platform, last_id: &str) -> Result<()> {
     insert(
         platform,
         &last.dataset_id,
+        &splits_of(&last),
         task_type(&last)?,
         &last.model_id,
         last.hours,
@@ -413,15 +423,16 @@ async fn play_round(platform: &Platform, tournament: &TournamentRow) -> Result<(
     })?;
     let work =
         tempfile::tempdir().map_err(|err| Error::Internal(format!("a work directory: {err}")))?;
+    let splits = splits_of(tournament);
     let subject = Subject {
         id: &tournament.id,
         task_type: task_type(tournament)?,
         model_id: &tournament.model_id,
-        dataset_id: &tournament.dataset_id,
+        splits: &splits,
+        reward_functions: &[],
     };
     let inputs = Inputs::prepare(platform, evaluator, &subject, work.path()).await?;
-    let train_key = datasets::dataset::train_key(&tournament.dataset_id);
-    let train = crate::storage::collect(platform.store.get(&train_key).await?)
+    let train = crate::storage::collect(platform.store.get(&splits.train()).await?)
         .await
         .map_err(|err| Error::Internal(format!("reading the training split: {err}")))?;
     let train = String::from_utf8_lossy(&train);

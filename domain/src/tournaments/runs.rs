@@ -84,8 +84,12 @@ async fn score(
     std::fs::create_dir_all(&scored).map_err(|err| format!("a work directory: {err}"))?;
     match evaluation::score_model(evaluator, evaluation, model, &scored).await {
         Ok((loss, _)) => Ok(loss),
-        Err((why, evaluator_log)) => {
+        Err((fault, evaluator_log)) => {
             log.push_str(&evaluator_log);
+            let why = match fault {
+                evaluation::Fault::Submission(why) => why,
+                evaluation::Fault::Platform(why) => format!("the platform failed: {why}"),
+            };
             Err(format!("its model could not be evaluated: {why}"))
         }
     }

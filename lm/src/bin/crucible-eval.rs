@@ -40,12 +40,28 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Err(lm::Error::Refused(why)) => {
+            // The contract (docs/evaluator.md): exit 3 and refusal.json when the submission itself
+            // cannot be scored, so that its miner, not the platform, answers for it.
+            eprintln!("crucible-eval: the submission is refused: {why}");
+            let refusal = serde_json::json!({ "reason": why }).to_string();
+            let written = std::fs::create_dir_all(&args.output)
+                .and_then(|()| std::fs::write(args.output.join("refusal.json"), refusal));
+            if let Err(err) = written {
+                eprintln!("crucible-eval: refusal.json: {err}");
+                return ExitCode::FAILURE;
+            }
+            ExitCode::from(REFUSED_EXIT)
+        }
         Err(err) => {
             eprintln!("crucible-eval: {err}");
             ExitCode::FAILURE
         }
     }
 }
+
+/// The exit status of a refused submission (docs/evaluator.md).
+const REFUSED_EXIT: u8 = 3;
 
 fn run(args: &Args) -> Result<eval::Metrics, lm::Error> {
     let spec_text =
@@ -55,12 +71,6 @@ fn run(args: &Args) -> Result<eval::Metrics, lm::Error> {
     })?;
     let rows = eval::read_rows(&args.test)?;
     let metrics = eval::evaluate(&spec, &args.base_model, &args.submission, &rows)?;
-    if !metrics.loss.is_finite() {
-        return Err(lm::Error::Model(format!(
-            "the loss is not a number ({})",
-            metrics.loss
-        )));
-    }
     std::fs::create_dir_all(&args.output).map_err(|err| lm::Error::io(&args.output, err))?;
     let path = args.output.join("metrics.json");
     let json = serde_json::to_string(&metrics).expect("metrics serialise");

@@ -437,3 +437,342 @@ pub fn challenge_on(page: &str) -> String {
     let start = value.find("value=\"").unwrap() + "value=\"".len();
     value[start..].split('"').next().unwrap().to_string()
 }
+
+pub fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// A tar holding `files`, as a miner's artifact.
+pub fn artifact(files: &[(&str, &str)]) -> Vec<u8> {
+    artifact_stamped(files, 0)
+}
+
+/// `artifact` with every entry's modification time and owner set to `stamp`: the same files packed
+/// at another time, by another user.
+pub fn artifact_stamped(files: &[(&str, &str)], stamp: u64) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, text) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(stamp);
+        header.set_uid(stamp);
+        header.set_cksum();
+        tar.append_data(&mut header, name, text.as_bytes()).unwrap();
+    }
+    tar.into_inner().unwrap()
+}
+
+/// The signed `PUT …/submission` of `artifact` to task `id` by `keys`, declaring `declared`.
+pub fn submission_request(
+    id: &str,
+    keys: &schnorrkel::Keypair,
+    artifact: Body,
+    signed_over: &[u8],
+    declared: &str,
+) -> Request<Body> {
+    let headers = domain::miners::epistula::sign(keys, signed_over, domain::clock::now_ms(), None);
+    let mut request = Request::put(format!("/api/v1/miner/tasks/{id}/submission"))
+        .header("x-artifact-sha256", declared);
+    for (name, value) in [
+        ("Epistula-Version", headers.version),
+        ("Epistula-Timestamp", headers.timestamp),
+        ("Epistula-Uuid", headers.uuid),
+        ("Epistula-Signed-By", headers.signed_by),
+        ("Epistula-Request-Signature", headers.signature),
+    ] {
+        request = request.header(name, value.unwrap());
+    }
+    request.body(artifact).unwrap()
+}
+
+impl TestApp {
+    /// Submits `artifact` to task `id` as the miner `keys`, declaring `declared` as its SHA-256.
+    pub async fn submit_artifact(
+        &mut self,
+        id: &str,
+        keys: &schnorrkel::Keypair,
+        artifact: &[u8],
+        declared: &str,
+    ) -> TestResponse {
+        let request = submission_request(id, keys, Body::from(artifact.to_vec()), artifact, declared);
+        self.send(request).await
+    }
+
+    /// Serves `request` on a task of its own (no cookies), so that a test can act while it is being
+    /// answered: the answer, once it is complete.
+    pub fn spawn(&self, request: Request<Body>) -> tokio::task::JoinHandle<TestResponse> {
+        let router = self.router.clone();
+        tokio::spawn(async move {
+            let response = router.oneshot(request).await.unwrap();
+            let status = response.status();
+            let headers = response.headers().clone();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            TestResponse {
+                status,
+                headers,
+                body: String::from_utf8_lossy(&bytes).into_owned(),
+            }
+        })
+    }
+
+    /// The platform's scores of task `id`: (miner id, points, reason), by miner.
+    pub async fn scores_of(&self, id: &str) -> Vec<(String, i64, String)> {
+        sqlx::query_as(
+            "SELECT miner_id, points, reason FROM scores WHERE task_id = $1 ORDER BY miner_id",
+        )
+        .bind(id)
+        .fetch_all(self.state.platform.db.pool())
+        .await
+        .unwrap()
+    }
+
+    /// Moves task `id`'s deadline into the past and runs the jobs: the window closes and, with an
+    /// evaluator, the submissions are evaluated and the task scored.
+    pub async fn close_window(&self, id: &str) {
+        let pool = self.state.platform.db.pool();
+        sqlx::query("UPDATE tasks SET deadline_at = 1 WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE jobs SET run_at = 0 WHERE subject_id = $1 AND state = 'queued'")
+            .bind(id)
+            .execute(pool)
+            .await
+            .unwrap();
+        self.run_jobs().await;
+    }
+}
+
+/// The id of the miner `keys` is.
+pub async fn miner_id(app: &TestApp, keys: &schnorrkel::Keypair) -> String {
+    let hotkey = domain::miners::Hotkey::from_public_key(keys.public.to_bytes());
+    domain::miners::by_hotkey(&app.state.platform.db, &hotkey)
+        .await
+        .unwrap()
+        .expect("a registered miner")
+        .id
+}
+
+/// The fixture evaluator (`tests/fixtures/loss_evaluator.py`) with `flags`, through the process
+/// runner, with an empty base model directory for each of `models`.
+pub fn fixture_evaluator(
+    models: &std::path::Path,
+    model_ids: &[&str],
+    flags: &[&str],
+) -> domain::evaluation::Evaluator {
+    for id in model_ids {
+        std::fs::create_dir_all(models.join(id)).unwrap();
+    }
+    let mut command = vec![
+        "python3".to_string(),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/loss_evaluator.py").to_string(),
+    ];
+    command.extend(flags.iter().map(|f| f.to_string()));
+    domain::evaluation::Evaluator {
+        runner: std::sync::Arc::new(runner::ProcessRunner::default()),
+        command,
+        in_container: false,
+        limits: runner::Limits {
+            time: std::time::Duration::from_secs(60),
+            ..Default::default()
+        },
+        base_models: models.to_path_buf(),
+    }
+}
+
+/// Where dataset `id`'s latest validation stored its splits.
+pub async fn splits_of(app: &TestApp, id: &str) -> domain::datasets::dataset::Splits {
+    let row = domain::db::datasets::by_id(app.state.platform.db.pool(), id)
+        .await
+        .unwrap()
+        .expect("a dataset");
+    domain::datasets::dataset::Splits::stored(row.splits_prefix, id)
+}
+
+/// The `instruction` of every row of the stored JSONL object `key`.
+pub async fn instructions_in(app: &TestApp, key: &domain::storage::ObjectKey) -> Vec<String> {
+    let bytes = domain::storage::collect(app.state.platform.store.get(key).await.unwrap())
+        .await
+        .unwrap();
+    String::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["instruction"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+/// Who the secrecy walk calls every route as: the owner (API key, then browser session), another
+/// customer, an anonymous caller, and, where given, a miner signing every request with its hotkey.
+pub struct Walkers<'a> {
+    pub owner_email: &'a str,
+    pub owner_key: &'a str,
+    pub other_key: &'a str,
+    pub miner: Option<&'a schnorrkel::Keypair>,
+}
+
+impl<'a> Walkers<'a> {
+    pub fn customers(owner_email: &'a str, owner_key: &'a str, other_key: &'a str) -> Self {
+        Walkers {
+            owner_email,
+            owner_key,
+            other_key,
+            miner: None,
+        }
+    }
+
+    pub fn and_miner(self, keys: &'a schnorrkel::Keypair) -> Self {
+        Walkers {
+            miner: Some(keys),
+            ..self
+        }
+    }
+}
+
+/// Calls every route the router has — each method it answers, with each parameter filled with one of
+/// `ids` (and object-key parameters with each of `object_keys`) — as every one of `walkers`, and
+/// checks that no answer holds one of `secrets`.
+pub async fn assert_no_route_returns(
+    app: &mut TestApp,
+    ids: &[&str],
+    object_keys: &[String],
+    secrets: &[String],
+    walkers: &Walkers<'_>,
+) {
+    let routes = server::http::route_list();
+    let listed = |path: &str| routes.iter().any(|(_, p)| p == path);
+    for expected in [
+        "/",
+        "/datasets/{id}",
+        "/api/v1/datasets/{id}",
+        "/objects/{*key}",
+        "/fn/dataset",
+        "/api/v1/miner/tasks/{id}/training-data",
+    ] {
+        assert!(
+            listed(expected),
+            "{expected} is not in the route list: {routes:?}"
+        );
+    }
+    // (method, path, the id it was filled with)
+    let mut requests: Vec<(String, String, String)> = Vec::new();
+    for (method, path) in &routes {
+        for id in ids {
+            let fillings: Vec<String> = if path.contains("{*key}") {
+                object_keys.to_vec()
+            } else {
+                vec![String::new()]
+            };
+            for key in &fillings {
+                let filled: Vec<String> = path
+                    .split('/')
+                    .map(|segment| match segment {
+                        "{*key}" => key.clone(),
+                        s if s.starts_with('{') || s.starts_with(':') => id.to_string(),
+                        s => s.to_string(),
+                    })
+                    .collect();
+                let filled = filled.join("/");
+                requests.push((method.to_string(), filled.clone(), id.to_string()));
+                if method != "GET" {
+                    requests.push(("GET".into(), filled.clone(), id.to_string()));
+                }
+                if path.starts_with("/objects/") {
+                    let forged = format!("{filled}?access=read&expires=99999999999999&signature=00");
+                    requests.push((method.to_string(), forged, id.to_string()));
+                }
+            }
+        }
+    }
+    requests.sort();
+    requests.dedup();
+    let check = |who: &str, request: &(String, String, String), body: &str| {
+        for secret in secrets {
+            assert!(
+                !body.contains(secret.as_str()),
+                "{} {} as {who} returned test row {secret:?}",
+                request.0,
+                request.1
+            );
+        }
+    };
+    let callers: [(&str, Option<&str>); 3] = [
+        ("owner", Some(walkers.owner_key)),
+        ("another customer", Some(walkers.other_key)),
+        ("anonymous", None),
+    ];
+    for (who, key) in callers {
+        app.forget_cookies();
+        for request in &requests {
+            let response = send_walk_request(app, request, key, None).await;
+            check(who, request, &response.body);
+        }
+    }
+    if let Some(miner) = walkers.miner {
+        app.forget_cookies();
+        for request in &requests {
+            let response = send_walk_request(app, request, None, Some(miner)).await;
+            check("the signed miner", request, &response.body);
+        }
+    }
+    // The owner's browser session, last: the walk signs it out on the way.
+    app.forget_cookies();
+    app.sign_in(walkers.owner_email, PASSWORD).await;
+    for request in &requests {
+        let response = send_walk_request(app, request, None, None).await;
+        check("owner's browser", request, &response.body);
+    }
+    // The walk reached the dataset (so the checks above could see its rows had they been there).
+    app.forget_cookies();
+    let shown = app
+        .api(
+            "GET",
+            &format!("/api/v1/datasets/{}", ids[0]),
+            Some(walkers.owner_key),
+            None,
+        )
+        .await;
+    assert_eq!(shown.status, StatusCode::OK);
+}
+
+/// One request of the walk: a server function gets the id as its argument, other writes an empty
+/// body; a miner signs it with Epistula as the miner API wants.
+async fn send_walk_request(
+    app: &mut TestApp,
+    (method, path, id): &(String, String, String),
+    bearer: Option<&str>,
+    miner: Option<&schnorrkel::Keypair>,
+) -> TestResponse {
+    let mut request = Request::builder().method(method.as_str()).uri(path.as_str());
+    if let Some(key) = bearer {
+        request = request.header("authorization", format!("Bearer {key}"));
+    }
+    let body = if path.starts_with("/fn/") {
+        request = request.header("content-type", "application/x-www-form-urlencoded");
+        format!("id={id}&mapping=%5B%5D")
+    } else {
+        String::new()
+    };
+    if let Some(keys) = miner {
+        let headers = domain::miners::epistula::sign(keys, body.as_bytes(), domain::clock::now_ms(), None);
+        for (name, value) in [
+            ("Epistula-Version", headers.version),
+            ("Epistula-Timestamp", headers.timestamp),
+            ("Epistula-Uuid", headers.uuid),
+            ("Epistula-Signed-By", headers.signed_by),
+            ("Epistula-Request-Signature", headers.signature),
+        ] {
+            if let Some(value) = value {
+                request = request.header(name, value);
+            }
+        }
+    }
+    app.send(request.body(Body::from(body)).unwrap()).await
+}

@@ -32,6 +32,9 @@ struct TaskBody {
     /// `miners` (the default) or `champion`: the reigning tournament champion's recipe trains it.
     #[serde(default)]
     run_by: RunBy,
+    /// GRPO only: the reward functions and weights the submissions are scored by.
+    #[serde(default)]
+    reward_functions: Option<Vec<tasks::RewardFunction>>,
     /// Only say what would happen (rows, window, pool), creating nothing.
     #[serde(default)]
     dry_run: bool,
@@ -48,6 +51,7 @@ async fn create(
         model_id: body.model_id,
         hours_to_complete: body.hours_to_complete,
         run_by: body.run_by,
+        reward_functions: body.reward_functions,
     };
     if body.dry_run {
         let plan = tasks::plan(&state.platform, &user, &request).await?;

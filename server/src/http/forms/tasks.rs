@@ -61,6 +61,7 @@ async fn create(
         model_id: form.model_id,
         hours_to_complete,
         run_by,
+        reward_functions: None,
     };
     match tasks::create(&state.platform, &user, &request).await {
         Ok(task) => {

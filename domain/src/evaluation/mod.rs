@@ -1,0 +1,380 @@
+//! Evaluating a task's submissions once its deadline has passed: each submission's artifact goes
+//! through the configured evaluator (the contract in `docs/evaluator.md`) on a runner; then the task
+//! is scored and ends in `success`, or in `failure` when no submission could be evaluated.
+//!
+//! Whose fault a failure is decides what it costs. The submission's own faults (an artifact that is
+//! not a tar or holds links, a model the evaluator refuses) fail its evaluation at once and cost its
+//! miner a point. The platform's (the store, the runner, the engine, an evaluator that crashes) are
+//! retried, up to four attempts in all; if they persist the task is stopped with the reason and no
+//! points, for an admin to evaluate again once mended. Attempts are recorded as they end, so a job cut
+//! short carries on where it stood.
+
+mod artifact;
+mod evaluator;
+mod inputs;
+
+pub use evaluator::{Evaluator, REFUSED_EXIT, Scoring, score_model};
+pub use inputs::{Inputs, Subject};
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::Platform;
+use crate::accounts::User;
+use crate::clock::{Millis, now_ms};
+use crate::db::{self, evaluations::EvaluationRow, submissions::SubmissionRow};
+use crate::error::{Error, Result};
+use crate::jobs::{self, JobKind};
+use crate::scoring::{self, Entry, Evaluation};
+use crate::tasks::{self, RunBy, Task, TaskState, window};
+
+/// Attempts at one submission when the platform fails to evaluate it (Gradients: 4).
+pub const MAX_ATTEMPTS: i64 = 4;
+
+/// Why an attempt at a submission gave no score, and whose fault that is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The submission's own: it cannot be scored as it stands, and its miner loses a point.
+    Submission(String),
+    /// The platform's (store, runner, engine, evaluator): tried again, never held against a miner.
+    Platform(String),
+}
+
+/// The job: evaluates what is left of task `id`'s submissions, then scores the task.
+pub async fn evaluate_task(platform: &Platform, id: &str) -> Result<()> {
+    let Some(task) = tasks::get_any(&platform.db, id).await? else {
+        return Ok(());
+    };
+    if !matches!(task.state, TaskState::Preevaluation | TaskState::Evaluating) {
+        return Ok(());
+    }
+    let evaluator = platform.evaluator.as_ref().ok_or_else(|| {
+        Error::Internal(
+            "no evaluator is configured (crucible serve --evaluator …): the task waits in preevaluation"
+                .into(),
+        )
+    })?;
+    let submissions = db::submissions::for_task(platform.db.pool(), id).await?;
+    if task.state == TaskState::Preevaluation {
+        let reason = format!(
+            "evaluating {} submissions on the held-out split",
+            submissions.len()
+        );
+        tasks::transition(
+            &platform.db,
+            id,
+            TaskState::Preevaluation,
+            TaskState::Evaluating,
+            &reason,
+        )
+        .await?;
+    }
+    let work =
+        tempfile::tempdir().map_err(|err| Error::Internal(format!("a work directory: {err}")))?;
+    let subject = Subject {
+        id: &task.id,
+        task_type: task.task_type,
+        model_id: &task.model_id,
+        splits: &task.splits,
+        reward_functions: &task.reward_functions,
+    };
+    let inputs = Inputs::prepare(platform, evaluator, &subject, work.path()).await?;
+    let mut evaluations: HashMap<String, EvaluationRow> =
+        db::evaluations::for_task(platform.db.pool(), id)
+            .await?
+            .into_iter()
+            .map(|row| (row.submission_id.clone(), row))
+            .collect();
+    for submission in &submissions {
+        let mut attempts = evaluations.get(&submission.id).map_or(0, |e| e.attempts);
+        let mut pending = evaluations
+            .get(&submission.id)
+            .is_none_or(|e| e.state == "pending");
+        while pending && attempts < MAX_ATTEMPTS {
+            attempts += 1;
+            let (result, log, scored) =
+                attempt(platform, evaluator, &inputs, submission, attempts, work.path()).await;
+            let (state, loss, error) = match result {
+                Ok(loss) => ("done", Some(loss), None),
+                Err(Fault::Submission(why)) => ("failed", None, Some(why)),
+                Err(Fault::Platform(why)) => ("pending", None, Some(why)),
+            };
+            let row = EvaluationRow {
+                submission_id: submission.id.clone(),
+                task_id: id.to_string(),
+                attempts,
+                state: state.into(),
+                loss,
+                error,
+                log,
+                updated_at: now_ms(),
+                object_key: Some(scored.object_key),
+                artifact_sha256: Some(scored.sha256),
+                content_sha256: scored.content,
+            };
+            db::evaluations::record(platform.db.pool(), &row).await?;
+            pending = state == "pending";
+            evaluations.insert(submission.id.clone(), row);
+        }
+        if pending {
+            let why = evaluations
+                .get(&submission.id)
+                .and_then(|e| e.error.clone())
+                .unwrap_or_default();
+            return stop(platform, &task, &why).await;
+        }
+    }
+    score(platform, &task, &submissions, &evaluations).await
+}
+
+/// Ends an evaluating task whose submissions the platform could not evaluate, with no points for
+/// anyone: its miners did nothing wrong. An admin can have it evaluated again once mended.
+pub async fn stop(platform: &Platform, task: &Task, why: &str) -> Result<()> {
+    let reason = format!(
+        "the platform could not evaluate the submissions ({why}); no points were recorded, and an \
+         admin can have the task evaluated again once this is mended"
+    );
+    tracing::error!(task = %task.id, %why, "evaluation stopped by a platform failure");
+    tasks::transition(
+        &platform.db,
+        &task.id,
+        TaskState::Evaluating,
+        TaskState::Failure,
+        &reason,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The evaluation job of task `id` failed its last attempt (the store, the database or the base model
+/// were missing each time): the task is stopped as `stop` does, rather than left evaluating forever.
+pub async fn job_gave_up(platform: &Platform, id: &str, attempts: i64) -> Result<()> {
+    match tasks::get_any(&platform.db, id).await? {
+        Some(task) if task.state == TaskState::Evaluating => {
+            let why = format!(
+                "the evaluation job failed {attempts} times; the job queue holds the error"
+            );
+            stop(platform, &task, &why).await
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Has an ended task's submissions evaluated again, as an admin (once an evaluator is mended, say):
+/// the task moves back to `evaluating` with the admin's reason among its events (the customer reads
+/// it) and in the admins' log, its evaluations, scores and winner are withdrawn and the evaluation job
+/// is queued, all in one transaction. The new scores replace the old on the leaderboards.
+pub async fn reevaluate(platform: &Platform, admin: &User, id: &str, reason: &str) -> Result<Task> {
+    admin.require_admin("evaluate a task again")?;
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(Error::invalid(
+            "reason",
+            "say why the task is evaluated again; the customer reads it",
+        ));
+    }
+    let db = &platform.db;
+    let task = tasks::get_any(db, id)
+        .await?
+        .ok_or(Error::NotFound("task"))?;
+    let conflict = |message: String| Error::Conflict {
+        field: None,
+        message,
+    };
+    if !task.state.can_be_reevaluated() {
+        return Err(conflict(format!(
+            "the task is {}: only a task that ended in success or failure can be evaluated again",
+            task.state.as_str()
+        )));
+    }
+    if db::submissions::for_task(db.pool(), id).await?.is_empty() {
+        return Err(conflict(
+            "the task has no submissions to evaluate".to_string(),
+        ));
+    }
+    let why = format!("evaluated again at an admin's request: {reason}");
+    let mut tx = db.pool().begin().await?;
+    if !tasks::transition_in(&mut tx, id, task.state, TaskState::Evaluating, &why).await? {
+        return Err(conflict(
+            "the task changed meanwhile; look at it again".to_string(),
+        ));
+    }
+    db::evaluations::delete_for_task(&mut *tx, id).await?;
+    db::scores::delete_for_task(&mut *tx, id).await?;
+    db::tasks::set_winner(&mut *tx, id, None).await?;
+    let job = JobKind::EvaluateTask.as_str();
+    db::jobs::enqueue(&mut *tx, job, id, jobs::MAX_ATTEMPTS, now_ms()).await?;
+    crate::admin_log::record(&mut *tx, &admin.email, "reevaluate_task", id, reason).await?;
+    tx.commit().await?;
+    platform.leaderboards.invalidate();
+    tasks::get_any(db, id).await?.ok_or(Error::NotFound("task"))
+}
+
+/// The entries of a task's pool that submitted nothing: each accepted miner without a submission took
+/// a place in the pool, and scores as a failure.
+pub async fn no_shows<'e>(
+    exec: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    task: &Task,
+    submissions: &[SubmissionRow],
+    at: Millis,
+) -> Result<Vec<Entry>> {
+    let accepted = db::offers::accepted_miners(exec, &task.id, task.round as i64).await?;
+    Ok(accepted
+        .into_iter()
+        .filter(|miner| submissions.iter().all(|s| &s.miner_id != miner))
+        .map(|miner| Entry {
+            miner,
+            content_digest: None,
+            received_at: at,
+            evaluation: Evaluation::Failed(
+                "accepted the offer but submitted no model by the deadline".into(),
+            ),
+        })
+        .collect())
+}
+
+/// Scores the task from its evaluations and ends it, in one transaction that records nothing if the
+/// task has moved meanwhile (cancelled during evaluation, say). Champion-mode tasks award no points:
+/// the champion's model is the winner if it could be evaluated.
+async fn score(
+    platform: &Platform,
+    task: &Task,
+    submissions: &[SubmissionRow],
+    evaluations: &HashMap<String, EvaluationRow>,
+) -> Result<()> {
+    let mut entries: Vec<Entry> = submissions
+        .iter()
+        .map(|s| {
+            let e = evaluations.get(&s.id);
+            let evaluation = match e.and_then(|e| e.loss.filter(|_| e.state == "done")) {
+                Some(loss) => Evaluation::Loss(loss),
+                None => Evaluation::Failed(
+                    e.and_then(|e| e.error.clone())
+                        .unwrap_or_else(|| "not evaluated".into()),
+                ),
+            };
+            Entry {
+                miner: s.miner_id.clone(),
+                content_digest: e.and_then(|e| e.content_sha256.clone()),
+                received_at: s.received_at,
+                evaluation,
+            }
+        })
+        .collect();
+    let awards_points = task.run_by == RunBy::Miners;
+    if awards_points {
+        let at = task.deadline_at.unwrap_or_else(now_ms);
+        entries.extend(no_shows(platform.db.pool(), task, submissions, at).await?);
+    }
+    let scores = scoring::score_task(&entries);
+    let best = entries
+        .iter()
+        .zip(&scores)
+        .filter(|(entry, _)| matches!(entry.evaluation, Evaluation::Loss(_)))
+        .find(|(_, score)| score.rank == Some(1));
+    let winner = best.and_then(|(entry, _)| submissions.iter().find(|s| s.miner_id == entry.miner));
+    let (to, reason) = match best {
+        Some((entry, _)) => {
+            let loss = match entry.evaluation {
+                Evaluation::Loss(loss) => loss,
+                Evaluation::Failed(_) => f64::NAN,
+            };
+            let points = if awards_points {
+                ""
+            } else {
+                "; champion mode awards no points"
+            };
+            (
+                TaskState::Success,
+                format!(
+                    "{} submissions scored; the best held-out loss is {loss:.4}{points}",
+                    submissions.len()
+                ),
+            )
+        }
+        None => (
+            TaskState::Failure,
+            "no submission could be evaluated; see each submission's reason".to_string(),
+        ),
+    };
+    let now = now_ms();
+    let mut tx = platform.db.pool().begin().await?;
+    if !tasks::transition_in(&mut tx, &task.id, TaskState::Evaluating, to, &reason).await? {
+        return Ok(());
+    }
+    if awards_points {
+        scoring::record_in(&mut tx, &task.id, &scores, now).await?;
+    }
+    db::tasks::set_winner(&mut *tx, &task.id, winner.map(|s| s.id.as_str())).await?;
+    tx.commit().await?;
+    platform.leaderboards.invalidate();
+    Ok(())
+}
+
+/// One attempt at one submission: its loss, or whose fault it is that there is none; the evaluator's
+/// log; and the artifact as read.
+async fn attempt(
+    platform: &Platform,
+    evaluator: &Evaluator,
+    inputs: &Inputs,
+    submission: &SubmissionRow,
+    number: i64,
+    dir: &Path,
+) -> (std::result::Result<f64, Fault>, String, artifact::Scored) {
+    let mut scored = artifact::Scored {
+        object_key: submission.object_key.clone(),
+        ..Default::default()
+    };
+    let result = match read(platform, submission, number, dir, &mut scored).await {
+        Ok(unpacked) => {
+            let output = dir.join(format!("{}-{number}-output", submission.id));
+            match std::fs::create_dir_all(&output) {
+                Ok(()) => match score_model(evaluator, inputs, &unpacked, &output).await {
+                    Ok((loss, log)) => return (Ok(loss), log, scored),
+                    Err((fault, log)) => return (Err(fault), log, scored),
+                },
+                Err(err) => Err(Fault::Platform(format!("a work directory: {err}"))),
+            }
+        }
+        Err(fault) => Err(fault),
+    };
+    (result, String::new(), scored)
+}
+
+/// Reads the submission's artifact from the object its row names, checks its bytes against the
+/// SHA-256 recorded at receipt and unpacks it; returns the directory.
+async fn read(
+    platform: &Platform,
+    submission: &SubmissionRow,
+    number: i64,
+    dir: &Path,
+    scored: &mut artifact::Scored,
+) -> std::result::Result<std::path::PathBuf, Fault> {
+    let store_fault = |err: String| Fault::Platform(format!("the artifact could not be read: {err}"));
+    let tar = dir.join(format!("{}-{number}.tar", submission.id));
+    let stream = window::artifact(platform, submission)
+        .await
+        .map_err(|err| store_fault(err.to_string()))?;
+    scored.sha256 = artifact::save(stream, &tar)
+        .await
+        .map_err(|err| store_fault(err.to_string()))?;
+    if scored.sha256 != submission.sha256 {
+        return Err(Fault::Platform(format!(
+            "the stored artifact's SHA-256 is {}, not the {} received",
+            scored.sha256, submission.sha256
+        )));
+    }
+    let unpacked = dir.join(format!("{}-{number}", submission.id));
+    std::fs::create_dir_all(&unpacked)
+        .map_err(|err| Fault::Platform(format!("a work directory: {err}")))?;
+    let into = unpacked.clone();
+    let content = tokio::task::spawn_blocking(move || {
+        artifact::unpack(&tar, &into)?;
+        artifact::content_digest(&into)
+            .map_err(|err| Fault::Platform(format!("reading the unpacked artifact: {err}")))
+    })
+    .await
+    .map_err(|err| Fault::Platform(err.to_string()))??;
+    scored.content = Some(content);
+    Ok(unpacked)
+}
