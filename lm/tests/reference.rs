@@ -401,7 +401,8 @@ fn grpo_ranks_the_same_models_by_the_rewards_the_task_declares() {
     let length_of = |dir: &Path| {
         let model = lm::model::Gpt::load(dir).unwrap();
         let text = Text::load(dir).unwrap();
-        let ids = eval::generate(&model, &text, &text.encode(prompt["prompt"].as_str().unwrap()).unwrap(), 48).unwrap();
+        let formatted = text::grpo_prompt(&prompt).unwrap();
+        let ids = eval::generate(&model, &text, &text.encode(&formatted).unwrap(), 48).unwrap();
         text.decode(&ids).unwrap().chars().count()
     };
     let (a, b) = (length_of(&early), length_of(&later));

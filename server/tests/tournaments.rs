@@ -714,5 +714,15 @@ testkit::on_both_databases! {
         app.sign_in("ops@example.org", common::PASSWORD).await;
         let page = app.get(&format!("/tasks/{task_id}")).await.body;
         assert!(page.contains("data-test=\"task-champion\""), "{page}");
+
+        // The champion — a signed miner who played both tournaments and trained the champion-mode
+        // task — walks every route, and so do the customers: no answer holds a held-out row.
+        let dataset_id = dataset["id"].as_str().unwrap();
+        let splits = common::splits_of(&app, dataset_id).await;
+        let secrets = common::instructions_in(&app, &splits.test()).await;
+        let other = app.customer_key("other@example.org").await;
+        let walkers = common::Walkers::customers("ops@example.org", &key, &other).and_miner(&challengers[0].0);
+        let object_keys = [splits.test().as_str().to_string()];
+        common::assert_no_route_returns(&mut app, &[dataset_id, &task_id, &next_id], &object_keys, &secrets, &walkers).await;
     }
 }

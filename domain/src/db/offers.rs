@@ -214,7 +214,6 @@ pub async fn created_since<'e>(
         "SELECT id, miner_id, created_at FROM offers WHERE created_at >= $1 AND state = 'offered'",
     )
     .bind(since)
-    .bind(task_id)
     .fetch_all(exec)
     .await
 }

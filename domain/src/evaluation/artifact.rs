@@ -110,7 +110,8 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> s
 mod tests {
     use super::*;
 
-    /// A tar of `files` with the given modification time and mode, directories first if asked.
+    /// A tar of `files` with the given modification time, owner and mode, after an empty directory
+    /// if asked.
     fn tar_of(files: &[(&str, &[u8])], mtime: u64, with_dirs: bool) -> Vec<u8> {
         let mut tar = tar::Builder::new(Vec::new());
         if with_dirs {
@@ -120,7 +121,7 @@ mod tests {
             header.set_mode(0o755);
             header.set_mtime(mtime);
             header.set_cksum();
-            tar.append_data(&mut header, "./", std::io::empty()).unwrap();
+            tar.append_data(&mut header, "empty", std::io::empty()).unwrap();
         }
         for (name, bytes) in files {
             let mut header = tar::Header::new_gnu();
@@ -150,7 +151,7 @@ mod tests {
         let config: &[u8] = b"{}";
         let first = tar_of(&[("config.json", config), ("model.safetensors", weights)], 1, false);
         let repacked = tar_of(
-            &[("./model.safetensors", weights), ("./config.json", config)],
+            &[("model.safetensors", weights), ("config.json", config)],
             1_700_000_000,
             true,
         );

@@ -109,7 +109,7 @@ pub async fn evaluate_task(platform: &Platform, id: &str) -> Result<()> {
                 log,
                 updated_at: now_ms(),
                 object_key: Some(scored.object_key),
-                artifact_sha256: Some(scored.sha256),
+                artifact_sha256: (!scored.sha256.is_empty()).then_some(scored.sha256),
                 content_sha256: scored.content,
             };
             db::evaluations::record(platform.db.pool(), &row).await?;

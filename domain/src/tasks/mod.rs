@@ -137,7 +137,11 @@ impl TryFrom<TaskRow> for Task {
     fn try_from(row: TaskRow) -> Result<Task> {
         let corrupt =
             |what: &str| Error::Internal(format!("task {} has a malformed {what}", row.id));
-        let dataset_id_for_splits = row.dataset_id.clone();
+        let splits = Splits::stored(row.splits_prefix.clone(), &row.dataset_id);
+        let reward_functions = match row.reward_functions.as_deref() {
+            None => Vec::new(),
+            Some(json) => serde_json::from_str(json).map_err(|_| corrupt("reward functions"))?,
+        };
         Ok(Task {
             task_type: TaskType::parse(&row.task_type).ok_or_else(|| corrupt("task type"))?,
             state: TaskState::parse(&row.state).ok_or_else(|| corrupt("state"))?,
@@ -159,13 +163,8 @@ impl TryFrom<TaskRow> for Task {
                 RunBy::Miners
             },
             champion_recipe_id: row.trainer_recipe_id,
-            reward_functions: match row.reward_functions.as_deref() {
-                None => Vec::new(),
-                Some(json) => {
-                    serde_json::from_str(json).map_err(|_| corrupt("reward functions"))?
-                }
-            },
-            splits: Splits::stored(row.splits_prefix, &dataset_id_for_splits),
+            reward_functions,
+            splits,
             winner_submission_id: row.winner_submission_id,
         })
     }

@@ -342,6 +342,27 @@ pub async fn validated_dataset(app: &mut TestApp, key: &str) -> Value {
         .json()
 }
 
+/// `request` with the Epistula v2 headers of `keys` signing `body` now, as a miner sends it.
+pub fn epistula_signed(
+    mut request: axum::http::request::Builder,
+    keys: &schnorrkel::Keypair,
+    body: &[u8],
+) -> axum::http::request::Builder {
+    let headers = domain::miners::epistula::sign(keys, body, domain::clock::now_ms(), None);
+    for (name, value) in [
+        ("Epistula-Version", headers.version),
+        ("Epistula-Timestamp", headers.timestamp),
+        ("Epistula-Uuid", headers.uuid),
+        ("Epistula-Signed-By", headers.signed_by),
+        ("Epistula-Request-Signature", headers.signature),
+    ] {
+        if let Some(value) = value {
+            request = request.header(name, value);
+        }
+    }
+    request
+}
+
 /// A miner's key pair, the same for the same seed.
 pub fn miner_keys(seed: u8) -> schnorrkel::Keypair {
     schnorrkel::MiniSecretKey::from_bytes(&[seed; 32])
@@ -358,23 +379,11 @@ impl TestApp {
         keys: &schnorrkel::Keypair,
         body: Vec<u8>,
     ) -> TestResponse {
-        let headers = domain::miners::epistula::sign(keys, &body, domain::clock::now_ms(), None);
-        let mut request = Request::builder()
+        let request = Request::builder()
             .method(method)
             .uri(path)
             .header(header::CONTENT_TYPE, "application/json");
-        let named = [
-            ("Epistula-Version", headers.version),
-            ("Epistula-Timestamp", headers.timestamp),
-            ("Epistula-Uuid", headers.uuid),
-            ("Epistula-Signed-By", headers.signed_by),
-            ("Epistula-Request-Signature", headers.signature),
-        ];
-        for (name, value) in named {
-            if let Some(value) = value {
-                request = request.header(name, value);
-            }
-        }
+        let request = epistula_signed(request, keys, &body);
         self.send(request.body(Body::from(body)).unwrap()).await
     }
 
@@ -472,19 +481,11 @@ pub fn submission_request(
     signed_over: &[u8],
     declared: &str,
 ) -> Request<Body> {
-    let headers = domain::miners::epistula::sign(keys, signed_over, domain::clock::now_ms(), None);
-    let mut request = Request::put(format!("/api/v1/miner/tasks/{id}/submission"))
+    let request = Request::put(format!("/api/v1/miner/tasks/{id}/submission"))
         .header("x-artifact-sha256", declared);
-    for (name, value) in [
-        ("Epistula-Version", headers.version),
-        ("Epistula-Timestamp", headers.timestamp),
-        ("Epistula-Uuid", headers.uuid),
-        ("Epistula-Signed-By", headers.signed_by),
-        ("Epistula-Request-Signature", headers.signature),
-    ] {
-        request = request.header(name, value.unwrap());
-    }
-    request.body(artifact).unwrap()
+    epistula_signed(request, keys, signed_over)
+        .body(artifact)
+        .unwrap()
 }
 
 impl TestApp {
@@ -761,18 +762,7 @@ async fn send_walk_request(
         String::new()
     };
     if let Some(keys) = miner {
-        let headers = domain::miners::epistula::sign(keys, body.as_bytes(), domain::clock::now_ms(), None);
-        for (name, value) in [
-            ("Epistula-Version", headers.version),
-            ("Epistula-Timestamp", headers.timestamp),
-            ("Epistula-Uuid", headers.uuid),
-            ("Epistula-Signed-By", headers.signed_by),
-            ("Epistula-Request-Signature", headers.signature),
-        ] {
-            if let Some(value) = value {
-                request = request.header(name, value);
-            }
-        }
+        request = epistula_signed(request, keys, body.as_bytes());
     }
     app.send(request.body(Body::from(body)).unwrap()).await
 }
