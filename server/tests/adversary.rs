@@ -168,6 +168,8 @@ testkit::on_both_databases! {
                 limits: runner::Limits { time: Duration::from_secs(120), ..Default::default() },
                 base_models: models.clone(),
             });
+            // Room for a model of the reference family.
+            platform.scheduling.max_submission_bytes = 16 << 20;
         });
         let key = app.customer_key("owner@example.org").await;
         let miners = register(&mut app, 1..=3, &["instruct"]).await;
@@ -234,7 +236,6 @@ testkit::on_both_databases! {
         let models = tempfile::tempdir().unwrap();
         app.configure(|platform| platform.evaluator = Some(fixture_evaluator(models.path(), &[QWEN], &[])));
         let key = app.customer_key("owner@example.org").await;
-        let miners = register(&mut app, 1..=2, &["grpo"]).await;
         let dataset = ready_dataset(&mut app, &key, grpo_file(300), json!({"task_type": "grpo"})).await;
 
         // What the evaluator could not run is refused before any miner trains for it.
@@ -257,12 +258,25 @@ testkit::on_both_databases! {
         let long = artifact(&[("loss.txt", "0"), ("rewards.json", r#"{"length": 1.0, "json_valid": 0.0}"#)]);
         let json_model = artifact(&[("loss.txt", "0"), ("rewards.json", r#"{"length": 0.3, "json_valid": 1.0}"#)]);
         let mut winners = Vec::new();
-        for rewards in [json!([{"name": "length", "weight": 1.0}]), json!([{"name": "length", "weight": 0.1}, {"name": "json_valid", "weight": 1.0}])] {
+        let mut miners: Vec<schnorrkel::Keypair> = Vec::new();
+        let hotkey = |keys: &schnorrkel::Keypair| domain::miners::Hotkey::from_public_key(keys.public.to_bytes()).to_string();
+        let mut expected = Vec::new();
+        for (pair, rewards) in [json!([{"name": "length", "weight": 1.0}]), json!([{"name": "length", "weight": 0.1}, {"name": "json_valid", "weight": 1.0}])].into_iter().enumerate() {
+            // A pair of miners a task: the pair before is suspended, so that this task's pool is this pair.
+            for keys in &miners {
+                let hotkey = domain::miners::Hotkey::from_public_key(keys.public.to_bytes());
+                domain::miners::suspend(&app.state.platform.db, domain::admin_log::COMMAND_LINE, &hotkey, Some("stepping aside")).await.unwrap();
+            }
+            let seed = 1 + 2 * pair as u8;
+            miners = register(&mut app, seed..=seed + 1, &["grpo"]).await;
+            let (first, second) = (&miners[0], &miners[1]);
             let request = json!({"model_id": QWEN, "hours_to_complete": 1, "reward_functions": rewards});
-            let id = task_in_window(&mut app, &key, &dataset, request, &[&miners[0], &miners[1]]).await;
+            let id = task_in_window(&mut app, &key, &dataset, request, &[first, second]).await;
             let shown = state_of(&mut app, &key, &id).await;
             assert_eq!(shown["reward_functions"], rewards, "the task shows what it is scored by");
-            for (keys, bytes) in [(&miners[0], &long), (&miners[1], &json_model)] {
+            // The first of the pair submits the long model, the second the JSON one.
+            expected.push(hotkey(if pair == 0 { first } else { second }));
+            for (keys, bytes) in [(first, &long), (second, &json_model)] {
                 assert_eq!(app.submit_artifact(&id, keys, bytes, &sha256(bytes)).await.status, StatusCode::OK);
             }
             app.close_window(&id).await;
@@ -270,8 +284,7 @@ testkit::on_both_databases! {
             let listed = app.api("GET", &format!("/api/v1/tasks/{id}/submissions"), Some(&key), None).await.json();
             winners.push(listed["submissions"][0]["miner"].as_str().unwrap().to_string());
         }
-        let hotkey = |keys: &schnorrkel::Keypair| domain::miners::Hotkey::from_public_key(keys.public.to_bytes()).to_string();
-        assert_eq!(winners, [hotkey(&miners[0]), hotkey(&miners[1])], "each task ranks by its own rewards");
+        assert_eq!(winners, expected, "length wins the first task, valid JSON the second");
     }
 
     async fn accepting_a_place_and_submitting_nothing_costs_a_point(db: Database) {
@@ -361,7 +374,8 @@ testkit::on_both_databases! {
         let submissions: Vec<String> = sqlx::query_scalar("SELECT miner_id FROM submissions WHERE task_id = $1")
             .bind(&id).fetch_all(app.state.platform.db.pool()).await.unwrap();
         assert_eq!(submissions, [miner_id(&app, &miners[0]).await], "only the submission made in time");
-        let leftovers: Vec<_> = app.stored_files().into_iter().filter(|f| f.contains(&miner_id(&app, &miners[1]).await)).collect();
+        let attacker = miner_id(&app, &miners[1]).await;
+        let leftovers: Vec<_> = app.stored_files().into_iter().filter(|f| f.contains(&attacker)).collect();
         assert_eq!(leftovers, Vec::<String>::new(), "the late upload is not kept");
     }
 

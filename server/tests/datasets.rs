@@ -6,7 +6,7 @@ mod common;
 use axum::http::StatusCode;
 use common::{TestApp, Walkers, assert_no_route_returns, instruct_file, instructions_in, splits_of, validated_dataset};
 use domain::storage;
-use serde_json::{Value, json};
+use serde_json::json;
 
 testkit::on_both_databases! {
     async fn an_upload_is_inspected_and_a_mapping_suggested(db: Database) {
