@@ -98,11 +98,16 @@ pub fn evaluate(
     submission: &Path,
     rows: &[Value],
 ) -> Result<Metrics, Error> {
-    if !matches!(spec.task_type.as_str(), "instruct" | "chat" | "dpo" | "grpo") {
+    if !matches!(
+        spec.task_type.as_str(),
+        "instruct" | "chat" | "dpo" | "grpo"
+    ) {
         return Err(Error::Input(match spec.task_type.as_str() {
-            "image" => "image tasks are evaluated by an operator-supplied evaluator image under the \
+            "image" => {
+                "image tasks are evaluated by an operator-supplied evaluator image under the \
                         same contract; crucible-eval scores text tasks"
-                .into(),
+                    .into()
+            }
             other => format!("unknown task type {other:?}"),
         }));
     }
@@ -116,7 +121,11 @@ pub fn evaluate(
         }
         "grpo" => timed(|| grpo_loss(&model, &text, rows, &spec.grpo_rewards)),
         kind => {
-            let format = if kind == "chat" { text::chat } else { text::instruct };
+            let format = if kind == "chat" {
+                text::chat
+            } else {
+                text::instruct
+            };
             timed(|| completion_loss(&model, &text, rows, format))
         }
     }?;

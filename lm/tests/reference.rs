@@ -346,8 +346,15 @@ fn every_submission_is_scored_with_the_base_models_ruler() {
 
     // The same tokenizer re-serialised (another key order, no whitespace) is the same ruler.
     let reserialised = work.path().join("reserialised");
-    let tokenizer: Value = serde_json::from_str(&std::fs::read_to_string(base.join("tokenizer.json")).unwrap()).unwrap();
-    copy_with(&base, &reserialised, "tokenizer.json", Some(&tokenizer.to_string()));
+    let tokenizer: Value =
+        serde_json::from_str(&std::fs::read_to_string(base.join("tokenizer.json")).unwrap())
+            .unwrap();
+    copy_with(
+        &base,
+        &reserialised,
+        "tokenizer.json",
+        Some(&tokenizer.to_string()),
+    );
     assert!(eval::evaluate(&spec, &base, &reserialised, &held_out).is_ok());
 
     // A tokenizer that reads every text as one unknown token: refused, whatever the weights.
@@ -358,14 +365,29 @@ fn every_submission_is_scored_with_the_base_models_ruler() {
         "model": {"type": "WordLevel", "vocab": {"<unk>": 0, "<|endoftext|>": 1}, "unk_token": "<unk>"}
     });
     let attack = work.path().join("attack");
-    copy_with(&base, &attack, "tokenizer.json", Some(&one_token.to_string()));
+    copy_with(
+        &base,
+        &attack,
+        "tokenizer.json",
+        Some(&one_token.to_string()),
+    );
     match eval::evaluate(&spec, &base, &attack, &held_out) {
-        Err(lm::Error::Refused(why)) => assert!(why.contains("tokenizer.json differs from the base model's in \"model\""), "{why}"),
+        Err(lm::Error::Refused(why)) => assert!(
+            why.contains("tokenizer.json differs from the base model's in \"model\""),
+            "{why}"
+        ),
         other => panic!("the attack was scored: {other:?}"),
     }
     // Nor may the architecture change: a vocabulary of two tokens, or another depth.
-    for (field, value) in [("vocab_size", json!(2)), ("n_layer", json!(1)), ("eos_token_id", json!(0))] {
-        let mut config: Value = serde_json::from_str(&std::fs::read_to_string(base.join("config.json")).unwrap()).unwrap();
+    for (field, value) in [
+        ("vocab_size", json!(2)),
+        ("n_layer", json!(1)),
+        ("eos_token_id", json!(7)),
+    ] {
+        let mut config: Value =
+            serde_json::from_str(&std::fs::read_to_string(base.join("config.json")).unwrap())
+                .unwrap();
+        assert_ne!(config[field], value, "{field} must change");
         config[field] = value;
         let changed = work.path().join(field);
         copy_with(&base, &changed, "config.json", Some(&config.to_string()));
@@ -379,15 +401,43 @@ fn every_submission_is_scored_with_the_base_models_ruler() {
     let spec_file = work.path().join("spec.json");
     std::fs::write(&spec_file, json!({"task_type": "instruct"}).to_string()).unwrap();
     let test = work.path().join("test.jsonl");
-    std::fs::write(&test, held_out.iter().map(|r| format!("{r}\n")).collect::<String>()).unwrap();
+    std::fs::write(
+        &test,
+        held_out
+            .iter()
+            .map(|r| format!("{r}\n"))
+            .collect::<String>(),
+    )
+    .unwrap();
     let output = work.path().join("out");
     let run = std::process::Command::new(env!("CARGO_BIN_EXE_crucible-eval"))
-        .arg("--spec").arg(&spec_file).arg("--base-model").arg(&base).arg("--submission").arg(&attack)
-        .arg("--test").arg(&test).arg("--output").arg(&output)
-        .output().unwrap();
-    assert_eq!(run.status.code(), Some(3), "{}", String::from_utf8_lossy(&run.stderr));
-    let refusal: Value = serde_json::from_slice(&std::fs::read(output.join("refusal.json")).unwrap()).unwrap();
-    assert!(refusal["reason"].as_str().unwrap().contains("tokenizer.json differs"), "{refusal}");
+        .arg("--spec")
+        .arg(&spec_file)
+        .arg("--base-model")
+        .arg(&base)
+        .arg("--submission")
+        .arg(&attack)
+        .arg("--test")
+        .arg(&test)
+        .arg("--output")
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let refusal: Value =
+        serde_json::from_slice(&std::fs::read(output.join("refusal.json")).unwrap()).unwrap();
+    assert!(
+        refusal["reason"]
+            .as_str()
+            .unwrap()
+            .contains("tokenizer.json differs"),
+        "{refusal}"
+    );
     assert!(!output.join("metrics.json").exists());
 }
 
@@ -398,24 +448,38 @@ fn grpo_ranks_the_same_models_by_the_rewards_the_task_declares() {
     tiny_base(&early, 3);
     tiny_base(&later, 60);
     let prompt = json!({"prompt": "Say the colour of fruit number 7, a plum."});
-    let length_of = |dir: &Path| {
+    let completion_of = |dir: &Path| {
         let model = lm::model::Gpt::load(dir).unwrap();
         let text = Text::load(dir).unwrap();
         let formatted = text::grpo_prompt(&prompt).unwrap();
         let ids = eval::generate(&model, &text, &text.encode(&formatted).unwrap(), 48).unwrap();
-        text.decode(&ids).unwrap().chars().count()
+        text.decode(&ids).unwrap().to_lowercase()
     };
-    let (a, b) = (length_of(&early), length_of(&later));
-    assert_ne!(a, b, "the two models answer at different lengths");
-    let (longer, shorter) = if a > b { (&early, &later) } else { (&later, &early) };
-    let cut = a.min(b);
+    let (a, b) = (completion_of(&early), completion_of(&later));
+    // A character one model writes and the other never does.
+    let only_in = |x: &str, y: &str| x.chars().find(|c| !c.is_whitespace() && !y.contains(*c));
+    let (writer, abstainer, c) = match (only_in(&a, &b), only_in(&b, &a)) {
+        (Some(c), _) => (&early, &later, c),
+        (None, Some(c)) => (&later, &early, c),
+        (None, None) => panic!("the two models write the same characters: {a:?} {b:?}"),
+    };
     let score = |rewards: Value, model: &Path| {
-        let spec: Spec = serde_json::from_value(json!({"task_type": "grpo", "grpo_rewards": rewards})).unwrap();
+        let spec: Spec =
+            serde_json::from_value(json!({"task_type": "grpo", "grpo_rewards": rewards})).unwrap();
         // Both share the base's tokenizer and architecture; `early` stands as the base.
-        eval::evaluate(&spec, &early, model, std::slice::from_ref(&prompt)).unwrap().loss
+        eval::evaluate(&spec, &early, model, std::slice::from_ref(&prompt))
+            .unwrap()
+            .loss
     };
-    let by_length = json!([{"name": "length", "weight": 1.0, "target": 200}]);
-    let by_brevity = json!([{"name": "regex", "weight": 1.0, "pattern": format!("(?s)^.{{0,{cut}}}$")}]);
-    assert!(score(by_length.clone(), longer) < score(by_length, shorter), "length rewards the longer answer");
-    assert!(score(by_brevity.clone(), shorter) < score(by_brevity, longer), "brevity rewards the shorter one");
+    let wants_it = json!([{"name": "keywords", "weight": 1.0, "keywords": [c.to_string()]}]);
+    let pattern = format!("(?s)^[^{}]*$", regex::escape(&c.to_string()));
+    let shuns_it = json!([{"name": "regex", "weight": 1.0, "pattern": pattern}]);
+    assert!(
+        score(wants_it.clone(), writer) < score(wants_it, abstainer),
+        "rewarding {c:?} ranks its writer first"
+    );
+    assert!(
+        score(shuns_it.clone(), abstainer) < score(shuns_it, writer),
+        "rewarding its absence ranks the other first"
+    );
 }

@@ -27,7 +27,10 @@ fn built(name: &str) -> PathBuf {
 /// `n` GRPO prompts.
 fn grpo_file(n: usize) -> Vec<u8> {
     (0..n)
-        .map(|i| json!({"prompt": format!("Secret prompt number {i}: write something")}).to_string() + "\n")
+        .map(|i| {
+            json!({"prompt": format!("Secret prompt number {i}: write something")}).to_string()
+                + "\n"
+        })
         .collect::<String>()
         .into_bytes()
 }
@@ -41,7 +44,10 @@ async fn ready_dataset(app: &mut TestApp, key: &str, file: Vec<u8>, validation: 
     let started = app.api("POST", &path, Some(key), Some(validation)).await;
     assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
     app.run_jobs().await;
-    let dataset = app.api("GET", &format!("/api/v1/datasets/{id}"), Some(key), None).await.json();
+    let dataset = app
+        .api("GET", &format!("/api/v1/datasets/{id}"), Some(key), None)
+        .await
+        .json();
     assert_eq!(dataset["state"], "ready", "{dataset}");
     id
 }
@@ -56,27 +62,53 @@ async fn task_in_window(
     pool: &[&schnorrkel::Keypair],
 ) -> String {
     app.configure(|platform| {
-        platform.scheduling.text_pool = PoolSize { min: 1, max: pool.len() as u64 };
+        platform.scheduling.text_pool = PoolSize {
+            min: 1,
+            max: pool.len() as u64,
+        };
         platform.scheduling.offer_ttl_ms = 60_000;
     });
     request["dataset_id"] = json!(dataset);
-    let created = app.api("POST", "/api/v1/tasks", Some(key), Some(request)).await;
+    let created = app
+        .api("POST", "/api/v1/tasks", Some(key), Some(request))
+        .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let id = created.json()["id"].as_str().unwrap().to_string();
     app.run_jobs().await;
     for keys in pool {
-        let offers = app.signed("GET", "/api/v1/miner/offers?wait=0", keys, Vec::new()).await.json();
-        let offer = offers["offers"].as_array().unwrap().iter().find(|o| o["task_id"] == id.as_str()).cloned();
+        let offers = app
+            .signed("GET", "/api/v1/miner/offers?wait=0", keys, Vec::new())
+            .await
+            .json();
+        let offer = offers["offers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["task_id"] == id.as_str())
+            .cloned();
         let offer = offer.unwrap_or_else(|| panic!("no offer of {id}: {offers}"));
-        let path = format!("/api/v1/miner/offers/{}/accept", offer["id"].as_str().unwrap());
-        assert_eq!(app.signed("POST", &path, keys, Vec::new()).await.status, StatusCode::OK);
+        let path = format!(
+            "/api/v1/miner/offers/{}/accept",
+            offer["id"].as_str().unwrap()
+        );
+        assert_eq!(
+            app.signed("POST", &path, keys, Vec::new()).await.status,
+            StatusCode::OK
+        );
     }
-    let task = app.api("GET", &format!("/api/v1/tasks/{id}"), Some(key), None).await.json();
+    let task = app
+        .api("GET", &format!("/api/v1/tasks/{id}"), Some(key), None)
+        .await
+        .json();
     assert_eq!(task["state"], "training", "{task}");
     id
 }
 
-async fn register(app: &mut TestApp, seeds: std::ops::RangeInclusive<u8>, task_types: &[&str]) -> Vec<schnorrkel::Keypair> {
+async fn register(
+    app: &mut TestApp,
+    seeds: std::ops::RangeInclusive<u8>,
+    task_types: &[&str],
+) -> Vec<schnorrkel::Keypair> {
     let mut miners = Vec::new();
     for seed in seeds {
         let keys = miner_keys(seed);
@@ -88,13 +120,23 @@ async fn register(app: &mut TestApp, seeds: std::ops::RangeInclusive<u8>, task_t
 
 /// The training rows the miner `keys` downloads through its link for task `id`.
 async fn training_rows(app: &mut TestApp, id: &str, keys: &schnorrkel::Keypair) -> String {
-    let data = app.signed("GET", &format!("/api/v1/miner/tasks/{id}/training-data"), keys, Vec::new()).await.json();
+    let data = app
+        .signed(
+            "GET",
+            &format!("/api/v1/miner/tasks/{id}/training-data"),
+            keys,
+            Vec::new(),
+        )
+        .await
+        .json();
     let url = data["files"][0]["url"].as_str().unwrap().to_string();
     app.get(&url[url.find("/objects/").unwrap()..]).await.body
 }
 
 async fn state_of(app: &mut TestApp, key: &str, id: &str) -> Value {
-    app.api("GET", &format!("/api/v1/tasks/{id}"), Some(key), None).await.json()
+    app.api("GET", &format!("/api/v1/tasks/{id}"), Some(key), None)
+        .await
+        .json()
 }
 
 testkit::on_both_databases! {

@@ -4,7 +4,10 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::{TestApp, Walkers, assert_no_route_returns, instruct_file, instructions_in, splits_of, validated_dataset};
+use common::{
+    TestApp, Walkers, assert_no_route_returns, instruct_file, instructions_in, splits_of,
+    validated_dataset,
+};
 use domain::storage;
 use serde_json::json;
 

@@ -121,7 +121,8 @@ mod tests {
             header.set_mode(0o755);
             header.set_mtime(mtime);
             header.set_cksum();
-            tar.append_data(&mut header, "empty", std::io::empty()).unwrap();
+            tar.append_data(&mut header, "empty", std::io::empty())
+                .unwrap();
         }
         for (name, bytes) in files {
             let mut header = tar::Header::new_gnu();
@@ -149,7 +150,11 @@ mod tests {
     fn the_same_files_have_one_digest_whatever_the_tar_says_about_them() {
         let weights: &[u8] = b"the same weights";
         let config: &[u8] = b"{}";
-        let first = tar_of(&[("config.json", config), ("model.safetensors", weights)], 1, false);
+        let first = tar_of(
+            &[("config.json", config), ("model.safetensors", weights)],
+            1,
+            false,
+        );
         let repacked = tar_of(
             &[("model.safetensors", weights), ("config.json", config)],
             1_700_000_000,
@@ -159,7 +164,10 @@ mod tests {
         assert_eq!(digest_of(&first), digest_of(&repacked));
 
         let one_byte_more = tar_of(
-            &[("config.json", config), ("model.safetensors", b"the same weights!")],
+            &[
+                ("config.json", config),
+                ("model.safetensors", b"the same weights!"),
+            ],
             1,
             false,
         );

@@ -52,7 +52,11 @@ pub async fn score_model(
     let no_log = |fault: Fault| (fault, String::new());
     let host = [
         ("--spec", inputs.spec.clone(), "/task/spec.json"),
-        ("--base-model", inputs.base_model().to_path_buf(), "/base-model"),
+        (
+            "--base-model",
+            inputs.base_model().to_path_buf(),
+            "/base-model",
+        ),
         ("--submission", model.to_path_buf(), "/submission"),
         ("--test", inputs.test.clone(), "/test/test.jsonl"),
     ];
@@ -81,7 +85,9 @@ pub async fn score_model(
         limits: evaluator.limits,
     };
     let outcome = evaluator.runner.run(&spec).await.map_err(|err| {
-        no_log(Fault::Platform(format!("the evaluator could not run: {err}")))
+        no_log(Fault::Platform(format!(
+            "the evaluator could not run: {err}"
+        )))
     })?;
     let log = outcome.logs;
     match outcome.ending {

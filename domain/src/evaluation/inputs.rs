@@ -81,7 +81,11 @@ impl Inputs {
 
     /// `text` as a miner or customer may read it: withheld whole if it quotes the held-out split.
     pub fn redact(&self, text: String) -> String {
-        if self.secrets.iter().any(|secret| text.contains(secret.as_str())) {
+        if self
+            .secrets
+            .iter()
+            .any(|secret| text.contains(secret.as_str()))
+        {
             "the evaluator's explanation was withheld: it quoted the secret test split".into()
         } else {
             text
@@ -134,11 +138,23 @@ mod tests {
             base_model: PathBuf::new(),
             secrets: secrets_of(split),
         };
-        let quoted = inputs.redact("cannot score row: What is the capital of Atlantis? (too long)".into());
-        assert!(!quoted.contains("Atlantis") && quoted.contains("withheld"), "{quoted}");
-        assert!(inputs.redact("saw A nested secret message".into()).contains("withheld"));
+        let quoted =
+            inputs.redact("cannot score row: What is the capital of Atlantis? (too long)".into());
+        assert!(
+            !quoted.contains("Atlantis") && quoted.contains("withheld"),
+            "{quoted}"
+        );
+        assert!(
+            inputs
+                .redact("saw A nested secret message".into())
+                .contains("withheld")
+        );
         let plain = "the tokenizer differs from the base model's".to_string();
         assert_eq!(inputs.redact(plain.clone()), plain);
-        assert_eq!(inputs.redact("ok".into()), "ok", "short texts are not secrets");
+        assert_eq!(
+            inputs.redact("ok".into()),
+            "ok",
+            "short texts are not secrets"
+        );
     }
 }

@@ -92,8 +92,15 @@ pub async fn evaluate_task(platform: &Platform, id: &str) -> Result<()> {
             .is_none_or(|e| e.state == "pending");
         while pending && attempts < MAX_ATTEMPTS {
             attempts += 1;
-            let (result, log, scored) =
-                attempt(platform, evaluator, &inputs, submission, attempts, work.path()).await;
+            let (result, log, scored) = attempt(
+                platform,
+                evaluator,
+                &inputs,
+                submission,
+                attempts,
+                work.path(),
+            )
+            .await;
             let (state, loss, error) = match result {
                 Ok(loss) => ("done", Some(loss), None),
                 Err(Fault::Submission(why)) => ("failed", None, Some(why)),
@@ -350,7 +357,8 @@ async fn read(
     dir: &Path,
     scored: &mut artifact::Scored,
 ) -> std::result::Result<std::path::PathBuf, Fault> {
-    let store_fault = |err: String| Fault::Platform(format!("the artifact could not be read: {err}"));
+    let store_fault =
+        |err: String| Fault::Platform(format!("the artifact could not be read: {err}"));
     let tar = dir.join(format!("{}-{number}.tar", submission.id));
     let stream = window::artifact(platform, submission)
         .await

@@ -315,9 +315,20 @@ mod tests {
             received_at: 100,
             evaluation: Evaluation::Failed("accepted the offer but submitted no model".into()),
         };
-        let scores = score_task(&[nothing("a"), nothing("b"), entry("c", "1", 5, Evaluation::Loss(1.0))]);
-        assert_eq!((scores[0].points, scores[1].points, scores[2].points), (-1, -1, 3));
-        assert!(scores[0].reason.contains("submitted no model"), "{}", scores[0].reason);
+        let scores = score_task(&[
+            nothing("a"),
+            nothing("b"),
+            entry("c", "1", 5, Evaluation::Loss(1.0)),
+        ]);
+        assert_eq!(
+            (scores[0].points, scores[1].points, scores[2].points),
+            (-1, -1, 3)
+        );
+        assert!(
+            scores[0].reason.contains("submitted no model"),
+            "{}",
+            scores[0].reason
+        );
         assert!(scores.iter().all(|s| !s.reason.contains("duplicate")));
     }
 

@@ -132,14 +132,9 @@ pub async fn train(platform: &Platform, id: &str) -> Result<()> {
     let work =
         tempfile::tempdir().map_err(|err| Error::Internal(format!("a work directory: {err}")))?;
     let data_dir = work.path().join("data");
-    let rows = crate::storage::collect(
-        platform
-            .store
-            .get(&task.splits.train())
-            .await?,
-    )
-    .await
-    .map_err(|err| Error::Internal(format!("reading the training split: {err}")))?;
+    let rows = crate::storage::collect(platform.store.get(&task.splits.train()).await?)
+        .await
+        .map_err(|err| Error::Internal(format!("reading the training split: {err}")))?;
     runs::write_task_rows(&String::from_utf8_lossy(&rows), 0, 1, &data_dir)
         .map_err(|err| Error::Internal(format!("writing the training rows: {err}")))?;
     let base_model = evaluator.base_models.join(&task.model_id);

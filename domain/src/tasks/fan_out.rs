@@ -216,7 +216,7 @@ async fn send_offers(platform: &Platform, task: &Task) -> Result<()> {
         parameters,
         pool as i64,
     )
-        .await?;
+    .await?;
     let since = now_ms() - crate::scoring::weights::WINDOWS[2].1;
     let candidates = Candidates {
         new_count: new.first().map_or(0, |(_, count)| *count as u64),
@@ -228,7 +228,7 @@ async fn send_offers(platform: &Platform, task: &Task) -> Result<()> {
             parameters,
             since,
         )
-            .await?,
+        .await?,
     };
     let eligible = draw(candidates, pool, &mut rand::rng());
 
@@ -387,10 +387,7 @@ async fn close_window(platform: &Platform, task: &Task) -> Result<()> {
     let submissions = db::submissions::for_task(platform.db.pool(), &task.id).await?;
     let now = now_ms();
     let mut tx = platform.db.pool().begin().await?;
-    let reason = format!(
-        "the deadline passed with {} submissions",
-        submissions.len()
-    );
+    let reason = format!("the deadline passed with {} submissions", submissions.len());
     let failure = match task.run_by {
         _ if !submissions.is_empty() => None,
         RunBy::Miners => {

@@ -108,7 +108,10 @@ mod tests {
             let message = check(functions).unwrap_err().to_string();
             assert!(message.contains(says), "{message}");
         };
-        refused(&[function("vibes", 1.0)], "reward function 1 (vibes): unknown");
+        refused(
+            &[function("vibes", 1.0)],
+            "reward function 1 (vibes): unknown",
+        );
         refused(
             &[function("length", 1.0), function("json_valid", -0.5)],
             "reward function 2 (json_valid): the weight",

@@ -206,11 +206,13 @@ pub async fn submit(
     let Some(received_at) = db::tasks::hold_open_window(&mut *tx, backend, id).await? else {
         drop(tx);
         let now = get_any(&platform.db, id).await?.unwrap_or(task);
-        let closed = open_window(&now, now_ms()).err().unwrap_or(Error::Conflict {
-            field: None,
-            message: "the window closed while the artifact was received; nothing was recorded"
-                .into(),
-        });
+        let closed = open_window(&now, now_ms())
+            .err()
+            .unwrap_or(Error::Conflict {
+                field: None,
+                message: "the window closed while the artifact was received; nothing was recorded"
+                    .into(),
+            });
         return refuse(closed).await;
     };
     let deadline = task.deadline_at.unwrap_or(received_at);

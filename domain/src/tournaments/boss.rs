@@ -95,7 +95,10 @@ mod tests {
             !task_won(Some(-1.9), Some(-2.0), margin(1)),
             "a worse challenger (−1.9 > −2.0) must never win"
         );
-        assert!(!task_won(Some(-2.1), Some(-2.0), margin(1)), "5 % better is short of 10 %");
+        assert!(
+            !task_won(Some(-2.1), Some(-2.0), margin(1)),
+            "5 % better is short of 10 %"
+        );
         // A champion at exactly zero: any challenger below it by the slack wins, none above.
         assert!(!task_won(Some(0.5), Some(0.0), margin(1)));
     }

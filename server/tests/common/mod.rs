@@ -517,7 +517,8 @@ impl TestApp {
         artifact: &[u8],
         declared: &str,
     ) -> TestResponse {
-        let request = submission_request(id, keys, Body::from(artifact.to_vec()), artifact, declared);
+        let request =
+            submission_request(id, keys, Body::from(artifact.to_vec()), artifact, declared);
         self.send(request).await
     }
 
@@ -589,7 +590,11 @@ pub fn fixture_evaluator(
     }
     let mut command = vec![
         "python3".to_string(),
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/loss_evaluator.py").to_string(),
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/loss_evaluator.py"
+        )
+        .to_string(),
     ];
     command.extend(flags.iter().map(|f| f.to_string()));
     domain::evaluation::Evaluator {
@@ -706,7 +711,8 @@ pub async fn assert_no_route_returns(
                     requests.push(("GET".into(), filled.clone(), id.to_string()));
                 }
                 if path.starts_with("/objects/") {
-                    let forged = format!("{filled}?access=read&expires=99999999999999&signature=00");
+                    let forged =
+                        format!("{filled}?access=read&expires=99999999999999&signature=00");
                     requests.push((method.to_string(), forged, id.to_string()));
                 }
             }
@@ -771,7 +777,9 @@ async fn send_walk_request(
     bearer: Option<&str>,
     miner: Option<&schnorrkel::Keypair>,
 ) -> TestResponse {
-    let mut request = Request::builder().method(method.as_str()).uri(path.as_str());
+    let mut request = Request::builder()
+        .method(method.as_str())
+        .uri(path.as_str());
     if let Some(key) = bearer {
         request = request.header("authorization", format!("Bearer {key}"));
     }
@@ -785,7 +793,9 @@ async fn send_walk_request(
         request = epistula_signed(request, keys, body.as_bytes());
     }
     // An event stream of a task that has not ended never ends: what it sends in its first second.
-    let brief = path.ends_with("/stream").then_some(std::time::Duration::from_secs(1));
+    let brief = path
+        .ends_with("/stream")
+        .then_some(std::time::Duration::from_secs(1));
     app.send_within(request.body(Body::from(body)).unwrap(), brief)
         .await
 }
