@@ -398,14 +398,15 @@ async fn close_window(platform: &Platform, task: &Task) -> Result<()> {
         ),
     };
     let ended = end_training(&mut tx, &task.id, &reason, failure, now).await?;
-    if ended && failure.is_some() && task.run_by == RunBy::Miners {
+    let penalised = ended && failure.is_some() && task.run_by == RunBy::Miners;
+    if penalised {
         let at = task.deadline_at.unwrap_or(now);
         let no_shows = crate::evaluation::no_shows(&mut *tx, task, &submissions, at).await?;
         let scores = crate::scoring::score_task(&no_shows);
         crate::scoring::record_in(&mut tx, &task.id, &scores, now).await?;
     }
     tx.commit().await?;
-    if ended && failure.is_some() {
+    if penalised {
         platform.leaderboards.invalidate();
     }
     Ok(())

@@ -205,8 +205,8 @@ pub async fn submit(
     let backend = platform.db.backend();
     let Some(received_at) = db::tasks::hold_open_window(&mut *tx, backend, id).await? else {
         drop(tx);
-        let now = get_any(&platform.db, id).await?.unwrap_or(task);
-        let closed = open_window(&now, now_ms())
+        let current = get_any(&platform.db, id).await?.unwrap_or(task);
+        let closed = open_window(&current, now_ms())
             .err()
             .unwrap_or(Error::Conflict {
                 field: None,
