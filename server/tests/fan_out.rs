@@ -342,7 +342,7 @@ testkit::on_both_databases! {
             .bind(&id).fetch_all(app.state.platform.db.pool()).await.unwrap();
         assert_eq!(attempts, [1, 1, 1, 1], "a refused artifact is the submission's own fault: no second attempt");
         // The eleven miners who accepted a place in the pool and submitted nothing lose a point each.
-        let no_shows: Vec<_> = pool[4..].iter().map(|keys| score(keys)).collect();
+        let no_shows: Vec<_> = pool[4..].iter().map(score).collect();
         assert_eq!(no_shows.len(), 11);
         for no_show in &no_shows {
             assert_eq!(no_show["points"], -1, "{no_show}");
