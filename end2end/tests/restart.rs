@@ -122,7 +122,14 @@ async fn a_server_killed_mid_validation_finishes_it_after_restart_with_the_same_
         dataset["report"], report,
         "the report after a crash equals an undisturbed run's"
     );
-    let stored = data.join("objects/datasets").join(&id);
+    // The one validation wrote its splits under a prefix of its own.
+    let prefixes: Vec<_> =
+        std::fs::read_dir(data.join("objects/datasets").join(&id).join("splits"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+    assert_eq!(prefixes.len(), 1, "{prefixes:?}");
+    let stored = &prefixes[0];
     assert!(
         std::fs::read(stored.join("test.jsonl")).unwrap() == std::fs::read(&test).unwrap(),
         "the test split differs"
