@@ -224,12 +224,16 @@ pub struct DatasetArgs {
     /// How long one hour of a task's window lasts, in milliseconds: shorten it only for tests and demos.
     #[arg(long, env = "CRUCIBLE_HOUR_MS", default_value_t = 3_600_000)]
     pub hour_ms: i64,
-    /// How many miners a text task's pool holds, as MIN-MAX.
+    /// How many miners a text task is offered to, as MIN-MAX (every eligible miner when fewer).
     #[arg(long, env = "CRUCIBLE_TEXT_POOL", default_value = "8-15", value_parser = pool_size)]
     pub text_pool: domain::tasks::PoolSize,
-    /// How many miners an image task's pool holds, as MIN-MAX.
+    /// How many miners an image task is offered to, as MIN-MAX.
     #[arg(long, env = "CRUCIBLE_IMAGE_POOL", default_value = "15-25", value_parser = pool_size)]
     pub image_pool: domain::tasks::PoolSize,
+    /// How many acceptances open a task's window: it opens once the pool's maximum has accepted or
+    /// every offered miner has answered, or when the offers expire, if this many accepted.
+    #[arg(long, env = "CRUCIBLE_MIN_ACCEPTED", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub min_accepted: u64,
     /// How many background jobs this server runs at once.
     #[arg(long, env = "CRUCIBLE_WORKERS", default_value_t = 4)]
     pub workers: usize,
@@ -263,6 +267,7 @@ impl DatasetArgs {
             hour_ms: self.hour_ms,
             text_pool: self.text_pool,
             image_pool: self.image_pool,
+            min_accepted: self.min_accepted,
             max_submission_bytes: self.max_submission_bytes,
         }
     }

@@ -101,8 +101,61 @@ testkit::on_both_databases! {
         assert_eq!(states(&mut app, &key, &id).await, ["pending", "preparing_data", "looking_for_nodes", "ready", "training"]);
     }
 
+    async fn with_the_default_pool_two_miners_open_the_window_as_soon_as_both_answered(db: Database) {
+        // Gradients' rule: the pool (8–15) is how many are offered the task; one acceptance is enough.
+        let mut app = TestApp::new(db).await;
+        let miners: Vec<_> = (1..=2).map(miner_keys).collect();
+        for keys in &miners {
+            app.register_miner(keys, &["instruct"], 8_000_000_000).await;
+        }
+        app.state.platform.scheduling.offer_ttl_ms = 60_000;
+        let key = app.customer_key("owner@example.org").await;
+        let id = create_task(&mut app, &key).await;
+        app.run_jobs().await;
+        let task = app.api("GET", &format!("/api/v1/tasks/{id}"), Some(&key), None).await.json();
+        assert_eq!((task["pool_min"].as_u64(), task["pool_max"].as_u64()), (Some(8), Some(15)), "the default pool");
+        let started = Instant::now();
+        let first = offers_of(&mut app, &miners[0]).await.pop().unwrap();
+        let path = format!("/api/v1/miner/offers/{}/accept", first["id"].as_str().unwrap());
+        assert_eq!(app.signed("POST", &path, &miners[0], Vec::new()).await.status, StatusCode::OK);
+        let task = app.api("GET", &format!("/api/v1/tasks/{id}"), Some(&key), None).await.json();
+        assert_eq!(task["state"], "looking_for_nodes", "the other offered miner has not answered yet");
+        let second = offers_of(&mut app, &miners[1]).await.pop().unwrap();
+        let path = format!("/api/v1/miner/offers/{}/accept", second["id"].as_str().unwrap());
+        assert_eq!(app.signed("POST", &path, &miners[1], Vec::new()).await.status, StatusCode::OK);
+        let task = app.api("GET", &format!("/api/v1/tasks/{id}"), Some(&key), None).await.json();
+        assert_eq!(task["state"], "training", "every offered miner answered: the window opens");
+        assert!(started.elapsed() < Duration::from_secs(10), "within seconds, not at the offers' expiry");
+        let events = app.api("GET", &format!("/api/v1/tasks/{id}/events"), Some(&key), None).await.json();
+        assert!(events["events"][3]["reason"].as_str().unwrap().contains("2 miners accepted"), "{events}");
+    }
+
+    async fn one_acceptance_opens_the_window_when_the_offers_expire(db: Database) {
+        let mut app = TestApp::new(db).await;
+        let miners: Vec<_> = (1..=3).map(miner_keys).collect();
+        for keys in &miners {
+            app.register_miner(keys, &["instruct"], 8_000_000_000).await;
+        }
+        app.state.platform.scheduling.offer_ttl_ms = 1_500;
+        let key = app.customer_key("owner@example.org").await;
+        let id = create_task(&mut app, &key).await;
+        app.run_jobs().await;
+        // One accepts, one declines, one never answers.
+        for (keys, decision) in [(&miners[0], "accept"), (&miners[1], "decline")] {
+            let offer = offers_of(&mut app, keys).await.pop().unwrap();
+            let path = format!("/api/v1/miner/offers/{}/{decision}", offer["id"].as_str().unwrap());
+            assert_eq!(app.signed("POST", &path, keys, Vec::new()).await.status, StatusCode::OK);
+        }
+        assert_eq!(app.api("GET", &format!("/api/v1/tasks/{id}"), Some(&key), None).await.json()["state"], "looking_for_nodes");
+        tokio::time::sleep(Duration::from_millis(1_600)).await;
+        app.run_jobs().await;
+        assert_eq!(states(&mut app, &key, &id).await, ["pending", "preparing_data", "looking_for_nodes", "ready", "training"]);
+    }
+
     async fn too_few_miners_delay_the_task_then_fail_it(db: Database) {
         let mut app = TestApp::new(db).await;
+        // A deployment that wants eight acceptances before a window opens.
+        app.configure(|platform| platform.scheduling.min_accepted = 8);
         let miners: Vec<_> = (1..=3).map(miner_keys).collect();
         for keys in &miners {
             app.register_miner(keys, &["instruct"], 8_000_000_000).await;

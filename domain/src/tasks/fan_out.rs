@@ -26,15 +26,20 @@ pub struct Scheduling {
     pub max_retries: i64,
     /// How long one hour of a task's window lasts: 3,600,000 ms, shortened only for tests and demos.
     pub hour_ms: Millis,
-    /// How many miners a text task's pool holds (Gradients: 8–15), and an image task's (15–25).
+    /// How many miners a text task is offered to (Gradients: 8–15), and an image task (15–25); every
+    /// eligible miner when there are fewer.
     pub text_pool: PoolSize,
     pub image_pool: PoolSize,
+    /// How many acceptances a window needs (Gradients' `MINIMUM_MINER_POOL`: 1). The window opens as
+    /// soon as the pool's maximum has accepted or every offered miner has answered, or when the offers
+    /// expire, provided this many accepted; otherwise the task is delayed and offered again.
+    pub min_accepted: u64,
     /// The largest model artifact a miner may submit, in bytes.
     pub max_submission_bytes: u64,
 }
 
-/// A pool's size: the window starts with `min` acceptances when the offers close, or as soon as
-/// `max` have accepted.
+/// A pool's size: how many miners a task is offered to, at least `min` where there are that many
+/// eligible, at most `max`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PoolSize {
     pub min: u64,
@@ -59,6 +64,7 @@ impl Default for Scheduling {
             hour_ms: 3_600_000,
             text_pool: PoolSize { min: 8, max: 15 },
             image_pool: PoolSize { min: 15, max: 25 },
+            min_accepted: 1,
             max_submission_bytes: 50 * 1024 * 1024 * 1024,
         }
     }
@@ -273,13 +279,13 @@ async fn close_round(platform: &Platform, task: &Task) -> Result<()> {
             as u64;
     let mut tx = platform.db.pool().begin().await?;
     let now = now_ms();
-    if accepted >= task.pool_min {
+    let needed = platform.scheduling.min_accepted;
+    if accepted >= needed {
         start_window(&mut tx, task, accepted, platform.scheduling.hour_ms, now).await?;
     } else if round >= platform.scheduling.max_retries {
         let reason = format!(
-            "only {accepted} of the {} miners needed accepted, in {} rounds of offers; \
+            "only {accepted} of the {needed} miners needed accepted, in {} rounds of offers; \
              create the task again later or with a smaller model",
-            task.pool_min,
             round + 1
         );
         move_in(
@@ -294,8 +300,7 @@ async fn close_round(platform: &Platform, task: &Task) -> Result<()> {
     } else {
         let again = now + platform.scheduling.retry_delay_ms;
         let reason = format!(
-            "only {accepted} of the {} miners needed accepted; offering again in {}",
-            task.pool_min,
+            "only {accepted} of the {needed} miners needed accepted; offering again in {}",
             in_words(platform.scheduling.retry_delay_ms)
         );
         if move_in(
@@ -485,8 +490,8 @@ impl Offer {
     }
 }
 
-/// The miner accepts (`true`) or declines its offer. Accepting the offer that fills the pool starts
-/// the window.
+/// The miner accepts (`true`) or declines its offer. The window starts with the decision that fills
+/// the pool, or the last answer of the offered miners once enough have accepted.
 pub async fn decide(
     platform: &Platform,
     miner: &Miner,
@@ -513,13 +518,13 @@ pub async fn decide(
     if !db::offers::decide(&mut *tx, offer_id, state, now).await? {
         return Err(closed());
     }
-    if accept {
-        let accepted =
-            db::offers::count_for_round(&mut *tx, &task.id, offer.round, Some("accepted")).await?
-                as u64;
-        if accepted >= task.pool_max {
-            start_window(&mut tx, &task, accepted, platform.scheduling.hour_ms, now).await?;
-        }
+    let accepted = db::offers::count_for_round(&mut *tx, &task.id, offer.round, Some("accepted"))
+        .await? as u64;
+    let unanswered =
+        db::offers::count_for_round(&mut *tx, &task.id, offer.round, Some("offered")).await?;
+    let enough = accepted >= platform.scheduling.min_accepted;
+    if accepted >= task.pool_max || (unanswered == 0 && enough) {
+        start_window(&mut tx, &task, accepted, platform.scheduling.hour_ms, now).await?;
     }
     tx.commit().await?;
     Ok(Offer::new(offer, task))
