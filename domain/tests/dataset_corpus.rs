@@ -373,6 +373,66 @@ fn image_archive_defects_are_refused_or_dropped_with_their_reason() {
     }
 }
 
+/// What an upload's inspection says of `bytes`: its columns, or why the file cannot be a dataset.
+fn inspect(bytes: &[u8]) -> Result<Vec<String>, String> {
+    let head = &bytes[..bytes.len().min(1024 * 1024)];
+    let format = detect(head)?;
+    domain::datasets::rows::sample(format, head, 5)
+        .map(|(columns, _)| columns)
+        .map_err(|err| err.0)
+}
+
+#[test]
+fn files_that_cannot_become_a_dataset_are_refused_at_upload_with_the_line() {
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "invalid UTF-8 (a Latin-1 export)",
+            b"{\"q\": \"caf\xe9\", \"a\": \"x\"}\n{\"q\": \"na\xefve\", \"a\": \"y\"}\n".to_vec(),
+            "line 1 cannot be read",
+        ),
+        (
+            "an HTML page",
+            b"<!doctype html><html><head><title>Dataset</title></head></html>\n".to_vec(),
+            "looks like HTML",
+        ),
+        (
+            "prose",
+            b"Thank you for downloading our dataset. Please read the licence before use.\n"
+                .to_vec(),
+            "not a CSV header",
+        ),
+        (
+            "a first row over the row limit",
+            format!("{{\"q\": \"{}\", \"a\": \"x\"}}\n", "a".repeat(1_100_000)).into_bytes(),
+            "line 1 is over the limit for one row",
+        ),
+        (
+            "a JSON array of numbers",
+            b"[1, 2, 3, 4]".to_vec(),
+            "item 1 cannot be read",
+        ),
+        (
+            "a CSV with only a header",
+            b"question,answer\n".to_vec(),
+            "header but no rows",
+        ),
+        (
+            "rows without fields",
+            b"{}\n{}\n{}\n".to_vec(),
+            "no column can be found",
+        ),
+    ];
+    for (what, bytes, says) in cases {
+        match inspect(&bytes) {
+            Err(why) => assert!(why.contains(says), "{what}: {why}"),
+            Ok(columns) => panic!("{what} was accepted with columns {columns:?}"),
+        }
+    }
+    // One unreadable line among good ones is a rejected row at validation, not a refused file.
+    let mixed = [b"{\"q\": \"caf\xe9\"}\n".to_vec(), with_good_rows("")].concat();
+    assert!(inspect(&mixed).is_ok());
+}
+
 #[test]
 fn too_few_usable_rows_are_refused_with_the_numbers() {
     let bytes: String = (0..50).map(good).collect();

@@ -32,6 +32,17 @@ impl Format {
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// The format of a file that starts with `head` (its first few KiB), or why it has none we read.
+/// The longest first line that is taken as the header of a one-column CSV.
+const MAX_LONE_HEADER: usize = 64;
+
+/// The first 40 characters of `bytes`, as text.
+fn excerpt(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(160)])
+        .chars()
+        .take(40)
+        .collect()
+}
+
 pub fn detect(head: &[u8]) -> Result<Format, String> {
     if head.is_empty() {
         return Err("the file is empty".into());
@@ -50,6 +61,13 @@ pub fn detect(head: &[u8]) -> Result<Format, String> {
     match text[first] {
         b'{' => return Ok(Format::Jsonl),
         b'[' => return Ok(Format::JsonArray),
+        b'<' => {
+            return Err(format!(
+                "this looks like HTML or XML (it starts {:?}), not data: a page saved from a \
+                 browser is not the dataset; download the file itself as JSONL, JSON, CSV or Parquet",
+                excerpt(&text[first..])
+            ));
+        }
         _ => {}
     }
     // Text with a header line: CSV, if the header is valid UTF-8 and has a delimiter.
@@ -68,6 +86,15 @@ pub fn detect(head: &[u8]) -> Result<Format, String> {
         ));
     }
     let count = |d: u8| header.iter().filter(|&&b| b == d).count();
+    // A header without a delimiter names one column; a long line of text is prose, not a header.
+    if count(b',') == 0 && count(b';') == 0 && header.len() > MAX_LONE_HEADER {
+        return Err(format!(
+            "the first line is not a CSV header (no comma or semicolon, and {} characters of text: \
+             {:?}); this looks like text, not data: export your data as JSONL, JSON, CSV or Parquet",
+            header.len(),
+            excerpt(header)
+        ));
+    }
     let delimiter = if count(b';') > count(b',') {
         b';'
     } else {
@@ -94,6 +121,24 @@ mod tests {
         );
         assert_eq!(detect(b"PAR1...."), Ok(Format::Parquet));
         assert_eq!(detect(b"PK\x03\x04...."), Ok(Format::Zip));
+    }
+
+    #[test]
+    fn refuses_pages_and_prose_that_are_not_data() {
+        let page = detect(b"\n<!DOCTYPE html>\n<html><body>Not found</body></html>").unwrap_err();
+        assert!(
+            page.contains("HTML") && page.contains("<!DOCTYPE html>"),
+            "{page}"
+        );
+        let prose =
+            detect(b"This dataset holds questions and answers about our products and services\n")
+                .unwrap_err();
+        assert!(prose.contains("not a CSV header"), "{prose}");
+        assert_eq!(
+            detect(b"prompt\nWrite a haiku\n"),
+            Ok(Format::Csv { delimiter: b',' }),
+            "a one-column CSV keeps its short header"
+        );
     }
 
     #[test]

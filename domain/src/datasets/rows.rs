@@ -346,21 +346,68 @@ pub fn sample(
 ) -> Result<(Vec<String>, Vec<Row>), FileError> {
     let mut columns: Vec<String> = Vec::new();
     let mut sampled = Vec::new();
-    let outcome = read_rows(format, head, &ReadLimits::default(), |_, row| {
-        if let Ok(row) = row
-            && sampled.len() < rows
-        {
-            for key in row.keys() {
-                if !columns.contains(key) {
-                    columns.push(key.clone());
+    let mut first_problem: Option<(u64, RowProblem)> = None;
+    let outcome = read_rows(
+        format,
+        head,
+        &ReadLimits::default(),
+        |number, row| match row {
+            Ok(row) if sampled.len() < rows => {
+                for key in row.keys() {
+                    if !columns.contains(key) {
+                        columns.push(key.clone());
+                    }
+                }
+                sampled.push(row);
+            }
+            Ok(_) | Err(RowProblem::Blank) => {}
+            Err(problem) => {
+                if sampled.is_empty() && first_problem.is_none() {
+                    first_problem = Some((number, problem));
                 }
             }
-            sampled.push(row);
-        }
-    });
+        },
+    );
+    // A head that ends inside its first line (it holds no line break) was cut from a first row at
+    // least as long as the limit for one row.
+    let limit = ReadLimits::default().max_row_bytes;
+    if sampled.is_empty() && head.len() >= limit && !head.contains(&b'\n') {
+        let bytes = head.len() as u64;
+        first_problem = Some((1, RowProblem::TooLarge { bytes }));
+    }
     match outcome {
+        Ok(()) if sampled.is_empty() => Err(no_rows(format, first_problem)),
+        Ok(()) if columns.is_empty() => Err(FileError(
+            "no column can be found: the rows hold no named fields; give each row its fields by \
+             name (JSON objects, or a CSV header)"
+                .into(),
+        )),
         Ok(()) => Ok((columns, sampled)),
         Err(_) if !sampled.is_empty() => Ok((columns, sampled)),
         Err(err) => Err(err),
     }
+}
+
+/// Why a file whose beginning holds no row of data cannot be a dataset: its first unreadable row.
+fn no_rows(format: Format, first_problem: Option<(u64, RowProblem)>) -> FileError {
+    let unit = if format == Format::JsonArray {
+        "item"
+    } else {
+        "line"
+    };
+    FileError(match first_problem {
+        Some((number, RowProblem::Unparseable { message, excerpt })) => format!(
+            "{unit} {number} cannot be read ({message}; it starts {excerpt:?}), and no row before \
+             it can: check that the file is JSONL, JSON, CSV or Parquet, saved as UTF-8"
+        ),
+        Some((number, RowProblem::TooLarge { bytes })) => format!(
+            "{unit} {number} is over the limit for one row ({bytes} bytes or more; at most {} \
+             bytes): is the file one row per line?",
+            ReadLimits::default().max_row_bytes
+        ),
+        _ if matches!(format, Format::Csv { .. }) => {
+            "the CSV file has a header but no rows below it".into()
+        }
+        _ => "the file holds no row of data".into(),
+    })
 }

@@ -467,8 +467,13 @@ fn refusal(report: &Report, limits: &Limits, min_usable: u64) -> Option<String> 
         ));
     }
     if report.usable_rows < min_usable {
+        let see = if report.usable_rows < report.total_rows {
+            " (see the rejected rows below)"
+        } else {
+            ""
+        };
         return Some(format!(
-            "only {} of {} rows are usable; at least {min_usable} are needed (see the rejected rows below)",
+            "only {} of {} rows are usable; at least {min_usable} are needed{see}",
             report.usable_rows, report.total_rows
         ));
     }
