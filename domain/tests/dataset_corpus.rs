@@ -434,6 +434,66 @@ fn files_that_cannot_become_a_dataset_are_refused_at_upload_with_the_line() {
 }
 
 #[test]
+fn preference_transcripts_without_a_prompt_column_share_their_prompt() {
+    // The Anthropic HH-RLHF layout: two whole transcripts per row, the same up to the last answer.
+    let mut file = String::new();
+    for i in 0..30 {
+        let talk =
+            format!("\n\nHuman: How do I keep basil number {i} alive indoors?\n\nAssistant:");
+        let row = serde_json::json!({
+            "chosen": format!("{talk} Give it a sunny window and water it when the soil is dry."),
+            "rejected": format!("{talk} Basil cannot grow indoors."),
+        });
+        file.push_str(&row.to_string());
+        file.push('\n');
+    }
+    let columns = vec!["chosen".to_string(), "rejected".to_string()];
+    let mapping = Mapping::suggest(TaskType::Dpo, &columns);
+    mapping
+        .check(TaskType::Dpo, &columns)
+        .expect("chosen and rejected are enough");
+    let (validated, train) = run(file.as_bytes(), TaskType::Dpo, &mapping, &lenient()).unwrap();
+    assert_eq!(validated.report.usable_rows, 30, "{:?}", validated.report);
+    assert!(
+        validated
+            .report
+            .notes
+            .iter()
+            .any(|n| n.contains("implicit prompt")),
+        "{:?}",
+        validated.report.notes
+    );
+    let row: serde_json::Value = serde_json::from_str(&train[0]).unwrap();
+    let prompt = row["prompt"].as_str().unwrap();
+    assert!(
+        prompt.starts_with("\n\nHuman: How do I keep basil") && prompt.ends_with("Assistant:"),
+        "{row}"
+    );
+    assert!(
+        row["chosen"]
+            .as_str()
+            .unwrap()
+            .starts_with(" Give it a sunny window"),
+        "{row}"
+    );
+    assert!(
+        row["rejected"]
+            .as_str()
+            .unwrap()
+            .starts_with(" Basil cannot"),
+        "{row}"
+    );
+    // Transcripts with nothing in common cannot give a prompt: those rows are rejected, with why.
+    let unrelated = r#"{"chosen": "Yes, gladly.", "rejected": "No."}"#.to_string() + "\n";
+    let (validated, _) = run(unrelated.as_bytes(), TaskType::Dpo, &mapping, &lenient()).unwrap();
+    let rejected = &validated.report.rejected[&Reason::EmptyRequiredField];
+    assert!(
+        rejected.examples[0].detail.contains("share no beginning"),
+        "{rejected:?}"
+    );
+}
+
+#[test]
 fn too_few_usable_rows_are_refused_with_the_numbers() {
     let bytes: String = (0..50).map(good).collect();
     check(

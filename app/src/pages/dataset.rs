@@ -34,6 +34,8 @@ pub struct ReportView {
     pub reasons: Vec<ReasonView>,
     /// The owner's own test file's name, when the test rows came from it.
     pub own_test: Option<String>,
+    /// How validation read the rows (an implicit prompt, say).
+    pub notes: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -159,6 +161,7 @@ pub async fn load_dataset(
         test_rows: r.test_rows,
         empty_rows: r.empty_rows,
         own_test: r.own_test.map(|own| own.name),
+        notes: r.notes,
         reasons: r
             .rejected
             .into_values()
@@ -430,6 +433,9 @@ fn ReportTable(report: ReportView) -> impl IntoView {
                 report.total_rows, report.usable_rows, report.train_rows, report.empty_rows
             )}
         </p>
+        <ul class="report-notes">
+            {report.notes.iter().map(|note| view! { <li data-test="report-note">{note.clone()}</li> }).collect_view()}
+        </ul>
         <table class="table">
             <caption>"Rows dropped, by reason, with examples"</caption>
             <thead><tr><th scope="col">"Reason"</th><th scope="col">"Rows"</th><th scope="col">"Examples"</th></tr></thead>

@@ -102,9 +102,12 @@ fn instruct(row: &Row, mapping: &Mapping) -> Result<String, Rejection> {
 }
 
 fn dpo(row: &Row, mapping: &Mapping) -> Result<String, Rejection> {
-    let prompt = required(row, mapping, "prompt")?;
     let chosen = required(row, mapping, "chosen")?;
     let rejected = required(row, mapping, "rejected")?;
+    let (prompt, chosen, rejected) = match mapping.column("prompt") {
+        Some(_) => (required(row, mapping, "prompt")?, chosen, rejected),
+        None => implicit_prompt(chosen, rejected)?,
+    };
     if chosen.trim() == rejected.trim() {
         return Err(reject(
             Reason::ChosenEqualsRejected,
@@ -119,6 +122,39 @@ fn dpo(row: &Row, mapping: &Mapping) -> Result<String, Rejection> {
         rejected,
         system,
     }))
+}
+
+/// Splits two transcripts that share their beginning (the Anthropic HH-RLHF layout) into that
+/// beginning, the prompt, and the two answers after it, as TRL does for an implicit prompt: at the
+/// first character where they differ, a space before it going with the answers.
+fn implicit_prompt<'r>(
+    chosen: &'r str,
+    rejected: &'r str,
+) -> Result<(&'r str, &'r str, &'r str), Rejection> {
+    let mut split = chosen
+        .char_indices()
+        .zip(rejected.chars())
+        .find(|((_, a), b)| a != b)
+        .map_or(chosen.len().min(rejected.len()), |((at, _), _)| at);
+    if chosen[..split].ends_with(' ') {
+        split -= 1;
+    }
+    let (prompt, chosen_answer, rejected_answer) =
+        (&chosen[..split], &chosen[split..], &rejected[split..]);
+    if prompt.trim().is_empty() {
+        return Err(reject(
+            Reason::EmptyRequiredField,
+            "no prompt column is mapped and the chosen and rejected answers share no beginning to \
+             take as the prompt; map a prompt column",
+        ));
+    }
+    if chosen_answer.trim().is_empty() || rejected_answer.trim().is_empty() {
+        return Err(reject(
+            Reason::ChosenEqualsRejected,
+            "after their shared beginning (the prompt), one of the two answers is empty",
+        ));
+    }
+    Ok((prompt, chosen_answer, rejected_answer))
 }
 
 /// The normalised instruct row (borrowed from the parsed row: serialised without copying its text).

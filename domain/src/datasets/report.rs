@@ -23,6 +23,9 @@ pub struct Report {
     /// Where the test rows came from when the owner gave their own test file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub own_test: Option<OwnTest>,
+    /// How validation read the rows where the owner may want to know (an implicit prompt, say).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// The owner's own test file, as validation found it.

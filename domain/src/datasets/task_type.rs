@@ -40,7 +40,8 @@ impl TaskType {
         match self {
             TaskType::Instruct => (&["instruction", "output"], &["input", "system"]),
             TaskType::Chat => (&["messages"], &[]),
-            TaskType::Dpo => (&["prompt", "chosen", "rejected"], &["system"]),
+            // Without a prompt column the prompt is the beginning chosen and rejected share.
+            TaskType::Dpo => (&["chosen", "rejected"], &["prompt", "system"]),
             TaskType::Grpo => (&["prompt"], &[]),
             TaskType::Image => (&[], &[]),
         }

@@ -107,8 +107,17 @@ pub fn validate(
             tally.add(line, assess(row), train)
         })?;
     }
-    Ok(tally.finish(train))
+    let mut validated = tally.finish(train);
+    if task_type == TaskType::Dpo && mapping.column("prompt").is_none() {
+        validated.report.notes.push(IMPLICIT_PROMPT.into());
+    }
+    Ok(validated)
 }
+
+/// What the report says of preference rows without a prompt column (the Anthropic HH-RLHF layout).
+pub const IMPLICIT_PROMPT: &str = "no prompt column is mapped: each row's prompt is the beginning its \
+     chosen and rejected transcripts share, and the answers are what follows (as TRL takes an \
+     implicit prompt)";
 
 /// What one row comes to, decided without looking at any other row.
 pub(super) enum Outcome {
