@@ -160,6 +160,42 @@ testkit::on_both_databases! {
         assert_no_route_returns(&mut app, &[id, test_id], &keys, &secrets, &Walkers::customers("owner@example.org", &owner_key, &other_key)).await;
     }
 
+    async fn a_csv_without_a_header_row_is_read_when_its_owner_says_so(db: Database) {
+        let mut app = TestApp::new(db).await;
+        let key = app.customer_key("owner@example.org").await;
+        // An export with no header: its first row is data ("0,What is 0 plus one?,0"), read as a header
+        // it would name column "0" twice.
+        let rows: String = (0..150).map(|i| format!("{},What is {i} plus one?,{}\n", i % 5, i % 5)).collect();
+        let refused = app.upload(&key, "headless", rows.clone().into_bytes()).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+        let message = refused.json()["error"]["message"].as_str().unwrap().to_string();
+        assert!(message.contains("the first row looks like data") && message.contains("has_header=false"), "{message}");
+
+        let request = axum::http::Request::post("/api/v1/datasets?name=headless&has_header=false")
+            .header("authorization", format!("Bearer {key}"))
+            .body(axum::body::Body::from(rows))
+            .unwrap();
+        let uploaded = app.send(request).await;
+        assert_eq!(uploaded.status, StatusCode::CREATED, "{}", uploaded.body);
+        let dataset = uploaded.json();
+        assert_eq!(dataset["columns"], json!(["column_1", "column_2", "column_3"]));
+        assert_eq!(dataset["preview"][0]["column_2"], "What is 0 plus one?", "the first row is a row");
+        let id = dataset["id"].as_str().unwrap();
+        let mapping = json!({"instruction": "column_2", "output": "column_3"});
+        let started = app.api("POST", &format!("/api/v1/datasets/{id}/validation"), Some(&key), Some(json!({"task_type": "instruct", "mapping": mapping}))).await;
+        assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+        app.run_jobs().await;
+        let done = app.api("GET", &format!("/api/v1/datasets/{id}"), Some(&key), None).await.json();
+        assert_eq!((done["state"].as_str(), done["report"]["usable_rows"].as_u64()), (Some("ready"), Some(150)), "{done}");
+
+        let jsonl = axum::http::Request::post("/api/v1/datasets?name=lines&has_header=false")
+            .header("authorization", format!("Bearer {key}"))
+            .body(axum::body::Body::from(instruct_file(10)))
+            .unwrap();
+        let wrong = app.send(jsonl).await;
+        assert_eq!((wrong.status, wrong.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("has_header")), "{}", wrong.body);
+    }
+
     async fn multipart_parquet_and_image_uploads_are_read(db: Database) {
         let mut app = TestApp::new(db).await;
         let key = app.customer_key("owner@example.org").await;

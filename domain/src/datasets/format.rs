@@ -9,15 +9,36 @@ pub enum Format {
     Jsonl,
     /// One JSON array of objects.
     JsonArray,
-    /// Comma- or semicolon-separated values with a header row.
+    /// Comma- or semicolon-separated values, with a header row naming the columns unless `header` is
+    /// false (the owner says the first row is data; the columns are then `column_1`, `column_2`, …).
     Csv {
         delimiter: u8,
+        #[serde(default = "first_row_is_the_header")]
+        header: bool,
     },
     Parquet,
     Zip,
 }
 
+fn first_row_is_the_header() -> bool {
+    true
+}
+
 impl Format {
+    /// This CSV format with its first row read as data, as its owner says; other formats have no header.
+    pub fn without_header(self) -> Result<Format, String> {
+        match self {
+            Format::Csv { delimiter, .. } => Ok(Format::Csv {
+                delimiter,
+                header: false,
+            }),
+            other => Err(format!(
+                "has_header=false is for CSV files; this file is {}",
+                other.name()
+            )),
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Format::Jsonl => "JSONL",
@@ -100,7 +121,10 @@ pub fn detect(head: &[u8]) -> Result<Format, String> {
     } else {
         b','
     };
-    Ok(Format::Csv { delimiter })
+    Ok(Format::Csv {
+        delimiter,
+        header: true,
+    })
 }
 
 #[cfg(test)]
@@ -114,10 +138,19 @@ mod tests {
             detect(b"\xEF\xBB\xBF  [ {\"a\":1} ]"),
             Ok(Format::JsonArray)
         );
-        assert_eq!(detect(b"a,b\n1,2\n"), Ok(Format::Csv { delimiter: b',' }));
+        assert_eq!(
+            detect(b"a,b\n1,2\n"),
+            Ok(Format::Csv {
+                delimiter: b',',
+                header: true
+            })
+        );
         assert_eq!(
             detect(b"a;b;c\n1;2;3\n"),
-            Ok(Format::Csv { delimiter: b';' })
+            Ok(Format::Csv {
+                delimiter: b';',
+                header: true
+            })
         );
         assert_eq!(detect(b"PAR1...."), Ok(Format::Parquet));
         assert_eq!(detect(b"PK\x03\x04...."), Ok(Format::Zip));
@@ -136,7 +169,10 @@ mod tests {
         assert!(prose.contains("not a CSV header"), "{prose}");
         assert_eq!(
             detect(b"prompt\nWrite a haiku\n"),
-            Ok(Format::Csv { delimiter: b',' }),
+            Ok(Format::Csv {
+                delimiter: b',',
+                header: true
+            }),
             "a one-column CSV keeps its short header"
         );
     }

@@ -71,7 +71,9 @@ pub fn read_rows<R: BufRead>(
     match format {
         Format::Jsonl => read_jsonl(reader, limits, &mut on_row),
         Format::JsonArray => read_json_array(reader, &mut on_row),
-        Format::Csv { delimiter } => read_csv(reader, delimiter, limits, &mut on_row),
+        Format::Csv { delimiter, header } => {
+            read_csv(reader, delimiter, header, limits, &mut on_row)
+        }
         Format::Parquet => super::parquet_rows::read_parquet(reader, limits, &mut on_row),
         Format::Zip => Err(FileError(
             "a zip archive is an image dataset; choose the image task type for it".into(),
@@ -234,18 +236,24 @@ impl<'de, F: FnMut(u64, Result<Row, RowProblem>)> Visitor<'de> for ArrayItems<'_
 fn read_csv<R: BufRead>(
     reader: R,
     delimiter: u8,
+    header: bool,
     limits: &ReadLimits,
     on_row: &mut impl FnMut(u64, Result<Row, RowProblem>),
 ) -> Result<(), FileError> {
     let mut csv = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
+        .has_headers(header)
         .from_reader(reader);
-    let header = csv
-        .byte_headers()
-        .map_err(|err| FileError(format!("the CSV header cannot be read: {err}")))?
-        .clone();
-    let columns = header_names(&header, limits)?;
+    let mut columns = if header {
+        let names = csv
+            .byte_headers()
+            .map_err(|err| FileError(format!("the CSV header cannot be read: {err}")))?
+            .clone();
+        header_names(&names, limits)?
+    } else {
+        Vec::new()
+    };
     let mut record = csv::ByteRecord::new();
     loop {
         let more = csv
@@ -254,10 +262,20 @@ fn read_csv<R: BufRead>(
         if !more {
             return Ok(());
         }
+        // Without a header, the first row's width names the columns: column_1, column_2, …
+        if columns.is_empty() {
+            columns = (1..=record.len().min(limits.max_columns))
+                .map(|i| format!("column_{i}"))
+                .collect();
+        }
         let line = record.position().map_or(0, csv::Position::line);
         on_row(line, csv_row(&record, &columns, limits));
     }
 }
+
+/// What to say when a CSV header looks like a row of data.
+const NO_HEADER_HINT: &str = "if the first row is data, not a header, upload the file with \
+     has_header=false (the columns are then named column_1, column_2, …)";
 
 fn header_names(header: &csv::ByteRecord, limits: &ReadLimits) -> Result<Vec<String>, FileError> {
     if header.len() > limits.max_columns {
@@ -267,6 +285,15 @@ fn header_names(header: &csv::ByteRecord, limits: &ReadLimits) -> Result<Vec<Str
             limits.max_columns
         )));
     }
+    // Numbers, or a name given twice, are what a first row of data looks like.
+    let looks_like_data = header
+        .iter()
+        .any(|raw| std::str::from_utf8(raw).is_ok_and(|name| name.trim().parse::<f64>().is_ok()));
+    let hint = if looks_like_data {
+        format!("; the first row looks like data: {NO_HEADER_HINT}")
+    } else {
+        format!("; {NO_HEADER_HINT}")
+    };
     let mut names: Vec<String> = Vec::with_capacity(header.len());
     for (i, raw) in header.iter().enumerate() {
         let name = std::str::from_utf8(raw)
@@ -280,13 +307,13 @@ fn header_names(header: &csv::ByteRecord, limits: &ReadLimits) -> Result<Vec<Str
             .to_string();
         if name.is_empty() {
             return Err(FileError(format!(
-                "column {} of the CSV header has no name; name every column",
+                "column {} of the CSV header has no name; name every column{hint}",
                 i + 1
             )));
         }
         if names.contains(&name) {
             return Err(FileError(format!(
-                "the CSV header names column \"{name}\" twice; column names must be unique"
+                "the CSV header names column \"{name}\" twice; column names must be unique{hint}"
             )));
         }
         names.push(name);

@@ -47,6 +47,7 @@ pub async fn upload(
     name: &str,
     body: ByteStream,
     declared_len: Option<u64>,
+    has_header: bool,
 ) -> Result<Dataset> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
@@ -100,7 +101,7 @@ pub async fn upload(
         Err(err) => return Err(err.into()),
     };
 
-    match inspect(platform, &id).await {
+    match inspect(platform, &id, has_header).await {
         Ok((format, columns, preview)) => {
             let now = now_ms();
             let row = DatasetRow {
@@ -136,12 +137,22 @@ pub async fn upload(
 
 /// Reads the stored file: its format, columns and first rows. Text formats need only the first MiB;
 /// Parquet and zip keep their index at the end, so they are read whole (on a blocking thread).
-async fn inspect(platform: &Platform, id: &str) -> Result<(Format, Vec<String>, Vec<rows::Row>)> {
+/// With `has_header` false, a CSV file's first row is data (other formats are refused so).
+async fn inspect(
+    platform: &Platform,
+    id: &str,
+    has_header: bool,
+) -> Result<(Format, Vec<String>, Vec<rows::Row>)> {
     let stream = platform.store.get(&source_key(id)).await?;
     let head = read_head(stream, HEAD_BYTES)
         .await
         .map_err(StorageError::from)?;
-    let format = format::detect(&head).map_err(|why| Error::invalid("file", why))?;
+    let mut format = format::detect(&head).map_err(|why| Error::invalid("file", why))?;
+    if !has_header {
+        format = format
+            .without_header()
+            .map_err(|why| Error::invalid("has_header", why))?;
+    }
     let sampled = match format {
         Format::Parquet | Format::Zip => {
             let whole = platform.store.get(&source_key(id)).await?;

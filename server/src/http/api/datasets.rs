@@ -27,10 +27,12 @@ pub fn endpoints() -> Vec<Endpoint> {
 #[derive(Deserialize)]
 struct UploadQuery {
     name: Option<String>,
+    /// `false` for a CSV file whose first row is data, not a header.
+    has_header: Option<bool>,
 }
 
 /// The file is the raw request body (`?name=` names it), or the field `file` of a multipart form (with
-/// an optional field `name` before it; the file's own name otherwise).
+/// optional fields `name` and `has_header` before it; the file's own name otherwise).
 async fn upload(
     State(state): State<AppState>,
     Caller(user): Caller,
@@ -46,7 +48,8 @@ async fn upload(
         let multipart = Multipart::from_request(request, &state)
             .await
             .map_err(|err| invalid("file", err.body_text()))?;
-        return upload_multipart(&state, &user, query.name, multipart).await;
+        let has_header = query.has_header.unwrap_or(true);
+        return upload_multipart(&state, &user, query.name, has_header, multipart).await;
     }
     let name = query.name.ok_or_else(|| {
         invalid(
@@ -63,7 +66,16 @@ async fn upload(
         .into_body()
         .into_data_stream()
         .map_err(std::io::Error::other);
-    let dataset = datasets::upload(&state.platform, &user, &name, Box::pin(body), declared).await?;
+    let has_header = query.has_header.unwrap_or(true);
+    let dataset = datasets::upload(
+        &state.platform,
+        &user,
+        &name,
+        Box::pin(body),
+        declared,
+        has_header,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(dataset)))
 }
 
@@ -71,6 +83,7 @@ async fn upload_multipart(
     state: &AppState,
     user: &User,
     mut name: Option<String>,
+    mut has_header: bool,
     mut multipart: Multipart,
 ) -> Result<(StatusCode, Json<Dataset>), ApiError> {
     let malformed = |err: MultipartError| {
@@ -88,6 +101,17 @@ async fn upload_multipart(
         };
         match field.name() {
             Some("name") => name = Some(field.text().await.map_err(malformed)?),
+            Some("has_header") => {
+                let text = field.text().await.map_err(malformed)?;
+                has_header = match text.trim() {
+                    "true" | "" => true,
+                    "false" => false,
+                    other => {
+                        let why = format!("has_header is true or false, not {other:?}");
+                        return Err(invalid("has_header", why));
+                    }
+                };
+            }
             Some("file") => {
                 let name = name
                     .or_else(|| field.file_name().map(str::to_string))
@@ -108,8 +132,8 @@ async fn upload_multipart(
                         }
                     }
                 };
-                let upload =
-                    datasets::upload(&state.platform, user, &name, Box::pin(receiver), None);
+                let body = Box::pin(receiver);
+                let upload = datasets::upload(&state.platform, user, &name, body, None, has_header);
                 let ((), dataset) = tokio::join!(forward, upload);
                 return Ok((StatusCode::CREATED, Json(dataset?)));
             }
