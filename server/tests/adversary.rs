@@ -87,12 +87,8 @@ async fn task_in_window(
             .find(|o| o["task_id"] == id.as_str())
             .cloned();
         let offer = offer.unwrap_or_else(|| panic!("no offer of {id}: {offers}"));
-        let path = format!(
-            "/api/v1/miner/offers/{}/accept",
-            offer["id"].as_str().unwrap()
-        );
         assert_eq!(
-            app.signed("POST", &path, keys, Vec::new()).await.status,
+            app.decide_offer(keys, &offer, "accept").await,
             StatusCode::OK
         );
     }

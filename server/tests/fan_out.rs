@@ -116,13 +116,11 @@ testkit::on_both_databases! {
         assert_eq!((task["pool_min"].as_u64(), task["pool_max"].as_u64()), (Some(8), Some(15)), "the default pool");
         let started = Instant::now();
         let first = offers_of(&mut app, &miners[0]).await.pop().unwrap();
-        let path = format!("/api/v1/miner/offers/{}/accept", first["id"].as_str().unwrap());
-        assert_eq!(app.signed("POST", &path, &miners[0], Vec::new()).await.status, StatusCode::OK);
+        assert_eq!(app.decide_offer(&miners[0], &first, "accept").await, StatusCode::OK);
         let task = app.api("GET", &format!("/api/v1/tasks/{id}"), Some(&key), None).await.json();
         assert_eq!(task["state"], "looking_for_nodes", "the other offered miner has not answered yet");
         let second = offers_of(&mut app, &miners[1]).await.pop().unwrap();
-        let path = format!("/api/v1/miner/offers/{}/accept", second["id"].as_str().unwrap());
-        assert_eq!(app.signed("POST", &path, &miners[1], Vec::new()).await.status, StatusCode::OK);
+        assert_eq!(app.decide_offer(&miners[1], &second, "accept").await, StatusCode::OK);
         let task = app.api("GET", &format!("/api/v1/tasks/{id}"), Some(&key), None).await.json();
         assert_eq!(task["state"], "training", "every offered miner answered: the window opens");
         assert!(started.elapsed() < Duration::from_secs(10), "within seconds, not at the offers' expiry");
@@ -143,8 +141,7 @@ testkit::on_both_databases! {
         // One accepts, one declines, one never answers.
         for (keys, decision) in [(&miners[0], "accept"), (&miners[1], "decline")] {
             let offer = offers_of(&mut app, keys).await.pop().unwrap();
-            let path = format!("/api/v1/miner/offers/{}/{decision}", offer["id"].as_str().unwrap());
-            assert_eq!(app.signed("POST", &path, keys, Vec::new()).await.status, StatusCode::OK);
+            assert_eq!(app.decide_offer(keys, &offer, decision).await, StatusCode::OK);
         }
         assert_eq!(app.api("GET", &format!("/api/v1/tasks/{id}"), Some(&key), None).await.json()["state"], "looking_for_nodes");
         tokio::time::sleep(Duration::from_millis(1_600)).await;
@@ -167,8 +164,7 @@ testkit::on_both_databases! {
         app.run_jobs().await;
         for keys in &miners {
             let offer = offers_of(&mut app, keys).await.pop().unwrap();
-            let path = format!("/api/v1/miner/offers/{}/accept", offer["id"].as_str().unwrap());
-            assert_eq!(app.signed("POST", &path, keys, Vec::new()).await.status, StatusCode::OK);
+            assert_eq!(app.decide_offer(keys, &offer, "accept").await, StatusCode::OK);
         }
         // The offers close with 3 of the 8 needed: delayed, then offered again.
         tokio::time::sleep(Duration::from_millis(1_600)).await;
@@ -220,12 +216,8 @@ async fn task_in_window(
     app.run_jobs().await;
     for keys in &pool {
         let offer = offers_of(app, keys).await.pop().unwrap();
-        let path = format!(
-            "/api/v1/miner/offers/{}/accept",
-            offer["id"].as_str().unwrap()
-        );
         assert_eq!(
-            app.signed("POST", &path, keys, Vec::new()).await.status,
+            app.decide_offer(keys, &offer, "accept").await,
             StatusCode::OK
         );
     }

@@ -407,6 +407,19 @@ impl TestApp {
         self.send(request.body(Body::from(body)).unwrap()).await
     }
 
+    /// The miner `keys` answers its offer `offer` (a JSON offer as the long poll gives it) with
+    /// `decision`, `accept` or `decline`.
+    pub async fn decide_offer(
+        &mut self,
+        keys: &schnorrkel::Keypair,
+        offer: &Value,
+        decision: &str,
+    ) -> StatusCode {
+        let id = offer["id"].as_str().expect("an offer's id");
+        let path = format!("/api/v1/miner/offers/{id}/{decision}");
+        self.signed("POST", &path, keys, Vec::new()).await.status
+    }
+
     /// Registers the miner `keys` for `task_types` with models up to `max_parameters`.
     pub async fn register_miner(
         &mut self,
