@@ -114,14 +114,49 @@ pub fn evaluator(
             (Arc::new(runner::DockerRunner::new(docker, &image)), true)
         }
     };
+    let base_models = args
+        .base_models
+        .clone()
+        .unwrap_or_else(|| args.storage.data_dir.join("base-models"));
+    // Absolute: the evaluator runs in a directory of its own (and a container mounts host paths), so
+    // a relative path would make every evaluation fail as the platform's fault.
+    let base_models = std::path::absolute(&base_models).map_err(|err| {
+        CliError::Config(format!("--base-models {}: {err}", base_models.display()))
+    })?;
     Ok(Some(domain::evaluation::Evaluator {
         runner,
         command: words,
         in_container,
         limits,
-        base_models: args
-            .base_models
-            .clone()
-            .unwrap_or_else(|| args.storage.data_dir.join("base-models")),
+        base_models,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::config::{Cli, Command};
+
+    #[test]
+    fn a_relative_base_model_directory_is_made_absolute_for_the_evaluator() {
+        let cli = Cli::try_parse_from([
+            "crucible",
+            "serve",
+            "--evaluator",
+            "crucible-eval",
+            "--base-models",
+            "models",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve");
+        };
+        let evaluator = super::evaluator(&args).unwrap().unwrap();
+        assert!(
+            evaluator.base_models.is_absolute() && evaluator.base_models.ends_with("models"),
+            "{}",
+            evaluator.base_models.display()
+        );
+    }
 }
