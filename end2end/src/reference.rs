@@ -33,6 +33,26 @@ pub struct Recipe {
     pub method: &'static str,
 }
 
+/// Three recipes that train differently enough to rank apart on a small task: full fine-tuning
+/// at a good learning rate, LoRA, and full fine-tuning barely moving.
+pub const THREE_RECIPES: [Recipe; 3] = [
+    Recipe {
+        learning_rate: "3e-3",
+        epochs: "3",
+        method: "full",
+    },
+    Recipe {
+        learning_rate: "1e-2",
+        epochs: "2",
+        method: "lora",
+    },
+    Recipe {
+        learning_rate: "1e-4",
+        epochs: "1",
+        method: "full",
+    },
+];
+
 /// Running miners, killed when dropped (however the test ends).
 #[derive(Default)]
 pub struct Miners(Vec<Child>);

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use end2end::reference::{Miners, Recipe, make_base_models, sibling};
+use end2end::reference::{Miners, THREE_RECIPES, make_base_models, sibling};
 use end2end::{
     customer_key, free_port, get_json, listening, post_json, ready_dataset_of, start, wait_until,
 };
@@ -67,18 +67,8 @@ async fn three_reference_miners_compete_on_each_text_task_type_and_the_best_mode
     listening(port).await;
     let key = customer_key(&storage, "competition@example.org");
 
-    let recipes = [
-        ("3e-3", "3", "full"),
-        ("1e-2", "2", "lora"),
-        ("1e-4", "1", "full"),
-    ];
     let mut miners = Miners::default();
-    for (i, (learning_rate, epochs, method)) in recipes.into_iter().enumerate() {
-        let recipe = Recipe {
-            learning_rate,
-            epochs,
-            method,
-        };
+    for (i, recipe) in THREE_RECIPES.into_iter().enumerate() {
         miners.start(&base, &base_models, work.path(), i, recipe, 4);
     }
 

@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use end2end::reference::{Miners, Recipe, make_base_models, sibling};
+use end2end::reference::{Miners, THREE_RECIPES, make_base_models, sibling};
 use end2end::{customer_key, get_json, listening, post_json, ready_dataset_of, start, wait_until};
 
 /// The password `customer_key` gives the demo account.
@@ -126,22 +126,15 @@ async fn demo(options: Options) {
     let key = customer_key(&storage, EMAIL);
     println!("serving {base}; sign in as {EMAIL} with the password \"{PASSWORD}\"");
 
-    let recipes = [
-        ("3e-3", "3", "full"),
-        ("1e-2", "2", "lora"),
-        ("1e-4", "1", "full"),
-    ];
     let mut miners = Miners::default();
-    for (i, (learning_rate, epochs, method)) in recipes.into_iter().enumerate() {
-        let recipe = Recipe {
-            learning_rate,
-            epochs,
-            method,
-        };
+    for (i, recipe) in THREE_RECIPES.into_iter().enumerate() {
         miners.start(&base, &base_models, dir, i, recipe, 1);
         println!(
-            "miner {} trains with {method} fine-tuning, learning rate {learning_rate}, {epochs} epochs",
-            i + 1
+            "miner {} trains with {} fine-tuning, learning rate {}, {} epochs",
+            i + 1,
+            recipe.method,
+            recipe.learning_rate,
+            recipe.epochs
         );
     }
 
