@@ -85,6 +85,25 @@ pub async fn wait_until(what: &str, seconds: u64, mut check: impl AsyncFnMut() -
     }
 }
 
+/// Waits up to `seconds` until task `id` on the server at `base` has ended, and returns it.
+pub async fn ended_task(base: &str, key: &str, id: &str, seconds: u64) -> Value {
+    let url = format!("{base}/api/v1/tasks/{id}");
+    let ended = [
+        "success",
+        "failure",
+        "failure_finding_nodes",
+        "prep_task_failure",
+        "cancelled",
+    ];
+    wait_until(&format!("task {id} ends"), seconds, async || {
+        get_json(&url, key)
+            .await
+            .is_some_and(|t| ended.contains(&t["state"].as_str().unwrap_or("")))
+    })
+    .await;
+    get_json(&url, key).await.expect("the ended task")
+}
+
 /// Waits until a server listens on `port`.
 pub async fn listening(port: u16) {
     wait_until("the server listens", 60, async || {

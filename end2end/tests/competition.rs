@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use end2end::reference::{Miners, THREE_RECIPES, make_base_models, sibling};
 use end2end::{
-    customer_key, free_port, get_json, listening, post_json, ready_dataset_of, start, wait_until,
+    customer_key, ended_task, free_port, get_json, listening, post_json, ready_dataset_of, start,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -82,18 +82,7 @@ async fn three_reference_miners_compete_on_each_text_task_type_and_the_best_mode
     }
 
     for (task_type, id) in &tasks {
-        wait_until(&format!("the {task_type} task ends"), 480, async || {
-            get_json(&format!("{base}/api/v1/tasks/{id}"), &key)
-                .await
-                .is_some_and(|t| {
-                    ["success", "failure", "failure_finding_nodes", "cancelled"]
-                        .contains(&t["state"].as_str().unwrap_or(""))
-                })
-        })
-        .await;
-        let task = get_json(&format!("{base}/api/v1/tasks/{id}"), &key)
-            .await
-            .unwrap();
+        let task = ended_task(&base, &key, id, 480).await;
         let events = get_json(&format!("{base}/api/v1/tasks/{id}/events"), &key)
             .await
             .unwrap();

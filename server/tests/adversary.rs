@@ -100,20 +100,6 @@ async fn task_in_window(
     id
 }
 
-async fn register(
-    app: &mut TestApp,
-    seeds: std::ops::RangeInclusive<u8>,
-    task_types: &[&str],
-) -> Vec<schnorrkel::Keypair> {
-    let mut miners = Vec::new();
-    for seed in seeds {
-        let keys = miner_keys(seed);
-        app.register_miner(&keys, task_types, 8_000_000_000).await;
-        miners.push(keys);
-    }
-    miners
-}
-
 /// The training rows the miner `keys` downloads through its link for task `id`.
 async fn training_rows(app: &mut TestApp, id: &str, keys: &schnorrkel::Keypair) -> String {
     let data = app
@@ -139,7 +125,7 @@ testkit::on_both_databases! {
     async fn a_customer_cannot_change_or_delete_the_splits_of_a_task_in_use(db: Database) {
         let mut app = TestApp::new(db).await;
         let key = app.customer_key("owner@example.org").await;
-        let miners = register(&mut app, 1..=1, &["instruct"]).await;
+        let miners = app.register_miners(1..=1, &["instruct"]).await;
         let dataset = ready_dataset(&mut app, &key, common::instruct_file(300), json!({"task_type": "instruct", "seed": 11})).await;
         let first = common::splits_of(&app, &dataset).await;
         let secrets = instructions_in(&app, &first.test()).await;
@@ -210,7 +196,7 @@ testkit::on_both_databases! {
             platform.scheduling.max_submission_bytes = 16 << 20;
         });
         let key = app.customer_key("owner@example.org").await;
-        let miners = register(&mut app, 1..=3, &["instruct"]).await;
+        let miners = app.register_miners(1..=3, &["instruct"]).await;
         let dataset = ready_dataset(&mut app, &key, common::instruct_file(300), json!({"task_type": "instruct", "seed": 3})).await;
         let pool: Vec<&schnorrkel::Keypair> = miners.iter().collect();
         let id = task_in_window(&mut app, &key, &dataset, json!({"model_id": "crucible/reference-tiny", "hours_to_complete": 1}), &pool).await;
@@ -306,7 +292,7 @@ testkit::on_both_databases! {
                 domain::miners::suspend(&app.state.platform.db, domain::admin_log::COMMAND_LINE, &hotkey, Some("stepping aside")).await.unwrap();
             }
             let seed = 1 + 2 * pair as u8;
-            miners = register(&mut app, seed..=seed + 1, &["grpo"]).await;
+            miners = app.register_miners(seed..=seed + 1, &["grpo"]).await;
             let (first, second) = (&miners[0], &miners[1]);
             let request = json!({"model_id": QWEN, "hours_to_complete": 1, "reward_functions": rewards});
             let id = task_in_window(&mut app, &key, &dataset, request, &[first, second]).await;
@@ -329,7 +315,7 @@ testkit::on_both_databases! {
         let mut app = TestApp::new(db).await;
         let key = app.customer_key("owner@example.org").await;
         // Throwaway hotkeys take every place in the pool and read the customer's training rows.
-        let squatters = register(&mut app, 1..=3, &["instruct"]).await;
+        let squatters = app.register_miners(1..=3, &["instruct"]).await;
         let dataset = ready_dataset(&mut app, &key, common::instruct_file(300), json!({"task_type": "instruct"})).await;
         let pool: Vec<&schnorrkel::Keypair> = squatters.iter().collect();
         let id = task_in_window(&mut app, &key, &dataset, json!({"model_id": QWEN, "hours_to_complete": 1}), &pool).await;
@@ -365,7 +351,7 @@ testkit::on_both_databases! {
         app.submit("/miner/hotkeys", "/miner/hotkeys", &[("hotkey", &hotkey), ("challenge", &challenge), ("signature", &signature), ("task_types", "instruct"), ("max_billions", "8")]).await;
         let owner = domain::db::miners::owner_of(app.state.platform.db.pool(), &miner_id(&app, &own).await).await.unwrap();
         assert!(owner.is_some(), "the hotkey is linked to the customer");
-        let strangers = register(&mut app, 1..=2, &["instruct"]).await;
+        let strangers = app.register_miners(1..=2, &["instruct"]).await;
         let dataset = ready_dataset(&mut app, &key, common::instruct_file(300), json!({"task_type": "instruct"})).await;
         app.configure(|platform| platform.scheduling.text_pool = PoolSize { min: 1, max: 15 });
         let task = app.api("POST", "/api/v1/tasks", Some(&key), Some(json!({"dataset_id": dataset, "model_id": QWEN, "hours_to_complete": 1}))).await.json();
@@ -388,7 +374,7 @@ testkit::on_both_databases! {
     async fn a_submission_still_uploading_when_the_window_closes_is_not_recorded(db: Database) {
         let mut app = TestApp::new(db).await;
         let key = app.customer_key("owner@example.org").await;
-        let miners = register(&mut app, 1..=2, &["instruct"]).await;
+        let miners = app.register_miners(1..=2, &["instruct"]).await;
         let dataset = ready_dataset(&mut app, &key, common::instruct_file(300), json!({"task_type": "instruct"})).await;
         let id = task_in_window(&mut app, &key, &dataset, json!({"model_id": QWEN, "hours_to_complete": 1}), &[&miners[0], &miners[1]]).await;
         let on_time = artifact(&[("loss.txt", "0.9")]);
@@ -421,7 +407,7 @@ testkit::on_both_databases! {
         let mut app = TestApp::new(db).await;
         let models = tempfile::tempdir().unwrap();
         let key = app.customer_key("owner@example.org").await;
-        let miners = register(&mut app, 1..=2, &["instruct"]).await;
+        let miners = app.register_miners(1..=2, &["instruct"]).await;
         let dataset = ready_dataset(&mut app, &key, common::instruct_file(300), json!({"task_type": "instruct"})).await;
         let id = task_in_window(&mut app, &key, &dataset, json!({"model_id": QWEN, "hours_to_complete": 1}), &[&miners[0], &miners[1]]).await;
         for (keys, loss) in [(&miners[0], "0.5"), (&miners[1], "0.7")] {
@@ -460,7 +446,7 @@ testkit::on_both_databases! {
         let models = tempfile::tempdir().unwrap();
         app.configure(|platform| platform.evaluator = Some(fixture_evaluator(models.path(), &[QWEN], &["--crash"])));
         let key = app.customer_key("owner@example.org").await;
-        let miners = register(&mut app, 1..=2, &["instruct"]).await;
+        let miners = app.register_miners(1..=2, &["instruct"]).await;
         let dataset = ready_dataset(&mut app, &key, common::instruct_file(300), json!({"task_type": "instruct"})).await;
         let id = task_in_window(&mut app, &key, &dataset, json!({"model_id": QWEN, "hours_to_complete": 1}), &[&miners[0], &miners[1]]).await;
         let good = artifact(&[("loss.txt", "0.5")]);
@@ -515,7 +501,7 @@ testkit::on_both_databases! {
         let models = tempfile::tempdir().unwrap();
         app.configure(|platform| platform.evaluator = Some(fixture_evaluator(models.path(), &[QWEN], &[])));
         let key = app.customer_key("owner@example.org").await;
-        let miners = register(&mut app, 1..=3, &["instruct"]).await;
+        let miners = app.register_miners(1..=3, &["instruct"]).await;
         let dataset = ready_dataset(&mut app, &key, common::instruct_file(300), json!({"task_type": "instruct"})).await;
         let pool: Vec<&schnorrkel::Keypair> = miners.iter().collect();
         let id = task_in_window(&mut app, &key, &dataset, json!({"model_id": QWEN, "hours_to_complete": 1}), &pool).await;
@@ -545,7 +531,7 @@ testkit::on_both_databases! {
         app.configure(|platform| platform.evaluator = Some(fixture_evaluator(models.path(), &[QWEN], &["--echo-test"])));
         let key = app.customer_key("owner@example.org").await;
         let other_key = app.customer_key("other@example.org").await;
-        let miners = register(&mut app, 1..=1, &["instruct"]).await;
+        let miners = app.register_miners(1..=1, &["instruct"]).await;
         let dataset = ready_dataset(&mut app, &key, common::instruct_file(300), json!({"task_type": "instruct"})).await;
         let splits = common::splits_of(&app, &dataset).await;
         let secrets = instructions_in(&app, &splits.test()).await;

@@ -45,10 +45,7 @@ async fn states(app: &mut TestApp, key: &str, id: &str) -> Vec<String> {
 testkit::on_both_databases! {
     async fn offers_go_to_eligible_miners_and_a_full_pool_starts_the_window(db: Database) {
         let mut app = TestApp::new(db).await;
-        let eligible: Vec<_> = (1..=16).map(miner_keys).collect();
-        for keys in &eligible {
-            app.register_miner(keys, &["instruct", "chat"], 8_000_000_000).await;
-        }
+        let eligible = app.register_miners(1..=16, &["instruct", "chat"]).await;
         let only_chat = miner_keys(40);
         app.register_miner(&only_chat, &["chat"], 8_000_000_000).await;
         let too_small = miner_keys(41);
@@ -104,10 +101,7 @@ testkit::on_both_databases! {
     async fn with_the_default_pool_two_miners_open_the_window_as_soon_as_both_answered(db: Database) {
         // Gradients' rule: the pool (8–15) is how many are offered the task; one acceptance is enough.
         let mut app = TestApp::new(db).await;
-        let miners: Vec<_> = (1..=2).map(miner_keys).collect();
-        for keys in &miners {
-            app.register_miner(keys, &["instruct"], 8_000_000_000).await;
-        }
+        let miners = app.register_miners(1..=2, &["instruct"]).await;
         app.state.platform.scheduling.offer_ttl_ms = 60_000;
         let key = app.customer_key("owner@example.org").await;
         let id = create_task(&mut app, &key).await;
@@ -130,10 +124,7 @@ testkit::on_both_databases! {
 
     async fn one_acceptance_opens_the_window_when_the_offers_expire(db: Database) {
         let mut app = TestApp::new(db).await;
-        let miners: Vec<_> = (1..=3).map(miner_keys).collect();
-        for keys in &miners {
-            app.register_miner(keys, &["instruct"], 8_000_000_000).await;
-        }
+        let miners = app.register_miners(1..=3, &["instruct"]).await;
         app.state.platform.scheduling.offer_ttl_ms = 1_500;
         let key = app.customer_key("owner@example.org").await;
         let id = create_task(&mut app, &key).await;
@@ -153,10 +144,7 @@ testkit::on_both_databases! {
         let mut app = TestApp::new(db).await;
         // A deployment that wants eight acceptances before a window opens.
         app.configure(|platform| platform.scheduling.min_accepted = 8);
-        let miners: Vec<_> = (1..=3).map(miner_keys).collect();
-        for keys in &miners {
-            app.register_miner(keys, &["instruct"], 8_000_000_000).await;
-        }
+        let miners = app.register_miners(1..=3, &["instruct"]).await;
         // Offers stay open 1.5 s: time for three miners to accept on a slow machine.
         app.state.platform.scheduling.offer_ttl_ms = 1_500;
         let key = app.customer_key("owner@example.org").await;
@@ -206,10 +194,7 @@ async fn task_in_window(
     Vec<schnorrkel::Keypair>,
     schnorrkel::Keypair,
 ) {
-    let pool: Vec<_> = (1..=15).map(miner_keys).collect();
-    for keys in &pool {
-        app.register_miner(keys, &["instruct"], 8_000_000_000).await;
-    }
+    let pool = app.register_miners(1..=15, &["instruct"]).await;
     app.state.platform.scheduling.offer_ttl_ms = 60_000;
     let key = app.customer_key("owner@example.org").await;
     let id = create_task(app, &key).await;
@@ -307,10 +292,7 @@ testkit::on_both_databases! {
 testkit::on_both_databases! {
     async fn two_workers_sending_one_round_at_once_send_it_once(db: Database) {
         let mut app = TestApp::new(db).await;
-        let miners: Vec<_> = (1..=20).map(miner_keys).collect();
-        for keys in &miners {
-            app.register_miner(keys, &["instruct"], 8_000_000_000).await;
-        }
+        let miners = app.register_miners(1..=20, &["instruct"]).await;
         let key = app.customer_key("owner@example.org").await;
         // Offers that outlive the twenty checks below, however slow the machine.
         app.state.platform.scheduling.offer_ttl_ms = 60_000;

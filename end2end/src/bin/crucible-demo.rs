@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use end2end::reference::{Miners, THREE_RECIPES, make_base_models, sibling};
-use end2end::{customer_key, get_json, listening, post_json, ready_dataset_of, start, wait_until};
+use end2end::{customer_key, ended_task, get_json, listening, post_json, ready_dataset_of, start};
 
 /// The password `customer_key` gives the demo account.
 const PASSWORD: &str = "a long enough password";
@@ -146,16 +146,7 @@ async fn demo(options: Options) {
     let id = task["id"].as_str().unwrap().to_string();
     println!("watch the competition live: {base}/tasks/{id}");
 
-    let ended = ["success", "failure", "failure_finding_nodes", "cancelled"];
-    wait_until("the demo task ends", 900, async || {
-        get_json(&format!("{base}/api/v1/tasks/{id}"), &key)
-            .await
-            .is_some_and(|t| ended.contains(&t["state"].as_str().unwrap_or("")))
-    })
-    .await;
-    let task = get_json(&format!("{base}/api/v1/tasks/{id}"), &key)
-        .await
-        .unwrap();
+    let task = ended_task(&base, &key, &id, 900).await;
     let submissions = get_json(&format!("{base}/api/v1/tasks/{id}/submissions"), &key)
         .await
         .unwrap();

@@ -420,6 +420,22 @@ impl TestApp {
         self.signed("POST", &path, keys, Vec::new()).await.status
     }
 
+    /// Registers a miner for each of `seeds` (`miner_keys`) for `task_types`, with models up to 8 B
+    /// parameters; their key pairs.
+    pub async fn register_miners(
+        &mut self,
+        seeds: std::ops::RangeInclusive<u8>,
+        task_types: &[&str],
+    ) -> Vec<schnorrkel::Keypair> {
+        let mut miners = Vec::new();
+        for seed in seeds {
+            let keys = miner_keys(seed);
+            self.register_miner(&keys, task_types, 8_000_000_000).await;
+            miners.push(keys);
+        }
+        miners
+    }
+
     /// Registers the miner `keys` for `task_types` with models up to `max_parameters`.
     pub async fn register_miner(
         &mut self,
