@@ -1,14 +1,15 @@
 //! The Docker backend, through bollard: images are built from a tar build context (never pulled), and
 //! each run is a fresh container with no network, a read-only root filesystem but for its output
-//! directory and a small `/tmp`, every capability dropped, an unprivileged user, memory, CPU and
-//! process limits, and a hard timeout at which it is killed. The engine is named by URL
+//! directory (under a quota) and a small `/tmp`, every capability dropped, no new privileges, the
+//! engine's default seccomp profile, an unprivileged user, memory, CPU, process and open-file limits,
+//! and a hard timeout at which it is killed. Only the end of its log is read. The engine is named by URL
 //! (`unix:///var/run/docker.sock`, `tcp://trainer-3:2375`), so trainer hosts can be other machines.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, DeviceRequest, HostConfig};
+use bollard::models::{ContainerCreateBody, DeviceRequest, HostConfig, ResourcesUlimits};
 use bollard::query_parameters::{
     BuildImageOptions, KillContainerOptions, LogsOptions, RemoveContainerOptions,
 };
@@ -25,6 +26,13 @@ const KILLED: i64 = 137;
 
 /// The user the program runs as: `nobody`.
 const USER: &str = "65534:65534";
+
+/// How many lines of a container's log are read: the end of it, never the whole.
+const LOG_LINES: &str = "2000";
+
+/// Processes the sandbox user may have at once (`nproc`, counted per user by the kernel, so it
+/// is a ceiling across containers; each container's own bound is its pids limit).
+const NPROC: i64 = 4096;
 
 /// A built image: its tag and its content digest (the image id).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,19 +64,27 @@ impl DockerRunner {
         }
     }
 
-    /// Builds `context` (a tar holding a `Dockerfile`) as `tag`, with no network during the build and
-    /// at most `timeout`; the build's own error is in the message when it fails.
+    /// Builds `context` (a tar holding a `Dockerfile`) as `tag`, with no network, the memory and CPUs
+    /// of `limits` (at most 2 GiB: the engine takes a 32-bit figure) and at most `limits.time`; the
+    /// build's own error, and the end of its log, are in the message when it fails.
     pub async fn build(
         docker: &Docker,
         tag: &str,
         context: Vec<u8>,
-        timeout: Duration,
+        limits: &crate::Limits,
     ) -> Result<Image, RunnerError> {
+        let timeout = limits.time;
+        let memory = i32::try_from(limits.memory_bytes).unwrap_or(i32::MAX);
+        const CPU_PERIOD: i32 = 100_000;
         let options = BuildImageOptions {
             t: Some(tag.to_string()),
             rm: true,
             forcerm: true,
             networkmode: Some("none".into()),
+            memory: Some(memory),
+            memswap: Some(memory),
+            cpuperiod: Some(CPU_PERIOD),
+            cpuquota: Some((limits.cpus * f64::from(CPU_PERIOD)) as i32),
             ..Default::default()
         };
         let mut progress =
@@ -136,7 +152,9 @@ impl DockerRunner {
                     "rw,noexec,nosuid,size=64m".to_string(),
                 )])),
                 cap_drop: Some(vec!["ALL".into()]),
+                // The engine's default seccomp profile applies as long as none is named here.
                 security_opt: Some(vec!["no-new-privileges".into()]),
+                ulimits: Some(ulimits(&spec.limits)),
                 memory: Some(memory),
                 memory_swap: Some(memory),
                 nano_cpus: Some((spec.limits.cpus * 1e9) as i64),
@@ -152,7 +170,7 @@ impl DockerRunner {
         let options = LogsOptions {
             stdout: true,
             stderr: true,
-            tail: "all".into(),
+            tail: LOG_LINES.into(),
             ..Default::default()
         };
         let mut tail = Tail::default();
@@ -162,6 +180,21 @@ impl DockerRunner {
         }
         tail.text()
     }
+}
+
+/// The kernel's per-process limits inside the container.
+fn ulimits(limits: &crate::Limits) -> Vec<ResourcesUlimits> {
+    let limit = |name: &str, value: i64| ResourcesUlimits {
+        name: Some(name.into()),
+        soft: Some(value),
+        hard: Some(value),
+    };
+    let clamp = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+    vec![
+        limit("nofile", clamp(limits.open_files)),
+        limit("nproc", NPROC),
+        limit("fsize", clamp(limits.output_bytes)),
+    ]
 }
 
 #[async_trait::async_trait]
@@ -199,9 +232,13 @@ impl DockerRunner {
     ) -> Result<Outcome, RunnerError> {
         self.docker.start_container(id, None).await?;
         let mut waiting = self.docker.wait_container(id, None);
-        let waited = tokio::time::timeout(spec.limits.time, waiting.next()).await;
-        let timed_out = waited.is_err();
-        if timed_out {
+        let quota = spec.limits.output_bytes;
+        let (timed_out, over_quota) = tokio::select! {
+            _ = waiting.next() => (false, false),
+            () = tokio::time::sleep(spec.limits.time) => (true, false),
+            () = crate::output::over_quota(&spec.output_dir, quota) => (false, true),
+        };
+        if timed_out || over_quota {
             let kill = KillContainerOptions {
                 signal: "SIGKILL".into(),
             };
@@ -212,12 +249,19 @@ impl DockerRunner {
         let state = self.docker.inspect_container(id, None).await?.state;
         let oom = state.as_ref().and_then(|s| s.oom_killed).unwrap_or(false);
         let code = state.as_ref().and_then(|s| s.exit_code).unwrap_or(-1);
+        // A file grown to the quota meets the `fsize` limit: SIGXFSZ, or (for the container's first
+        // process, which ignores it) a failed write. Output at the quota is output over it.
+        let over_quota = over_quota
+            || code == 128 + i64::from(libc::SIGXFSZ)
+            || crate::output::used_bytes(&spec.output_dir) >= quota;
         let ending = if timed_out {
             Ending::TimedOut
+        } else if over_quota {
+            Ending::OutputTooLarge
         } else if oom || code == KILLED {
             // The engine's OOMKilled flag misses some kills on cgroup v2 (it comes from an event
             // that can lose the race with the exit). The runner sends SIGKILL only at the time
-            // limit, handled above, and the sandboxed user can signal no other process: a SIGKILL
+            // limit or over the output quota, both handled above, and the sandboxed user can signal no other process: a SIGKILL
             // here is the kernel's OOM killer, or the program killing itself.
             Ending::OutOfMemory
         } else if code > 128 {

@@ -5,6 +5,7 @@
 
 mod docker;
 mod logs;
+mod output;
 mod process;
 
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 pub use bollard::Docker;
 pub use docker::{DockerRunner, Image, OUTPUT_MOUNT};
+pub use output::used_bytes;
 pub use process::ProcessRunner;
 
 /// What to run and within which limits.
@@ -41,6 +43,11 @@ pub struct Limits {
     pub pids: i64,
     /// GPUs to request (Docker only): `None` for none, `Some(-1)` for all.
     pub gpus: Option<i64>,
+    /// The most the output directory may hold; beyond it the run is stopped, and no file may grow
+    /// larger (`fsize`).
+    pub output_bytes: u64,
+    /// Files the program may hold open at once (`nofile`).
+    pub open_files: u64,
 }
 
 impl Default for Limits {
@@ -51,6 +58,8 @@ impl Default for Limits {
             cpus: 1.0,
             pids: 256,
             gpus: None,
+            output_bytes: 64 << 30,
+            open_files: 4096,
         }
     }
 }
@@ -66,6 +75,8 @@ pub enum Ending {
     OutOfMemory,
     /// Ended by a signal it was not sent by us.
     Signalled(i32),
+    /// Stopped for writing more than its output quota.
+    OutputTooLarge,
 }
 
 #[derive(Clone, Debug)]

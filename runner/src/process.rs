@@ -1,7 +1,8 @@
 //! The process backend: the program runs as the leader of its own process group, in a working
 //! directory of its own, with its output captured. A watchdog sums the resident memory of the group
-//! every 50 ms; at the memory or the time limit the whole group is killed, and so is anything the
-//! program left running when it exits.
+//! every 50 ms; at the memory or the time limit, or over the output quota, the whole group is
+//! killed, and so is anything the program left running when it exits. The kernel bounds its open
+//! files (`RLIMIT_NOFILE`) and the size of any file it writes (`RLIMIT_FSIZE`).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -57,6 +58,15 @@ impl Runner for ProcessRunner {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
+        let (open_files, file_bytes) = (spec.limits.open_files, spec.limits.output_bytes);
+        // SAFETY: between fork and exec only setrlimit(2) runs, which is async-signal-safe and
+        // touches no memory of the parent.
+        unsafe {
+            command.pre_exec(move || {
+                set_limit(libc::RLIMIT_NOFILE, open_files)?;
+                set_limit(libc::RLIMIT_FSIZE, file_bytes)
+            });
+        }
         let mut child = match command.spawn() {
             Ok(child) => child,
             Err(err) => {
@@ -81,6 +91,17 @@ impl Runner for ProcessRunner {
             }
             () = tokio::time::sleep(spec.limits.time) => Ending::TimedOut,
             () = over_memory(group, spec.limits.memory_bytes) => Ending::OutOfMemory,
+            () = crate::output::over_quota(&spec.output_dir, spec.limits.output_bytes) => Ending::OutputTooLarge,
+        };
+        // A file grown to the quota gets SIGXFSZ from the kernel.
+        let ending = match ending {
+            Ending::Signalled(libc::SIGXFSZ) => Ending::OutputTooLarge,
+            Ending::Exited(_)
+                if crate::output::used_bytes(&spec.output_dir) >= spec.limits.output_bytes =>
+            {
+                Ending::OutputTooLarge
+            }
+            ending => ending,
         };
         // Whatever is left of the group goes, whether the leader ended or was stopped.
         kill_group(group);
@@ -115,6 +136,29 @@ async fn collect(stream: Option<impl AsyncRead + Unpin>, tail: Arc<Mutex<Tail>>)
         tail.lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(&buffer[..n]);
+    }
+}
+
+/// Lowers a limit of this process to `value` (never raises it past what it already is).
+fn set_limit(resource: libc::__rlimit_resource_t, value: u64) -> std::io::Result<()> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read or write only the struct passed by reference.
+    if unsafe { libc::getrlimit(resource, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let value = value.min(limit.rlim_max);
+    limit = libc::rlimit {
+        rlim_cur: value.min(limit.rlim_max),
+        rlim_max: value,
+    };
+    // SAFETY: as above.
+    if unsafe { libc::setrlimit(resource, &limit) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 

@@ -1,6 +1,7 @@
 //! The Docker runner against this machine's engine, with images built here `FROM scratch` around a
 //! static probe (`tests/fixtures/probe.c`, compiled with `gcc -static`): nothing is pulled. The probe
-//! finds no network, a read-only root, an unprivileged user; an overrun and a memory hog are killed.
+//! finds no network, a read-only root, an unprivileged user, no new privileges and the default seccomp
+//! profile; an overrun, a memory hog, an output filler and a fork bomb are each held to their limit.
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -14,6 +15,27 @@ async fn probe_image() -> Image {
     if let Some(image) = IMAGE.get() {
         return image.clone();
     }
+    let context = context(&[
+        (
+            "Dockerfile",
+            b"FROM scratch\nCOPY probe /probe\nENTRYPOINT [\"/probe\"]\n".to_vec(),
+        ),
+        ("probe", probe_binary()),
+    ]);
+    let docker = DockerRunner::connect(None).expect("the Docker engine on this machine");
+    let image = DockerRunner::build(
+        &docker,
+        "crucible-test-probe:latest",
+        context,
+        &build_limits(Duration::from_secs(120)),
+    )
+    .await
+    .expect("the probe image builds");
+    IMAGE.get_or_init(|| image).clone()
+}
+
+/// The probe, compiled static.
+fn probe_binary() -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let binary = dir.path().join("probe");
     let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/probe.c");
@@ -24,23 +46,16 @@ async fn probe_image() -> Image {
         .status()
         .expect("gcc (the probe is compiled static)");
     assert!(built.success());
-    let context = context(&[
-        (
-            "Dockerfile",
-            b"FROM scratch\nCOPY probe /probe\nENTRYPOINT [\"/probe\"]\n".to_vec(),
-        ),
-        ("probe", std::fs::read(&binary).unwrap()),
-    ]);
-    let docker = DockerRunner::connect(None).expect("the Docker engine on this machine");
-    let image = DockerRunner::build(
-        &docker,
-        "crucible-test-probe:latest",
-        context,
-        Duration::from_secs(120),
-    )
-    .await
-    .expect("the probe image builds");
-    IMAGE.get_or_init(|| image).clone()
+    std::fs::read(&binary).unwrap()
+}
+
+/// What a test build may take.
+fn build_limits(time: Duration) -> Limits {
+    Limits {
+        time,
+        memory_bytes: 512 << 20,
+        ..Limits::default()
+    }
 }
 
 /// A tar build context holding `files` (the probe executable).
@@ -90,7 +105,7 @@ async fn an_image_is_built_from_a_tar_context_and_recorded_by_digest() {
         &docker,
         "crucible-test-broken:latest",
         broken,
-        Duration::from_secs(60),
+        &build_limits(Duration::from_secs(60)),
     )
     .await
     .unwrap_err();
@@ -157,4 +172,98 @@ async fn a_container_over_its_memory_is_killed() {
     let outcome = run("eat", output.path(), limits).await;
     assert_eq!(outcome.ending, Ending::OutOfMemory, "{}", outcome.logs);
     assert!(!outcome.logs.contains("ate 1 GiB"));
+}
+
+#[tokio::test]
+async fn a_container_that_fills_its_output_is_stopped_at_its_quota() {
+    let limits = Limits {
+        output_bytes: 8 << 20,
+        time: Duration::from_secs(60),
+        ..Limits::default()
+    };
+    let output = tempfile::tempdir().unwrap();
+    let outcome = run("fill", output.path(), limits).await;
+    assert_eq!(outcome.ending, Ending::OutputTooLarge, "{}", outcome.logs);
+    assert!(
+        runner::used_bytes(output.path()) <= 8 << 20,
+        "one file never grows past the quota"
+    );
+    let output = tempfile::tempdir().unwrap();
+    let outcome = run("files", output.path(), limits).await;
+    assert_eq!(outcome.ending, Ending::OutputTooLarge, "{}", outcome.logs);
+    assert!(!outcome.logs.contains("wrote 1 GiB"), "{}", outcome.logs);
+}
+
+#[tokio::test]
+async fn a_fork_bomb_gets_no_more_processes_than_its_limit() {
+    let limits = Limits {
+        pids: 32,
+        time: Duration::from_secs(8),
+        ..Limits::default()
+    };
+    let output = tempfile::tempdir().unwrap();
+    let outcome = run("fork", output.path(), limits).await;
+    let forked: u32 = outcome
+        .logs
+        .split("forked ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the probe reports its forks: {}", outcome.logs));
+    assert!(forked < 32, "{}", outcome.logs);
+    assert_eq!(outcome.ending, Ending::TimedOut);
+}
+
+#[tokio::test]
+async fn a_container_has_no_new_privileges_the_default_seccomp_profile_and_few_files() {
+    let limits = Limits {
+        open_files: 128,
+        ..Limits::default()
+    };
+    let output = tempfile::tempdir().unwrap();
+    let outcome = run("box", output.path(), limits).await;
+    assert!(outcome.succeeded(), "{}", outcome.logs);
+    let line = |name: &str| {
+        outcome
+            .logs
+            .lines()
+            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+            .unwrap_or_else(|| panic!("no {name} in {}", outcome.logs))
+    };
+    assert_eq!(line("NoNewPrivs:"), "1");
+    assert_eq!(
+        line("Seccomp:"),
+        "2",
+        "2 is filter mode: the engine's profile"
+    );
+    assert_eq!(line("open files:"), "128");
+}
+
+#[tokio::test]
+async fn a_fork_bomb_in_a_build_step_is_held_to_the_builds_limits() {
+    let context = context(&[
+        (
+            "Dockerfile",
+            b"FROM scratch\nCOPY probe /probe\nRUN [\"/probe\", \"fork\"]\n".to_vec(),
+        ),
+        ("probe", probe_binary()),
+    ]);
+    let docker = DockerRunner::connect(None).unwrap();
+    let limits = Limits {
+        time: Duration::from_secs(15),
+        memory_bytes: 128 << 20,
+        cpus: 0.5,
+        ..Limits::default()
+    };
+    let started = std::time::Instant::now();
+    let err = DockerRunner::build(&docker, "crucible-test-fork-bomb:latest", context, &limits)
+        .await
+        .unwrap_err()
+        .to_string();
+    // Killed by the build's memory limit (137) as its processes pile up, or stopped at its time.
+    assert!(
+        err.contains("returned a non-zero code: 137") || err.contains("took longer than"),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
 }

@@ -121,3 +121,49 @@ async fn a_program_that_does_not_exist_is_an_error_not_an_outcome() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_program_that_fills_its_output_is_stopped_at_its_quota() {
+    let runner = ProcessRunner::default();
+    let limits = Limits {
+        output_bytes: 4 << 20,
+        time: Duration::from_secs(60),
+        ..Limits::default()
+    };
+    // One file: the kernel stops it at the quota (RLIMIT_FSIZE).
+    let output = tempfile::tempdir().unwrap();
+    let one_file = "head -c 100000000 /dev/zero > \"$OUTPUT_DIR/big\"";
+    let outcome = runner
+        .run(&spec(one_file, output.path(), limits))
+        .await
+        .unwrap();
+    assert_eq!(outcome.ending, Ending::OutputTooLarge, "{}", outcome.logs);
+    assert!(runner::used_bytes(output.path()) <= 4 << 20);
+    // Many files, each under the quota: the watch stops the run.
+    let output = tempfile::tempdir().unwrap();
+    let many = "i=0; while [ $i -lt 400 ]; do head -c 1000000 /dev/zero > \"$OUTPUT_DIR/part-$i\"; \
+                i=$((i+1)); sleep 0.01; done";
+    let outcome = runner
+        .run(&spec(many, output.path(), limits))
+        .await
+        .unwrap();
+    assert_eq!(outcome.ending, Ending::OutputTooLarge, "{}", outcome.logs);
+    assert!(
+        runner::used_bytes(output.path()) < 200_000_000,
+        "stopped long before it wrote all 400 MB"
+    );
+}
+
+#[tokio::test]
+async fn a_program_holds_no_more_open_files_than_its_limit() {
+    let output = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        open_files: 64,
+        ..Limits::default()
+    };
+    let outcome = ProcessRunner::default()
+        .run(&spec("ulimit -n", output.path(), limits))
+        .await
+        .unwrap();
+    assert_eq!(outcome.logs.trim(), "64");
+}
