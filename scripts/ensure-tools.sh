@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building Crucible needs and is missing: the wasm32 target, cargo-leptos and the
 # wasm-bindgen CLI. With `--test` also what the tests need: PostgreSQL, Chromium with its driver, s3s-fs.
+# With `--check`, installs nothing and says (by its exit status) whether the build tools are there.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -12,6 +13,9 @@ cargo_tool() {
   local bin=$1 version=$2 crate=$3; shift 3
   has_version "$bin" "$version" && return 0
   echo "==> installing $crate $version (once; it is kept in $CRUCIBLE_TOOLS)"
+  # These are build tools, not the product: their crates' release profiles (cargo-leptos asks for fat
+  # LTO and one codegen unit) cost minutes on two cores and buy nothing here.
+  export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
   # The registry mirror can lag a patch release behind: retry without --locked, as TOOLCHAIN.md advises.
   cargo install --root "$CRUCIBLE_TOOLS" "$crate@$version" --locked "$@" \
     || cargo install --root "$CRUCIBLE_TOOLS" "$crate@$version" "$@"
@@ -48,9 +52,14 @@ substrate_venv() {
   "$CRUCIBLE_SUBSTRATE_VENV/bin/pip" install -q "substrate-interface==$SUBSTRATE_INTERFACE_VERSION"
 }
 
+if [ "${1:-}" = "--check" ]; then
+  has_version wasm-bindgen "$WASM_BINDGEN_VERSION" && has_version cargo-leptos "$CARGO_LEPTOS_VERSION"
+  exit
+fi
 wasm_target
 cargo_tool wasm-bindgen "$WASM_BINDGEN_VERSION" wasm-bindgen-cli
-cargo_tool cargo-leptos "$CARGO_LEPTOS_VERSION" cargo-leptos --features no_downloads
+# cargo-leptos only drives cargo and processes one CSS file: optimising it harder only costs build time.
+CARGO_PROFILE_RELEASE_OPT_LEVEL=1 cargo_tool cargo-leptos "$CARGO_LEPTOS_VERSION" cargo-leptos --features no_downloads
 if [ "${1:-}" = "--test" ]; then
   apt_packages
   cargo_tool s3s-fs "$S3S_FS_VERSION" s3s-fs --features binary

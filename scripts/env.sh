@@ -18,3 +18,7 @@ S3S_FS_VERSION=0.14.1
 # The standard Bittensor key library, for the test that a Python miner is accepted with no code of ours.
 SUBSTRATE_INTERFACE_VERSION=1.8.1
 export CRUCIBLE_SUBSTRATE_VENV="$CRUCIBLE_CACHE/substrate-venv"
+
+# step WHAT: announces a step with the seconds since the script began, so a first start shows where
+# its time goes.
+step() { echo "==> [$(printf '%4d' "$SECONDS") s] $*"; }
