@@ -12,6 +12,8 @@ use crate::session::{Flash, FlashKind};
 const USER_ID: &str = "user_id";
 const CSRF: &str = "csrf";
 const FLASH: &str = "flash";
+/// The cookie holding the one-time pad that unseals a secret left in the session (see [`seal`]).
+const PAD_COOKIE: &str = "crucible_pad";
 
 /// A domain error for the page: its own words when it is the caller's (not found, forbidden, invalid),
 /// a generic message (and a log line) when it is ours.
@@ -145,12 +147,58 @@ pub async fn set_flash(
         .await
 }
 
-/// The message left for the next page, removed from the session (which is only written when it held one).
+/// A secret to show once on the next page (a new API key), sealed: the session (a database row) keeps
+/// the secret XOR a random pad of its length, and the browser alone gets the pad, in a short-lived
+/// cookie (the `Set-Cookie` value returned). Neither a copy of the database nor the cookie alone
+/// holds the secret; the next page joins them and expires the cookie.
+pub fn seal(secret: &str, secure: bool) -> (String, String) {
+    let mut pad = vec![0u8; secret.len()];
+    rand::rng().fill_bytes(&mut pad);
+    let sealed: Vec<u8> = secret.bytes().zip(&pad).map(|(s, p)| s ^ p).collect();
+    let secure = if secure { "; Secure" } else { "" };
+    let cookie = format!(
+        "{PAD_COOKIE}={}; Path=/; Max-Age=600; HttpOnly; SameSite=Strict{secure}",
+        hex::encode(pad)
+    );
+    (hex::encode(sealed), cookie)
+}
+
+fn unseal(sealed: &str, pad: &str) -> Option<String> {
+    let (sealed, pad) = (hex::decode(sealed).ok()?, hex::decode(pad).ok()?);
+    if sealed.len() != pad.len() {
+        return None;
+    }
+    String::from_utf8(sealed.iter().zip(&pad).map(|(s, p)| s ^ p).collect()).ok()
+}
+
+/// The message left for the next page, removed from the session (which is only written when it held
+/// one); a sealed secret is unsealed with the browser's pad, which is then expired.
 pub async fn take_flash(session: &Session) -> Result<Option<Flash>, ServerFnError> {
     if session.get::<Flash>(FLASH).await.map_err(failed)?.is_none() {
         return Ok(None);
     }
-    session.remove::<Flash>(FLASH).await.map_err(failed)
+    let Some(mut flash) = session.remove::<Flash>(FLASH).await.map_err(failed)? else {
+        return Ok(None);
+    };
+    if let Some(sealed) = flash.secret.take() {
+        let headers = leptos_axum::extract::<http::HeaderMap>()
+            .await
+            .map_err(failed)?;
+        let pad = headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|pair| pair.trim().strip_prefix(PAD_COOKIE)?.strip_prefix('='));
+        flash.secret = pad.and_then(|pad| unseal(&sealed, pad));
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.append_header(
+                http::header::SET_COOKIE,
+                http::HeaderValue::from_static("crucible_pad=; Path=/; Max-Age=0"),
+            );
+        }
+    }
+    Ok(Some(flash))
 }
 
 /// The user id stored in the session, without loading the account (for the API's cookie auth).

@@ -18,6 +18,7 @@ pub mod session_store;
 pub mod storage;
 pub mod tasks;
 pub mod tournaments;
+pub mod vault;
 pub mod webhooks;
 
 pub use error::{Error, Result};

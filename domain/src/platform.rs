@@ -30,6 +30,13 @@ pub struct Platform {
     pub trainers: Option<crate::tournaments::Trainers>,
     /// When tournaments open and how long they take entries.
     pub tournament_schedule: crate::tournaments::Schedule,
+    /// Where webhooks may be delivered: public addresses only, unless tests or development allow more.
+    pub webhook_reach: crate::webhooks::Reach,
+    /// Seals the secrets kept in the database that the platform must read back (webhook secrets).
+    pub vault: crate::vault::Vault,
+    /// This deployment's SS58 identity: a miner request signed for anyone else
+    /// (`Epistula-Signed-For`) is refused.
+    pub identity: crate::miners::Hotkey,
 }
 
 /// The deployment's signing key: created once, stored in the database, shared by every replica.
@@ -43,4 +50,18 @@ pub async fn signing_key(db: &Database) -> crate::Result<Secret<Vec<u8>>> {
     let key = hex::decode(stored)
         .map_err(|_| crate::Error::Internal("the stored signing key is not hex".into()))?;
     Ok(Secret::new(key))
+}
+
+/// The identity a deployment has when none is configured: an sr25519 public key derived from its
+/// signing key, so every replica has the same one and it never changes.
+pub fn derived_identity(signing_key: &Secret<Vec<u8>>) -> crate::miners::Hotkey {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(signing_key.expose())
+        .expect("HMAC takes any key length");
+    mac.update(b"crucible epistula identity");
+    let seed: [u8; 32] = mac.finalize().into_bytes().into();
+    let keypair = schnorrkel::MiniSecretKey::from_bytes(&seed)
+        .expect("32 bytes make a mini secret key")
+        .expand_to_keypair(schnorrkel::ExpansionMode::Ed25519);
+    crate::miners::Hotkey::from_public_key(keypair.public.to_bytes())
 }

@@ -15,6 +15,8 @@ pub struct Api {
     base: String,
     keys: schnorrkel::Keypair,
     http: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// The server's identity, named in `Epistula-Signed-For` so a request cannot be replayed elsewhere.
+    signed_for: Option<String>,
 }
 
 impl Api {
@@ -29,7 +31,20 @@ impl Api {
             base: base.trim_end_matches('/').to_string(),
             keys,
             http: Client::builder(TokioExecutor::new()).build(connector),
+            signed_for: None,
         })
+    }
+
+    /// Learns the server's identity (`GET /api/v1/miner/identity`), so that every request after
+    /// this is signed for that server only; returns it.
+    pub async fn sign_for_server(&mut self) -> Result<String, Error> {
+        let url = format!("{}/api/v1/miner/identity", self.base);
+        let identity = serde_json::from_slice::<Value>(&self.download(&url).await?)
+            .ok()
+            .and_then(|v| v["identity"].as_str().map(str::to_string))
+            .ok_or_else(|| Error::Server("the server did not say its identity".into()))?;
+        self.signed_for = Some(identity.clone());
+        Ok(identity)
     }
 
     /// Sends a signed request to `path` and reads the JSON answer as `T`; a 4xx/5xx is an error with
@@ -41,8 +56,12 @@ impl Api {
         body: Vec<u8>,
         extra: &[(&str, &str)],
     ) -> Result<T, Error> {
-        let signed =
-            domain::miners::epistula::sign(&self.keys, &body, domain::clock::now_ms(), None);
+        let signed = domain::miners::epistula::sign(
+            &self.keys,
+            &body,
+            domain::clock::now_ms(),
+            self.signed_for.as_deref(),
+        );
         let mut request = http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base))
@@ -52,9 +71,12 @@ impl Api {
             ("epistula-timestamp", signed.timestamp),
             ("epistula-uuid", signed.uuid),
             ("epistula-signed-by", signed.signed_by),
+            ("epistula-signed-for", signed.signed_for),
             ("epistula-request-signature", signed.signature),
         ] {
-            request = request.header(name, value.unwrap_or_default());
+            if let Some(value) = value {
+                request = request.header(name, value);
+            }
         }
         for (name, value) in extra {
             request = request.header(*name, *value);

@@ -2,6 +2,8 @@
 //! Bittensor wallet's hotkey file carries, so a miner can use the hotkey it already has. The key pair
 //! is derived from the seed as substrate derives sr25519 keys (`Keypair.create_from_seed`).
 
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use rand::RngCore;
@@ -26,12 +28,6 @@ pub fn read(path: &Path) -> Result<schnorrkel::Keypair, Error> {
 
 /// Writes a new hotkey file at `path` (refusing to overwrite one) and returns its SS58 address.
 pub fn create(path: &Path) -> Result<String, Error> {
-    if path.exists() {
-        return Err(Error::Hotkey(format!(
-            "{} exists already; not overwritten",
-            path.display()
-        )));
-    }
     let mut seed = [0u8; 32];
     rand::rng().fill_bytes(&mut seed);
     let keys = schnorrkel::MiniSecretKey::from_bytes(&seed)
@@ -43,11 +39,51 @@ pub fn create(path: &Path) -> Result<String, Error> {
         "publicKey": format!("0x{}", hex::encode(keys.public.to_bytes())),
         "ss58Address": address,
     });
-    std::fs::write(path, serde_json::to_string_pretty(&file).expect("JSON"))
-        .map_err(|err| Error::Hotkey(format!("{}: {err}", path.display())))?;
+    // Created new (never over an existing file, nor through a link planted in its place) and readable by
+    // its owner only: the seed is the miner's identity and its earnings.
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|err| match err.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::Hotkey(format!(
+                "{} exists already; not overwritten",
+                path.display()
+            )),
+            _ => Error::Hotkey(format!("{}: {err}", path.display())),
+        })?;
+    out.write_all(
+        serde_json::to_string_pretty(&file)
+            .expect("JSON")
+            .as_bytes(),
+    )
+    .map_err(|err| Error::Hotkey(format!("{}: {err}", path.display())))?;
     Ok(address)
 }
 
 pub fn address(keys: &schnorrkel::Keypair) -> String {
     domain::miners::Hotkey::from_public_key(keys.public.to_bytes()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_new_hotkey_file_is_readable_by_its_owner_only_and_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hotkey.json");
+        let address = super::create(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the seed must not be readable by other users");
+        assert_eq!(super::address(&super::read(&path).unwrap()), address);
+        let again = super::create(&path).unwrap_err().to_string();
+        assert!(again.contains("exists already"), "{again}");
+        assert_eq!(
+            super::address(&super::read(&path).unwrap()),
+            address,
+            "the first key stands"
+        );
+    }
 }

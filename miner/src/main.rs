@@ -121,7 +121,10 @@ async fn run(args: Args) -> Result<(), Error> {
         return Ok(());
     }
     println!("miner {} on {}", hotkey::address(&keys), args.server);
-    let api = Arc::new(Api::new(&args.server, keys)?);
+    let mut api = Api::new(&args.server, keys)?;
+    let identity = api.sign_for_server().await?;
+    println!("signing every request for the server's identity {identity}");
+    let api = Arc::new(api);
     let declaration = json!({"task_types": args.task_types, "max_parameters": args.max_parameters});
     let _: serde_json::Value = api
         .call(

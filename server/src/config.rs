@@ -88,6 +88,11 @@ pub struct StorageArgs {
     /// Credentials come from CRUCIBLE_S3_ACCESS_KEY_ID and CRUCIBLE_S3_SECRET_ACCESS_KEY (or the AWS_ ones).
     #[arg(long, env = "CRUCIBLE_STORAGE")]
     pub storage: Option<String>,
+    /// The file holding the key that seals secrets kept in the database (webhook secrets); made on
+    /// first start when absent. Default DATA_DIR/secrets.key; replicas sharing a database must
+    /// share it too.
+    #[arg(long, env = "CRUCIBLE_SECRETS_KEY_FILE")]
+    pub secrets_key_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -138,10 +143,53 @@ pub struct ServeArgs {
     /// Mark the session cookie `Secure` (set when the server is behind HTTPS).
     #[arg(long, env = "CRUCIBLE_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// Deliver webhooks to loopback and private addresses too: for tests and local development only,
+    /// since a customer's URL could then reach this network's own services.
+    #[arg(long, env = "CRUCIBLE_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
+    /// This deployment's SS58 identity: a miner request with `Epistula-Signed-For` must name it.
+    /// Default: an address derived from the deployment's signing key (`GET /api/v1/miner/identity`).
+    #[arg(long, env = "CRUCIBLE_IDENTITY", value_parser = hotkey)]
+    pub identity: Option<domain::miners::Hotkey>,
     #[command(flatten)]
     pub datasets: DatasetArgs,
     #[command(flatten)]
     pub tournaments: TournamentArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Rate limits: each a burst of that many, refilled evenly over a minute.
+#[derive(Clone, Copy, Debug, Args)]
+pub struct LimitArgs {
+    /// Sign-in attempts one client address may make a minute.
+    #[arg(long, env = "CRUCIBLE_SIGN_INS_PER_MINUTE", default_value_t = 30)]
+    pub sign_ins_per_minute: u32,
+    /// Sign-ups one client address may make a minute.
+    #[arg(long, env = "CRUCIBLE_SIGN_UPS_PER_MINUTE", default_value_t = 20)]
+    pub sign_ups_per_minute: u32,
+    /// Requests one account may make a minute with its API keys.
+    #[arg(
+        long,
+        env = "CRUCIBLE_API_REQUESTS_PER_MINUTE",
+        default_value_t = 1_200
+    )]
+    pub api_requests_per_minute: u32,
+    /// Tasks one account may create a minute.
+    #[arg(long, env = "CRUCIBLE_TASKS_PER_MINUTE", default_value_t = 60)]
+    pub tasks_per_minute: u32,
+}
+
+impl LimitArgs {
+    pub fn allowances(&self) -> crate::http::rate_limits::Allowances {
+        use crate::http::rate_limits::{Allowances, PerMinute};
+        Allowances {
+            sign_in_per_ip: PerMinute(self.sign_ins_per_minute),
+            sign_up_per_ip: PerMinute(self.sign_ups_per_minute),
+            api_key_per_account: PerMinute(self.api_requests_per_minute),
+            tasks_per_account: PerMinute(self.tasks_per_minute),
+        }
+    }
 }
 
 /// Where tournament recipes run, and when tournaments open.
@@ -163,6 +211,13 @@ pub struct TournamentArgs {
     /// The largest recipe build context taken, in MiB.
     #[arg(long, env = "CRUCIBLE_MAX_RECIPE_MIB", default_value_t = 512)]
     pub max_recipe_mib: u64,
+    /// The most one recipe run may write (its model), in MiB; beyond it the run is stopped.
+    #[arg(long, env = "CRUCIBLE_TRAINER_OUTPUT_MIB", default_value_t = 65_536)]
+    pub trainer_output_mib: u64,
+    /// Base images recipes may build FROM besides `scratch`, comma-separated, each pinned by digest
+    /// (`name@sha256:…`); they must already be on the trainer host, as nothing is pulled.
+    #[arg(long, env = "CRUCIBLE_RECIPE_BASE_IMAGES", value_delimiter = ',', value_parser = pinned_image)]
+    pub recipe_base_images: Vec<String>,
     /// How long a tournament takes entries, in seconds.
     #[arg(
         long,
@@ -274,6 +329,26 @@ impl DatasetArgs {
 }
 
 /// `MIN-MAX`, with 1 ≤ MIN ≤ MAX.
+fn pinned_image(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    match text.split_once("@sha256:") {
+        Some((name, digest))
+            if !name.is_empty()
+                && digest.len() == 64
+                && digest.bytes().all(|b| b.is_ascii_hexdigit()) =>
+        {
+            Ok(text.to_string())
+        }
+        _ => Err(format!(
+            "{text:?} is not pinned: write it as name@sha256:<64 hex digits>, so that it cannot change"
+        )),
+    }
+}
+
+fn hotkey(text: &str) -> Result<domain::miners::Hotkey, String> {
+    domain::miners::Hotkey::parse(text.trim()).map_err(|why| format!("not an SS58 address: {why}"))
+}
+
 fn pool_size(text: &str) -> Result<domain::tasks::PoolSize, String> {
     let (min, max) = text
         .split_once('-')
@@ -415,6 +490,7 @@ mod tests {
             data_dir: PathBuf::from("/srv/crucible"),
             database_url: database_url.map(str::to_string),
             storage: storage.map(str::to_string),
+            secrets_key_file: None,
         }
     }
 

@@ -20,6 +20,13 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
     platform.evaluator = startup::evaluator(&args)?;
     platform.trainers = startup::trainers(&args)?;
     platform.tournament_schedule = args.tournaments.schedule();
+    platform.webhook_reach = domain::webhooks::Reach {
+        allow_private: args.webhook_allow_private,
+    };
+    if let Some(identity) = &args.identity {
+        platform.identity = identity.clone();
+    }
+    tracing::info!(identity = %platform.identity, "miners may sign requests for this identity");
     if !args.site_root.join("pkg").join("crucible.wasm").is_file() {
         tracing::warn!(
             site_root = %args.site_root.display(),
@@ -35,8 +42,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
     let settings = HttpSettings {
         secure_cookies: args.secure_cookies,
         public_url: public_url.clone(),
+        allowances: args.limits.allowances(),
     };
     let state = AppState::new(platform.clone(), leptos, settings);
+    let rate_limits = state.rate_limits.clone();
     let router = http::router(state);
 
     let listener = TcpListener::bind(args.addr).await?;
@@ -46,6 +55,14 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
 
     let sweeper = tokio::spawn(sweep_sessions(DbSessionStore::new(platform.db.clone())));
     let forgetter = tokio::spawn(forget_request_ids(platform.db.clone()));
+    let quiet_callers = tokio::spawn(async move {
+        // The buckets of callers quiet for a minute are full again: forgetting them loses nothing.
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            rate_limits.forget_quiet();
+        }
+    });
     let offer_watch = tokio::spawn(
         platform
             .offer_watch
@@ -74,6 +91,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
     }
     sweeper.abort();
     forgetter.abort();
+    quiet_callers.abort();
     offer_watch.abort();
     tracing::info!("stopped");
     Ok(())

@@ -47,6 +47,14 @@ pub async fn platform(
         StorageTarget::S3(config) => Arc::new(S3Store::new(config)),
     };
     let (dataset_limits, upload_limits) = datasets.limits();
+    let identity = domain::platform::derived_identity(&signing_key);
+    let key_file = args
+        .secrets_key_file
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("secrets.key"));
+    let vault = domain::vault::Vault::open_or_create(&key_file).map_err(|err| {
+        CliError::Config(format!("the secrets key {}: {err}", key_file.display()))
+    })?;
     Ok(Platform {
         db,
         store,
@@ -60,6 +68,9 @@ pub async fn platform(
         leaderboards: Default::default(),
         trainers: None,
         tournament_schedule: Default::default(),
+        webhook_reach: Default::default(),
+        identity,
+        vault,
     })
 }
 
@@ -79,10 +90,12 @@ pub fn trainers(
         limits: runner::Limits {
             memory_bytes: t.trainer_mib << 20,
             cpus: t.trainer_cpus,
+            output_bytes: t.trainer_output_mib << 20,
             ..Default::default()
         },
         build_timeout: std::time::Duration::from_secs(t.recipe_build_secs),
         max_recipe_bytes: t.max_recipe_mib << 20,
+        allowed_bases: t.recipe_base_images.clone(),
     }))
 }
 

@@ -88,10 +88,14 @@ testkit::on_both_databases! {
         app.sign_up("ada@example.org", "customer").await;
         let response = app.submit("/account/api-keys", "/account/api-keys", &[("name", "ci-pipeline")]).await;
         assert_eq!(response.location(), "/account/api-keys");
+        // Whoever reads the database before the key is shown (a backup, a replica) finds it nowhere.
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT data FROM sessions").fetch_all(app.state.platform.db.pool()).await.unwrap();
         let page = app.get("/account/api-keys").await;
         let key = element_text(&page.body, "data-test=\"new-key\"")
             .unwrap_or_else(|| panic!("the new key is shown once: {}", page.body));
         assert!(key.starts_with("crk_"), "{key}");
+        assert!(!rows.is_empty() && rows.iter().all(|(data,)| !data.contains(&key) && !data.contains(&key[4..])), "a session row held the new key in clear: {rows:?}");
+        assert!(page.headers.get_all("set-cookie").iter().any(|c| c.to_str().unwrap().starts_with("crucible_pad=;")), "the pad is expired once used");
         assert!(page.body.contains("ci-pipeline"));
         assert!(page.body.contains(&key[..12]), "the list shows the key's prefix");
         let again = app.get("/account/api-keys").await;

@@ -73,10 +73,23 @@ testkit::on_both_databases! {
         let big = instruct_file(50_000);
         assert!(big.len() > 3 * 1024 * 1024 && big.len() < 4 * 1024 * 1024, "{}", big.len());
         assert_eq!(app.upload(&key, "first", big.clone()).await.status, StatusCode::CREATED);
-        let over = app.upload(&key, "second", big).await;
+        let over = app.upload(&key, "second", big.clone()).await;
         assert_eq!(over.status, StatusCode::PAYLOAD_TOO_LARGE);
         assert!(over.json()["error"]["message"].as_str().unwrap().contains("storage quota"), "{}", over.body);
         assert_eq!(app.stored_files().len(), 1);
+        // Two uploads at once, each fitting the room left alone but not together: one is refused.
+        let other = app.customer_key("racer@example.org").await;
+        let upload = |name: &str| {
+            axum::http::Request::post(format!("/api/v1/datasets?name={name}"))
+                .header("authorization", format!("Bearer {other}"))
+                .body(axum::body::Body::from(big.clone()))
+                .unwrap()
+        };
+        let (a, b) = tokio::join!(app.request(upload("a")), app.request(upload("b")));
+        let mut statuses = [a.status(), b.status()];
+        statuses.sort();
+        assert_eq!(statuses, [StatusCode::CREATED, StatusCode::PAYLOAD_TOO_LARGE]);
+        assert_eq!(app.stored_files().len(), 2, "the refused upload is deleted");
         let unnamed = app.api("POST", "/api/v1/datasets", Some(&key), None).await;
         assert_eq!(unnamed.json()["error"]["field"], "name");
     }

@@ -111,6 +111,42 @@ testkit::on_both_databases! {
         assert!(message(&replayed).contains("seen before"), "{}", replayed.body);
     }
 
+    async fn a_request_signed_for_another_service_is_refused_and_a_forgery_uses_up_no_request_id(db: Database) {
+        let mut app = TestApp::new(db).await;
+        let keys = keypair(1);
+        let path = "/api/v1/miner/register";
+        let ours = app.api("GET", "/api/v1/miner/identity", None, None).await.json()["identity"].as_str().unwrap().to_string();
+        assert_eq!(ours, app.state.platform.identity.to_string());
+        // A request the miner signed for another validator, replayed here by whoever received it.
+        let elsewhere = Hotkey::from_public_key(keypair(7).public.to_bytes()).to_string();
+        let for_another = post_signed(&mut app, path, &sign(&keys, &declaration(), now_ms(), Some(&elsewhere)), declaration()).await;
+        assert_eq!(for_another.status, StatusCode::UNAUTHORIZED, "{}", for_another.body);
+        assert!(message(&for_another).contains(&format!("signed for {elsewhere}")) && message(&for_another).contains(&ours), "{}", for_another.body);
+        let for_us = post_signed(&mut app, path, &sign(&keys, &declaration(), now_ms(), Some(&ours)), declaration()).await;
+        assert_eq!(for_us.status, StatusCode::OK, "{}", for_us.body);
+
+        // A forger who saw a request's headers in flight sends its uuid first with a signature that does
+        // not hold: refused, and the uuid is not used up, so the real request still goes through.
+        let real = sign(&keys, &declaration(), now_ms(), None);
+        let mut forged = real.clone();
+        forged.signature = sign(&keys, b"{}", now_ms(), None).signature;
+        let refused = post_signed(&mut app, path, &forged, declaration()).await;
+        assert!(refused.status == StatusCode::UNAUTHORIZED && message(&refused).contains("does not match"), "{}", refused.body);
+        let accepted = post_signed(&mut app, path, &real, declaration()).await;
+        assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+
+        // An unsigned upload is refused before a byte of its body is read.
+        let read = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let touched = read.clone();
+        let body = futures::stream::poll_fn(move |_| {
+            touched.store(true, std::sync::atomic::Ordering::SeqCst);
+            std::task::Poll::Ready(Some(Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"0123456789"))))
+        });
+        let upload = app.send(Request::put("/api/v1/miner/recipes?name=anon").body(Body::from_stream(body)).unwrap()).await;
+        assert_eq!(upload.status, StatusCode::UNAUTHORIZED, "{}", upload.body);
+        assert!(!read.load(std::sync::atomic::Ordering::SeqCst), "the body was read before the signature's headers were checked");
+    }
+
     async fn a_miner_using_the_bittensor_key_library_is_accepted(db: Database) {
         let mut app = TestApp::new(db).await;
         let python = std::env::var("CRUCIBLE_TEST_SUBSTRATE_PYTHON").expect(
@@ -118,7 +154,9 @@ testkit::on_both_databases! {
         );
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/epistula_sign.py");
         let body = String::from_utf8(declaration()).unwrap();
-        let output = std::process::Command::new(python).args([script, "//Alice", &body]).output().unwrap();
+        // Signed for this deployment, as a miner that names whom it talks to does.
+        let ours = app.state.platform.identity.to_string();
+        let output = std::process::Command::new(python).args([script, "//Alice", &body, &ours]).output().unwrap();
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         let sent: Value = serde_json::from_slice(&output.stdout).unwrap();
         let header = |name: &str| sent[name].as_str().map(str::to_string);

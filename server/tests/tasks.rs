@@ -65,6 +65,19 @@ testkit::on_both_databases! {
         assert!(stream.body.contains("\"state\":\"cancelled\""), "{}", stream.body);
         assert_eq!(app.api("GET", &format!("/api/v1/tasks/{id}/stream"), Some(&other), None).await.status, StatusCode::NOT_FOUND);
         assert_eq!(events["events"][4]["reason"], "cancelled by the customer");
+        // Each stream queries the database twice a second: an account holds at most 8 open.
+        let path = format!("/api/v1/tasks/{id}/stream");
+        let mut held = Vec::new();
+        for _ in 0..8 {
+            let open = app.open(&path, &key).await;
+            assert_eq!(open.status(), StatusCode::OK);
+            held.push(open);
+        }
+        let ninth = app.api("GET", &path, Some(&key), None).await;
+        assert_eq!(ninth.status, StatusCode::TOO_MANY_REQUESTS, "{}", ninth.body);
+        assert!(ninth.json()["error"]["message"].as_str().unwrap().contains("close one first"));
+        held.pop();
+        assert_eq!(app.api("GET", &path, Some(&key), None).await.status, StatusCode::OK, "a closed stream gives its place back");
     }
 
     async fn a_task_outside_the_catalogue_or_its_bounds_is_refused_by_field(db: Database) {
@@ -234,6 +247,8 @@ testkit::on_both_databases! {
 
     async fn a_terminal_state_is_posted_signed_to_the_webhooks_and_retried_until_taken(db: Database) {
         let mut app = TestApp::new(db).await;
+        // The receiver listens on loopback, which only --webhook-allow-private lets deliveries reach.
+        app.configure(|platform| platform.webhook_reach.allow_private = true);
         let key = app.customer_key("owner@example.org").await;
         // A receiver that refuses the first delivery and takes the second.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -268,6 +283,9 @@ testkit::on_both_databases! {
         assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
         assert!(!created.body.contains(secret), "the secret is not shown back");
         let hook = created.json()["id"].as_str().unwrap().to_string();
+        // Whoever reads the database (a backup, a dump) finds the secret sealed, not in clear.
+        let stored: String = sqlx::query_scalar("SELECT secret FROM webhooks WHERE id = $1").bind(&hook).fetch_one(app.state.platform.db.pool()).await.unwrap();
+        assert!(!stored.contains(secret) && stored.starts_with("sealed:"), "{stored}");
 
         let dataset = validated_dataset(&mut app, &key).await;
         let request = json!({"dataset_id": dataset["id"], "model_id": "Qwen/Qwen2.5-0.5B-Instruct", "hours_to_complete": 2});
@@ -292,9 +310,55 @@ testkit::on_both_databases! {
         assert_eq!((sent["task_id"].as_str(), sent["state"].as_str()), (Some(task.as_str()), Some("cancelled")));
         let header = request.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("x-crucible-signature:").map(|v| v.trim().to_string())).expect("a signature header");
         assert_eq!(header, domain::webhooks::signature(secret, body.as_bytes()), "signed with the secret over the body");
+        // Standard Webhooks: the delivery's id and time are signed with the body, so a captured delivery
+        // replayed later is told apart by its receiver.
+        let named = |name: &str| request.lines().find_map(|l| l.to_ascii_lowercase().starts_with(&format!("{name}:")).then(|| l[name.len() + 1..].trim().to_string())).unwrap_or_else(|| panic!("no {name} header"));
+        let (id, timestamp) = (named("webhook-id"), named("webhook-timestamp"));
+        assert_eq!(id, delivery["id"].as_str().unwrap());
+        let sent_at: i64 = timestamp.parse().unwrap();
+        assert!((domain::clock::now_ms() / 1000 - sent_at).abs() < 60, "a current timestamp: {sent_at}");
+        assert_eq!(named("webhook-signature"), domain::webhooks::standard_signature(secret.as_bytes(), &id, sent_at, body.as_bytes()));
 
         let other = app.customer_key("other@example.org").await;
         assert_eq!(app.api("GET", &format!("/api/v1/webhooks/{hook}/deliveries"), Some(&other), None).await.status, StatusCode::NOT_FOUND);
+    }
+
+    async fn a_webhook_cannot_reach_the_platforms_own_network(db: Database) {
+        let mut app = TestApp::new(db).await;
+        let key = app.customer_key("attacker@example.org").await;
+        // An internal service the attacker would like to reach (or learn exists) through deliveries.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let secret = "a secret of some length";
+        for (url, kind) in [
+            (format!("http://127.0.0.1:{port}/hook"), "loopback"),
+            ("http://10.0.0.1/hook".to_string(), "private"),
+            ("http://169.254.169.254/latest/meta-data/".to_string(), "link-local"),
+            ("http://100.64.0.1/".to_string(), "carrier-grade NAT"),
+            (format!("http://[::ffff:127.0.0.1]:{port}/"), "loopback"),
+            ("http://[::1]:2375/containers/json".to_string(), "loopback"),
+            ("http://[fd00::1]/".to_string(), "private"),
+            ("http://0.0.0.0:2375/".to_string(), "unspecified"),
+        ] {
+            let refused = app.api("POST", "/api/v1/webhooks", Some(&key), Some(json!({"url": url, "secret": secret}))).await;
+            assert_eq!((refused.status, refused.json()["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("url")), "{url}: {}", refused.body);
+            let message = refused.json()["error"]["message"].as_str().unwrap().to_string();
+            assert!(message.contains(kind) && message.contains("public internet"), "{url}: {message}");
+        }
+        // A name is checked when delivering, against every address it resolves to: localhost is loopback.
+        let created = app.api("POST", "/api/v1/webhooks", Some(&key), Some(json!({"url": format!("http://localhost:{port}/hook"), "secret": secret}))).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        let hook = created.json()["id"].as_str().unwrap().to_string();
+        let dataset = validated_dataset(&mut app, &key).await;
+        let request = json!({"dataset_id": dataset["id"], "model_id": "Qwen/Qwen2.5-0.5B-Instruct", "hours_to_complete": 2});
+        let task = app.api("POST", "/api/v1/tasks", Some(&key), Some(request)).await.json()["id"].as_str().unwrap().to_string();
+        app.api("POST", &format!("/api/v1/tasks/{task}/cancel"), Some(&key), None).await;
+        app.run_jobs().await;
+        let deliveries = app.api("GET", &format!("/api/v1/webhooks/{hook}/deliveries"), Some(&key), None).await.json();
+        let answer = deliveries["deliveries"][0]["last_answer"].as_str().unwrap_or_default().to_string();
+        assert!(answer.contains("localhost resolves to") && answer.contains("loopback"), "{deliveries}");
+        let knocked = tokio::time::timeout(std::time::Duration::from_millis(300), listener.accept()).await;
+        assert!(knocked.is_err(), "the delivery must not connect to the internal service");
     }
 }
 

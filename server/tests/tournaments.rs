@@ -92,6 +92,7 @@ fn nine_recipes_play_down_to_a_champion_whose_recipe_is_published() {
                 },
                 build_timeout: Duration::from_secs(300),
                 max_recipe_bytes: 256 << 20,
+                allowed_bases: Vec::new(),
             });
             // Each run has one of the platform's hours: six seconds here.
             platform.scheduling.hour_ms = 6_000;
@@ -580,6 +581,38 @@ async fn state_of(app: &mut TestApp, id: &str) -> Value {
 }
 
 testkit::on_both_databases! {
+    async fn a_recipe_that_would_read_another_miners_or_fetch_anything_is_refused_before_it_is_built(db: Database) {
+        let mut app = TestApp::new(db).await;
+        app.configure(|platform| {
+            platform.trainers = Some(domain::tournaments::Trainers {
+                docker: runner::DockerRunner::connect(None).unwrap(),
+                limits: runner::Limits::default(),
+                build_timeout: Duration::from_secs(60),
+                max_recipe_bytes: 1 << 20,
+                allowed_bases: Vec::new(),
+            });
+        });
+        let thief = miner_keys(90);
+        app.register_miner(&thief, &["instruct"], 8_000_000_000).await;
+        // Recipe ids are public in brackets; the old image tags were built from them.
+        let victim = "crucible-recipe:0190aa00-0000-7000-8000-000000000000";
+        for (dockerfile, answer) in [
+            (format!("FROM {victim}\nENTRYPOINT [\"/train\"]\n"), format!("FROM {victim}")),
+            (format!("FROM scratch\nCOPY --from={victim} /train /train\n"), format!("COPY --from={victim}")),
+            ("FROM scratch\nADD http://169.254.169.254/latest/meta-data/ /creds\n".into(), "ADD http://169.254.169.254".into()),
+            ("FROM debian:bookworm\nRUN apt-get update\n".into(), "FROM debian:bookworm".into()),
+            ("# syntax=docker/dockerfile:1\nFROM scratch\n".into(), "syntax".into()),
+        ] {
+            let refused = app.signed("PUT", "/api/v1/miner/recipes?name=thief", &thief, testkit::recipes::dockerfile_only(&dockerfile)).await;
+            assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{dockerfile}: {}", refused.body);
+            let error = &refused.json()["error"];
+            assert_eq!(error["field"], "context");
+            assert!(error["message"].as_str().unwrap().contains(&answer), "{dockerfile}: {error}");
+        }
+        let listed = app.signed("GET", "/api/v1/miner/recipes", &thief, Vec::new()).await.json();
+        assert_eq!(listed["recipes"], json!([]), "nothing refused is stored or queued for a build");
+    }
+
     async fn too_few_entrants_extend_registration_a_bye_wins_and_the_next_champion_takes_the_title_in_the_boss_round(db: Database) {
         let mut app = TestApp::new(db).await;
         let work = tempfile::tempdir().unwrap();
@@ -598,6 +631,7 @@ testkit::on_both_databases! {
                 limits: runner::Limits { memory_bytes: 256 << 20, cpus: 1.0, ..Default::default() },
                 build_timeout: Duration::from_secs(120),
                 max_recipe_bytes: 16 << 20,
+                allowed_bases: Vec::new(),
             });
             platform.scheduling.hour_ms = 2_000;
             platform.tournament_schedule = domain::tournaments::Schedule {

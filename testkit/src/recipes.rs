@@ -57,3 +57,14 @@ pub fn probe(dir: &Path, mode: &str) -> Vec<u8> {
     tar.append_path_with_name(&probe, "probe").unwrap();
     tar.into_inner().unwrap()
 }
+
+/// A recipe holding nothing but `dockerfile`: for what a Dockerfile may and may not say.
+pub fn dockerfile_only(dockerfile: &str) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(dockerfile.len() as u64);
+    header.set_mode(0o644);
+    tar.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
+        .unwrap();
+    tar.into_inner().unwrap()
+}

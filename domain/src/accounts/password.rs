@@ -1,5 +1,12 @@
 //! Passwords: length rules and argon2 hashing, run on the blocking pool so that hashing never stalls
-//! the async executor.
+//! the async executor, and a few at a time: each hash takes 19 MiB, so hundreds of anonymous sign-ins
+//! at once would otherwise take gigabytes. A request that waits too long for its turn is refused with
+//! a retry time instead of queueing without end.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
 
 use argon2::Argon2;
 use argon2::password_hash::{
@@ -66,12 +73,31 @@ pub async fn verify(password: &str, stored: Option<String>) -> Result<bool> {
     .await
 }
 
+/// How many hashes run at once: one per core, and at least two.
+pub static HASHING: LazyLock<Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    Semaphore::new(cores.max(2))
+});
+
+/// How long a request waits for its turn to hash before it is refused.
+const WAIT: Duration = Duration::from_secs(10);
+
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    tokio::task::spawn_blocking(work)
+    let busy = || Error::RateLimited {
+        message: "too many sign-ins and sign-ups at once; try again in a few seconds".into(),
+        retry_after_secs: 5,
+    };
+    let permit = tokio::time::timeout(WAIT, HASHING.acquire())
         .await
-        .map_err(|err| Error::Internal(format!("password task failed: {err}")))?
+        .map_err(|_| busy())?
+        .map_err(|_| busy())?;
+    let result = tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| Error::Internal(format!("password task failed: {err}")))?;
+    drop(permit);
+    result
 }
 
 /// The argon2id hash of a random string nobody knows, with default parameters.
@@ -99,6 +125,36 @@ mod tests {
     #[tokio::test]
     async fn an_unknown_account_never_verifies() {
         assert!(!verify("anything at all", None).await.unwrap());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn hundreds_of_checks_at_once_hash_no_more_than_the_bound_side_by_side() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let bound = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .max(2);
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let checks: Vec<_> = (0..200)
+            .map(|_| {
+                let (running, most) = (running.clone(), most.clone());
+                tokio::spawn(blocking(move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(2));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    Ok(())
+                }))
+            })
+            .collect();
+        for check in checks {
+            check.await.unwrap().unwrap();
+        }
+        let most = most.load(Ordering::SeqCst);
+        assert!(
+            (1..=bound).contains(&most),
+            "{most} hashes ran at once; the bound is {bound}"
+        );
     }
 
     #[test]

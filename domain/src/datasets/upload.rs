@@ -125,7 +125,23 @@ pub async fn upload(
                 test_dataset_id: None,
                 splits_prefix: None,
             };
-            db::datasets::insert(platform.db.pool(), &row).await?;
+            // The quota again, now with the owner's row held: two uploads at once cannot both fit
+            // into room there is for one.
+            let mut tx = platform.db.pool().begin().await?;
+            db::users::hold(&mut *tx, &owner.id).await?;
+            let used = db::datasets::bytes_for_owner(&mut *tx, &owner.id).await?;
+            if u64::try_from(used).unwrap_or(0) + stored.size > limits.quota_bytes {
+                drop(tx);
+                platform.store.delete(&key).await?;
+                return Err(Error::TooLarge(format!(
+                    "this file would exceed your storage quota: {} of {} are used; delete datasets \
+                     you no longer need",
+                    gib(u64::try_from(used).unwrap_or(0)),
+                    gib(limits.quota_bytes)
+                )));
+            }
+            db::datasets::insert(&mut *tx, &row).await?;
+            tx.commit().await?;
             row.try_into()
         }
         Err(err) => {

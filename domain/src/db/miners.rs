@@ -50,6 +50,19 @@ pub async fn by_hotkey<'e>(
         .await
 }
 
+/// Whether a signed request's uuid was seen before.
+pub async fn request_seen<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    uuid: &str,
+) -> sqlx::Result<bool> {
+    let found: Option<(String,)> =
+        sqlx::query_as("SELECT uuid FROM epistula_requests WHERE uuid = $1")
+            .bind(uuid)
+            .fetch_optional(exec)
+            .await?;
+    Ok(found.is_some())
+}
+
 /// Remembers a signed request's uuid; false when it was seen before (a replay).
 pub async fn note_request<'e>(
     exec: impl Executor<'e, Database = Any>,

@@ -13,6 +13,16 @@ pub struct UserRow {
     pub created_at: Millis,
 }
 
+/// Holds the user's row until the transaction ends (a write lock on both databases), so that checks
+/// of the user's totals and the writes they allow happen one upload at a time.
+pub async fn hold<'e>(exec: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET id = id WHERE id = $1")
+        .bind(id)
+        .execute(exec)
+        .await?;
+    Ok(())
+}
+
 pub async fn insert<'e>(
     exec: impl Executor<'e, Database = Any>,
     user: &UserRow,

@@ -68,6 +68,29 @@ pub fn unpack(tar: &Path, dir: &Path) -> Result<(), Fault> {
     Ok(())
 }
 
+/// The directory as a tar of its files and directories; links are kept as links (never followed out
+/// of the directory), so that [`unpack`] refuses them.
+pub fn pack(dir: &Path, tar: &Path) -> std::io::Result<()> {
+    let mut builder = tar::Builder::new(std::fs::File::create(tar)?);
+    builder.follow_symlinks(false);
+    builder.append_dir_all(".", dir)?;
+    builder.into_inner()?.sync_all()
+}
+
+/// A recipe's output made into what an organic submission is before any evaluator reads it: packed
+/// as it is and unpacked into `into` with links, special files and paths outside refused. Returns
+/// why it is refused.
+pub fn vetted_copy(output: &Path, into: &Path) -> Result<(), String> {
+    let tar = into.with_extension("tar");
+    pack(output, &tar).map_err(|err| format!("its output could not be read: {err}"))?;
+    std::fs::create_dir_all(into).map_err(|err| format!("a work directory: {err}"))?;
+    let unpacked = unpack(&tar, into);
+    let _ = std::fs::remove_file(&tar);
+    unpacked.map_err(|fault| match fault {
+        Fault::Submission(why) | Fault::Platform(why) => why.replace("the artifact", "its output"),
+    })
+}
+
 /// The digest of the files under `dir`: their paths relative to it and their bytes, in path order.
 /// Two artifacts holding the same files have the same digest whatever their tar metadata (times,
 /// owners, modes, order, directory entries).
@@ -109,6 +132,37 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> s
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recipes_output_with_a_link_or_a_pipe_is_refused_before_any_evaluator_reads_it() {
+        let work = tempfile::tempdir().unwrap();
+        let output = work.path().join("output");
+        std::fs::create_dir_all(output.join("model")).unwrap();
+        std::fs::write(output.join("model/config.json"), "{}").unwrap();
+        let clean = work.path().join("clean");
+        vetted_copy(&output, &clean).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(clean.join("model/config.json")).unwrap(),
+            "{}"
+        );
+
+        // A link to a host file the evaluator would otherwise read (and perhaps print).
+        std::os::unix::fs::symlink("/etc/passwd", output.join("model/tokenizer.json")).unwrap();
+        let why = vetted_copy(&output, &work.path().join("linked")).unwrap_err();
+        assert!(
+            why.contains("tokenizer.json") && why.contains("not a plain file"),
+            "{why}"
+        );
+
+        // A named pipe, on which a reader would block for ever.
+        std::fs::remove_file(output.join("model/tokenizer.json")).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(output.join("model/weights"))
+            .status();
+        assert!(made.unwrap().success());
+        let why = vetted_copy(&output, &work.path().join("piped")).unwrap_err();
+        assert!(why.contains("weights"), "{why}");
+    }
 
     /// A tar of `files` with the given modification time, owner and mode, after an empty directory
     /// if asked.

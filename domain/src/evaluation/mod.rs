@@ -9,7 +9,7 @@
 //! points, for an admin to evaluate again once mended. Attempts are recorded as they end, so a job cut
 //! short carries on where it stood.
 
-mod artifact;
+pub(crate) mod artifact;
 mod evaluator;
 mod inputs;
 

@@ -4,8 +4,9 @@
 //! A request carries `Epistula-Version: 2`, `Epistula-Timestamp` (Unix ms), `Epistula-Uuid`,
 //! `Epistula-Signed-By` (the SS58 hotkey), optionally `Epistula-Signed-For`, and
 //! `Epistula-Request-Signature`: `0x` + hex of the sr25519 signature (signing context `substrate`) over
-//! `"{sha256(body) hex}.{uuid}.{timestamp}.{signed_for or ''}"`. The replay check (a uuid seen before)
-//! needs the database and is done by the caller.
+//! `"{sha256(body) hex}.{uuid}.{timestamp}.{signed_for or ''}"`. `Epistula-Signed-For`, when sent, must
+//! name this deployment's SS58 identity, so that a request a miner signed for another service is not
+//! taken here. The replay check (a uuid seen before) needs the database and is done by the caller.
 
 use schnorrkel::{PublicKey, Signature};
 use sha2::{Digest, Sha256};
@@ -50,6 +51,11 @@ pub enum Refusal {
     Future { ahead_ms: i64 },
     #[error("Epistula-Uuid must be a UUID")]
     Uuid,
+    #[error(
+        "the request is signed for {named}, not for this service ({ours}): sign it for {ours}, or \
+         leave Epistula-Signed-For out"
+    )]
+    SignedFor { named: String, ours: String },
     #[error("Epistula-Signed-By is not an SS58 hotkey: {0}")]
     Hotkey(String),
     #[error("Epistula-Request-Signature must be 0x and 128 hex digits")]
@@ -82,9 +88,15 @@ fn message_for_hash(
     )
 }
 
-/// Checks everything but the replay: the headers, the time, the hotkey and the signature over `body`.
-pub fn verify(headers: &SignedHeaders, body: &[u8], now_ms: i64) -> Result<Signed, Refusal> {
-    check_headers(headers, now_ms)?.verify(&hex::encode(Sha256::digest(body)))
+/// Checks everything but the replay: the headers, the time, whom the request is for, the hotkey and
+/// the signature over `body`.
+pub fn verify(
+    headers: &SignedHeaders,
+    body: &[u8],
+    now_ms: i64,
+    ours: &Hotkey,
+) -> Result<Signed, Refusal> {
+    check_headers(headers, now_ms, ours)?.verify(&hex::encode(Sha256::digest(body)))
 }
 
 /// A request whose headers are in order, its signature not yet checked against the body: for bodies
@@ -116,8 +128,13 @@ impl Checked {
     }
 }
 
-/// Checks the headers and the time, before the body is read.
-pub fn check_headers(headers: &SignedHeaders, now_ms: i64) -> Result<Checked, Refusal> {
+/// Checks the headers, the time and whom the request is for (`ours`: this deployment's identity),
+/// before the body is read.
+pub fn check_headers(
+    headers: &SignedHeaders,
+    now_ms: i64,
+    ours: &Hotkey,
+) -> Result<Checked, Refusal> {
     let version = headers
         .version
         .as_deref()
@@ -149,6 +166,14 @@ pub fn check_headers(headers: &SignedHeaders, now_ms: i64) -> Result<Checked, Re
         .as_deref()
         .ok_or(Refusal::Missing("Epistula-Signed-By"))?;
     let hotkey = Hotkey::parse(signed_by).map_err(Refusal::Hotkey)?;
+    if let Some(named) = &headers.signed_for
+        && named.trim() != ours.to_string()
+    {
+        return Err(Refusal::SignedFor {
+            named: named.clone(),
+            ours: ours.to_string(),
+        });
+    }
     let signature = headers
         .signature
         .as_deref()
@@ -234,11 +259,16 @@ mod tests {
 
     const NOW: i64 = 1_790_000_000_000;
 
+    /// The deployment's identity in these tests.
+    fn ours() -> Hotkey {
+        Hotkey::from_public_key(keypair(9).public.to_bytes())
+    }
+
     #[test]
     fn a_signed_request_verifies_and_names_its_hotkey() {
         let keys = keypair(1);
         let headers = sign(&keys, b"{\"a\":1}", NOW, None);
-        let signed = verify(&headers, b"{\"a\":1}", NOW + 500).unwrap();
+        let signed = verify(&headers, b"{\"a\":1}", NOW + 500, &ours()).unwrap();
         assert_eq!(signed.hotkey.public_key(), &keys.public.to_bytes());
         assert_eq!(Some(signed.uuid), headers.uuid);
     }
@@ -247,9 +277,12 @@ mod tests {
     fn every_defect_is_refused_with_its_reason() {
         let keys = keypair(1);
         let body = b"{\"a\":1}";
-        let good = sign(&keys, body, NOW, Some("crucible"));
-        let refused =
-            |headers: &SignedHeaders, body: &[u8], now| verify(headers, body, now).unwrap_err();
+        let for_us = ours().to_string();
+        let good = sign(&keys, body, NOW, Some(&for_us));
+        verify(&good, body, NOW, &ours()).expect("signed for this service");
+        let refused = |headers: &SignedHeaders, body: &[u8], now| {
+            verify(headers, body, now, &ours()).unwrap_err()
+        };
 
         assert!(matches!(
             refused(&good, body, NOW + 8_001),
@@ -277,7 +310,7 @@ mod tests {
         ));
         let mut forged = good.clone();
         // A well-formed signature, made by the right key, for another request.
-        forged.signature = sign(&keys, b"{}", NOW, Some("crucible")).signature;
+        forged.signature = sign(&keys, b"{}", NOW, Some(&for_us)).signature;
         assert!(matches!(refused(&forged, body, NOW), Refusal::Mismatch(_)));
         let mut garbled = good.clone();
         garbled.signature = Some("abcd".into());
@@ -294,6 +327,13 @@ mod tests {
             refused(&unsigned, body, NOW),
             Refusal::Missing("Epistula-Request-Signature")
         );
+        // Signed, validly, for another service: not taken here.
+        let elsewhere = Hotkey::from_public_key(keypair(3).public.to_bytes()).to_string();
+        let for_another = sign(&keys, body, NOW, Some(&elsewhere));
+        assert!(matches!(
+            refused(&for_another, body, NOW),
+            Refusal::SignedFor { named, .. } if named == elsewhere
+        ));
         let mut bad_hotkey = good;
         bad_hotkey.signed_by = Some("5NotAnAddress".into());
         assert!(matches!(

@@ -56,30 +56,58 @@ impl TryFrom<MinerRow> for Miner {
     }
 }
 
-/// Checks a miner request's Epistula signature over `body` and refuses a uuid seen before. Every
-/// refusal is `Unauthenticated` with its reason.
-pub async fn authenticate(db: &Database, headers: &SignedHeaders, body: &[u8]) -> Result<Signed> {
-    let checked = check_fresh(db, headers).await?;
-    checked
-        .verify(&hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body)))
-        .map_err(|refusal| Error::Unauthenticated(refusal.to_string()))
+/// Checks a miner request's Epistula signature over `body`, made for this deployment (`ours`), and
+/// refuses a uuid seen before. Every refusal is `Unauthenticated` with its reason.
+pub async fn authenticate(
+    db: &Database,
+    ours: &Hotkey,
+    headers: &SignedHeaders,
+    body: &[u8],
+) -> Result<Signed> {
+    let checked = check_unseen(db, ours, headers).await?;
+    let body_sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body));
+    verify_body(db, checked, &body_sha256).await
 }
 
-/// Checks a request's headers and time, and refuses a uuid seen before, before its body is read; the
-/// caller checks the signature against the body's hash once it has read it.
-pub async fn check_fresh(db: &Database, headers: &SignedHeaders) -> Result<Checked> {
-    let now = now_ms();
-    let checked = epistula::check_headers(headers, now)
+/// Checks a request's headers, its time and whom it is for, and refuses a uuid seen before, before its
+/// body is read. Nothing is recorded: once the caller has checked the signature against the body it
+/// calls [`verify_body`], so a request nobody signed cannot use up a uuid.
+pub async fn check_unseen(
+    db: &Database,
+    ours: &Hotkey,
+    headers: &SignedHeaders,
+) -> Result<Checked> {
+    let checked = epistula::check_headers(headers, now_ms(), ours)
         .map_err(|refusal| Error::Unauthenticated(refusal.to_string()))?;
-    let signed = checked.signed();
-    let first_time =
-        db::miners::note_request(db.pool(), &signed.uuid, &signed.hotkey.to_string(), now).await?;
-    if !first_time {
-        return Err(Error::Unauthenticated(
-            Refusal::Replayed(signed.uuid.clone()).to_string(),
-        ));
+    if db::miners::request_seen(db.pool(), &checked.signed().uuid).await? {
+        return Err(replayed(checked.signed()));
     }
     Ok(checked)
+}
+
+/// Checks the signature of a request [`check_unseen`] let through against its body's SHA-256 (hex), then
+/// records its uuid; a request with the same uuid recorded first (a concurrent replay) makes this one
+/// a replay.
+pub async fn verify_body(db: &Database, checked: Checked, body_sha256_hex: &str) -> Result<Signed> {
+    let signed = checked
+        .verify(body_sha256_hex)
+        .map_err(|refusal| Error::Unauthenticated(refusal.to_string()))?;
+    let first_time = db::miners::note_request(
+        db.pool(),
+        &signed.uuid,
+        &signed.hotkey.to_string(),
+        now_ms(),
+    )
+    .await?;
+    if first_time {
+        Ok(signed)
+    } else {
+        Err(replayed(&signed))
+    }
+}
+
+fn replayed(signed: &Signed) -> Error {
+    Error::Unauthenticated(Refusal::Replayed(signed.uuid.clone()).to_string())
 }
 
 /// Registers the hotkey as a miner, or updates what it declared.

@@ -185,7 +185,7 @@ async fn submit(
 ) -> Result<()> {
     let tar = model.with_extension("tar");
     let (from, to) = (model.to_path_buf(), tar.clone());
-    tokio::task::spawn_blocking(move || pack(&from, &to))
+    tokio::task::spawn_blocking(move || crate::evaluation::artifact::pack(&from, &to))
         .await
         .map_err(|err| Error::Internal(err.to_string()))?
         .map_err(|err| Error::Internal(format!("packing the champion's model: {err}")))?;
@@ -228,15 +228,6 @@ async fn submit(
         platform.store.delete(&key).await?;
     }
     Ok(())
-}
-
-/// The model directory as a tar of its files and directories; links are kept as links (never
-/// followed out of the directory), and the evaluator refuses them.
-fn pack(dir: &Path, tar: &Path) -> std::io::Result<()> {
-    let mut builder = tar::Builder::new(std::fs::File::create(tar)?);
-    builder.follow_symlinks(false);
-    builder.append_dir_all(".", dir)?;
-    builder.into_inner()?.sync_all()
 }
 
 /// Ends the task's training without a model, for `why`.

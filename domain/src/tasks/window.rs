@@ -186,8 +186,8 @@ pub async fn submit(
         platform.store.delete(&upload).await?;
         Err(err)
     };
-    if let Err(refusal) = checked.verify(&stored.sha256) {
-        return refuse(Error::Unauthenticated(refusal.to_string())).await;
+    if let Err(refusal) = crate::miners::verify_body(&platform.db, checked, &stored.sha256).await {
+        return refuse(refusal).await;
     }
     if stored.sha256 != declared {
         return refuse(Error::invalid(

@@ -5,6 +5,7 @@
 
 pub mod boss;
 pub mod bracket;
+pub mod dockerfile;
 pub mod play;
 pub mod points;
 pub mod recipes;
@@ -22,6 +23,9 @@ pub struct Trainers {
     pub limits: runner::Limits,
     pub build_timeout: Duration,
     pub max_recipe_bytes: u64,
+    /// Base images a recipe may build from besides `scratch`, each pinned by digest
+    /// (`name@sha256:…`).
+    pub allowed_bases: Vec<String>,
 }
 
 /// When tournaments open and how long entries are taken.

@@ -1,6 +1,8 @@
 //! Miners' training recipes: a tar build context holding a `Dockerfile`, uploaded by its miner, kept
 //! in the object store as uploaded, and built into an image on the trainer host by a background job
-//! (no network, a time limit). The image's digest is recorded; only a built recipe can enter.
+//! (the Dockerfile vetted first by [`super::dockerfile`]; no network, memory, CPU and time limits).
+//! The image gets a name nobody can guess and its digest is recorded: runs use the digest. Only a
+//! built recipe can enter.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -12,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::jobs::{self, JobKind};
 use crate::miners::Miner;
 use crate::storage::{self, ObjectKey};
+use crate::tournaments::dockerfile;
 
 /// A recipe as its miner and the public see it (never its files: those are published only once it wins).
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
@@ -49,10 +52,22 @@ pub fn context_key(id: &str) -> ObjectKey {
     ObjectKey::new(format!("recipes/{id}/context.tar")).expect("recipe ids are UUIDs")
 }
 
-/// The image a recipe is built as.
-pub fn image_tag(id: &str) -> String {
-    format!("crucible-recipe:{id}")
+/// The recipe's file list (JSON), made once at upload, so that showing a published recipe never reads
+/// its whole build context.
+fn files_key(id: &str) -> ObjectKey {
+    ObjectKey::new(format!("recipes/{id}/files.json")).expect("recipe ids are UUIDs")
 }
+
+/// A name for a recipe's image that nobody can guess (a recipe's id is public, in brackets).
+fn image_tag() -> String {
+    use rand::RngCore;
+    let mut secret = [0u8; 16];
+    rand::rng().fill_bytes(&mut secret);
+    format!("crucible-recipe-{}:built", hex::encode(secret))
+}
+
+/// How much of a build's log its miner sees: the end of it.
+const KEPT_LOG_BYTES: usize = 16 * 1024;
 
 /// Takes a miner's recipe: checks that `context` is a tar holding a `Dockerfile` at its top, stores
 /// it and queues its build.
@@ -82,7 +97,8 @@ pub async fn upload(
             context.len()
         )));
     }
-    check_context(&context).map_err(|why| Error::invalid("context", why))?;
+    check_context(&context, &trainers.allowed_bases)
+        .map_err(|why| Error::invalid("context", why))?;
     let row = RecipeRow {
         id: uuid::Uuid::now_v7().to_string(),
         miner_id: miner.id.clone(),
@@ -96,9 +112,14 @@ pub async fn upload(
         created_at: now_ms(),
         updated_at: now_ms(),
     };
+    let files = serde_json::to_vec(&list_files(&context)).expect("a file list serialises");
     platform
         .store
         .put(&context_key(&row.id), storage::bytes_stream(context))
+        .await?;
+    platform
+        .store
+        .put(&files_key(&row.id), storage::bytes_stream(files))
         .await?;
     let mut tx = platform.db.pool().begin().await?;
     db::recipes::insert(&mut *tx, &row).await?;
@@ -108,16 +129,16 @@ pub async fn upload(
     Ok(row.into())
 }
 
-/// Which file of the context is wrong, if any: it must be a readable tar of plain files and
-/// directories with a `Dockerfile` at its top.
-fn check_context(context: &[u8]) -> std::result::Result<(), String> {
+/// What is wrong with the context, if anything: it must be a readable tar of plain files and
+/// directories with a `Dockerfile` at its top that [`dockerfile::check`] lets through.
+fn check_context(context: &[u8], allowed_bases: &[String]) -> std::result::Result<(), String> {
     let mut archive = tar::Archive::new(context);
     let entries = archive
         .entries()
         .map_err(|err| format!("the recipe is not a tar: {err}"))?;
-    let mut dockerfile = false;
+    let mut dockerfile = None;
     for entry in entries {
-        let entry = entry.map_err(|err| format!("the recipe is not a readable tar: {err}"))?;
+        let mut entry = entry.map_err(|err| format!("the recipe is not a readable tar: {err}"))?;
         let path = entry.path().map_err(|err| err.to_string())?.into_owned();
         let kind = entry.header().entry_type();
         if !(kind.is_file() || kind.is_dir() || kind.is_symlink()) {
@@ -136,16 +157,26 @@ fn check_context(context: &[u8]) -> std::result::Result<(), String> {
                 path.display()
             ));
         }
-        dockerfile |= kind.is_file()
-            && path.strip_prefix(".").unwrap_or(&path) == std::path::Path::new("Dockerfile");
+        if kind.is_file()
+            && path.strip_prefix(".").unwrap_or(&path) == std::path::Path::new("Dockerfile")
+        {
+            let mut text = String::new();
+            std::io::Read::read_to_string(
+                &mut std::io::Read::take(&mut entry, MAX_DOCKERFILE_BYTES),
+                &mut text,
+            )
+            .map_err(|_| "the Dockerfile is not UTF-8 text".to_string())?;
+            dockerfile = Some(text);
+        }
     }
-    if !dockerfile {
-        return Err(
-            "the tar has no Dockerfile at its top: put one beside the recipe's files".into(),
-        );
-    }
-    Ok(())
+    let text = dockerfile.ok_or(
+        "the tar has no Dockerfile at its top: put one beside the recipe's files".to_string(),
+    )?;
+    dockerfile::check(&text, allowed_bases)
 }
+
+/// The longest Dockerfile read.
+const MAX_DOCKERFILE_BYTES: u64 = 1024 * 1024;
 
 /// The miner's recipes, newest first.
 pub async fn of_miner(platform: &Platform, miner: &Miner) -> Result<Vec<Recipe>> {
@@ -169,35 +200,44 @@ pub async fn build(platform: &Platform, id: &str) -> Result<()> {
     let context = storage::collect(platform.store.get(&context_key(id)).await?)
         .await
         .map_err(|err| Error::Internal(format!("reading the recipe: {err}")))?;
-    let built = runner::DockerRunner::build(
-        &trainers.docker,
-        &image_tag(id),
-        context,
-        trainers.build_timeout,
-    )
-    .await;
     let db = platform.db.pool();
+    // Checked again: the operator's list of base images may have changed since the upload.
+    if let Err(why) = check_context(&context, &trainers.allowed_bases) {
+        db::recipes::failed(db, id, &why, now_ms()).await?;
+        return Ok(());
+    }
+    let limits = runner::Limits {
+        time: trainers.build_timeout,
+        ..trainers.limits
+    };
+    let built = runner::DockerRunner::build(&trainers.docker, &image_tag(), context, &limits).await;
     match built {
         Ok(image) => {
-            let log = format!("built as {} ({})", image.tag, image.id);
+            let log = format!("built ({})", image.id);
             db::recipes::built(db, id, &image.tag, &image.id, &log, now_ms()).await?;
         }
         Err(runner::RunnerError::Build(why)) => {
-            db::recipes::failed(db, id, &why, now_ms()).await?;
+            db::recipes::failed(db, id, last_bytes(&why, KEPT_LOG_BYTES), now_ms()).await?;
         }
         Err(err) => return Err(Error::Internal(format!("the trainer host: {err}"))),
     }
     Ok(())
 }
 
-/// The recipe's build context as uploaded; only a tournament winner's is published.
-pub async fn published_context(platform: &Platform, id: &str) -> Result<Vec<u8>> {
+/// The end of `text`, at most `bytes` long, cut at a character boundary.
+fn last_bytes(text: &str, bytes: usize) -> &str {
+    let start = (text.len().saturating_sub(bytes)..=text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(text.len());
+    &text[start..]
+}
+
+/// The recipe's build context as uploaded, streamed; only a tournament winner's is published.
+pub async fn published_context(platform: &Platform, id: &str) -> Result<storage::ByteStream> {
     if !db::tournaments::has_won(platform.db.pool(), id).await? {
         return Err(Error::NotFound("published recipe"));
     }
-    storage::collect(platform.store.get(&context_key(id)).await?)
-        .await
-        .map_err(|err| Error::Internal(format!("reading the recipe: {err}")))
+    Ok(platform.store.get(&context_key(id)).await?)
 }
 
 /// A file of a published recipe, for its browsable tree.
@@ -209,33 +249,65 @@ pub struct RecipeFile {
     pub text: Option<String>,
 }
 
-/// The files of a published recipe, in the order of the tar.
+/// The files of a published recipe, in the order of the tar, from the list stored at upload (made
+/// from the context, once, for a recipe uploaded before lists were stored).
 pub async fn published_files(platform: &Platform, id: &str) -> Result<Vec<RecipeFile>> {
-    let context = published_context(platform, id).await?;
-    let mut archive = tar::Archive::new(context.as_slice());
+    if !db::tournaments::has_won(platform.db.pool(), id).await? {
+        return Err(Error::NotFound("published recipe"));
+    }
+    let unreadable = |err: String| Error::Internal(format!("the recipe's file list: {err}"));
+    match platform.store.get(&files_key(id)).await {
+        Ok(stream) => {
+            let bytes = storage::collect(stream)
+                .await
+                .map_err(|err| unreadable(err.to_string()))?;
+            serde_json::from_slice(&bytes).map_err(|err| unreadable(err.to_string()))
+        }
+        Err(storage::StorageError::NotFound(_)) => {
+            let context = storage::collect(platform.store.get(&context_key(id)).await?)
+                .await
+                .map_err(|err| unreadable(err.to_string()))?;
+            let files = list_files(&context);
+            let json = serde_json::to_vec(&files).expect("a file list serialises");
+            platform
+                .store
+                .put(&files_key(id), storage::bytes_stream(json))
+                .await?;
+            Ok(files)
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// The largest file whose text is kept, and the most text kept for one recipe.
+const TEXT_FILE_BYTES: u64 = 64 * 1024;
+const TEXT_BUDGET_BYTES: u64 = 1024 * 1024;
+
+/// The regular files of a build context (a tar already checked), with the text of small UTF-8 ones.
+fn list_files(context: &[u8]) -> Vec<RecipeFile> {
+    let mut archive = tar::Archive::new(context);
+    let Ok(entries) = archive.entries() else {
+        return Vec::new();
+    };
+    let mut budget = TEXT_BUDGET_BYTES;
     let mut files = Vec::new();
-    for entry in archive
-        .entries()
-        .map_err(|err| Error::Internal(err.to_string()))?
-    {
-        let mut entry = entry.map_err(|err| Error::Internal(err.to_string()))?;
+    for mut entry in entries.flatten() {
         if !entry.header().entry_type().is_file() {
             continue;
         }
-        let path = entry
-            .path()
-            .map_err(|err| Error::Internal(err.to_string()))?
-            .display()
-            .to_string();
+        let Ok(path) = entry.path().map(|p| p.display().to_string()) else {
+            continue;
+        };
         let size = entry.size();
         let mut text = None;
-        if size <= 64 * 1024 {
+        if size <= TEXT_FILE_BYTES.min(budget) {
             let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut entry, &mut bytes)
-                .map_err(|err| Error::Internal(err.to_string()))?;
-            text = String::from_utf8(bytes).ok();
+            if std::io::Read::read_to_end(&mut entry, &mut bytes).is_ok() {
+                text = String::from_utf8(bytes).ok();
+                budget -= size;
+            }
         }
         files.push(RecipeFile { path, size, text });
     }
-    Ok(files)
+    files
 }

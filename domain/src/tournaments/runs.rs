@@ -106,11 +106,12 @@ pub async fn train(
     attempts: &mut i64,
     log: &mut String,
 ) -> Result<PathBuf, String> {
-    let tag = recipe
-        .image_tag
+    // By the digest recorded when it was built, never by a name that could since point elsewhere.
+    let image = recipe
+        .image_digest
         .as_deref()
         .ok_or("the recipe was never built")?;
-    let runner = runner::DockerRunner::new(trainers.docker.clone(), tag);
+    let runner = runner::DockerRunner::new(trainers.docker.clone(), image);
     let mut limits = trainers.limits;
     limits.time = task.time;
     let hours = task.time.as_secs_f64() / 3600.0;
@@ -161,10 +162,19 @@ pub async fn train(
                     "the recipe overran its {:.0} s and was stopped",
                     task.time.as_secs_f64()
                 ),
+                runner::Ending::OutputTooLarge => format!(
+                    "the recipe wrote more than its {} MiB of output and was stopped",
+                    limits.output_bytes >> 20
+                ),
                 ending => format!("the recipe ended with {ending:?}"),
             });
         }
-        return Ok(output);
+        // What the container wrote is untrusted: it becomes a model only as an organic artifact
+        // does, with links and special files refused.
+        let model = work.join(format!("{}-{}-model", recipe.id, attempts));
+        evaluation::artifact::vetted_copy(&output, &model)
+            .map_err(|why| format!("the recipe's output was refused: {why}"))?;
+        return Ok(model);
     }
     Err(last_failure)
 }

@@ -1,14 +1,16 @@
 //! Webhooks: a customer registers a URL and a secret; every time one of their tasks ends, each of their
 //! webhooks gets a POST of the task as JSON, signed with `X-Crucible-Signature: sha256=HMAC-SHA256(secret,
-//! body)` in hex. Deliveries are background jobs, retried with backoff up to 4 attempts, and every
-//! delivery keeps its attempts and last answer for the customer to read.
+//! body)` in hex, and as Standard Webhooks sign (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
+//! Deliveries are background jobs, retried with backoff up to 4 attempts, and every delivery keeps its
+//! attempts and last answer for the customer to read. They reach only public addresses ([`reach`]).
 
-use std::time::Duration;
+mod post;
+pub mod reach;
 
-use hmac::{Hmac, Mac};
-use http_body_util::{BodyExt, Full};
+pub use post::{signature, standard_signature};
+pub use reach::Reach;
+
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use sqlx::{Any, Transaction};
 
 use crate::Platform;
@@ -21,9 +23,6 @@ use crate::db::{
 use crate::error::{Error, Result};
 use crate::jobs::{JobKind, MAX_ATTEMPTS};
 use crate::tasks::TaskState;
-
-/// How long one delivery attempt may take.
-const TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Webhook {
@@ -56,15 +55,10 @@ impl From<WebhookRow> for Webhook {
     }
 }
 
-/// The signature of `body` under `secret`: `sha256=` and hex.
-pub fn signature(secret: &str, body: &[u8]) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-pub async fn create(db: &Database, owner: &User, url: &str, secret: &str) -> Result<Webhook> {
+/// Registers a webhook; a URL whose host is written as an address deliveries may not reach is refused
+/// here (a name is checked at each delivery, as what it resolves to may change). The secret is stored
+/// sealed by the platform's vault.
+pub async fn create(platform: &Platform, owner: &User, url: &str, secret: &str) -> Result<Webhook> {
     let parsed = url::Url::parse(url.trim())
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
@@ -74,20 +68,25 @@ pub async fn create(db: &Database, owner: &User, url: &str, secret: &str) -> Res
                 "give the full http:// or https:// address to POST to",
             )
         })?;
+    platform
+        .webhook_reach
+        .check_literal(&parsed)
+        .map_err(|why| Error::invalid("url", why))?;
     if secret.len() < 16 {
         return Err(Error::invalid(
             "secret",
             "the secret must be at least 16 characters: it signs every delivery",
         ));
     }
+    let id = uuid::Uuid::now_v7().to_string();
     let row = WebhookRow {
-        id: uuid::Uuid::now_v7().to_string(),
+        secret: platform.vault.seal(secret, &id),
+        id,
         owner_id: owner.id.clone(),
         url: parsed.to_string(),
-        secret: secret.to_string(),
         created_at: now_ms(),
     };
-    db::webhooks::insert(db.pool(), &row).await?;
+    db::webhooks::insert(platform.db.pool(), &row).await?;
     Ok(row.into())
 }
 
@@ -190,7 +189,16 @@ pub async fn deliver(platform: &Platform, id: &str) -> Result<()> {
         return Ok(());
     };
     let attempts = delivery.attempts + 1;
-    let answer = post(&webhook, &delivery).await;
+    let secret = platform.vault.open(&webhook.secret, &webhook.id)?;
+    let outgoing = post::Outgoing {
+        url: &webhook.url,
+        secret: secret.expose(),
+        delivery_id: &delivery.id,
+        event: &delivery.event,
+        body: delivery.payload.as_bytes(),
+        timestamp_secs: now_ms() / 1000,
+    };
+    let answer = post::post(platform.webhook_reach, &outgoing).await;
     let (state, text) = match &answer {
         Ok(status) if (200..300).contains(status) => ("delivered", format!("HTTP {status}")),
         Ok(status) => ("pending", format!("HTTP {status}")),
@@ -208,32 +216,4 @@ pub async fn deliver(platform: &Platform, id: &str) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-async fn post(webhook: &WebhookRow, delivery: &DeliveryRow) -> std::result::Result<u16, String> {
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_native_roots()
-        .map_err(|err| format!("no TLS roots: {err}"))?
-        .https_or_http()
-        .enable_http1()
-        .build();
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build::<_, Full<bytes::Bytes>>(connector);
-    let body = delivery.payload.clone().into_bytes();
-    let request = http::Request::post(&webhook.url)
-        .header("content-type", "application/json")
-        .header("user-agent", "crucible-webhooks")
-        .header("x-crucible-event", &delivery.event)
-        .header("x-crucible-delivery", &delivery.id)
-        .header("x-crucible-signature", signature(&webhook.secret, &body))
-        .body(Full::new(bytes::Bytes::from(body)))
-        .map_err(|err| format!("the URL cannot be requested: {err}"))?;
-    let response = tokio::time::timeout(TIMEOUT, client.request(request))
-        .await
-        .map_err(|_| format!("no answer in {TIMEOUT:?}"))?
-        .map_err(|err| format!("the request failed: {err}"))?;
-    let status = response.status().as_u16();
-    // Read (and drop) the answer so the connection ends cleanly.
-    let _ = tokio::time::timeout(TIMEOUT, response.into_body().collect()).await;
-    Ok(status)
 }

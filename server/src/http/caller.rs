@@ -29,7 +29,10 @@ impl FromRequestParts<AppState> for Caller {
                     ApiError::unauthenticated("send the key as `Authorization: Bearer <api key>`")
                 })?;
             return match accounts::authenticate_api_key(db, key.trim()).await? {
-                Some(user) => Ok(Caller(user)),
+                Some(user) => {
+                    state.rate_limits.api_key(&user.id)?;
+                    Ok(Caller(user))
+                }
                 None => Err(ApiError::unauthenticated(
                     "this API key is not valid: it was revoked or mistyped; create a new one at /account/api-keys",
                 )),

@@ -12,6 +12,8 @@ mod health;
 mod metrics;
 mod objects;
 mod page_cache;
+pub mod rate_limits;
+pub mod stream_slots;
 
 pub use caller::Caller;
 pub use error::ApiError;
@@ -39,6 +41,8 @@ pub struct HttpSettings {
     pub secure_cookies: bool,
     /// Where this server is reached, for the links it hands out.
     pub public_url: String,
+    /// What the rate limits allow.
+    pub allowances: rate_limits::Allowances,
 }
 
 /// What every handler can reach.
@@ -52,11 +56,16 @@ pub struct AppState {
     pub settings: HttpSettings,
     /// The public leaderboard page as anonymous visitors get it, for a second.
     pub page_cache: Arc<page_cache::PageCache>,
+    /// The task event streams each account holds open here.
+    pub stream_slots: stream_slots::StreamSlots,
+    /// Per-address and per-account rate limits.
+    pub rate_limits: Arc<rate_limits::RateLimits>,
 }
 
 impl AppState {
     pub fn new(platform: Platform, leptos: LeptosOptions, settings: HttpSettings) -> Self {
         let links = LinkSigner::new(platform.signing_key.clone(), settings.public_url.clone());
+        let rate_limits = Arc::new(rate_limits::RateLimits::new(settings.allowances));
         AppState {
             platform,
             leptos,
@@ -64,6 +73,8 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             settings,
             page_cache: Default::default(),
+            stream_slots: Default::default(),
+            rate_limits,
         }
     }
 }

@@ -73,6 +73,7 @@ impl TestApp {
         )
         .await
         .unwrap();
+        let identity = domain::platform::derived_identity(&signing_key);
         let platform = Platform {
             db,
             store: std::sync::Arc::new(store),
@@ -92,6 +93,11 @@ impl TestApp {
             leaderboards: Default::default(),
             trainers: None,
             tournament_schedule: Default::default(),
+            // As deployed: webhooks reach public addresses only (a test that receives them on
+            // loopback allows it with `configure`).
+            webhook_reach: Default::default(),
+            identity,
+            vault: domain::vault::Vault::open_or_create(&dir.path().join("secrets.key")).unwrap(),
             dataset_limits: domain::datasets::Limits {
                 min_usable_rows: 100,
                 ..Default::default()
@@ -105,9 +111,18 @@ impl TestApp {
             .output_name("crucible")
             .site_root(dir.path().join("site").to_string_lossy().as_ref())
             .build();
+        // In-process requests have no client address and share one bucket: room for every test's
+        // sign-ups (the limits themselves are tested with their own allowances).
+        let generous = server::http::rate_limits::PerMinute(100_000);
         let settings = HttpSettings {
             secure_cookies: false,
             public_url: public_url.into(),
+            allowances: server::http::rate_limits::Allowances {
+                sign_in_per_ip: generous,
+                sign_up_per_ip: generous,
+                api_key_per_account: generous,
+                tasks_per_account: generous,
+            },
         };
         let state = AppState::new(platform, leptos, settings);
         TestApp {
@@ -249,6 +264,23 @@ impl TestApp {
             headers,
             body: String::from_utf8_lossy(&bytes).into_owned(),
         }
+    }
+
+    /// A GET of `path` with the API key, answered but its body left unread: for streams held open.
+    pub async fn open(&self, path: &str, key: &str) -> axum::response::Response {
+        let request = Request::get(path)
+            .header(header::AUTHORIZATION, format!("Bearer {key}"))
+            .body(Body::empty())
+            .unwrap();
+        self.request(request).await
+    }
+
+    /// `request` answered as it is, without cookies and its body unread: several may run at once.
+    pub async fn request(&self, request: Request<Body>) -> axum::response::Response {
+        tokio::spawn(self.router.clone().oneshot(request))
+            .await
+            .expect("the request task")
+            .unwrap()
     }
 
     pub async fn get(&mut self, path: &str) -> TestResponse {

@@ -21,6 +21,7 @@ use crate::http::{ApiError, AppState};
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
+        Endpoint::get("/api/v1/miner/identity", identity),
         Endpoint::post("/api/v1/miner/register", register),
         Endpoint::get("/api/v1/miner/offers", offers),
         Endpoint::post("/api/v1/miner/offers/{id}/accept", accept),
@@ -67,7 +68,10 @@ impl FromRequest<AppState> for SignedRequest {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let platform = &state.platform;
         let headers = epistula_headers(request.headers());
+        // Who signs, when and for whom, before a byte of the body is read.
+        let checked = miners::check_unseen(&platform.db, &platform.identity, &headers).await?;
         let body = axum::body::to_bytes(request.into_body(), MAX_SIGNED_BODY)
             .await
             .map_err(|_| {
@@ -77,9 +81,26 @@ impl FromRequest<AppState> for SignedRequest {
                     format!("a signed request body may hold at most {MAX_SIGNED_BODY} bytes"),
                 )
             })?;
-        let signed = miners::authenticate(&state.platform.db, &headers, &body).await?;
+        let signed = miners::verify_body(&platform.db, checked, &sha256_hex(&body)).await?;
         Ok(SignedRequest { signed, body })
     }
+}
+
+fn sha256_hex(body: &[u8]) -> String {
+    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body))
+}
+
+#[derive(Serialize)]
+struct Identity {
+    /// The SS58 address a request's `Epistula-Signed-For` must name, when it names one.
+    identity: String,
+}
+
+/// This deployment's identity, for miners who sign their requests for it (unsigned: it is public).
+async fn identity(State(state): State<AppState>) -> Json<Identity> {
+    Json(Identity {
+        identity: state.platform.identity.to_string(),
+    })
 }
 
 /// The registered miner with this hotkey.
@@ -201,7 +222,8 @@ async fn submit(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    let checked = miners::check_fresh(&state.platform.db, &headers).await?;
+    let checked =
+        miners::check_unseen(&state.platform.db, &state.platform.identity, &headers).await?;
     let miner = registered(&state, &checked.signed().hotkey).await?;
     let body = request
         .into_body()
@@ -232,6 +254,10 @@ async fn upload_recipe(
     request: Request,
 ) -> Result<(StatusCode, Json<Recipe>), ApiError> {
     let headers = epistula_headers(request.headers());
+    let platform = &state.platform;
+    // Who sends it, and that it is a registered miner, before up to the limit is read.
+    let checked = miners::check_unseen(&platform.db, &platform.identity, &headers).await?;
+    registered(&state, &checked.signed().hotkey).await?;
     let limit = state
         .platform
         .trainers
@@ -246,7 +272,7 @@ async fn upload_recipe(
                 format!("a recipe's build context may be at most {limit} bytes"),
             )
         })?;
-    let signed = miners::authenticate(&state.platform.db, &headers, &body).await?;
+    let signed = miners::verify_body(&platform.db, checked, &sha256_hex(&body)).await?;
     let miner = registered(&state, &signed.hotkey).await?;
     let recipe = recipes::upload(&state.platform, &miner, &named.name, body.to_vec()).await?;
     Ok((StatusCode::ACCEPTED, Json(recipe)))

@@ -57,6 +57,7 @@ async fn create(
         let plan = tasks::plan(&state.platform, &user, &request).await?;
         return Ok((StatusCode::OK, Json(plan)).into_response());
     }
+    state.rate_limits.task_creation(&user.id)?;
     let task = tasks::create(&state.platform, &user, &request).await?;
     Ok((StatusCode::CREATED, Json(task)).into_response())
 }
@@ -201,9 +202,19 @@ async fn stream(
 > {
     use axum::response::sse::{Event, KeepAlive, Sse};
     tasks::get(&state.platform.db, &user, &id).await?;
+    let slot = state.stream_slots.take(&user.id).ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "this account has {} task streams open already; close one first",
+                crate::http::stream_slots::PER_ACCOUNT
+            ),
+        )
+    })?;
     let updates = futures::stream::unfold(
-        (state, user, id, None::<String>, false),
-        |(state, user, id, last, ended)| async move {
+        (state, user, id, None::<String>, false, slot),
+        |(state, user, id, last, ended, slot)| async move {
             if ended {
                 return None;
             }
@@ -211,7 +222,7 @@ async fn stream(
                 let (json, ended) = snapshot(&state, &user, &id).await?;
                 if last.as_deref() != Some(json.as_str()) {
                     let event = Event::default().event("task").data(json.clone());
-                    return Some((Ok(event), (state, user, id, Some(json), ended)));
+                    return Some((Ok(event), (state, user, id, Some(json), ended, slot)));
                 }
                 tokio::time::sleep(STREAM_EVERY).await;
             }

@@ -103,7 +103,7 @@ async fn download(
             (header::CONTENT_TYPE, "application/x-tar".to_string()),
             (header::CONTENT_DISPOSITION, disposition),
         ],
-        context,
+        axum::body::Body::from_stream(context),
     )
         .into_response())
 }

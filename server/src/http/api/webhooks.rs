@@ -32,7 +32,7 @@ async fn create(
     body: Result<Json<NewWebhook>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Webhook>), ApiError> {
     let Json(body) = body?;
-    let webhook = webhooks::create(&state.platform.db, &user, &body.url, &body.secret).await?;
+    let webhook = webhooks::create(&state.platform, &user, &body.url, &body.secret).await?;
     Ok((StatusCode::CREATED, Json(webhook)))
 }
 

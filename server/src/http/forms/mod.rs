@@ -15,6 +15,7 @@ use tower_sessions::Session;
 use super::AppState;
 use super::csrf::CsrfForm;
 use super::endpoint::Endpoint;
+use super::rate_limits::Peer;
 
 mod catalogue;
 mod hotkeys;
@@ -87,8 +88,13 @@ struct SignUpForm {
 
 async fn sign_up(
     State(state): State<AppState>,
+    peer: Peer,
     CsrfForm(session, form): CsrfForm<SignUpForm>,
 ) -> Response {
+    if let Err(refused) = state.rate_limits.sign_up(&peer) {
+        let message = capitalise(&refused.message);
+        return redirect_with(&session, "/signup", FlashKind::Error, message, None).await;
+    }
     let role = match form.role.as_deref().unwrap_or("customer") {
         "customer" => Role::Customer,
         "miner" => Role::Miner,
@@ -134,8 +140,13 @@ struct SignInForm {
 
 async fn sign_in(
     State(state): State<AppState>,
+    peer: Peer,
     CsrfForm(session, form): CsrfForm<SignInForm>,
 ) -> Response {
+    if let Err(refused) = state.rate_limits.sign_in(&peer) {
+        let message = capitalise(&refused.message);
+        return redirect_with(&session, "/signin", FlashKind::Error, message, None).await;
+    }
     let signed_in = async {
         let email = Email::parse(&form.email)?;
         accounts::sign_in(&state.platform.db, &email, &form.password).await
@@ -198,15 +209,22 @@ async fn create_api_key(
                 "Key \"{}\" created. Copy it now: it will not be shown again.",
                 new.key.name
             );
-            let secret = Some(new.secret.expose().clone());
-            redirect_with(
+            let (sealed, pad_cookie) =
+                web_session::seal(new.secret.expose(), state.settings.secure_cookies);
+            let mut response = redirect_with(
                 &session,
                 "/account/api-keys",
                 FlashKind::Success,
                 message,
-                secret,
+                Some(sealed),
             )
-            .await
+            .await;
+            if let Ok(cookie) = pad_cookie.parse::<axum::http::HeaderValue>() {
+                response
+                    .headers_mut()
+                    .append(axum::http::header::SET_COOKIE, cookie);
+            }
+            response
         }
         Err(err) => {
             redirect_with(

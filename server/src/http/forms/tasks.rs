@@ -63,6 +63,10 @@ async fn create(
         run_by,
         reward_functions: None,
     };
+    if let Err(refused) = state.rate_limits.task_creation(&user.id) {
+        let message = refused.message;
+        return redirect_with(&session, &back, FlashKind::Error, message, None).await;
+    }
     match tasks::create(&state.platform, &user, &request).await {
         Ok(task) => {
             let message = match run_by {
