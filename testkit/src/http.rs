@@ -29,6 +29,36 @@ pub async fn try_request_with(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Option<(u16, Vec<u8>)> {
+    exchange(method, url, headers, body)
+        .await
+        .map(|answer| (answer.status, answer.body))
+}
+
+/// An answer with its headers.
+pub struct Answer {
+    pub status: u16,
+    /// The header lines, as sent.
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The value of the first header called `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+}
+
+/// One request, answered with its status, headers and body; `None` as for `try_request_with`.
+pub async fn exchange(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<Answer> {
     let url = url::Url::parse(url).expect("a URL");
     assert_eq!(url.scheme(), "http", "only plain HTTP on loopback");
     let host = url.host_str().expect("a host");
@@ -56,7 +86,7 @@ pub async fn try_request_with(
         .then(|| parse(&response))
 }
 
-fn parse(response: &[u8]) -> (u16, Vec<u8>) {
+fn parse(response: &[u8]) -> Answer {
     let split = response
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -72,14 +102,15 @@ fn parse(response: &[u8]) -> (u16, Vec<u8>) {
         l.to_ascii_lowercase()
             .starts_with("transfer-encoding: chunked")
     });
-    (
+    Answer {
         status,
-        if chunked {
+        head: head.into_owned(),
+        body: if chunked {
             dechunk(body)
         } else {
             body.to_vec()
         },
-    )
+    }
 }
 
 fn dechunk(mut body: &[u8]) -> Vec<u8> {
