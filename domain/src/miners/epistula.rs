@@ -68,12 +68,12 @@ pub enum Refusal {
 
 /// The text an Epistula v2 signature covers.
 pub fn message(body: &[u8], uuid: &str, timestamp_ms: i64, signed_for: Option<&str>) -> String {
-    message_for_hash(
-        &hex::encode(Sha256::digest(body)),
-        uuid,
-        timestamp_ms,
-        signed_for,
-    )
+    message_for_hash(&body_sha256(body), uuid, timestamp_ms, signed_for)
+}
+
+/// A body's SHA-256 in lower-case hex, as the signed text holds it.
+pub fn body_sha256(body: &[u8]) -> String {
+    hex::encode(Sha256::digest(body))
 }
 
 fn message_for_hash(
@@ -96,7 +96,7 @@ pub fn verify(
     now_ms: i64,
     ours: &Hotkey,
 ) -> Result<Signed, Refusal> {
-    check_headers(headers, now_ms, ours)?.verify(&hex::encode(Sha256::digest(body)))
+    check_headers(headers, now_ms, ours)?.verify(&body_sha256(body))
 }
 
 /// A request whose headers are in order, its signature not yet checked against the body: for bodies

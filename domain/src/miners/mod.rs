@@ -56,19 +56,6 @@ impl TryFrom<MinerRow> for Miner {
     }
 }
 
-/// Checks a miner request's Epistula signature over `body`, made for this deployment (`ours`), and
-/// refuses a uuid seen before. Every refusal is `Unauthenticated` with its reason.
-pub async fn authenticate(
-    db: &Database,
-    ours: &Hotkey,
-    headers: &SignedHeaders,
-    body: &[u8],
-) -> Result<Signed> {
-    let checked = check_unseen(db, ours, headers).await?;
-    let body_sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body));
-    verify_body(db, checked, &body_sha256).await
-}
-
 /// Checks a request's headers, its time and whom it is for, and refuses a uuid seen before, before its
 /// body is read. Nothing is recorded: once the caller has checked the signature against the body it
 /// calls [`verify_body`], so a request nobody signed cannot use up a uuid.

@@ -2,7 +2,6 @@
 //! redirects, within short time limits.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -64,7 +63,7 @@ pub(super) async fn post(reach: Reach, outgoing: &Outgoing<'_>) -> Result<u16, S
     let url =
         url::Url::parse(outgoing.url).map_err(|err| format!("the URL is not valid: {err}"))?;
     let addresses = reach.resolve(&url).await?;
-    let mut http = HttpConnector::new_with_resolver(Vetted(addresses.into()));
+    let mut http = HttpConnector::new_with_resolver(Vetted(addresses));
     http.enforce_http(false);
     http.set_connect_timeout(Some(CONNECT_TIMEOUT));
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
@@ -108,7 +107,7 @@ pub(super) async fn post(reach: Reach, outgoing: &Outgoing<'_>) -> Result<u16, S
 
 /// A resolver that answers every name with the addresses already vetted for the delivery's host.
 #[derive(Clone)]
-struct Vetted(Arc<[SocketAddr]>);
+struct Vetted(Vec<SocketAddr>);
 
 impl tower_service::Service<Name> for Vetted {
     type Response = std::vec::IntoIter<SocketAddr>;
@@ -120,7 +119,7 @@ impl tower_service::Service<Name> for Vetted {
     }
 
     fn call(&mut self, _: Name) -> Self::Future {
-        std::future::ready(Ok(self.0.to_vec().into_iter()))
+        std::future::ready(Ok(self.0.clone().into_iter()))
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use domain::miners::Hotkey;
-use domain::miners::epistula::{Signed, SignedHeaders};
+use domain::miners::epistula::{self, Signed, SignedHeaders};
 use domain::miners::{self, Declaration, Miner};
 use domain::tasks::window::{self, MinerTask, Receipt, TrainingData};
 use domain::tasks::{Offer, fan_out};
@@ -81,13 +81,10 @@ impl FromRequest<AppState> for SignedRequest {
                     format!("a signed request body may hold at most {MAX_SIGNED_BODY} bytes"),
                 )
             })?;
-        let signed = miners::verify_body(&platform.db, checked, &sha256_hex(&body)).await?;
+        let signed =
+            miners::verify_body(&platform.db, checked, &epistula::body_sha256(&body)).await?;
         Ok(SignedRequest { signed, body })
     }
-}
-
-fn sha256_hex(body: &[u8]) -> String {
-    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body))
 }
 
 #[derive(Serialize)]
@@ -272,7 +269,7 @@ async fn upload_recipe(
                 format!("a recipe's build context may be at most {limit} bytes"),
             )
         })?;
-    let signed = miners::verify_body(&platform.db, checked, &sha256_hex(&body)).await?;
+    let signed = miners::verify_body(&platform.db, checked, &epistula::body_sha256(&body)).await?;
     let miner = registered(&state, &signed.hotkey).await?;
     let recipe = recipes::upload(&state.platform, &miner, &named.name, body.to_vec()).await?;
     Ok((StatusCode::ACCEPTED, Json(recipe)))
