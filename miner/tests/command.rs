@@ -24,7 +24,8 @@ fn a_new_hotkey_is_written_as_a_bittensor_hotkey_file_and_an_unreachable_server_
     ]);
     assert!(!run.status.success(), "nothing listens on port 9");
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(stderr.contains("POST /api/v1/miner/register"), "{stderr}");
+    // Its first request asks the server for the identity it signs for.
+    assert!(stderr.contains("GET /api/v1/miner/identity"), "{stderr}");
 
     let written: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
