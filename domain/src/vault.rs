@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::secret::Secret;
 
 /// Marks a sealed value (a value stored before sealing existed has no mark and is read as it is).
-const SEALED: &str = "sealed:v1:";
+pub const SEALED: &str = "sealed:v1:";
 
 #[derive(Clone, Debug)]
 pub struct Vault {

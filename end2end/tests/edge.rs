@@ -34,6 +34,14 @@ async fn sign_in_form(base: &str) -> (String, String) {
     (cookie, body[at..].split('"').next().unwrap().to_string())
 }
 
+/// The sign-in page as the session `cookie` sees it (with the message its last attempt left).
+async fn sign_in_page(base: &str, cookie: &str) -> String {
+    let page = exchange("GET", &format!("{base}/signin"), &[("Cookie", cookie)], b"")
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&page.body).into_owned()
+}
+
 /// POSTs the sign-in form for `user`@example.org with `password`; the answer's status.
 async fn sign_in(base: &str, cookie: &str, csrf: &str, user: &str, password: &str) -> u16 {
     let form = format!("csrf={csrf}&email={user}%40example.org&password={password}");
@@ -131,15 +139,7 @@ async fn six_hundred_sign_ins_at_once_hash_a_few_at_a_time_and_one_address_is_he
             303
         );
     }
-    let page = exchange(
-        "GET",
-        &format!("{base}/signin"),
-        &[("Cookie", &cookie)],
-        b"",
-    )
-    .await
-    .unwrap();
-    let text = String::from_utf8_lossy(&page.body);
+    let text = sign_in_page(&base, &cookie).await;
     assert!(
         text.contains("Too many sign-ins from this address"),
         "{text}"
@@ -149,13 +149,9 @@ async fn six_hundred_sign_ins_at_once_hash_a_few_at_a_time_and_one_address_is_he
         sign_in(&base, &cookie, &csrf, "ada", &PASSWORD.replace(' ', "+")).await,
         303
     );
-    let page = exchange(
-        "GET",
-        &format!("{base}/signin"),
-        &[("Cookie", &cookie)],
-        b"",
-    )
-    .await
-    .unwrap();
-    assert!(String::from_utf8_lossy(&page.body).contains("Too many sign-ins"));
+    assert!(
+        sign_in_page(&base, &cookie)
+            .await
+            .contains("Too many sign-ins")
+    );
 }

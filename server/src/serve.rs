@@ -27,6 +27,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
         platform.identity = identity.clone();
     }
     tracing::info!(identity = %platform.identity, "miners may sign requests for this identity");
+    let sealed = domain::webhooks::seal_stored_secrets(&platform).await?;
+    if sealed > 0 {
+        tracing::info!(sealed, "webhook secrets stored in clear were sealed");
+    }
     if !args.site_root.join("pkg").join("crucible.wasm").is_file() {
         tracing::warn!(
             site_root = %args.site_root.display(),

@@ -286,13 +286,15 @@ testkit::on_both_databases! {
         // Whoever reads the database (a backup, a dump) finds the secret sealed, not in clear.
         let stored: String = sqlx::query_scalar("SELECT secret FROM webhooks WHERE id = $1").bind(&hook).fetch_one(app.state.platform.db.pool()).await.unwrap();
         assert!(!stored.contains(secret) && stored.starts_with("sealed:"), "{stored}");
+        // A secret an older version stored in clear is sealed at start-up, and still signs.
+        let platform = app.state.platform.clone();
+        sqlx::query("UPDATE webhooks SET secret = $1 WHERE id = $2").bind(secret).bind(&hook).execute(platform.db.pool()).await.unwrap();
+        assert_eq!(domain::webhooks::seal_stored_secrets(&platform).await.unwrap(), 1);
+        assert_eq!(domain::webhooks::seal_stored_secrets(&platform).await.unwrap(), 0, "once");
+        let resealed: String = sqlx::query_scalar("SELECT secret FROM webhooks WHERE id = $1").bind(&hook).fetch_one(platform.db.pool()).await.unwrap();
+        assert!(resealed.starts_with("sealed:") && resealed != stored);
 
-        let dataset = validated_dataset(&mut app, &key).await;
-        let request = json!({"dataset_id": dataset["id"], "model_id": "Qwen/Qwen2.5-0.5B-Instruct", "hours_to_complete": 2});
-        let task = app.api("POST", "/api/v1/tasks", Some(&key), Some(request)).await.json()["id"].as_str().unwrap().to_string();
-        app.api("POST", &format!("/api/v1/tasks/{task}/cancel"), Some(&key), None).await;
-        app.run_jobs().await;
-        let deliveries = app.api("GET", &format!("/api/v1/webhooks/{hook}/deliveries"), Some(&key), None).await.json();
+        let (task, deliveries) = cancel_a_task_and_read_deliveries(&mut app, &key, &hook).await;
         assert_eq!(deliveries["deliveries"][0]["state"], "pending", "{deliveries}");
         assert_eq!(deliveries["deliveries"][0]["last_answer"], "HTTP 500");
         // The retry, made due now rather than after its backoff.
@@ -349,17 +351,48 @@ testkit::on_both_databases! {
         let created = app.api("POST", "/api/v1/webhooks", Some(&key), Some(json!({"url": format!("http://localhost:{port}/hook"), "secret": secret}))).await;
         assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
         let hook = created.json()["id"].as_str().unwrap().to_string();
-        let dataset = validated_dataset(&mut app, &key).await;
-        let request = json!({"dataset_id": dataset["id"], "model_id": "Qwen/Qwen2.5-0.5B-Instruct", "hours_to_complete": 2});
-        let task = app.api("POST", "/api/v1/tasks", Some(&key), Some(request)).await.json()["id"].as_str().unwrap().to_string();
-        app.api("POST", &format!("/api/v1/tasks/{task}/cancel"), Some(&key), None).await;
-        app.run_jobs().await;
-        let deliveries = app.api("GET", &format!("/api/v1/webhooks/{hook}/deliveries"), Some(&key), None).await.json();
+        let (_, deliveries) = cancel_a_task_and_read_deliveries(&mut app, &key, &hook).await;
         let answer = deliveries["deliveries"][0]["last_answer"].as_str().unwrap_or_default().to_string();
         assert!(answer.contains("localhost resolves to") && answer.contains("loopback"), "{deliveries}");
         let knocked = tokio::time::timeout(std::time::Duration::from_millis(300), listener.accept()).await;
         assert!(knocked.is_err(), "the delivery must not connect to the internal service");
     }
+}
+
+/// Creates a task on a fresh dataset and cancels it, runs the background jobs (the webhooks' first
+/// deliveries), and returns the task's id and webhook `hook`'s deliveries.
+async fn cancel_a_task_and_read_deliveries(
+    app: &mut TestApp,
+    key: &str,
+    hook: &str,
+) -> (String, serde_json::Value) {
+    let dataset = validated_dataset(app, key).await;
+    let request = json!({"dataset_id": dataset["id"], "model_id": "Qwen/Qwen2.5-0.5B-Instruct", "hours_to_complete": 2});
+    let task = app
+        .api("POST", "/api/v1/tasks", Some(key), Some(request))
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.api(
+        "POST",
+        &format!("/api/v1/tasks/{task}/cancel"),
+        Some(key),
+        None,
+    )
+    .await;
+    app.run_jobs().await;
+    let deliveries = app
+        .api(
+            "GET",
+            &format!("/api/v1/webhooks/{hook}/deliveries"),
+            Some(key),
+            None,
+        )
+        .await
+        .json();
+    (task, deliveries)
 }
 
 /// The state a task page shows.

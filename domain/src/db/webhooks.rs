@@ -70,6 +70,33 @@ pub async fn by_id<'e>(
         .await
 }
 
+/// Webhooks whose secret is not sealed (stored before secrets were): `(id, secret)`.
+pub async fn unsealed<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    sealed_prefix: &str,
+) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as("SELECT id, secret FROM webhooks WHERE secret NOT LIKE $1")
+        .bind(format!("{sealed_prefix}%"))
+        .fetch_all(exec)
+        .await
+}
+
+/// Replaces webhook `id`'s stored secret `old` with `new`; false when it was changed meanwhile.
+pub async fn replace_secret<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    id: &str,
+    old: &str,
+    new: &str,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE webhooks SET secret = $1 WHERE id = $2 AND secret = $3")
+        .bind(new)
+        .bind(id)
+        .bind(old)
+        .execute(exec)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Deletes the owner's webhook; false when there is none.
 pub async fn delete<'e>(
     exec: impl Executor<'e, Database = Any>,

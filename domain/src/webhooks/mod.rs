@@ -90,6 +90,19 @@ pub async fn create(platform: &Platform, owner: &User, url: &str, secret: &str) 
     Ok(row.into())
 }
 
+/// Seals the secrets stored in clear before secrets were sealed; run at start-up, safe to run twice
+/// and on several replicas at once. Returns how many it sealed.
+pub async fn seal_stored_secrets(platform: &Platform) -> Result<usize> {
+    let mut sealed = 0;
+    for (id, secret) in db::webhooks::unsealed(platform.db.pool(), crate::vault::SEALED).await? {
+        let new = platform.vault.seal(&secret, &id);
+        if db::webhooks::replace_secret(platform.db.pool(), &id, &secret, &new).await? {
+            sealed += 1;
+        }
+    }
+    Ok(sealed)
+}
+
 pub async fn list(db: &Database, owner: &User) -> Result<Vec<Webhook>> {
     Ok(db::webhooks::for_owner(db.pool(), &owner.id)
         .await?
