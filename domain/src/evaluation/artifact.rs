@@ -70,7 +70,7 @@ pub fn unpack(tar: &Path, dir: &Path) -> Result<(), Fault> {
 
 /// The directory as a tar of its files and directories; links are kept as links (never followed out
 /// of the directory), so that [`unpack`] refuses them.
-pub fn pack(dir: &Path, tar: &Path) -> std::io::Result<()> {
+fn pack(dir: &Path, tar: &Path) -> std::io::Result<()> {
     let mut builder = tar::Builder::new(std::fs::File::create(tar)?);
     builder.follow_symlinks(false);
     builder.append_dir_all(".", dir)?;
@@ -78,17 +78,21 @@ pub fn pack(dir: &Path, tar: &Path) -> std::io::Result<()> {
 }
 
 /// A recipe's output made into what an organic submission is before any evaluator reads it: packed
-/// as it is and unpacked into `into` with links, special files and paths outside refused. Returns
-/// why it is refused.
-pub fn vetted_copy(output: &Path, into: &Path) -> Result<(), String> {
+/// as it is into `into.tar`, and unpacked into `into` with links, special files and paths outside
+/// refused. Returns the tar (the output as an artifact), or why it is refused.
+pub fn vetted_copy(output: &Path, into: &Path) -> Result<PathBuf, String> {
     let tar = into.with_extension("tar");
     pack(output, &tar).map_err(|err| format!("its output could not be read: {err}"))?;
     std::fs::create_dir_all(into).map_err(|err| format!("a work directory: {err}"))?;
-    let unpacked = unpack(&tar, into);
-    let _ = std::fs::remove_file(&tar);
-    unpacked.map_err(|fault| match fault {
-        Fault::Submission(why) | Fault::Platform(why) => why.replace("the artifact", "its output"),
-    })
+    unpack(&tar, into).map_err(|fault| {
+        let _ = std::fs::remove_file(&tar);
+        match fault {
+            Fault::Submission(why) | Fault::Platform(why) => {
+                why.replace("the artifact", "its output")
+            }
+        }
+    })?;
+    Ok(tar)
 }
 
 /// The digest of the files under `dir`: their paths relative to it and their bytes, in path order.

@@ -172,24 +172,19 @@ pub async fn train(platform: &Platform, id: &str) -> Result<()> {
             return give_up(platform, id, &why).await;
         }
     };
-    submit(platform, &task, &recipe, &model, started.elapsed()).await
+    submit(platform, &task, &recipe, &model.tar, started.elapsed()).await
 }
 
-/// Stores the model as the champion miner's submission and sends the task to evaluation.
+/// Stores the model (`tar`, as its run was vetted) as the champion miner's submission and sends the
+/// task to evaluation.
 async fn submit(
     platform: &Platform,
     task: &Task,
     recipe: &RecipeRow,
-    model: &Path,
+    tar: &Path,
     took: Duration,
 ) -> Result<()> {
-    let tar = model.with_extension("tar");
-    let (from, to) = (model.to_path_buf(), tar.clone());
-    tokio::task::spawn_blocking(move || crate::evaluation::artifact::pack(&from, &to))
-        .await
-        .map_err(|err| Error::Internal(err.to_string()))?
-        .map_err(|err| Error::Internal(format!("packing the champion's model: {err}")))?;
-    let stream = crate::storage::file_stream(&tar)
+    let stream = crate::storage::file_stream(tar)
         .await
         .map_err(|err| Error::Internal(format!("reading the champion's model: {err}")))?;
     let key = upload_key(&task.id, &recipe.miner_id);

@@ -66,7 +66,7 @@ pub async fn run(
     )
     .await
     {
-        Ok(model) => score(evaluator, evaluation, &model, &mut run.log).await,
+        Ok(model) => score(evaluator, evaluation, &model.dir, &mut run.log).await,
         Err(why) => Err(why),
     };
     run.seconds = started.elapsed().as_secs_f64();
@@ -95,9 +95,15 @@ async fn score(
     }
 }
 
+/// A recipe's model, vetted: its files, and the same files as the tar they were unpacked from.
+pub struct Model {
+    pub dir: PathBuf,
+    pub tar: PathBuf,
+}
+
 /// Trains: runs `recipe`'s image in a fresh container with the task's inputs mounted read-only, and
-/// returns the directory its model was written to, or why there is none; counts the `attempts` and
-/// keeps the container's `log`.
+/// returns the model it wrote, or why there is none; counts the `attempts` and keeps the container's
+/// `log`.
 pub async fn train(
     trainers: &Trainers,
     task: &TaskInputs<'_>,
@@ -105,7 +111,7 @@ pub async fn train(
     work: &Path,
     attempts: &mut i64,
     log: &mut String,
-) -> Result<PathBuf, String> {
+) -> Result<Model, String> {
     // By the digest recorded when it was built, never by a name that could since point elsewhere.
     let image = recipe
         .image_digest
@@ -171,10 +177,14 @@ pub async fn train(
         }
         // What the container wrote is untrusted: it becomes a model only as an organic artifact
         // does, with links and special files refused.
-        let model = work.join(format!("{}-{}-model", recipe.id, attempts));
-        evaluation::artifact::vetted_copy(&output, &model)
-            .map_err(|why| format!("the recipe's output was refused: {why}"))?;
-        return Ok(model);
+        let dir = work.join(format!("{}-{}-model", recipe.id, attempts));
+        let (from, into) = (output.clone(), dir.clone());
+        let tar =
+            tokio::task::spawn_blocking(move || evaluation::artifact::vetted_copy(&from, &into))
+                .await
+                .map_err(|err| format!("vetting its output failed: {err}"))?
+                .map_err(|why| format!("the recipe's output was refused: {why}"))?;
+        return Ok(Model { dir, tar });
     }
     Err(last_failure)
 }
