@@ -79,23 +79,30 @@ pub async fn run_next(platform: &Platform) -> Result<bool> {
             "gave up after {} attempts: the worker stopped each time",
             job.max_attempts
         );
-        db::jobs::fail(db.pool(), &job.id, &message, None, now_ms()).await?;
+        db::jobs::fail(db.pool(), &job, &message, None, now_ms()).await?;
         return Ok(true);
     }
-    let heartbeat = tokio::spawn(keep_lease(platform.clone(), job.id.clone()));
+    let heartbeat = tokio::spawn(keep_lease(platform.clone(), job.clone()));
     let outcome = run(platform, &job).await;
     heartbeat.abort();
-    match outcome {
-        Ok(()) => db::jobs::finish(db.pool(), &job.id, now_ms()).await?,
+    // Recorded only while the job is still this claim: a worker whose lease lapsed (a pause, a slow
+    // disk) must not finish or requeue the claim of the worker that took the job over.
+    let recorded = match &outcome {
+        Ok(()) => db::jobs::finish(db.pool(), &job, now_ms()).await?,
         Err(err) => {
             tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %err, "job failed");
             let retry_at =
                 (job.attempts < job.max_attempts).then(|| now_ms() + backoff(job.attempts));
-            db::jobs::fail(db.pool(), &job.id, &err.to_string(), retry_at, now_ms()).await?;
-            if retry_at.is_none() && job.kind == JobKind::EvaluateTask.as_str() {
+            let recorded =
+                db::jobs::fail(db.pool(), &job, &err.to_string(), retry_at, now_ms()).await?;
+            if recorded && retry_at.is_none() && job.kind == JobKind::EvaluateTask.as_str() {
                 crate::evaluation::job_gave_up(platform, &job.subject_id, job.attempts).await?;
             }
+            recorded
         }
+    };
+    if !recorded {
+        tracing::warn!(job = %job.id, kind = %job.kind, "the job's lease lapsed and another worker claimed it; this run's ending is not recorded");
     }
     Ok(true)
 }
@@ -125,16 +132,21 @@ async fn run(platform: &Platform, job: &JobRow) -> Result<()> {
     }
 }
 
-async fn keep_lease(platform: Platform, job_id: String) {
+async fn keep_lease(platform: Platform, job: JobRow) {
     let lease = platform.job_lease_ms;
     let mut every = tokio::time::interval(Duration::from_millis((lease / 3).max(1) as u64));
     every.tick().await;
     loop {
         every.tick().await;
-        if let Err(err) =
-            db::jobs::extend_lease(platform.db.pool(), &job_id, now_ms() + lease).await
-        {
-            tracing::warn!(job = %job_id, error = %err, "could not extend a job's lease");
+        match db::jobs::extend_lease(platform.db.pool(), &job, now_ms() + lease).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(job = %job.id, "a job's claim passed to another worker while it ran");
+                return;
+            }
+            Err(err) => {
+                tracing::warn!(job = %job.id, error = %err, "could not extend a job's lease")
+            }
         }
     }
 }

@@ -39,14 +39,33 @@ testkit::on_both_databases! {
     }
 
     async fn a_failed_job_is_retried_at_its_time_then_given_up(db: Database) {
-        let id = enqueue(&db, "a", 1_000).await;
-        claim(&db, 1_000).await.unwrap();
-        db::jobs::fail(db.pool(), &id, "storage was down", Some(20_000), 2_000).await.unwrap();
+        enqueue(&db, "a", 1_000).await;
+        let first = claim(&db, 1_000).await.unwrap();
+        assert!(db::jobs::fail(db.pool(), &first, "storage was down", Some(20_000), 2_000).await.unwrap());
         assert!(claim(&db, 19_999).await.is_none());
-        claim(&db, 20_000).await.unwrap();
-        db::jobs::fail(db.pool(), &id, "storage was down", None, 21_000).await.unwrap();
+        let second = claim(&db, 20_000).await.unwrap();
+        assert!(db::jobs::fail(db.pool(), &second, "storage was down", None, 21_000).await.unwrap());
         assert!(claim(&db, 10_000_000).await.is_none(), "a job failed for good is not run again");
         assert_eq!(db::jobs::counts(db.pool()).await.unwrap(), vec![("failed".to_string(), 1)]);
+    }
+
+    async fn a_worker_whose_lease_lapsed_cannot_finish_fail_or_extend_its_successors_claim(db: Database) {
+        enqueue(&db, "a", 1_000).await;
+        let stalled = claim(&db, 1_000).await.unwrap();
+        // The first worker stalls past its lease; another takes the job over.
+        let successor = claim(&db, 61_001).await.unwrap();
+        assert_eq!((successor.id.as_str(), successor.attempts), (stalled.id.as_str(), 2));
+        assert_ne!(stalled.claim_token, successor.claim_token);
+        // The stalled worker wakes up: its heartbeat, finish and failure all change nothing.
+        assert!(!db::jobs::extend_lease(db.pool(), &stalled, 200_000).await.unwrap());
+        assert!(!db::jobs::finish(db.pool(), &stalled, 62_000).await.unwrap());
+        assert!(!db::jobs::fail(db.pool(), &stalled, "stale", Some(62_000), 62_000).await.unwrap());
+        assert_eq!(db::jobs::counts(db.pool()).await.unwrap(), vec![("running".to_string(), 1)]);
+        assert!(claim(&db, 62_000).await.is_none(), "still the successor's, under its own lease");
+        // The successor's own claim is recorded.
+        assert!(db::jobs::extend_lease(db.pool(), &successor, 200_000).await.unwrap());
+        assert!(db::jobs::finish(db.pool(), &successor, 63_000).await.unwrap());
+        assert_eq!(db::jobs::counts(db.pool()).await.unwrap(), vec![("done".to_string(), 1)]);
     }
 
     async fn concurrent_claimers_never_share_a_job(db: Database) {

@@ -12,6 +12,8 @@ pub struct JobRow {
     pub subject_id: String,
     pub attempts: i64,
     pub max_attempts: i64,
+    /// This claim's token: heartbeats, finishing and failing count only while it is the job's.
+    pub claim_token: String,
 }
 
 pub async fn enqueue<'e>(
@@ -49,8 +51,9 @@ pub async fn enqueue_at<'e>(
     Ok(id)
 }
 
-/// Claims the oldest job that is due, or whose worker's lease ran out, for `lease_until`. On
-/// PostgreSQL, replicas claiming at once skip each other's locked rows instead of waiting.
+/// Claims the oldest job that is due, or whose worker's lease ran out, for `lease_until`, under a new
+/// claim token. On PostgreSQL, replicas claiming at once skip each other's locked rows instead of
+/// waiting.
 pub async fn claim<'e>(
     exec: impl Executor<'e, Database = Any>,
     backend: Backend,
@@ -62,71 +65,82 @@ pub async fn claim<'e>(
         Backend::Sqlite => "",
     };
     let sql = format!(
-        "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = $1, updated_at = $2 \
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = $1, updated_at = $2, \
+                         claim_token = $3 \
          WHERE id = (SELECT id FROM jobs \
                      WHERE (state = 'queued' AND run_at <= $2) OR (state = 'running' AND lease_until < $2) \
                      ORDER BY run_at LIMIT 1 {lock}) \
-         RETURNING id, kind, subject_id, attempts, max_attempts"
+         RETURNING id, kind, subject_id, attempts, max_attempts, claim_token"
     );
     sqlx::query_as(&sql)
         .bind(lease_until)
         .bind(now)
+        .bind(uuid::Uuid::new_v4().to_string())
         .fetch_optional(exec)
         .await
 }
 
-/// Extends the lease of a job its worker still holds.
+/// Extends the lease of a job while it is still `job`'s claim; false when it is not.
 pub async fn extend_lease<'e>(
     exec: impl Executor<'e, Database = Any>,
-    id: &str,
+    job: &JobRow,
     lease_until: Millis,
-) -> sqlx::Result<()> {
-    sqlx::query("UPDATE jobs SET lease_until = $1 WHERE id = $2 AND state = 'running'")
-        .bind(lease_until)
-        .bind(id)
-        .execute(exec)
-        .await?;
-    Ok(())
-}
-
-pub async fn finish<'e>(
-    exec: impl Executor<'e, Database = Any>,
-    id: &str,
-    now: Millis,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE jobs SET state = 'done', lease_until = NULL, updated_at = $1 WHERE id = $2",
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND state = 'running' AND claim_token = $3",
     )
-    .bind(now)
-    .bind(id)
+    .bind(lease_until)
+    .bind(&job.id)
+    .bind(&job.claim_token)
     .execute(exec)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
-/// Records a failed attempt: queued again at `retry_at`, or failed for good when `retry_at` is `None`.
+/// Marks `job` done while it is still this claim; false (and nothing changed) when it is not.
+pub async fn finish<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    job: &JobRow,
+    now: Millis,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE jobs SET state = 'done', lease_until = NULL, updated_at = $1 \
+         WHERE id = $2 AND state = 'running' AND claim_token = $3",
+    )
+    .bind(now)
+    .bind(&job.id)
+    .bind(&job.claim_token)
+    .execute(exec)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records a failed attempt of `job`, while it is still this claim: queued again at `retry_at`, or
+/// failed for good when `retry_at` is `None`. False (and nothing changed) when it is not the claim.
 pub async fn fail<'e>(
     exec: impl Executor<'e, Database = Any>,
-    id: &str,
+    job: &JobRow,
     error: &str,
     retry_at: Option<Millis>,
     now: Millis,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<bool> {
     let (state, run_at) = match retry_at {
         Some(at) => ("queued", at),
         None => ("failed", now),
     };
-    sqlx::query(
-        "UPDATE jobs SET state = $1, run_at = $2, last_error = $3, lease_until = NULL, updated_at = $4 WHERE id = $5",
+    let done = sqlx::query(
+        "UPDATE jobs SET state = $1, run_at = $2, last_error = $3, lease_until = NULL, updated_at = $4 \
+         WHERE id = $5 AND state = 'running' AND claim_token = $6",
     )
     .bind(state)
     .bind(run_at)
     .bind(error)
     .bind(now)
-    .bind(id)
+    .bind(&job.id)
+    .bind(&job.claim_token)
     .execute(exec)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// Job counts by state, for health pages and metrics.
