@@ -17,7 +17,8 @@ pub struct SessionUser {
 pub struct Flash {
     pub kind: FlashKind,
     pub message: String,
-    /// An API key shown once, right after it was created.
+    /// An API key shown once, right after it was created (sealed while it waits in the session: see
+    /// `web_session::seal`).
     pub secret: Option<String>,
 }
 

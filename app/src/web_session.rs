@@ -191,11 +191,11 @@ pub async fn take_flash(session: &Session) -> Result<Option<Flash>, ServerFnErro
             .flat_map(|v| v.split(';'))
             .find_map(|pair| pair.trim().strip_prefix(PAD_COOKIE)?.strip_prefix('='));
         flash.secret = pad.and_then(|pad| unseal(&sealed, pad));
-        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-            response.append_header(
-                http::header::SET_COOKIE,
-                http::HeaderValue::from_static("crucible_pad=; Path=/; Max-Age=0"),
-            );
+        let expired = http::HeaderValue::from_str(&format!("{PAD_COOKIE}=; Path=/; Max-Age=0"));
+        if let (Some(response), Ok(expired)) =
+            (use_context::<leptos_axum::ResponseOptions>(), expired)
+        {
+            response.append_header(http::header::SET_COOKIE, expired);
         }
     }
     Ok(Some(flash))
