@@ -83,6 +83,9 @@ impl Harness {
             .arg(required_env("CRUCIBLE_SITE_ROOT"))
             .args(extra)
             .env("CRUCIBLE_MIN_DATASET_ROWS", "20")
+            // The tests poll the API every 50 ms; the per-account limits are the edge test's to play.
+            .env("CRUCIBLE_API_REQUESTS_PER_MINUTE", "1000000")
+            .env("CRUCIBLE_TASKS_PER_MINUTE", "1000000")
             // With no miners registered, a task's offers close at once; it is offered again after 5 s,
             // once, and then fails: a few state changes to watch in a few seconds.
             .env("CRUCIBLE_OFFER_RETRY_SECS", "5")
