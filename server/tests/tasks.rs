@@ -80,6 +80,32 @@ testkit::on_both_databases! {
         assert_eq!(app.api("GET", &path, Some(&key), None).await.status, StatusCode::OK, "a closed stream gives its place back");
     }
 
+    async fn an_account_over_its_api_or_task_limit_is_told_when_to_try_again(db: Database) {
+        use server::http::rate_limits::{Allowances, PerMinute};
+        let mut app = TestApp::new(db).await;
+        let key = app.customer_key("busy@example.org").await;
+        let dataset = validated_dataset(&mut app, &key).await;
+        app.limit(Allowances { sign_in_per_ip: PerMinute(100), sign_up_per_ip: PerMinute(100), api_key_per_account: PerMinute(6), tasks_per_account: PerMinute(2) });
+        let request = json!({"dataset_id": dataset["id"], "model_id": "Qwen/Qwen2.5-0.5B-Instruct", "hours_to_complete": 2});
+        for _ in 0..2 {
+            assert_eq!(app.api("POST", "/api/v1/tasks", Some(&key), Some(request.clone())).await.status, StatusCode::CREATED);
+        }
+        let third = app.api("POST", "/api/v1/tasks", Some(&key), Some(request)).await;
+        assert_eq!(third.status, StatusCode::TOO_MANY_REQUESTS, "{}", third.body);
+        assert!(third.json()["error"]["message"].as_str().unwrap().contains("new tasks for this account"), "{}", third.body);
+        // Six API requests a minute: three are spent above, three more pass, the seventh waits.
+        for _ in 0..3 {
+            assert_eq!(app.api("GET", "/api/v1/account", Some(&key), None).await.status, StatusCode::OK);
+        }
+        let over = app.api("GET", "/api/v1/account", Some(&key), None).await;
+        assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS, "{}", over.body);
+        let wait: u64 = over.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=10).contains(&wait), "a refill every ten seconds: {wait}");
+        // Another account is not held back by this one.
+        let other = app.customer_key("calm@example.org").await;
+        assert_eq!(app.api("GET", "/api/v1/account", Some(&other), None).await.status, StatusCode::OK);
+    }
+
     async fn a_task_outside_the_catalogue_or_its_bounds_is_refused_by_field(db: Database) {
         let mut app = TestApp::new(db).await;
         let key = app.customer_key("owner@example.org").await;

@@ -185,6 +185,13 @@ impl TestApp {
     }
 
     /// Changes the platform's settings for the routes as well as for the jobs the test runs.
+    /// Puts the rate limits at `allowances` (every app starts with allowances too large to meet).
+    pub fn limit(&mut self, allowances: server::http::rate_limits::Allowances) {
+        self.state.rate_limits =
+            std::sync::Arc::new(server::http::rate_limits::RateLimits::new(allowances));
+        self.router = router(self.state.clone());
+    }
+
     pub fn configure(&mut self, change: impl FnOnce(&mut Platform)) {
         change(&mut self.state.platform);
         self.router = router(self.state.clone());
