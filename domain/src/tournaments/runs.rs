@@ -214,6 +214,74 @@ pub fn write_task_rows(train: &str, index: usize, tasks: usize, dir: &Path) -> s
 mod tests {
     use super::*;
 
+    /// On this machine's Docker engine: a recipe whose container leaves a link to a host file where
+    /// its model should be loses with the reason, and nothing of the link reaches an evaluator.
+    #[tokio::test]
+    async fn a_recipe_whose_output_links_to_a_host_file_loses_before_any_evaluator_reads_it() {
+        let work = tempfile::tempdir().unwrap();
+        let docker =
+            runner::DockerRunner::connect(None).expect("the Docker engine on this machine");
+        let limits = runner::Limits {
+            time: Duration::from_secs(60),
+            memory_bytes: 256 << 20,
+            ..runner::Limits::default()
+        };
+        let context = testkit::recipes::probe(work.path(), "link");
+        let image =
+            runner::DockerRunner::build(&docker, "crucible-test-link:latest", context, &limits)
+                .await
+                .expect("the probe recipe builds");
+        let trainers = Trainers {
+            docker,
+            limits,
+            build_timeout: Duration::from_secs(60),
+            max_recipe_bytes: 1 << 20,
+            allowed_bases: Vec::new(),
+        };
+        let (data, base) = (work.path().join("data"), work.path().join("base"));
+        write_task_rows("{\"a\":1}\n", 0, 1, &data).unwrap();
+        std::fs::create_dir_all(&base).unwrap();
+        let task = TaskInputs {
+            task_id: "t".into(),
+            data_dir: data,
+            task_type: "instruct",
+            base_model: &base,
+            time: Duration::from_secs(30),
+        };
+        let recipe = RecipeRow {
+            id: "r".into(),
+            miner_id: "m".into(),
+            name: "link".into(),
+            sha256: String::new(),
+            size_bytes: 0,
+            state: "built".into(),
+            image_tag: None,
+            image_digest: Some(image.id),
+            build_log: String::new(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        let (mut attempts, mut log) = (0, String::new());
+        let why = match train(
+            &trainers,
+            &task,
+            &recipe,
+            work.path(),
+            &mut attempts,
+            &mut log,
+        )
+        .await
+        {
+            Ok(_) => panic!("a model with a link to a host file was taken: {log}"),
+            Err(why) => why,
+        };
+        assert!(log.contains("wrote a link to a host file"), "{log}");
+        assert!(
+            why.contains("the recipe's output was refused") && why.contains("loss.txt"),
+            "{why}"
+        );
+    }
+
     #[test]
     fn one_task_trains_on_every_row_and_six_each_leave_out_their_own_fold() {
         let train: String = (0..12).map(|i| format!("{{\"i\":{i}}}\n")).collect();
