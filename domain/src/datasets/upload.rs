@@ -41,6 +41,15 @@ fn gib(bytes: u64) -> String {
     format!("{:.1} GiB", bytes as f64 / (1024.0 * 1024.0 * 1024.0))
 }
 
+/// The refusal of a file that does not fit in what is left of the owner's quota.
+fn over_quota(used: u64, quota: u64) -> Error {
+    Error::TooLarge(format!(
+        "this file would exceed your storage quota: {} of {} are used; delete datasets you no longer need",
+        gib(used),
+        gib(quota)
+    ))
+}
+
 pub async fn upload(
     platform: &Platform,
     owner: &User,
@@ -63,11 +72,7 @@ pub async fn upload(
     let allowed = limits.max_file_bytes.min(left);
     let too_large = || {
         if allowed < limits.max_file_bytes {
-            Error::TooLarge(format!(
-                "this file would exceed your storage quota: {} of {} are used; delete datasets you no longer need",
-                gib(used),
-                gib(limits.quota_bytes)
-            ))
+            over_quota(used, limits.quota_bytes)
         } else {
             Error::TooLarge(format!(
                 "the file is larger than the {} limit for one dataset",
@@ -129,16 +134,12 @@ pub async fn upload(
             // into room there is for one.
             let mut tx = platform.db.pool().begin().await?;
             db::users::hold(&mut *tx, &owner.id).await?;
-            let used = db::datasets::bytes_for_owner(&mut *tx, &owner.id).await?;
-            if u64::try_from(used).unwrap_or(0) + stored.size > limits.quota_bytes {
+            let used = u64::try_from(db::datasets::bytes_for_owner(&mut *tx, &owner.id).await?)
+                .unwrap_or(0);
+            if used + stored.size > limits.quota_bytes {
                 drop(tx);
                 platform.store.delete(&key).await?;
-                return Err(Error::TooLarge(format!(
-                    "this file would exceed your storage quota: {} of {} are used; delete datasets \
-                     you no longer need",
-                    gib(u64::try_from(used).unwrap_or(0)),
-                    gib(limits.quota_bytes)
-                )));
+                return Err(over_quota(used, limits.quota_bytes));
             }
             db::datasets::insert(&mut *tx, &row).await?;
             tx.commit().await?;

@@ -64,7 +64,7 @@ async fn create(
         reward_functions: None,
     };
     if let Err(refused) = state.rate_limits.task_creation(&user.id) {
-        let message = refused.message;
+        let message = super::capitalise(&refused.message);
         return redirect_with(&session, &back, FlashKind::Error, message, None).await;
     }
     match tasks::create(&state.platform, &user, &request).await {
