@@ -150,7 +150,8 @@ impl Harness {
 
     async fn click(&self, css: &str) {
         self.browser
-            .find(Locator::Css(css))
+            .wait()
+            .for_element(Locator::Css(css))
             .await
             .unwrap()
             .click()
@@ -278,6 +279,8 @@ impl Harness {
             .unwrap();
         self.fill("#task-hours", hours).await;
         self.click("[data-test='review-task']").await;
+        // The review is a new page: wait for it, or the next step acts on the page being left.
+        self.wait_for_text("[data-test='task-plan']", "Summary").await;
     }
 
     /// Confirms the reviewed task and waits for its page; the page's path.
