@@ -280,7 +280,8 @@ impl Harness {
         self.fill("#task-hours", hours).await;
         self.click("[data-test='review-task']").await;
         // The review is a new page: wait for it, or the next step acts on the page being left.
-        self.wait_for_text("[data-test='task-plan']", "Summary").await;
+        self.wait_for_text("[data-test='task-plan']", "Summary")
+            .await;
     }
 
     /// Confirms the reviewed task and waits for its page; the page's path.
