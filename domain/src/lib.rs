@@ -9,9 +9,9 @@ pub mod datasets;
 pub mod db;
 pub mod error;
 pub mod evaluation;
-pub mod jobs;
 pub mod miners;
 pub mod platform;
+pub mod queue;
 pub mod scoring;
 pub mod secret;
 pub mod session_store;
@@ -20,6 +20,7 @@ pub mod tasks;
 pub mod tournaments;
 pub mod vault;
 pub mod webhooks;
+pub mod workers;
 
 pub use error::{Error, Result};
 pub use platform::Platform;

@@ -37,6 +37,8 @@ pub struct Platform {
     /// This deployment's SS58 identity: a miner request signed for anyone else
     /// (`Epistula-Signed-For`) is refused.
     pub identity: crate::miners::Hotkey,
+    /// Each queue's workers on this server, or why a queue has none.
+    pub queue_workers: Vec<crate::queue::Workers>,
 }
 
 /// The deployment's signing key: created once, stored in the database, shared by every replica.

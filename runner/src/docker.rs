@@ -6,6 +6,7 @@
 //! (`unix:///var/run/docker.sock`, `tcp://trainer-3:2375`), so trainer hosts can be other machines.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use bollard::Docker;
@@ -209,17 +210,75 @@ impl Runner for DockerRunner {
             .docker
             .create_container(None, self.container(spec))
             .await?;
-        let id = created.id;
-        let started = Instant::now();
-        let outcome = self.run_created(&id, spec, started).await;
-        let remove = RemoveContainerOptions {
-            force: true,
-            ..Default::default()
+        let mut container = Container {
+            docker: self.docker.clone(),
+            id: created.id,
+            removed: false,
         };
-        if let Err(err) = self.docker.remove_container(&id, Some(remove)).await {
-            tracing::warn!(container = %id, error = %err, "could not remove a finished container");
-        }
+        let started = Instant::now();
+        let outcome = self.run_created(&container.id, spec, started).await;
+        container.remove().await;
         outcome
+    }
+}
+
+/// A created container, removed when its run ends, and also when the run is dropped before it ends
+/// (its job stopped by a server shutting down): then the removal runs on its own, and [`settle`]
+/// waits for it.
+struct Container {
+    docker: Docker,
+    id: String,
+    removed: bool,
+}
+
+/// Removals of containers whose runs were dropped before they ended.
+static ABANDONED: Mutex<Vec<tokio::task::JoinHandle<()>>> = Mutex::new(Vec::new());
+
+impl Container {
+    async fn remove(&mut self) {
+        self.removed = true;
+        remove(&self.docker, &self.id).await;
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        if self.removed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(container = %self.id, "a container outlived its run and no runtime is left to remove it");
+            return;
+        };
+        let (docker, id) = (self.docker.clone(), self.id.clone());
+        let removal = runtime.spawn(async move { remove(&docker, &id).await });
+        ABANDONED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(removal);
+    }
+}
+
+async fn remove(docker: &Docker, id: &str) {
+    let remove = RemoveContainerOptions {
+        force: true,
+        ..Default::default()
+    };
+    if let Err(err) = docker.remove_container(id, Some(remove)).await {
+        tracing::warn!(container = %id, error = %err, "could not remove a finished container");
+    }
+}
+
+/// Waits until every container whose run was dropped before it ended has been removed. A server calls
+/// it after stopping its workers, so that no container outlives it.
+pub async fn settle() {
+    let removals = std::mem::take(
+        &mut *ABANDONED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+    );
+    for removal in removals {
+        let _ = removal.await;
     }
 }
 

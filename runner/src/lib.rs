@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use bollard::Docker;
-pub use docker::{DockerRunner, Image, OUTPUT_MOUNT};
+pub use docker::{DockerRunner, Image, OUTPUT_MOUNT, settle};
 pub use output::used_bytes;
 pub use process::ProcessRunner;
 

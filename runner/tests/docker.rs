@@ -267,3 +267,49 @@ async fn a_fork_bomb_in_a_build_step_is_held_to_the_builds_limits() {
     );
     assert!(started.elapsed() < Duration::from_secs(30));
 }
+
+#[tokio::test]
+async fn a_run_dropped_before_it_ends_leaves_no_container_once_settled() {
+    // Its own tag, so that other tests' containers of the probe are not counted.
+    let image = probe_image().await;
+    let docker = DockerRunner::connect(None).unwrap();
+    let tag = "crucible-test-probe-abandoned:latest";
+    let options = bollard::query_parameters::TagImageOptionsBuilder::new()
+        .repo("crucible-test-probe-abandoned")
+        .tag("latest")
+        .build();
+    docker.tag_image(&image.id, Some(options)).await.unwrap();
+    let containers_of_tag = || async {
+        let all = bollard::query_parameters::ListContainersOptionsBuilder::new()
+            .all(true)
+            .build();
+        docker
+            .list_containers(Some(all))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.image.as_deref() == Some(tag))
+            .count()
+    };
+    let output = tempfile::tempdir().unwrap();
+    let runner = DockerRunner::new(docker.clone(), tag);
+    let spec = RunSpec {
+        command: vec!["sleep".into()],
+        inputs: Vec::new(),
+        output_dir: output.path().to_path_buf(),
+        env: Vec::new(),
+        limits: Limits {
+            time: Duration::from_secs(600),
+            ..Limits::default()
+        },
+    };
+    // The server stops while the run is under way: its job's future is dropped.
+    let stopped = tokio::time::timeout(Duration::from_secs(3), runner.run(&spec)).await;
+    assert!(stopped.is_err(), "the probe sleeps past the stop");
+    runner::settle().await;
+    assert_eq!(
+        containers_of_tag().await,
+        0,
+        "the container is removed, not left running"
+    );
+}

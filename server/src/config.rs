@@ -205,6 +205,9 @@ pub struct TournamentArgs {
     /// CPUs of one recipe run.
     #[arg(long, env = "CRUCIBLE_TRAINER_CPUS", default_value_t = 2.0)]
     pub trainer_cpus: f64,
+    /// How many recipe builds and runs the trainer host takes at once (its trainer queue's workers).
+    #[arg(long, env = "CRUCIBLE_TRAINER_SLOTS", default_value_t = 1)]
+    pub trainer_slots: usize,
     /// How long a recipe's image may take to build, in seconds.
     #[arg(long, env = "CRUCIBLE_RECIPE_BUILD_SECS", default_value_t = 600)]
     pub recipe_build_secs: u64,
@@ -265,7 +268,7 @@ pub struct DatasetArgs {
     pub max_upload_bytes: u64,
     /// How long a worker's claim on a background job lasts without a heartbeat, in milliseconds; a job
     /// whose worker died is taken up again after this.
-    #[arg(long, env = "CRUCIBLE_JOB_LEASE_MS", default_value_t = domain::jobs::LEASE_MS)]
+    #[arg(long, env = "CRUCIBLE_JOB_LEASE_MS", default_value_t = domain::queue::LEASE_MS)]
     pub job_lease_ms: i64,
     /// How long a miner has to accept an offer, in seconds; the round of offers closes then.
     #[arg(long, env = "CRUCIBLE_OFFER_TTL_SECS", default_value_t = 600)]
@@ -289,9 +292,15 @@ pub struct DatasetArgs {
     /// every offered miner has answered, or when the offers expire, if this many accepted.
     #[arg(long, env = "CRUCIBLE_MIN_ACCEPTED", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub min_accepted: u64,
-    /// How many background jobs this server runs at once.
+    /// How many workers the fast queue gets (offers, windows, deadlines, webhooks).
     #[arg(long, env = "CRUCIBLE_WORKERS", default_value_t = 4)]
     pub workers: usize,
+    /// How many workers the CPU queue gets (dataset validation, splitting task data).
+    #[arg(long, env = "CRUCIBLE_CPU_WORKERS", default_value_t = 1)]
+    pub cpu_workers: usize,
+    /// How many submissions this server evaluates at once (with an evaluator).
+    #[arg(long, env = "CRUCIBLE_EVALUATION_WORKERS", default_value_t = 1)]
+    pub evaluation_workers: usize,
     /// The largest model artifact a miner may submit, in bytes.
     #[arg(long, env = "CRUCIBLE_MAX_SUBMISSION_BYTES", default_value_t = 50 * 1024 * 1024 * 1024)]
     pub max_submission_bytes: u64,

@@ -19,6 +19,25 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
     let mut platform = startup::platform(&args.storage, &args.datasets, &public_url).await?;
     platform.evaluator = startup::evaluator(&args)?;
     platform.trainers = startup::trainers(&args)?;
+    platform.queue_workers = domain::workers::plan(
+        &platform,
+        domain::workers::Sizes {
+            fast: args.datasets.workers,
+            cpu: args.datasets.cpu_workers,
+            evaluation: args.datasets.evaluation_workers,
+            trainer: args.tournaments.trainer_slots,
+        },
+    );
+    for queue in &platform.queue_workers {
+        match &queue.absent {
+            None => tracing::info!(
+                queue = queue.queue.as_str(),
+                workers = queue.count,
+                "queue started"
+            ),
+            Some(why) => tracing::info!(queue = queue.queue.as_str(), "queue not started: {why}"),
+        }
+    }
     platform.tournament_schedule = args.tournaments.schedule();
     platform.webhook_reach = domain::webhooks::Reach {
         allow_private: args.webhook_allow_private,
@@ -74,25 +93,16 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
             .watch(platform.db.clone(), Duration::from_millis(100)),
     );
     let (stop_workers, stopped) = tokio::sync::watch::channel(false);
-    let workers: Vec<_> = (0..args.datasets.workers.max(1))
-        .map(|_| {
-            let mut stopped = stopped.clone();
-            tokio::spawn(domain::jobs::work(
-                platform.clone(),
-                Duration::from_millis(500),
-                async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                },
-            ))
-        })
-        .collect();
+    let workers = domain::workers::start(&platform, &platform.queue_workers, &stopped);
     let header_timeout = Duration::from_secs(args.header_timeout_secs);
     http::connections::serve(listener, router, header_timeout, shutdown_signal()).await;
-    // A job cut short here is claimed again when its lease ends: every job is safe to run twice.
+    // A job cut short here is released for the next claim (every job is safe to run twice), and the
+    // containers it ran are removed.
     let _ = stop_workers.send(true);
     for worker in workers {
         let _ = worker.await;
     }
+    runner::settle().await;
     sweeper.abort();
     forgetter.abort();
     quiet_callers.abort();

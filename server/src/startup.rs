@@ -71,6 +71,7 @@ pub async fn platform(
         webhook_reach: Default::default(),
         identity,
         vault,
+        queue_workers: Vec::new(),
     })
 }
 

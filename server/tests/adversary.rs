@@ -424,7 +424,11 @@ testkit::on_both_databases! {
         let platform = app.state.platform.clone();
         let evaluating = tokio::spawn({
             let id = id.clone();
-            async move { domain::evaluation::evaluate_task(&platform, &id).await }
+            async move {
+                domain::evaluation::evaluate_task(&platform, &id).await?;
+                while domain::workers::run_next(&platform).await? {}
+                Ok::<_, domain::Error>(())
+            }
         });
         for _ in 0..50 {
             if state_of(&mut app, &key, &id).await["state"] == "evaluating" {
@@ -552,6 +556,7 @@ testkit::on_both_databases! {
         let pool = app.state.platform.db.pool().clone();
         sqlx::query("UPDATE tasks SET state = 'preevaluation' WHERE id = $1").bind(&id).execute(&pool).await.unwrap();
         domain::evaluation::evaluate_task(&app.state.platform, &id).await.unwrap();
+        app.run_jobs().await;
         assert_eq!(state_of(&mut app, &key, &id).await["state"], "success");
         let log: String = sqlx::query_scalar("SELECT log FROM evaluations WHERE task_id = $1")
             .bind(&id).fetch_one(&pool).await.unwrap();

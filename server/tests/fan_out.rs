@@ -298,7 +298,7 @@ testkit::on_both_databases! {
         app.state.platform.scheduling.offer_ttl_ms = 60_000;
         let id = create_task(&mut app, &key).await;
         // The validation job ran already; this runs the task's preparation, which queues its offers.
-        assert!(domain::jobs::run_next(&app.state.platform).await.unwrap());
+        assert!(domain::workers::run_next(&app.state.platform).await.unwrap());
         let platform = app.state.platform.clone();
         let (a, b) = tokio::join!(
             domain::tasks::fan_out::advance(&platform, &id),
@@ -413,6 +413,7 @@ testkit::on_both_databases! {
 
         // Run again (a retried job): nothing changes.
         domain::evaluation::evaluate_task(&app.state.platform, &id).await.unwrap();
+        app.run_jobs().await;
         let again = app.api("GET", &format!("/api/v1/tasks/{id}/events"), Some(&key), None).await.json();
         assert_eq!(again["events"].as_array().unwrap().len(), events["events"].as_array().unwrap().len());
 

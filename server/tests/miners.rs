@@ -336,9 +336,15 @@ testkit::on_both_databases! {
             assert_eq!(offers["offers"].as_array().unwrap().len(), expected, "{what}");
         }
 
-        // The work queue shows the jobs the task made, by kind and state.
+        // The work queue shows the jobs the task made, by queue, kind and state, and which queues this
+        // server runs: none for evaluation or trainers, as it has neither, with the reason.
         let queue = app.get("/admin/queue").await.body;
         assert!(queue.contains("data-test=\"queue-count\"") && queue.contains("prepare_task") && queue.contains("validate_dataset"), "{queue}");
+        let workers: Vec<&str> = queue.split("data-test=\"queue-workers\"").skip(1).collect();
+        assert_eq!(workers.len(), 4, "{queue}");
+        assert!(workers[0].contains("fast") && workers[0].contains("1 worker<"), "{}", workers[0]);
+        assert!(workers[2].contains("evaluation") && workers[2].contains("not started here: no evaluator is configured"), "{}", workers[2]);
+        assert!(workers[3].contains("trainer") && workers[3].contains("not started here: no trainer hosts"), "{}", workers[3]);
         app.submit("/admin/miners", "/admin/miners/suspension", &[("hotkey", &hotkey), ("action", "reinstate")]).await;
         assert!(app.get("/admin/miners").await.body.contains("is reinstated"));
         assert_eq!(domain::miners::by_hotkey(&db, &parsed).await.unwrap().unwrap().suspended_reason, None);

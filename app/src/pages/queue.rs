@@ -1,4 +1,5 @@
-//! The admins' view of the work queue: jobs by kind and state (waiting, running, done, failed), the
+//! The admins' view of the work queue: each queue and its workers on this server (or why it has
+//! none), jobs by queue, kind and state (waiting, running, done, failed), the
 //! latest failures with their reasons (a job failed for good can be tried again), and the admins' own
 //! log — what an operator looks at first when something is stuck.
 
@@ -31,10 +32,20 @@ pub struct ActionView {
     pub at: i64,
 }
 
+/// A queue and what this server gives it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QueueWorkersView {
+    pub name: String,
+    pub runs: String,
+    /// "2 workers", or why there are none.
+    pub workers: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QueueView {
-    /// (kind, state, count)
-    pub counts: Vec<(String, String, i64)>,
+    pub queues: Vec<QueueWorkersView>,
+    /// (queue, kind, state, count)
+    pub counts: Vec<(String, String, String, i64)>,
     pub failures: Vec<FailureView>,
     pub log: Vec<ActionView>,
 }
@@ -43,13 +54,26 @@ pub struct QueueView {
 pub async fn load_queue() -> Result<QueueView, ServerFnError> {
     use crate::web_session;
     let (user, platform) = web_session::signed_in().await?;
-    let health = domain::jobs::health(&platform, &user)
+    let health = domain::queue::health(&platform.db, &user, &platform.queue_workers)
         .await
         .map_err(web_session::refused)?;
     let log = domain::admin_log::recent(&platform.db, &user, 100)
         .await
         .map_err(web_session::refused)?;
     Ok(QueueView {
+        queues: health
+            .queues
+            .into_iter()
+            .map(|q| QueueWorkersView {
+                workers: match (q.workers, q.absent) {
+                    (_, Some(why)) => format!("not started here: {why}"),
+                    (1, None) => "1 worker".to_string(),
+                    (n, None) => format!("{n} workers"),
+                },
+                name: q.name,
+                runs: q.runs,
+            })
+            .collect(),
         counts: health.counts,
         failures: health
             .failures
@@ -101,10 +125,15 @@ pub fn QueuePage() -> impl IntoView {
 
 #[component]
 fn QueueTables(queue: QueueView) -> impl IntoView {
+    let queues = queue
+        .queues
+        .into_iter()
+        .map(|q| view! { <tr data-test="queue-workers"><td>{q.name}</td><td>{q.runs}</td><td>{q.workers}</td></tr> })
+        .collect_view();
     let counts = queue
         .counts
         .into_iter()
-        .map(|(kind, state, count)| view! { <tr data-test="queue-count"><td>{kind}</td><td>{state}</td><td>{count}</td></tr> })
+        .map(|(queue, kind, state, count)| view! { <tr data-test="queue-count"><td>{queue}</td><td>{kind}</td><td>{state}</td><td>{count}</td></tr> })
         .collect_view();
     let failures = queue
         .failures
@@ -139,8 +168,13 @@ fn QueueTables(queue: QueueView) -> impl IntoView {
         .collect_view();
     view! {
         <table class="table">
-            <caption>"Jobs by kind and state"</caption>
-            <thead><tr><th scope="col">"Kind"</th><th scope="col">"State"</th><th scope="col">"Jobs"</th></tr></thead>
+            <caption>"Queues and their workers on this server"</caption>
+            <thead><tr><th scope="col">"Queue"</th><th scope="col">"Runs"</th><th scope="col">"Workers"</th></tr></thead>
+            <tbody>{queues}</tbody>
+        </table>
+        <table class="table">
+            <caption>"Jobs by queue, kind and state"</caption>
+            <thead><tr><th scope="col">"Queue"</th><th scope="col">"Kind"</th><th scope="col">"State"</th><th scope="col">"Jobs"</th></tr></thead>
             <tbody>{counts}</tbody>
         </table>
         <table class="table">

@@ -23,7 +23,7 @@ use crate::accounts::User;
 use crate::clock::now_ms;
 use crate::db;
 use crate::error::{Error, Result};
-use crate::jobs::{JobKind, MAX_ATTEMPTS};
+use crate::queue::{self, Job, Queue};
 use crate::storage::{ByteStream, ObjectKey, bytes_stream};
 
 /// Training rows travel to the object store in chunks of about this size.
@@ -130,14 +130,10 @@ pub async fn request_validation(
             message: why_not_validated(platform, &dataset).await?,
         });
     }
-    db::jobs::enqueue(
-        &mut *tx,
-        JobKind::ValidateDataset.as_str(),
-        id,
-        MAX_ATTEMPTS,
-        now,
-    )
-    .await?;
+    let job = ValidateDataset {
+        dataset_id: id.to_string(),
+    };
+    queue::enqueue(&mut *tx, &job, now).await?;
     tx.commit().await?;
     get(&platform.db, owner, id).await
 }
@@ -178,7 +174,27 @@ struct OwnTestRows {
     summary: OwnTest,
 }
 
-/// The job: validates and splits dataset `id`. Does nothing unless the dataset is `validating`.
+/// The job that validates and splits a dataset.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct ValidateDataset {
+    pub dataset_id: String,
+}
+
+impl Job for ValidateDataset {
+    const NAME: &'static str = "validate_dataset";
+    const QUEUE: Queue = Queue::Cpu;
+    type Context = Platform;
+
+    fn subject(&self) -> &str {
+        &self.dataset_id
+    }
+
+    async fn run(self, platform: Platform) -> Result<()> {
+        validate_dataset(&platform, &self.dataset_id).await
+    }
+}
+
+/// Validates and splits dataset `id`. Does nothing unless the dataset is `validating`.
 pub async fn validate_dataset(platform: &Platform, id: &str) -> Result<()> {
     let Some(row) = db::datasets::by_id(platform.db.pool(), id).await? else {
         return Ok(());

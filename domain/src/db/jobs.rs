@@ -9,54 +9,63 @@ use crate::clock::Millis;
 pub struct JobRow {
     pub id: String,
     pub kind: String,
+    pub queue: String,
     pub subject_id: String,
+    /// The job's own arguments, as JSON.
+    pub payload: String,
     pub attempts: i64,
     pub max_attempts: i64,
     /// This claim's token: heartbeats, finishing and failing count only while it is the job's.
     pub claim_token: String,
 }
 
-pub async fn enqueue<'e>(
-    exec: impl Executor<'e, Database = Any>,
-    kind: &str,
-    subject_id: &str,
-    max_attempts: i64,
-    now: Millis,
-) -> sqlx::Result<String> {
-    enqueue_at(exec, kind, subject_id, max_attempts, now, now).await
+/// A job to queue.
+#[derive(Clone, Debug)]
+pub struct NewJob<'a> {
+    pub kind: &'a str,
+    pub queue: &'a str,
+    /// What the job works on, for admins and queue positions.
+    pub subject_id: &'a str,
+    pub payload: &'a str,
+    /// Higher runs first among due jobs of its queue.
+    pub priority: i64,
+    pub max_attempts: i64,
+    pub run_at: Millis,
 }
 
-/// Queues a job that is due at `run_at`.
-pub async fn enqueue_at<'e>(
+/// Queues `job`; its id.
+pub async fn enqueue<'e>(
     exec: impl Executor<'e, Database = Any>,
-    kind: &str,
-    subject_id: &str,
-    max_attempts: i64,
-    run_at: Millis,
+    job: &NewJob<'_>,
     now: Millis,
 ) -> sqlx::Result<String> {
     let id = uuid::Uuid::now_v7().to_string();
     sqlx::query(
-        "INSERT INTO jobs (id, kind, subject_id, state, attempts, max_attempts, run_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $6)",
+        "INSERT INTO jobs (id, kind, queue, subject_id, payload, priority, state, attempts, max_attempts, \
+                           run_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0, $7, $8, $9, $9)",
     )
     .bind(&id)
-    .bind(kind)
-    .bind(subject_id)
-    .bind(max_attempts)
-    .bind(run_at)
+    .bind(job.kind)
+    .bind(job.queue)
+    .bind(job.subject_id)
+    .bind(job.payload)
+    .bind(job.priority)
+    .bind(job.max_attempts)
+    .bind(job.run_at)
     .bind(now)
     .execute(exec)
     .await?;
     Ok(id)
 }
 
-/// Claims the oldest job that is due, or whose worker's lease ran out, for `lease_until`, under a new
-/// claim token. On PostgreSQL, replicas claiming at once skip each other's locked rows instead of
-/// waiting.
+/// Claims the due job of one of `queues` with the highest priority and then the earliest due time, or
+/// one whose worker's lease ran out, for `lease_until`, under a new claim token. On PostgreSQL,
+/// replicas claiming at once skip each other's locked rows instead of waiting.
 pub async fn claim<'e>(
     exec: impl Executor<'e, Database = Any>,
     backend: Backend,
+    queues: &[&str],
     now: Millis,
     lease_until: Millis,
 ) -> sqlx::Result<Option<JobRow>> {
@@ -64,20 +73,47 @@ pub async fn claim<'e>(
         Backend::Postgres => "FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
     };
+    let names = (0..queues.len())
+        .map(|i| format!("${}", i + 4))
+        .collect::<Vec<_>>()
+        .join(", ");
     let sql = format!(
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = $1, updated_at = $2, \
                          claim_token = $3 \
          WHERE id = (SELECT id FROM jobs \
-                     WHERE (state = 'queued' AND run_at <= $2) OR (state = 'running' AND lease_until < $2) \
-                     ORDER BY run_at LIMIT 1 {lock}) \
-         RETURNING id, kind, subject_id, attempts, max_attempts, claim_token"
+                     WHERE queue IN ({names}) \
+                       AND ((state = 'queued' AND run_at <= $2) OR (state = 'running' AND lease_until < $2)) \
+                     ORDER BY priority DESC, run_at LIMIT 1 {lock}) \
+         RETURNING id, kind, queue, subject_id, payload, attempts, max_attempts, claim_token"
     );
-    sqlx::query_as(&sql)
+    let mut query = sqlx::query_as(&sql)
         .bind(lease_until)
         .bind(now)
-        .bind(uuid::Uuid::new_v4().to_string())
-        .fetch_optional(exec)
-        .await
+        .bind(uuid::Uuid::new_v4().to_string());
+    for queue in queues {
+        query = query.bind(*queue);
+    }
+    query.fetch_optional(exec).await
+}
+
+/// Gives `job` back, while it is still this claim, to be claimed again at once with this attempt not
+/// counted: its worker stopped (the server is shutting down), not the job.
+pub async fn release<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    job: &JobRow,
+    now: Millis,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE jobs SET state = 'queued', attempts = attempts - 1, run_at = $1, lease_until = NULL, \
+                         claim_token = NULL, updated_at = $1 \
+         WHERE id = $2 AND state = 'running' AND claim_token = $3",
+    )
+    .bind(now)
+    .bind(&job.id)
+    .bind(&job.claim_token)
+    .execute(exec)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Extends the lease of a job while it is still `job`'s claim; false when it is not.
@@ -155,6 +191,7 @@ pub async fn counts<'e>(
 /// How many jobs of each kind are in each state.
 #[derive(Clone, Debug, FromRow)]
 pub struct JobCount {
+    pub queue: String,
     pub kind: String,
     pub state: String,
     pub count: i64,
@@ -164,8 +201,8 @@ pub async fn counts_by_kind<'e>(
     exec: impl Executor<'e, Database = Any>,
 ) -> sqlx::Result<Vec<JobCount>> {
     sqlx::query_as(
-        "SELECT kind, state, CAST(COUNT(*) AS BIGINT) AS count FROM jobs GROUP BY kind, state \
-         ORDER BY kind, state",
+        "SELECT queue, kind, state, CAST(COUNT(*) AS BIGINT) AS count FROM jobs \
+         GROUP BY queue, kind, state ORDER BY queue, kind, state",
     )
     .fetch_all(exec)
     .await
@@ -216,7 +253,7 @@ pub async fn requeue_failed<'e>(
     .await
 }
 
-/// Where the due, queued job of `kind` for `subject_id` stands in the queue workers claim from: 1
+/// Where the due, queued job of `kind` for `subject_id` stands in its queue: 1
 /// when it is next, plus one for every job being worked on or due before it. None when it has no such
 /// job (it is running, done, or not due yet).
 pub async fn queue_position<'e>(
@@ -227,7 +264,7 @@ pub async fn queue_position<'e>(
 ) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar(
         "SELECT CAST(1 + (SELECT COUNT(*) FROM jobs ahead \
-                          WHERE ahead.id <> mine.id AND (ahead.state = 'running' \
+                          WHERE ahead.id <> mine.id AND ahead.queue = mine.queue AND (ahead.state = 'running' \
                              OR (ahead.state = 'queued' AND (ahead.run_at < mine.run_at \
                                  OR (ahead.run_at = mine.run_at AND ahead.id < mine.id))))) AS BIGINT) \
          FROM jobs mine \

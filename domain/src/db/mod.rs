@@ -149,6 +149,22 @@ impl Database {
             .map(|_| ())
     }
 
+    /// The database's own clock, in Unix milliseconds: every replica reads the same time from it, so
+    /// leases and retries do not depend on any one server's clock.
+    pub async fn now(&self) -> Result<crate::clock::Millis, sqlx::Error> {
+        let sql = match self.backend {
+            // Rounded, not truncated: the day fraction's float error would otherwise put the database a
+            // millisecond behind the server's clock, and a job queued "now" would not be due yet.
+            Backend::Sqlite => {
+                "SELECT CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS BIGINT)"
+            }
+            Backend::Postgres => {
+                "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+            }
+        };
+        sqlx::query_scalar(sql).fetch_one(&self.pool).await
+    }
+
     /// The versions of the applied migrations, oldest first.
     pub async fn applied_migrations(&self) -> Result<Vec<i64>, sqlx::Error> {
         sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")

@@ -24,7 +24,7 @@ use crate::accounts::User;
 use crate::clock::{Millis, now_ms};
 use crate::db::{self, evaluations::EvaluationRow, submissions::SubmissionRow};
 use crate::error::{Error, Result};
-use crate::jobs::{self, JobKind};
+use crate::queue::{self, Job, Queue};
 use crate::scoring::{self, Entry, Evaluation};
 use crate::tasks::{self, RunBy, Task, TaskState, window};
 
@@ -40,7 +40,82 @@ pub enum Fault {
     Platform(String),
 }
 
-/// The job: evaluates what is left of task `id`'s submissions, then scores the task.
+/// The job that starts scoring a task once its window closed: it moves the task to `evaluating` and
+/// queues one [`EvaluateSubmission`] per submission not evaluated yet, or [`ScoreTask`] when none is
+/// left. Each step holds a worker for one submission at most.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct EvaluateTask {
+    pub task_id: String,
+}
+
+impl Job for EvaluateTask {
+    const NAME: &'static str = "evaluate_task";
+    const QUEUE: Queue = Queue::Evaluation;
+    type Context = Platform;
+
+    fn subject(&self) -> &str {
+        &self.task_id
+    }
+
+    async fn run(self, platform: Platform) -> Result<()> {
+        evaluate_task(&platform, &self.task_id).await
+    }
+
+    async fn gave_up(self, platform: Platform, attempts: i64) -> Result<()> {
+        job_gave_up(&platform, &self.task_id, attempts).await
+    }
+}
+
+/// The job that evaluates one submission of an evaluating task, trying up to [`MAX_ATTEMPTS`] times
+/// when the platform is at fault.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct EvaluateSubmission {
+    pub task_id: String,
+    pub submission_id: String,
+}
+
+impl Job for EvaluateSubmission {
+    const NAME: &'static str = "evaluate_submission";
+    const QUEUE: Queue = Queue::Evaluation;
+    type Context = Platform;
+
+    /// The task, so that it finds its place in the queue.
+    fn subject(&self) -> &str {
+        &self.task_id
+    }
+
+    async fn run(self, platform: Platform) -> Result<()> {
+        evaluate_submission(&platform, &self.task_id, &self.submission_id).await
+    }
+
+    async fn gave_up(self, platform: Platform, attempts: i64) -> Result<()> {
+        job_gave_up(&platform, &self.task_id, attempts).await
+    }
+}
+
+/// The job that scores an evaluating task once each of its submissions is evaluated or failed.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct ScoreTask {
+    pub task_id: String,
+}
+
+impl Job for ScoreTask {
+    const NAME: &'static str = "score_task";
+    const QUEUE: Queue = Queue::Fast;
+    type Context = Platform;
+
+    fn subject(&self) -> &str {
+        &self.task_id
+    }
+
+    async fn run(self, platform: Platform) -> Result<()> {
+        score_task(&platform, &self.task_id).await
+    }
+}
+
+/// Moves task `id` to `evaluating` (from `preevaluation`) and queues the evaluation of each submission
+/// not evaluated yet, or its scoring when none is left. Does nothing unless the task is in one of those
+/// states.
 pub async fn evaluate_task(platform: &Platform, id: &str) -> Result<()> {
     let Some(task) = tasks::get_any(&platform.db, id).await? else {
         return Ok(());
@@ -48,12 +123,12 @@ pub async fn evaluate_task(platform: &Platform, id: &str) -> Result<()> {
     if !matches!(task.state, TaskState::Preevaluation | TaskState::Evaluating) {
         return Ok(());
     }
-    let evaluator = platform.evaluator.as_ref().ok_or_else(|| {
-        Error::Internal(
+    if platform.evaluator.is_none() {
+        return Err(Error::Internal(
             "no evaluator is configured (crucible serve --evaluator …): the task waits in preevaluation"
                 .into(),
-        )
-    })?;
+        ));
+    }
     let submissions = db::submissions::for_task(platform.db.pool(), id).await?;
     if task.state == TaskState::Preevaluation {
         let reason = format!(
@@ -69,27 +144,84 @@ pub async fn evaluate_task(platform: &Platform, id: &str) -> Result<()> {
         )
         .await?;
     }
-    let work =
-        tempfile::tempdir().map_err(|err| Error::Internal(format!("a work directory: {err}")))?;
-    let subject = Subject {
-        id: &task.id,
-        task_type: task.task_type,
-        model_id: &task.model_id,
-        splits: &task.splits,
-        reward_functions: &task.reward_functions,
+    let evaluations = evaluations_of(platform, id).await?;
+    let now = now_ms();
+    let mut tx = platform.db.pool().begin().await?;
+    let mut left = 0;
+    for submission in submissions.iter().filter(|s| !evaluated(&evaluations, s)) {
+        let job = EvaluateSubmission {
+            task_id: id.to_string(),
+            submission_id: submission.id.clone(),
+        };
+        queue::enqueue(&mut *tx, &job, now).await?;
+        left += 1;
+    }
+    if left == 0 {
+        let job = ScoreTask {
+            task_id: id.to_string(),
+        };
+        queue::enqueue(&mut *tx, &job, now).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn evaluations_of(
+    platform: &Platform,
+    task_id: &str,
+) -> Result<HashMap<String, EvaluationRow>> {
+    Ok(db::evaluations::for_task(platform.db.pool(), task_id)
+        .await?
+        .into_iter()
+        .map(|row| (row.submission_id.clone(), row))
+        .collect())
+}
+
+/// Whether `submission` has its evaluation's last word: a loss, or a failure that is its own.
+fn evaluated(evaluations: &HashMap<String, EvaluationRow>, submission: &SubmissionRow) -> bool {
+    evaluations
+        .get(&submission.id)
+        .is_some_and(|e| e.state != "pending")
+}
+
+/// Evaluates one submission of evaluating task `task_id`, unless it is evaluated already (a job run
+/// twice), then queues the task's scoring once every submission is evaluated. A submission the
+/// platform could not evaluate in [`MAX_ATTEMPTS`] tries stops the task.
+async fn evaluate_submission(
+    platform: &Platform,
+    task_id: &str,
+    submission_id: &str,
+) -> Result<()> {
+    let Some(task) = tasks::get_any(&platform.db, task_id).await? else {
+        return Ok(());
     };
-    let inputs = Inputs::prepare(platform, evaluator, &subject, work.path()).await?;
-    let mut evaluations: HashMap<String, EvaluationRow> =
-        db::evaluations::for_task(platform.db.pool(), id)
-            .await?
-            .into_iter()
-            .map(|row| (row.submission_id.clone(), row))
-            .collect();
-    for submission in &submissions {
+    if task.state != TaskState::Evaluating {
+        return Ok(());
+    }
+    let evaluator = platform.evaluator.as_ref().ok_or_else(|| {
+        Error::Internal(
+            "no evaluator is configured (crucible serve --evaluator …): the task waits in evaluating"
+                .into(),
+        )
+    })?;
+    let submissions = db::submissions::for_task(platform.db.pool(), task_id).await?;
+    let Some(submission) = submissions.iter().find(|s| s.id == submission_id) else {
+        return Ok(());
+    };
+    let mut evaluations = evaluations_of(platform, task_id).await?;
+    if !evaluated(&evaluations, submission) {
+        let work = tempfile::tempdir()
+            .map_err(|err| Error::Internal(format!("a work directory: {err}")))?;
+        let subject = Subject {
+            id: &task.id,
+            task_type: task.task_type,
+            model_id: &task.model_id,
+            splits: &task.splits,
+            reward_functions: &task.reward_functions,
+        };
+        let inputs = Inputs::prepare(platform, evaluator, &subject, work.path()).await?;
         let mut attempts = evaluations.get(&submission.id).map_or(0, |e| e.attempts);
-        let mut pending = evaluations
-            .get(&submission.id)
-            .is_none_or(|e| e.state == "pending");
+        let mut pending = true;
         while pending && attempts < MAX_ATTEMPTS {
             attempts += 1;
             let (result, log, scored) = attempt(
@@ -108,7 +240,7 @@ pub async fn evaluate_task(platform: &Platform, id: &str) -> Result<()> {
             };
             let row = EvaluationRow {
                 submission_id: submission.id.clone(),
-                task_id: id.to_string(),
+                task_id: task_id.to_string(),
                 attempts,
                 state: state.into(),
                 loss,
@@ -130,6 +262,31 @@ pub async fn evaluate_task(platform: &Platform, id: &str) -> Result<()> {
                 .unwrap_or_default();
             return stop(platform, &task, &why).await;
         }
+        // Read again: the task's other submissions may have been evaluated meanwhile.
+        evaluations = evaluations_of(platform, task_id).await?;
+    }
+    if submissions.iter().all(|s| evaluated(&evaluations, s)) {
+        let job = ScoreTask {
+            task_id: task_id.to_string(),
+        };
+        queue::enqueue(platform.db.pool(), &job, now_ms()).await?;
+    }
+    Ok(())
+}
+
+/// Scores evaluating task `id` once each of its submissions is evaluated; does nothing before, or once
+/// it is scored (the move out of `evaluating` happens once).
+async fn score_task(platform: &Platform, id: &str) -> Result<()> {
+    let Some(task) = tasks::get_any(&platform.db, id).await? else {
+        return Ok(());
+    };
+    if task.state != TaskState::Evaluating {
+        return Ok(());
+    }
+    let submissions = db::submissions::for_task(platform.db.pool(), id).await?;
+    let evaluations = evaluations_of(platform, id).await?;
+    if !submissions.iter().all(|s| evaluated(&evaluations, s)) {
+        return Ok(());
     }
     score(platform, &task, &submissions, &evaluations).await
 }
@@ -209,8 +366,10 @@ pub async fn reevaluate(platform: &Platform, admin: &User, id: &str, reason: &st
     db::evaluations::delete_for_task(&mut *tx, id).await?;
     db::scores::delete_for_task(&mut *tx, id).await?;
     db::tasks::set_winner(&mut *tx, id, None).await?;
-    let job = JobKind::EvaluateTask.as_str();
-    db::jobs::enqueue(&mut *tx, job, id, jobs::MAX_ATTEMPTS, now_ms()).await?;
+    let job = EvaluateTask {
+        task_id: id.to_string(),
+    };
+    queue::enqueue(&mut *tx, &job, now_ms()).await?;
     crate::admin_log::record(&mut *tx, &admin.email, "reevaluate_task", id, reason).await?;
     tx.commit().await?;
     platform.leaderboards.invalidate();

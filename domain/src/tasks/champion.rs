@@ -15,7 +15,7 @@ use crate::clock::{Millis, now_ms};
 use crate::datasets::TaskType;
 use crate::db::{self, recipes::RecipeRow, submissions::SubmissionRow};
 use crate::error::{Error, Result};
-use crate::jobs::{JobKind, MAX_ATTEMPTS};
+use crate::queue::{self, Job, Queue};
 use crate::tournaments::{play::kind_of, runs};
 
 /// The recipe that holds a tournament title, and whose it is.
@@ -83,8 +83,10 @@ pub(super) async fn start(platform: &Platform, task: &Task, recipe_id: &str) -> 
     )
     .await?;
     if ready && fan_out::open_training(&mut tx, task, platform.scheduling.hour_ms, now).await? {
-        let job = JobKind::TrainWithChampion.as_str();
-        db::jobs::enqueue(&mut *tx, job, &task.id, MAX_ATTEMPTS, now).await?;
+        let job = TrainWithChampion {
+            task_id: task.id.clone(),
+        };
+        queue::enqueue(&mut *tx, &job, now).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -97,9 +99,29 @@ fn training_time(left: Millis) -> Option<Duration> {
     (left > reserve).then(|| Duration::from_millis((left - reserve) as u64))
 }
 
-/// The job: trains task `id` with the champion's recipe and submits its model. Does nothing unless the
-/// task is training in champion mode and the champion's model is not in yet, so it is safe to run
-/// twice (a second run trains again with the time that is left).
+/// The job that trains a champion-mode task with the champion's recipe.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TrainWithChampion {
+    pub task_id: String,
+}
+
+impl Job for TrainWithChampion {
+    const NAME: &'static str = "train_with_champion";
+    const QUEUE: Queue = Queue::Trainer;
+    type Context = Platform;
+
+    fn subject(&self) -> &str {
+        &self.task_id
+    }
+
+    async fn run(self, platform: Platform) -> Result<()> {
+        train(&platform, &self.task_id).await
+    }
+}
+
+/// Trains task `id` with the champion's recipe and submits its model. Does nothing unless the task is
+/// training in champion mode and the champion's model is not in yet, so it is safe to run twice (a
+/// second run trains again with the time that is left).
 pub async fn train(platform: &Platform, id: &str) -> Result<()> {
     let Some(task) = get_any(&platform.db, id).await? else {
         return Ok(());

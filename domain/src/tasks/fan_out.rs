@@ -13,8 +13,8 @@ use crate::Platform;
 use crate::clock::{Millis, now_ms};
 use crate::db::{self, offers::OfferRow};
 use crate::error::{Error, Result};
-use crate::jobs::{JobKind, MAX_ATTEMPTS};
 use crate::miners::Miner;
+use crate::queue::{self, Job, Queue};
 
 /// How offers go out (Gradients: offered again every 15 minutes, up to 6 times).
 #[derive(Clone, Copy, Debug)]
@@ -85,15 +85,10 @@ pub struct Offer {
 
 /// Queues the task's next step for `at`, in the caller's transaction.
 pub(super) async fn schedule(tx: &mut Transaction<'_, Any>, id: &str, at: Millis) -> Result<()> {
-    db::jobs::enqueue_at(
-        &mut **tx,
-        JobKind::AdvanceTask.as_str(),
-        id,
-        MAX_ATTEMPTS,
-        at,
-        now_ms(),
-    )
-    .await?;
+    let job = AdvanceTask {
+        task_id: id.to_string(),
+    };
+    queue::enqueue_at(&mut **tx, &job, at, now_ms()).await?;
     Ok(())
 }
 
@@ -117,8 +112,28 @@ pub(super) async fn move_in(
     Ok(true)
 }
 
-/// The job: does whatever is due for task `id` — send this round's offers, close the round, or offer
-/// again after a delay.
+/// The job that moves a task on: offers, windows, deadlines.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AdvanceTask {
+    pub task_id: String,
+}
+
+impl Job for AdvanceTask {
+    const NAME: &'static str = "advance_task";
+    const QUEUE: Queue = Queue::Fast;
+    type Context = Platform;
+
+    fn subject(&self) -> &str {
+        &self.task_id
+    }
+
+    async fn run(self, platform: Platform) -> Result<()> {
+        advance(&platform, &self.task_id).await
+    }
+}
+
+/// Does whatever is due for task `id`: send this round's offers, close the round, or offer again after
+/// a delay.
 pub async fn advance(platform: &Platform, id: &str) -> Result<()> {
     let Some(task) = get_any(&platform.db, id).await? else {
         return Ok(());
@@ -440,8 +455,10 @@ pub(super) async fn end_training(
     }
     match failure {
         None => {
-            let job = JobKind::EvaluateTask.as_str();
-            db::jobs::enqueue(&mut **tx, job, id, MAX_ATTEMPTS, now).await?;
+            let job = crate::evaluation::EvaluateTask {
+                task_id: id.to_string(),
+            };
+            queue::enqueue(&mut **tx, &job, now).await?;
         }
         Some(why) => {
             let failed = TaskState::Failure;

@@ -26,7 +26,7 @@ use crate::clock::{Millis, now_ms};
 use crate::datasets::{self, DatasetState, TaskType, dataset::Splits};
 use crate::db::{self, Database, tasks::EventRow, tasks::TaskRow};
 use crate::error::{Error, Result};
-use crate::jobs::{JobKind, MAX_ATTEMPTS};
+use crate::queue::{self, Job, Queue};
 
 /// What a customer asks for.
 #[derive(Clone, Debug, Deserialize)]
@@ -313,14 +313,10 @@ pub async fn create(platform: &Platform, owner: &User, request: &NewTask) -> Res
         ),
     )
     .await?;
-    db::jobs::enqueue(
-        &mut *tx,
-        JobKind::PrepareTask.as_str(),
-        &row.id,
-        MAX_ATTEMPTS,
-        now,
-    )
-    .await?;
+    let job = PrepareTask {
+        task_id: row.id.clone(),
+    };
+    queue::enqueue(&mut *tx, &job, now).await?;
     tx.commit().await?;
     row.try_into()
 }
@@ -414,13 +410,22 @@ pub async fn list(db: &Database, owner: &User) -> Result<Vec<Task>> {
 /// evaluate its submissions: 1 when it is next. None when it waits for no worker (for miners, say, or
 /// for its deadline) or a worker has it now.
 pub async fn queue_position(db: &Database, task: &Task) -> Result<Option<u64>> {
-    let kind = match task.state {
-        TaskState::Pending | TaskState::PreparingData => JobKind::PrepareTask,
-        TaskState::Preevaluation | TaskState::Evaluating => JobKind::EvaluateTask,
+    use crate::evaluation::{EvaluateSubmission, EvaluateTask};
+    let kinds: &[&str] = match task.state {
+        TaskState::Pending | TaskState::PreparingData => &[PrepareTask::NAME],
+        TaskState::Preevaluation | TaskState::Evaluating => {
+            &[EvaluateTask::NAME, EvaluateSubmission::NAME]
+        }
         _ => return Ok(None),
     };
-    let position = db::jobs::queue_position(db.pool(), kind.as_str(), &task.id, now_ms()).await?;
-    Ok(position.and_then(|p| u64::try_from(p).ok()))
+    let mut positions = Vec::new();
+    for kind in kinds {
+        positions.extend(db::jobs::queue_position(db.pool(), kind, &task.id, now_ms()).await?);
+    }
+    Ok(positions
+        .into_iter()
+        .min()
+        .and_then(|p| u64::try_from(p).ok()))
 }
 
 /// The owner's task's events, oldest first.
@@ -512,8 +517,28 @@ pub async fn cancel_as_admin(db: &Database, admin: &User, id: &str, reason: &str
     }
 }
 
-/// The job: prepares a pending task's data (its dataset's splits must be stored) and sends it to look
-/// for miners. Does nothing unless the task is pending or preparing.
+/// The job that prepares a new task's data and sends it to look for miners.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PrepareTask {
+    pub task_id: String,
+}
+
+impl Job for PrepareTask {
+    const NAME: &'static str = "prepare_task";
+    const QUEUE: Queue = Queue::Cpu;
+    type Context = Platform;
+
+    fn subject(&self) -> &str {
+        &self.task_id
+    }
+
+    async fn run(self, platform: Platform) -> Result<()> {
+        prepare(&platform, &self.task_id).await
+    }
+}
+
+/// Prepares a pending task's data (its dataset's splits must be stored) and sends it to look for
+/// miners. Does nothing unless the task is pending or preparing.
 pub async fn prepare(platform: &Platform, id: &str) -> Result<()> {
     let Some(row) = db::tasks::by_id(platform.db.pool(), id).await? else {
         return Ok(());

@@ -19,8 +19,8 @@ use crate::db::{
 };
 use crate::error::{Error, Result};
 use crate::evaluation::{Inputs, Subject};
-use crate::jobs::{self, JobKind};
 use crate::miners::Miner;
+use crate::queue::{self, Job, Queue};
 use crate::tournaments::bracket::GROUP_ADVANCE;
 use crate::tournaments::runs::{self, TaskInputs};
 use crate::tournaments::{boss, bracket, points};
@@ -170,14 +170,37 @@ async fn insert(
     };
     let mut tx = db.begin().await?;
     db::tournaments::insert(&mut *tx, &row).await?;
-    let job = JobKind::AdvanceTournament.as_str();
-    db::jobs::enqueue_at(&mut *tx, job, &row.id, jobs::MAX_ATTEMPTS, closes, now).await?;
+    let job = AdvanceTournament {
+        tournament_id: row.id.clone(),
+    };
+    queue::enqueue_at(&mut *tx, &job, closes, now).await?;
     tx.commit().await?;
     Ok(row)
 }
 
-/// The job queued when a tournament ends: opens the next of its kind on the same dataset and model,
-/// unless one is open already.
+/// The job queued when a tournament ends, to open the next of its kind.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct OpenTournament {
+    /// The tournament that ended.
+    pub tournament_id: String,
+}
+
+impl Job for OpenTournament {
+    const NAME: &'static str = "open_tournament";
+    const QUEUE: Queue = Queue::Fast;
+    type Context = Platform;
+
+    fn subject(&self) -> &str {
+        &self.tournament_id
+    }
+
+    async fn run(self, platform: Platform) -> Result<()> {
+        open_next(&platform, &self.tournament_id).await
+    }
+}
+
+/// Opens the next tournament of the kind of tournament `last_id` on the same dataset and model, unless
+/// one is open already.
 pub async fn open_next(platform: &Platform, last_id: &str) -> Result<()> {
     let db = platform.db.pool();
     let Some(last) = db::tournaments::by_id(db, last_id).await? else {
@@ -238,7 +261,29 @@ pub async fn enter(
         .ok_or(Error::NotFound("entry"))
 }
 
-/// The job: takes the tournament as far as it can go now.
+/// The job that takes a tournament as far as it can go without running anything: closes registration
+/// and draws round 1, decides the matches whose runs are in, draws the next round or ends it. The runs
+/// themselves are [`RunEntrant`] jobs on the trainer queue.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct AdvanceTournament {
+    pub tournament_id: String,
+}
+
+impl Job for AdvanceTournament {
+    const NAME: &'static str = "advance_tournament";
+    const QUEUE: Queue = Queue::Fast;
+    type Context = Platform;
+
+    fn subject(&self) -> &str {
+        &self.tournament_id
+    }
+
+    async fn run(self, platform: Platform) -> Result<()> {
+        advance(&platform, &self.tournament_id).await
+    }
+}
+
+/// Takes tournament `id` as far as it can go now.
 pub async fn advance(platform: &Platform, id: &str) -> Result<()> {
     loop {
         let db = platform.db.pool();
@@ -252,7 +297,7 @@ pub async fn advance(platform: &Platform, id: &str) -> Result<()> {
                 }
             }
             "active" => {
-                play_round(platform, &tournament).await?;
+                decide_played(platform, &tournament).await?;
                 if !next_round(platform, &tournament).await? {
                     return Ok(());
                 }
@@ -267,17 +312,11 @@ pub async fn advance(platform: &Platform, id: &str) -> Result<()> {
 async fn close_registration(platform: &Platform, tournament: &TournamentRow) -> Result<bool> {
     let db = platform.db.pool();
     let now = now_ms();
-    let job = JobKind::AdvanceTournament.as_str();
+    let job = AdvanceTournament {
+        tournament_id: tournament.id.clone(),
+    };
     if now < tournament.registration_closes_at {
-        db::jobs::enqueue_at(
-            db,
-            job,
-            &tournament.id,
-            jobs::MAX_ATTEMPTS,
-            tournament.registration_closes_at,
-            now,
-        )
-        .await?;
+        queue::enqueue_at(db, &job, tournament.registration_closes_at, now).await?;
         return Ok(false);
     }
     let entries = db::tournaments::entries(db, &tournament.id).await?;
@@ -296,15 +335,7 @@ async fn close_registration(platform: &Platform, tournament: &TournamentRow) -> 
             if db::tournaments::extend_registration(&mut *tx, &tournament.id, closes, &reason, now)
                 .await?
             {
-                db::jobs::enqueue_at(
-                    &mut *tx,
-                    job,
-                    &tournament.id,
-                    jobs::MAX_ATTEMPTS,
-                    closes,
-                    now,
-                )
-                .await?;
+                queue::enqueue_at(&mut *tx, &job, closes, now).await?;
             }
         } else {
             let reason = format!(
@@ -396,24 +427,89 @@ async fn insert_match(
         outcome: String::new(),
     };
     if db::tournaments::insert_match(&mut **tx, &row).await? {
+        let now = now_ms();
         for recipe in entrants {
             db::tournaments::insert_match_entrant(&mut **tx, &row.id, recipe).await?;
+            for task_index in 0..row.tasks {
+                let run = RunEntrant {
+                    tournament_id: tournament.id.clone(),
+                    match_id: row.id.clone(),
+                    recipe_id: recipe.to_string(),
+                    task_index,
+                };
+                queue::enqueue(&mut **tx, &run, now).await?;
+            }
         }
     }
     Ok(())
 }
 
-/// Runs every entrant of the current round's undecided matches on the trainer host, then decides them.
-async fn play_round(platform: &Platform, tournament: &TournamentRow) -> Result<()> {
+/// The job that runs one entrant of a match on one of its tasks on a trainer host, and scores its model;
+/// queued for every entrant and task when the match is drawn.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct RunEntrant {
+    pub tournament_id: String,
+    pub match_id: String,
+    pub recipe_id: String,
+    pub task_index: i64,
+}
+
+impl Job for RunEntrant {
+    const NAME: &'static str = "run_entrant";
+    const QUEUE: Queue = Queue::Trainer;
+    type Context = Platform;
+
+    fn subject(&self) -> &str {
+        &self.match_id
+    }
+
+    async fn run(self, platform: Platform) -> Result<()> {
+        run_entrant(&platform, &self).await
+    }
+}
+
+/// Runs `job`'s recipe on its task and records the run, unless it is recorded already (a job run
+/// twice), then has the tournament advance: deciding the match once its last run is in.
+async fn run_entrant(platform: &Platform, job: &RunEntrant) -> Result<()> {
     let db = platform.db.pool();
-    let matches: Vec<MatchRow> = db::tournaments::matches(db, &tournament.id)
+    let Some(tournament) = db::tournaments::by_id(db, &job.tournament_id).await? else {
+        return Ok(());
+    };
+    let played = db::tournaments::matches(db, &tournament.id)
         .await?
         .into_iter()
-        .filter(|m| m.round == tournament.round && m.state == "playing")
-        .collect();
-    if matches.is_empty() {
+        .find(|m| m.id == job.match_id);
+    let Some(played) = played.filter(|m| m.state == "playing" && tournament.state == "active")
+    else {
         return Ok(());
+    };
+    let recorded = db::tournaments::runs(db, &tournament.id)
+        .await?
+        .iter()
+        .any(|r| {
+            r.match_id == job.match_id
+                && r.recipe_id == job.recipe_id
+                && r.task_index == job.task_index
+        });
+    if !recorded {
+        let row = run_once(platform, &tournament, &played, job).await?;
+        db::tournaments::record_run(db, &row).await?;
     }
+    let next = AdvanceTournament {
+        tournament_id: tournament.id.clone(),
+    };
+    queue::enqueue(db, &next, now_ms()).await?;
+    Ok(())
+}
+
+/// One run of `job`'s recipe in its sandbox, scored on the tournament's held-out split.
+async fn run_once(
+    platform: &Platform,
+    tournament: &TournamentRow,
+    played: &MatchRow,
+    job: &RunEntrant,
+) -> Result<RunRow> {
+    let db = platform.db.pool();
     let trainers = platform
         .trainers
         .as_ref()
@@ -421,6 +517,9 @@ async fn play_round(platform: &Platform, tournament: &TournamentRow) -> Result<(
     let evaluator = platform.evaluator.as_ref().ok_or_else(|| {
         Error::Internal("no evaluator is configured: tournament runs cannot be scored".into())
     })?;
+    let recipe = db::recipes::by_id(db, &job.recipe_id)
+        .await?
+        .ok_or(Error::NotFound("recipe"))?;
     let work =
         tempfile::tempdir().map_err(|err| Error::Internal(format!("a work directory: {err}")))?;
     let splits = splits_of(tournament);
@@ -436,61 +535,58 @@ async fn play_round(platform: &Platform, tournament: &TournamentRow) -> Result<(
         .await
         .map_err(|err| Error::Internal(format!("reading the training split: {err}")))?;
     let train = String::from_utf8_lossy(&train);
-    let time =
-        std::time::Duration::from_millis((tournament.hours * platform.scheduling.hour_ms) as u64);
+    let index = job.task_index;
+    let data_dir = work.path().join(format!("{}-{index}", played.id));
+    runs::write_task_rows(&train, index as usize, played.tasks as usize, &data_dir)
+        .map_err(|err| Error::Internal(format!("writing a task's rows: {err}")))?;
+    let task = TaskInputs {
+        task_id: format!(
+            "{}-r{}-m{}-t{index}",
+            tournament.id, played.round, played.position
+        ),
+        data_dir,
+        task_type: &tournament.task_type,
+        base_model: inputs.base_model(),
+        time: std::time::Duration::from_millis(
+            (tournament.hours * platform.scheduling.hour_ms) as u64,
+        ),
+    };
+    tracing::info!(tournament = %tournament.id, recipe = %recipe.id, task = index, "running a recipe");
+    let run = runs::run(trainers, evaluator, &inputs, &task, &recipe, work.path()).await;
+    let (state, loss, error) = match run.loss {
+        Ok(loss) => ("done", Some(loss), None),
+        Err(why) => ("failed", None, Some(why)),
+    };
+    Ok(RunRow {
+        match_id: played.id.clone(),
+        recipe_id: recipe.id.clone(),
+        task_index: index,
+        state: state.into(),
+        attempts: run.attempts,
+        loss,
+        error,
+        log: run.log,
+        seconds: run.seconds,
+        updated_at: now_ms(),
+    })
+}
+
+/// Decides each of the current round's matches whose every run is in (a bye has none).
+async fn decide_played(platform: &Platform, tournament: &TournamentRow) -> Result<()> {
+    let db = platform.db.pool();
     let entrants = db::tournaments::match_entrants(db, &tournament.id).await?;
     let runs = db::tournaments::runs(db, &tournament.id).await?;
-    for played in &matches {
-        let mut recipes = Vec::new();
-        for entrant in entrants.iter().filter(|e| e.match_id == played.id) {
-            let recipe = db::recipes::by_id(db, &entrant.recipe_id)
-                .await?
-                .ok_or(Error::NotFound("recipe"))?;
-            recipes.push(recipe);
+    let matches = db::tournaments::matches(db, &tournament.id).await?;
+    for played in matches
+        .iter()
+        .filter(|m| m.round == tournament.round && m.state == "playing")
+    {
+        let expected =
+            entrants.iter().filter(|e| e.match_id == played.id).count() as i64 * played.tasks;
+        let recorded = runs.iter().filter(|r| r.match_id == played.id).count() as i64;
+        if recorded >= expected {
+            decide(platform, tournament, played).await?;
         }
-        for index in 0..played.tasks {
-            let data_dir = work.path().join(format!("{}-{index}", played.id));
-            runs::write_task_rows(&train, index as usize, played.tasks as usize, &data_dir)
-                .map_err(|err| Error::Internal(format!("writing a task's rows: {err}")))?;
-            let task = TaskInputs {
-                task_id: format!(
-                    "{}-r{}-m{}-t{index}",
-                    tournament.id, played.round, played.position
-                ),
-                data_dir,
-                task_type: &tournament.task_type,
-                base_model: inputs.base_model(),
-                time,
-            };
-            for recipe in &recipes {
-                let done = runs.iter().any(|r| {
-                    r.match_id == played.id && r.recipe_id == recipe.id && r.task_index == index
-                });
-                if done {
-                    continue;
-                }
-                tracing::info!(tournament = %tournament.id, recipe = %recipe.id, task = index, "running a recipe");
-                let run = runs::run(trainers, evaluator, &inputs, &task, recipe, work.path()).await;
-                let (state, loss, error) = match run.loss {
-                    Ok(loss) => ("done", Some(loss), None),
-                    Err(why) => ("failed", None, Some(why)),
-                };
-                let row = RunRow {
-                    match_id: played.id.clone(),
-                    recipe_id: recipe.id.clone(),
-                    task_index: index,
-                    state: state.into(),
-                    attempts: run.attempts,
-                    loss,
-                    error,
-                    log: run.log,
-                    seconds: run.seconds,
-                    updated_at: now_ms(),
-                };
-                db::tournaments::record_run(db, &row).await?;
-            }
-        }
-        decide(platform, tournament, played).await?;
     }
     Ok(())
 }
@@ -743,9 +839,11 @@ async fn schedule_next(
     tournament: &TournamentRow,
     now: Millis,
 ) -> Result<()> {
-    let job = JobKind::OpenTournament.as_str();
+    let job = OpenTournament {
+        tournament_id: tournament.id.clone(),
+    };
     let at = now + platform.tournament_schedule.gap_ms;
-    db::jobs::enqueue_at(&mut **tx, job, &tournament.id, jobs::MAX_ATTEMPTS, at, now).await?;
+    queue::enqueue_at(&mut **tx, &job, at, now).await?;
     Ok(())
 }
 

@@ -11,8 +11,8 @@ use crate::Platform;
 use crate::clock::{Millis, now_ms};
 use crate::db::{self, recipes::RecipeRow};
 use crate::error::{Error, Result};
-use crate::jobs::{self, JobKind};
 use crate::miners::Miner;
+use crate::queue::{self, Job, Queue};
 use crate::storage::{self, ObjectKey};
 use crate::tournaments::dockerfile;
 
@@ -123,8 +123,10 @@ pub async fn upload(
         .await?;
     let mut tx = platform.db.pool().begin().await?;
     db::recipes::insert(&mut *tx, &row).await?;
-    let job = JobKind::BuildRecipe.as_str();
-    db::jobs::enqueue(&mut *tx, job, &row.id, jobs::MAX_ATTEMPTS, row.created_at).await?;
+    let job = BuildRecipe {
+        recipe_id: row.id.clone(),
+    };
+    queue::enqueue(&mut *tx, &job, row.created_at).await?;
     tx.commit().await?;
     Ok(row.into())
 }
@@ -184,8 +186,28 @@ pub async fn of_miner(platform: &Platform, miner: &Miner) -> Result<Vec<Recipe>>
     Ok(rows.into_iter().map(Recipe::from).collect())
 }
 
-/// The job: builds an uploaded recipe on the trainer host. A build that fails (a bad Dockerfile, the
-/// time limit) is recorded with its log and not retried; an engine that cannot be reached is.
+/// The job that builds an uploaded recipe.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct BuildRecipe {
+    pub recipe_id: String,
+}
+
+impl Job for BuildRecipe {
+    const NAME: &'static str = "build_recipe";
+    const QUEUE: Queue = Queue::Trainer;
+    type Context = Platform;
+
+    fn subject(&self) -> &str {
+        &self.recipe_id
+    }
+
+    async fn run(self, platform: Platform) -> Result<()> {
+        build(&platform, &self.recipe_id).await
+    }
+}
+
+/// Builds an uploaded recipe on the trainer host. A build that fails (a bad Dockerfile, the time
+/// limit) is recorded with its log and not retried; an engine that cannot be reached is.
 pub async fn build(platform: &Platform, id: &str) -> Result<()> {
     let Some(row) = db::recipes::by_id(platform.db.pool(), id).await? else {
         return Ok(());

@@ -21,7 +21,7 @@ use crate::db::{
     webhooks::{DeliveryRow, WebhookRow},
 };
 use crate::error::{Error, Result};
-use crate::jobs::{JobKind, MAX_ATTEMPTS};
+use crate::queue::{self, Job, Queue};
 use crate::tasks::TaskState;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -176,21 +176,37 @@ pub(crate) async fn task_ended(
             updated_at: now,
         };
         if db::webhooks::insert_delivery(&mut **tx, &delivery).await? {
-            db::jobs::enqueue(
-                &mut **tx,
-                JobKind::DeliverWebhook.as_str(),
-                &delivery.id,
-                MAX_ATTEMPTS,
-                now,
-            )
-            .await?;
+            let job = DeliverWebhook {
+                delivery_id: delivery.id.clone(),
+            };
+            queue::enqueue(&mut **tx, &job, now).await?;
         }
     }
     Ok(())
 }
 
-/// The job: POSTs delivery `id`; an answer other than 2xx is an error (retried by the job queue with
-/// backoff) until the last attempt, which marks the delivery failed.
+/// The job that POSTs one delivery.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeliverWebhook {
+    pub delivery_id: String,
+}
+
+impl Job for DeliverWebhook {
+    const NAME: &'static str = "deliver_webhook";
+    const QUEUE: Queue = Queue::Fast;
+    type Context = Platform;
+
+    fn subject(&self) -> &str {
+        &self.delivery_id
+    }
+
+    async fn run(self, platform: Platform) -> Result<()> {
+        deliver(&platform, &self.delivery_id).await
+    }
+}
+
+/// POSTs delivery `id`; an answer other than 2xx is an error (retried by the job queue with backoff)
+/// until the last attempt, which marks the delivery failed.
 pub async fn deliver(platform: &Platform, id: &str) -> Result<()> {
     let Some(delivery) = db::webhooks::delivery(platform.db.pool(), id).await? else {
         return Ok(());
@@ -217,7 +233,7 @@ pub async fn deliver(platform: &Platform, id: &str) -> Result<()> {
         Ok(status) => ("pending", format!("HTTP {status}")),
         Err(why) => ("pending", why.clone()),
     };
-    let state = if state == "pending" && attempts >= MAX_ATTEMPTS {
+    let state = if state == "pending" && attempts >= DeliverWebhook::MAX_ATTEMPTS {
         "failed"
     } else {
         state

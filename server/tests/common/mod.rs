@@ -74,11 +74,11 @@ impl TestApp {
         .await
         .unwrap();
         let identity = domain::platform::derived_identity(&signing_key);
-        let platform = Platform {
+        let mut platform = Platform {
             db,
             store: std::sync::Arc::new(store),
             signing_key,
-            job_lease_ms: domain::jobs::LEASE_MS,
+            job_lease_ms: domain::queue::LEASE_MS,
             // Short rounds of offers, so that tests see them close.
             scheduling: domain::tasks::Scheduling {
                 offer_ttl_ms: 400,
@@ -98,6 +98,7 @@ impl TestApp {
             webhook_reach: Default::default(),
             identity,
             vault: domain::vault::Vault::open_or_create(&dir.path().join("secrets.key")).unwrap(),
+            queue_workers: Vec::new(),
             dataset_limits: domain::datasets::Limits {
                 min_usable_rows: 100,
                 ..Default::default()
@@ -107,6 +108,13 @@ impl TestApp {
                 quota_bytes: 6 * 1024 * 1024,
             },
         };
+        let one_each = domain::workers::Sizes {
+            fast: 1,
+            cpu: 1,
+            evaluation: 1,
+            trainer: 1,
+        };
+        platform.queue_workers = domain::workers::plan(&platform, one_each);
         let leptos = LeptosOptions::builder()
             .output_name("crucible")
             .site_root(dir.path().join("site").to_string_lossy().as_ref())
@@ -199,7 +207,10 @@ impl TestApp {
 
     /// Runs background jobs until none is due.
     pub async fn run_jobs(&self) {
-        while domain::jobs::run_next(&self.state.platform).await.unwrap() {}
+        while domain::workers::run_next(&self.state.platform)
+            .await
+            .unwrap()
+        {}
     }
 
     pub fn session_cookie(&self) -> Option<&String> {

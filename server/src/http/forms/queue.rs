@@ -30,7 +30,7 @@ async fn retry(
         Ok(user) => user,
         Err(to_sign_in) => return to_sign_in,
     };
-    let (kind, message) = match domain::jobs::retry(&state.platform, &admin, &id).await {
+    let (kind, message) = match domain::queue::retry(&state.platform.db, &admin, &id).await {
         Ok(job) => (
             FlashKind::Success,
             format!(
