@@ -19,11 +19,11 @@ pub struct Platform {
     /// How long a worker's claim on a job lasts without a heartbeat.
     pub job_lease_ms: crate::clock::Millis,
     /// How offers go out to miners, how often a task is offered again, and the largest submission.
-    pub scheduling: crate::tasks::Scheduling,
+    pub scheduling: crate::tasks::scheduling::Scheduling,
     /// The miners waiting on a long poll for offers, woken when one arrives.
-    pub offer_watch: crate::tasks::OfferWatch,
+    pub offer_watch: crate::tasks::offer_watch::OfferWatch,
     /// What evaluates submissions after a deadline; without one, tasks wait in `preevaluation`.
-    pub evaluator: Option<crate::evaluation::Evaluator>,
+    pub evaluator: Option<crate::evaluation::evaluator::Evaluator>,
     /// The public leaderboards, computed at most every few seconds.
     pub leaderboards: crate::scoring::Leaderboards,
     /// Where tournament recipes are built and run; without one, the platform runs no tournaments.
@@ -31,7 +31,7 @@ pub struct Platform {
     /// When tournaments open and how long they take entries.
     pub tournament_schedule: crate::tournaments::Schedule,
     /// Where webhooks may be delivered: public addresses only, unless tests or development allow more.
-    pub webhook_reach: crate::webhooks::Reach,
+    pub webhook_reach: crate::webhooks::reach::Reach,
     /// Seals the secrets kept in the database that the platform must read back (webhook secrets).
     pub vault: crate::vault::Vault,
     /// This deployment's SS58 identity: a miner request signed for anyone else

@@ -1,11 +1,14 @@
-//! What this server's background workers run: every kind of job, registered once at start-up, and how
-//! many workers each queue gets. Workflows know nothing of this module; it knows every workflow's jobs.
+//! What this server's background workers run: every kind of job, registered once at start-up, how
+//! many workers each queue gets, and where a task waits among the jobs. Workflows know nothing of this
+//! module; it knows every workflow's jobs.
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use crate::Platform;
-use crate::queue::{Queue, Registry, Worker, Workers};
+use crate::db::{self, Database};
+use crate::queue::{Job, Queue, Registry, Worker, Workers};
+use crate::tasks::{Task, TaskState};
 use crate::{datasets, evaluation, tasks, tournaments, webhooks};
 
 static REGISTRY: LazyLock<Arc<Registry<Platform>>> = LazyLock::new(|| {
@@ -91,4 +94,27 @@ pub fn start(
         }
     }
     handles
+}
+
+/// Where a task waits in the work queue while it waits for a worker to prepare its data or to evaluate
+/// its submissions: 1 when it is next. None when it waits for no worker (for miners, say, or for its
+/// deadline) or a worker has it now.
+pub async fn queue_position(db: &Database, task: &Task) -> crate::Result<Option<u64>> {
+    let kinds: &[&str] = match task.state {
+        TaskState::Pending | TaskState::PreparingData => &[tasks::PrepareTask::NAME],
+        TaskState::Preevaluation | TaskState::Evaluating => &[
+            evaluation::EvaluateTask::NAME,
+            evaluation::EvaluateSubmission::NAME,
+        ],
+        _ => return Ok(None),
+    };
+    let now = db.now().await?;
+    let mut positions = Vec::new();
+    for kind in kinds {
+        positions.extend(db::jobs::queue_position(db.pool(), kind, &task.id, now).await?);
+    }
+    Ok(positions
+        .into_iter()
+        .min()
+        .and_then(|p| u64::try_from(p).ok()))
 }

@@ -86,6 +86,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
             rate_limits.forget_quiet();
         }
     });
+    let relay = tokio::spawn(relay_ended_tasks(platform.db.clone()));
     let offer_watch = tokio::spawn(
         platform
             .offer_watch
@@ -107,6 +108,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
     forgetter.abort();
     quiet_callers.abort();
     offer_watch.abort();
+    relay.abort();
     tracing::info!("stopped");
     Ok(())
 }
@@ -122,6 +124,18 @@ async fn sweep_sessions(store: DbSessionStore) {
             Err(err) => {
                 tracing::warn!(error = %err, "sweeping expired sessions failed; will retry")
             }
+        }
+    }
+}
+
+/// Relays ended tasks from the tasks' outbox to their owners' webhooks, every quarter second. Safe on
+/// any number of replicas at once: each ended task is taken once.
+async fn relay_ended_tasks(db: domain::db::Database) {
+    let mut every = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        every.tick().await;
+        if let Err(err) = domain::webhooks::relay_ended_tasks(&db).await {
+            tracing::warn!(error = %err, "relaying ended tasks to webhooks failed; will retry");
         }
     }
 }

@@ -73,7 +73,7 @@ pub async fn load_task(id: String) -> Result<TaskDetail, ServerFnError> {
             points: s.points,
         })
         .collect();
-    let queue_position = domain::tasks::queue_position(&platform.db, &task)
+    let queue_position = domain::workers::queue_position(&platform.db, &task)
         .await
         .map_err(web_session::failed)?;
     Ok(TaskDetail {

@@ -152,6 +152,59 @@ pub async fn insert_event<'e>(
     Ok(())
 }
 
+/// An ended task's event, waiting in the outbox to be announced.
+#[derive(Clone, Debug, FromRow)]
+pub struct OutboxRow {
+    pub event_id: String,
+    pub task_id: String,
+    pub state: String,
+    pub reason: String,
+    pub at: Millis,
+}
+
+/// Puts `event` (a move to an end state) in the outbox, in the caller's transaction.
+pub async fn insert_outbox<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    event: &EventRow,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO task_outbox (event_id, task_id, state, reason, at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&event.id)
+    .bind(&event.task_id)
+    .bind(&event.to_state)
+    .bind(&event.reason)
+    .bind(event.at)
+    .execute(exec)
+    .await?;
+    Ok(())
+}
+
+/// The oldest events waiting in the outbox.
+pub async fn outbox<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    limit: i64,
+) -> sqlx::Result<Vec<OutboxRow>> {
+    sqlx::query_as(
+        "SELECT event_id, task_id, state, reason, at FROM task_outbox ORDER BY at, event_id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(exec)
+    .await
+}
+
+/// Takes `event_id` out of the outbox; false when another relay took it first.
+pub async fn take_from_outbox<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    event_id: &str,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query("DELETE FROM task_outbox WHERE event_id = $1")
+        .bind(event_id)
+        .execute(exec)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// The task's events, oldest first.
 pub async fn events<'e>(
     exec: impl Executor<'e, Database = Any>,

@@ -10,7 +10,7 @@
 //! short carries on where it stood.
 
 pub(crate) mod artifact;
-mod evaluator;
+pub mod evaluator;
 mod inputs;
 
 pub use evaluator::{Evaluator, REFUSED_EXIT, Scoring, score_model};
@@ -358,7 +358,16 @@ pub async fn reevaluate(platform: &Platform, admin: &User, id: &str, reason: &st
     }
     let why = format!("evaluated again at an admin's request: {reason}");
     let mut tx = db.pool().begin().await?;
-    if !tasks::transition_in(&mut tx, id, task.state, TaskState::Evaluating, &why).await? {
+    if !tasks::transition_in(
+        &mut tx,
+        id,
+        task.state,
+        TaskState::Evaluating,
+        &why,
+        now_ms(),
+    )
+    .await?
+    {
         return Err(conflict(
             "the task changed meanwhile; look at it again".to_string(),
         ));
@@ -465,7 +474,7 @@ async fn score(
     };
     let now = now_ms();
     let mut tx = platform.db.pool().begin().await?;
-    if !tasks::transition_in(&mut tx, &task.id, TaskState::Evaluating, to, &reason).await? {
+    if !tasks::transition_in(&mut tx, &task.id, TaskState::Evaluating, to, &reason, now).await? {
         return Ok(());
     }
     if awards_points {

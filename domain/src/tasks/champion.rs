@@ -73,7 +73,7 @@ pub(super) async fn start(platform: &Platform, task: &Task, recipe_id: &str) -> 
     );
     let now = now_ms();
     let mut tx = platform.db.pool().begin().await?;
-    let ready = fan_out::move_in(
+    let ready = super::transition_in(
         &mut tx,
         &task.id,
         TaskState::PreparingData,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, Transaction};
 
-use super::{RunBy, Task, TaskState, event, get_any};
+use super::{RunBy, Task, TaskState, get_any, transition_in};
 use crate::Platform;
 use crate::clock::{Millis, now_ms};
 use crate::db::{self, offers::OfferRow};
@@ -16,59 +16,7 @@ use crate::error::{Error, Result};
 use crate::miners::Miner;
 use crate::queue::{self, Job, Queue};
 
-/// How offers go out (Gradients: offered again every 15 minutes, up to 6 times).
-#[derive(Clone, Copy, Debug)]
-pub struct Scheduling {
-    /// How long a miner has to accept an offer; the round closes then.
-    pub offer_ttl_ms: Millis,
-    pub retry_delay_ms: Millis,
-    /// Rounds after the first before the task fails for want of miners.
-    pub max_retries: i64,
-    /// How long one hour of a task's window lasts: 3,600,000 ms, shortened only for tests and demos.
-    pub hour_ms: Millis,
-    /// How many miners a text task is offered to (Gradients: 8–15), and an image task (15–25); every
-    /// eligible miner when there are fewer.
-    pub text_pool: PoolSize,
-    pub image_pool: PoolSize,
-    /// How many acceptances a window needs (Gradients' `MINIMUM_MINER_POOL`: 1). The window opens as
-    /// soon as the pool's maximum has accepted or every offered miner has answered, or when the offers
-    /// expire, provided this many accepted; otherwise the task is delayed and offered again.
-    pub min_accepted: u64,
-    /// The largest model artifact a miner may submit, in bytes.
-    pub max_submission_bytes: u64,
-}
-
-/// A pool's size: how many miners a task is offered to, at least `min` where there are that many
-/// eligible, at most `max`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PoolSize {
-    pub min: u64,
-    pub max: u64,
-}
-
-impl Scheduling {
-    pub fn pool(&self, task_type: crate::datasets::TaskType) -> PoolSize {
-        match task_type {
-            crate::datasets::TaskType::Image => self.image_pool,
-            _ => self.text_pool,
-        }
-    }
-}
-
-impl Default for Scheduling {
-    fn default() -> Self {
-        Scheduling {
-            offer_ttl_ms: 10 * 60_000,
-            retry_delay_ms: 15 * 60_000,
-            max_retries: 6,
-            hour_ms: 3_600_000,
-            text_pool: PoolSize { min: 8, max: 15 },
-            image_pool: PoolSize { min: 15, max: 25 },
-            min_accepted: 1,
-            max_submission_bytes: 50 * 1024 * 1024 * 1024,
-        }
-    }
-}
+pub use super::scheduling::{PoolSize, Scheduling};
 
 /// An open offer as its miner sees it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -90,26 +38,6 @@ pub(super) async fn schedule(tx: &mut Transaction<'_, Any>, id: &str, at: Millis
     };
     queue::enqueue_at(&mut **tx, &job, at, now_ms()).await?;
     Ok(())
-}
-
-/// Moves the task within `tx`, with its event; false when it was not in `from`.
-pub(super) async fn move_in(
-    tx: &mut Transaction<'_, Any>,
-    id: &str,
-    from: TaskState,
-    to: TaskState,
-    reason: &str,
-    now: Millis,
-) -> Result<bool> {
-    debug_assert!(from.can_move_to(to));
-    if !db::tasks::change_state(&mut **tx, id, from.as_str(), to.as_str(), now).await? {
-        return Ok(false);
-    }
-    db::tasks::insert_event(&mut **tx, &event(id, Some(from), to, reason, now)).await?;
-    if to.is_terminal() {
-        crate::webhooks::task_ended(tx, id, to, reason, now).await?;
-    }
-    Ok(true)
 }
 
 /// The job that moves a task on: offers, windows, deadlines.
@@ -159,7 +87,7 @@ pub async fn advance(platform: &Platform, id: &str) -> Result<()> {
                 task.round, platform.scheduling.max_retries
             );
             let now = now_ms();
-            if move_in(
+            if transition_in(
                 &mut tx,
                 id,
                 TaskState::Delayed,
@@ -303,7 +231,7 @@ async fn close_round(platform: &Platform, task: &Task) -> Result<()> {
              create the task again later or with a smaller model",
             round + 1
         );
-        move_in(
+        transition_in(
             &mut tx,
             &task.id,
             TaskState::LookingForNodes,
@@ -318,7 +246,7 @@ async fn close_round(platform: &Platform, task: &Task) -> Result<()> {
             "only {accepted} of the {needed} miners needed accepted; offering again in {}",
             in_words(platform.scheduling.retry_delay_ms)
         );
-        if move_in(
+        if transition_in(
             &mut tx,
             &task.id,
             TaskState::LookingForNodes,
@@ -355,7 +283,7 @@ async fn start_window(
     now: Millis,
 ) -> Result<()> {
     let reason = format!("{accepted} miners accepted; the pool is set");
-    if move_in(
+    if transition_in(
         tx,
         &task.id,
         TaskState::LookingForNodes,
@@ -383,7 +311,7 @@ pub(super) async fn open_training(
         "the window is open: {} hours, until the deadline",
         task.hours_to_complete
     );
-    if !move_in(
+    if !transition_in(
         tx,
         &task.id,
         TaskState::Ready,
@@ -441,7 +369,7 @@ pub(super) async fn end_training(
     failure: Option<&str>,
     now: Millis,
 ) -> Result<bool> {
-    if !move_in(
+    if !transition_in(
         tx,
         id,
         TaskState::Training,
@@ -462,7 +390,7 @@ pub(super) async fn end_training(
         }
         Some(why) => {
             let failed = TaskState::Failure;
-            move_in(tx, id, TaskState::Preevaluation, failed, why, now).await?;
+            transition_in(tx, id, TaskState::Preevaluation, failed, why, now).await?;
         }
     }
     Ok(true)

@@ -8,6 +8,7 @@ pub mod fan_out;
 pub mod offer_watch;
 pub mod result;
 pub mod rewards;
+pub mod scheduling;
 pub mod state;
 pub mod window;
 
@@ -355,29 +356,32 @@ pub async fn transition(
         )));
     }
     let mut tx = db.pool().begin().await?;
-    if !transition_in(&mut tx, id, from, to, reason).await? {
+    if !transition_in(&mut tx, id, from, to, reason, now_ms()).await? {
         return Ok(false);
     }
     tx.commit().await?;
     Ok(true)
 }
 
-/// `transition` inside the caller's transaction, for a move that goes with other writes. It does not
-/// check `can_move_to`: the caller has decided the move is allowed.
+/// `transition` inside the caller's transaction, for a move that goes with other writes: the one
+/// place a task's state changes. The caller has decided the move is allowed (an admin's re-evaluation
+/// makes one that `can_move_to` does not). A move to an end state
+/// also goes in the outbox, from which webhooks announce it.
 pub(crate) async fn transition_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     id: &str,
     from: TaskState,
     to: TaskState,
     reason: &str,
+    now: Millis,
 ) -> Result<bool> {
-    let now = now_ms();
     if !db::tasks::change_state(&mut **tx, id, from.as_str(), to.as_str(), now).await? {
         return Ok(false);
     }
-    db::tasks::insert_event(&mut **tx, &event(id, Some(from), to, reason, now)).await?;
+    let event = event(id, Some(from), to, reason, now);
+    db::tasks::insert_event(&mut **tx, &event).await?;
     if to.is_terminal() {
-        crate::webhooks::task_ended(tx, id, to, reason, now).await?;
+        db::tasks::insert_outbox(&mut **tx, &event).await?;
     }
     Ok(true)
 }
@@ -404,28 +408,6 @@ pub async fn list(db: &Database, owner: &User) -> Result<Vec<Task>> {
         .into_iter()
         .map(Task::try_from)
         .collect()
-}
-
-/// Where a task waits in the work queue while it waits for a worker to prepare its data or to
-/// evaluate its submissions: 1 when it is next. None when it waits for no worker (for miners, say, or
-/// for its deadline) or a worker has it now.
-pub async fn queue_position(db: &Database, task: &Task) -> Result<Option<u64>> {
-    use crate::evaluation::{EvaluateSubmission, EvaluateTask};
-    let kinds: &[&str] = match task.state {
-        TaskState::Pending | TaskState::PreparingData => &[PrepareTask::NAME],
-        TaskState::Preevaluation | TaskState::Evaluating => {
-            &[EvaluateTask::NAME, EvaluateSubmission::NAME]
-        }
-        _ => return Ok(None),
-    };
-    let mut positions = Vec::new();
-    for kind in kinds {
-        positions.extend(db::jobs::queue_position(db.pool(), kind, &task.id, now_ms()).await?);
-    }
-    Ok(positions
-        .into_iter()
-        .min()
-        .and_then(|p| u64::try_from(p).ok()))
 }
 
 /// The owner's task's events, oldest first.
@@ -509,7 +491,16 @@ pub async fn cancel_as_admin(db: &Database, admin: &User, id: &str, reason: &str
         still_open(&task)?;
         let why = format!("cancelled by an admin: {reason}");
         let mut tx = db.pool().begin().await?;
-        if transition_in(&mut tx, id, task.state, TaskState::Cancelled, &why).await? {
+        if transition_in(
+            &mut tx,
+            id,
+            task.state,
+            TaskState::Cancelled,
+            &why,
+            now_ms(),
+        )
+        .await?
+        {
             crate::admin_log::record(&mut *tx, &admin.email, "cancel_task", id, reason).await?;
             tx.commit().await?;
             return get_any(db, id).await?.ok_or(Error::NotFound("task"));
@@ -579,7 +570,7 @@ pub async fn prepare(platform: &Platform, id: &str) -> Result<()> {
     );
     let now = now_ms();
     let mut tx = db.pool().begin().await?;
-    if fan_out::move_in(
+    if transition_in(
         &mut tx,
         id,
         TaskState::PreparingData,

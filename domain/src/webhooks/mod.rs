@@ -22,7 +22,6 @@ use crate::db::{
 };
 use crate::error::{Error, Result};
 use crate::queue::{self, Job, Queue};
-use crate::tasks::TaskState;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Webhook {
@@ -139,23 +138,32 @@ pub async fn deliveries(db: &Database, owner: &User, id: &str) -> Result<Vec<Del
         .collect())
 }
 
-/// In the transaction that ends task `task_id` in `state`: a delivery and its job for each of the
-/// owner's webhooks.
-pub(crate) async fn task_ended(
-    tx: &mut Transaction<'_, Any>,
-    task_id: &str,
-    state: TaskState,
-    reason: &str,
-    now: Millis,
-) -> Result<()> {
+/// Announces ended tasks: takes each event from the tasks' outbox, once on any number of replicas, and
+/// queues a delivery for each of the task owner's webhooks in the same transaction. How many it took.
+pub async fn relay_ended_tasks(db: &Database) -> Result<usize> {
+    let mut relayed = 0;
+    for ended in db::tasks::outbox(db.pool(), 100).await? {
+        let mut tx = db.pool().begin().await?;
+        if db::tasks::take_from_outbox(&mut *tx, &ended.event_id).await? {
+            task_ended(&mut tx, &ended).await?;
+            relayed += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok(relayed)
+}
+
+/// A delivery and its job for each of the ended task's owner's webhooks.
+async fn task_ended(tx: &mut Transaction<'_, Any>, ended: &db::tasks::OutboxRow) -> Result<()> {
+    let (task_id, reason, now) = (ended.task_id.as_str(), ended.reason.as_str(), ended.at);
     let Some(task) = db::tasks::by_id(&mut **tx, task_id).await? else {
         return Ok(());
     };
-    let event = format!("task.{}", state.as_str());
+    let event = format!("task.{}", ended.state);
     let payload = serde_json::json!({
         "event": event,
         "task_id": task_id,
-        "state": state.as_str(),
+        "state": ended.state,
         "reason": reason,
         "model_id": task.model_id,
         "task_type": task.task_type,

@@ -205,12 +205,19 @@ impl TestApp {
         self.router = router(self.state.clone());
     }
 
-    /// Runs background jobs until none is due.
+    /// Runs background jobs, and relays ended tasks to webhooks as the server does, until neither has
+    /// anything to do.
     pub async fn run_jobs(&self) {
-        while domain::workers::run_next(&self.state.platform)
-            .await
-            .unwrap()
-        {}
+        let platform = &self.state.platform;
+        loop {
+            let relayed = domain::webhooks::relay_ended_tasks(&platform.db)
+                .await
+                .unwrap();
+            let ran = domain::workers::run_next(platform).await.unwrap();
+            if relayed == 0 && !ran {
+                return;
+            }
+        }
     }
 
     pub fn session_cookie(&self) -> Option<&String> {

@@ -86,7 +86,7 @@ struct TaskView {
 
 impl TaskView {
     async fn of(state: &AppState, task: Task) -> Result<TaskView, domain::Error> {
-        let queue_position = tasks::queue_position(&state.platform.db, &task).await?;
+        let queue_position = domain::workers::queue_position(&state.platform.db, &task).await?;
         Ok(TaskView {
             task,
             queue_position,
