@@ -15,3 +15,6 @@ UPDATE jobs SET queue = 'fast', payload = '{"tournament_id":"' || subject_id || 
 UPDATE jobs SET queue = 'trainer', payload = '{"task_id":"' || subject_id || '"}' WHERE kind = 'train_with_champion';
 
 CREATE INDEX jobs_claimable ON jobs (queue, state, run_at);
+
+-- Which worker holds a running job's claim (`host:pid`), for operators (and the replica test).
+ALTER TABLE jobs ADD COLUMN claimed_by TEXT;

@@ -25,7 +25,11 @@ async fn enqueue(db: &Database, subject: &str, now: i64) -> String {
 }
 
 async fn claim_from(db: &Database, queues: &[&str], now: i64) -> Option<db::jobs::JobRow> {
-    db::jobs::claim(db.pool(), db.backend(), queues, now, now + 60_000)
+    let claimant = db::jobs::Claimant {
+        name: "test:1",
+        queues,
+    };
+    db::jobs::claim(db.pool(), db.backend(), claimant, now, now + 60_000)
         .await
         .unwrap()
 }

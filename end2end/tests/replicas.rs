@@ -129,3 +129,239 @@ async fn two_replicas_on_one_postgresql_never_do_a_step_twice() {
         );
     }
 }
+
+/// A webhook receiver on loopback: answers 200 to every POST and keeps each delivery's
+/// `webhook-id` and body.
+async fn webhook_receiver() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = received.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 8192];
+                loop {
+                    let Ok(n) = socket.read(&mut buffer).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buffer[..n]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                        continue;
+                    };
+                    let header = |name: &str| {
+                        head.lines()
+                            .find_map(|l| {
+                                l.split_once(':')
+                                    .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                            })
+                            .map(|(_, v)| v.trim().to_string())
+                    };
+                    let length: usize = header("content-length")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    if body.len() < length {
+                        continue;
+                    }
+                    let id = header("webhook-id").unwrap_or_default();
+                    kept.lock().unwrap().push((id, body.to_string()));
+                    let _ = socket
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                        )
+                        .await;
+                    return;
+                }
+            });
+        }
+    });
+    (port, received)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_replicas_evaluate_and_announce_a_task_when_one_is_killed_mid_evaluation() {
+    use end2end::reference::{Miners, THREE_RECIPES, make_base_models, sibling};
+
+    let url = testkit::postgres_database_url().await;
+    let db = domain::db::Database::connect(&domain::db::DatabaseUrl::parse(&url).unwrap())
+        .await
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let base_models = work.path().join("base-models");
+    make_base_models(&base_models);
+    let data = work.path().join("data");
+    let data_arg = data.to_string_lossy().to_string();
+    let key = customer_key(
+        &["--data-dir", &data_arg, "--database-url", &url],
+        "evaluated@example.org",
+    );
+    let evaluator = sibling("crucible-eval");
+    let args = [
+        "--database-url",
+        &url,
+        "--evaluator",
+        evaluator.to_str().unwrap(),
+        "--base-models",
+        base_models.to_str().unwrap(),
+        "--hour-ms",
+        "20000",
+        "--text-pool",
+        "3-3",
+        "--min-dataset-rows",
+        "50",
+        "--evaluation-secs",
+        "120",
+        "--webhook-allow-private",
+    ];
+    // Short leases, so that the survivor takes the dead replica's jobs over within seconds.
+    let env = [("CRUCIBLE_JOB_LEASE_MS", "2000")];
+    let ports = [free_port(), free_port()];
+    let mut servers = [
+        Some(start(&data, ports[0], &args, &env)),
+        Some(start(&data, ports[1], &args, &env)),
+    ];
+    listening(ports[0]).await;
+    listening(ports[1]).await;
+    let base = |i: usize| format!("http://127.0.0.1:{}", ports[i]);
+
+    let (hook_port, received) = webhook_receiver().await;
+    let hook = json!({"url": format!("http://127.0.0.1:{hook_port}/hook"), "secret": "a secret of sixteen+"});
+    let (status, answer) =
+        end2end::post_json(&format!("{}/api/v1/webhooks", base(1)), &key, &hook).await;
+    assert_eq!(status, 201, "{answer}");
+
+    let mut miners = Miners::default();
+    for (i, recipe) in THREE_RECIPES.into_iter().enumerate() {
+        miners.start(&base(1), &base_models, work.path(), i, recipe, 1);
+    }
+    let rows: String = (0..120)
+        .map(|i| json!({"instruction": format!("Name colour number {i}."), "output": format!("Colour {i} is red.")}).to_string() + "\n")
+        .collect();
+    let dataset = end2end::ready_dataset_of(&base(0), &base(1), &key, "instruct", &rows).await;
+    let id = create_task(&base(0), &key, &dataset, "crucible/reference-tiny").await;
+
+    // The replica that claims a submission's evaluation is killed mid-job (SIGKILL: it releases
+    // nothing); the other takes the job over once its lease lapses.
+    let pids = servers.each_ref().map(|s| s.as_ref().unwrap().0.id());
+    let mut victim = None;
+    wait_until("a replica evaluates a submission", 300, async || {
+        let claimants: Vec<Option<String>> = sqlx::query_scalar(
+            "SELECT claimed_by FROM jobs WHERE kind = 'evaluate_submission' AND state = 'running'",
+        )
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+        victim = claimants.iter().flatten().find_map(|claimant| {
+            pids.iter()
+                .position(|pid| claimant.ends_with(&format!(":{pid}")))
+        });
+        victim.is_some()
+    })
+    .await;
+    let victim = victim.unwrap();
+    drop(servers[victim].take());
+    let survivor = 1 - victim;
+    let base = |_: usize| format!("http://127.0.0.1:{}", ports[survivor]);
+
+    let task = end2end::ended_task(&base(1), &key, &id, 300).await;
+    let events = get_json(&format!("{}/api/v1/tasks/{id}/events", base(1)), &key)
+        .await
+        .unwrap();
+    assert_eq!(task["state"], "success", "{events}");
+    let states: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["to_state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "pending",
+            "preparing_data",
+            "looking_for_nodes",
+            "ready",
+            "training",
+            "preevaluation",
+            "evaluating",
+            "success"
+        ],
+        "one event per move, whichever replica made it"
+    );
+    let submissions = get_json(&format!("{}/api/v1/tasks/{id}/submissions", base(1)), &key)
+        .await
+        .unwrap();
+    let list = submissions["submissions"].as_array().unwrap();
+    assert_eq!(list.len(), 3, "{submissions}");
+    assert!(
+        list.iter().all(|s| s["loss"].as_f64().is_some()),
+        "every submission scored: {submissions}"
+    );
+    let points: i64 =
+        sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM scores WHERE task_id = $1")
+            .bind(&id)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(points, 3, "one score per miner, recorded once");
+    let evaluations: Vec<(String, i64)> =
+        sqlx::query_as("SELECT submission_id, attempts FROM evaluations WHERE task_id = $1")
+            .bind(&id)
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        evaluations.len(),
+        3,
+        "one evaluation per submission: {evaluations:?}"
+    );
+
+    // The end is announced once: one delivery, delivered once.
+    wait_until("the webhook is delivered", 60, async || {
+        !received.lock().unwrap().is_empty()
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let received = received.lock().unwrap().clone();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert!(
+        received[0].1.contains("task.success") && received[0].1.contains(&id),
+        "{received:?}"
+    );
+
+    // The killed replica's claim was taken over, not lost: a job ran again under a new claim.
+    let taken_over: i64 = sqlx::query_scalar(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM jobs WHERE subject_id = $1 AND attempts > 1",
+    )
+    .bind(&id)
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    let unfinished: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT kind, state, attempts FROM jobs WHERE subject_id = $1 AND state IN ('running', 'failed')",
+    )
+    .bind(&id)
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        unfinished,
+        Vec::new(),
+        "no job of the task is left running or failed"
+    );
+    assert!(
+        taken_over >= 1,
+        "the killed replica's evaluation was claimed again"
+    );
+    println!("jobs of the task claimed again after the kill: {taken_over}");
+}

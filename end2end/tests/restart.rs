@@ -20,7 +20,7 @@ async fn a_server_killed_mid_validation_finishes_it_after_restart_with_the_same_
     // Large enough that validation takes seconds in a debug build.
     let file = dir.path().join("big.jsonl");
     let mut text = String::new();
-    for i in 0..300_000 {
+    for i in 0..1_000_000 {
         text.push_str(&format!("{{\"instruction\": \"Restart question {i}?\", \"output\": \"Restart answer {i}, at length.\"}}\n"));
     }
     std::fs::write(&file, &text).unwrap();

@@ -59,27 +59,36 @@ pub async fn enqueue<'e>(
     Ok(id)
 }
 
-/// Claims the due job of one of `queues` with the highest priority and then the earliest due time, or
-/// one whose worker's lease ran out, for `lease_until`, under a new claim token. On PostgreSQL,
-/// replicas claiming at once skip each other's locked rows instead of waiting.
+/// Who claims, and from which queues.
+#[derive(Clone, Copy, Debug)]
+pub struct Claimant<'a> {
+    /// The worker's process, as `host:pid`.
+    pub name: &'a str,
+    pub queues: &'a [&'a str],
+}
+
+/// Claims the due job of one of the claimant's queues with the highest priority and then the earliest
+/// due time, or one whose worker's lease ran out, for `lease_until`, under a new claim token. On
+/// PostgreSQL, replicas claiming at once skip each other's locked rows instead of waiting.
 pub async fn claim<'e>(
     exec: impl Executor<'e, Database = Any>,
     backend: Backend,
-    queues: &[&str],
+    claimant: Claimant<'_>,
     now: Millis,
     lease_until: Millis,
 ) -> sqlx::Result<Option<JobRow>> {
+    let queues = claimant.queues;
     let lock = match backend {
         Backend::Postgres => "FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
     };
     let names = (0..queues.len())
-        .map(|i| format!("${}", i + 4))
+        .map(|i| format!("${}", i + 5))
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!(
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = $1, updated_at = $2, \
-                         claim_token = $3 \
+                         claim_token = $3, claimed_by = $4 \
          WHERE id = (SELECT id FROM jobs \
                      WHERE queue IN ({names}) \
                        AND ((state = 'queued' AND run_at <= $2) OR (state = 'running' AND lease_until < $2)) \
@@ -89,7 +98,8 @@ pub async fn claim<'e>(
     let mut query = sqlx::query_as(&sql)
         .bind(lease_until)
         .bind(now)
-        .bind(uuid::Uuid::new_v4().to_string());
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(claimant.name);
     for queue in queues {
         query = query.bind(*queue);
     }

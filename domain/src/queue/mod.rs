@@ -33,6 +33,14 @@ pub const LEASE_MS: Millis = 60_000;
 /// this often too).
 pub const MAX_ATTEMPTS: i64 = 4;
 
+/// This process, as claims name it: `host:pid`.
+static CLAIMANT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{host}:{}", std::process::id())
+});
+
 /// The queues, each with workers of its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Queue {
@@ -249,9 +257,19 @@ impl<C: Clone + Send + Sync + 'static> Worker<C> {
     async fn claim(&self) -> Result<Option<JobRow>> {
         let now = self.db.now().await?;
         let queues: Vec<&str> = self.queues.iter().map(|q| q.as_str()).collect();
+        let claimant = db::jobs::Claimant {
+            name: &CLAIMANT,
+            queues: &queues,
+        };
         let lease_until = now + self.lease_ms;
-        let claimed =
-            db::jobs::claim(self.db.pool(), self.db.backend(), &queues, now, lease_until).await?;
+        let claimed = db::jobs::claim(
+            self.db.pool(),
+            self.db.backend(),
+            claimant,
+            now,
+            lease_until,
+        )
+        .await?;
         Ok(claimed)
     }
 
