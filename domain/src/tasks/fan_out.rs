@@ -61,23 +61,26 @@ impl Job for AdvanceTask {
 }
 
 /// Does whatever is due for task `id`: send this round's offers, close the round, or offer again after
-/// a delay.
+/// a delay. What is due is read on the database's clock, the one its job was claimed by: with the
+/// server's, a job claimed the moment it fell due could find the offers not closed yet and end doing
+/// nothing, leaving the task where it was.
 pub async fn advance(platform: &Platform, id: &str) -> Result<()> {
     let Some(task) = get_any(&platform.db, id).await? else {
         return Ok(());
     };
+    let now = platform.db.now().await?;
     match task.state {
         TaskState::LookingForNodes => {
             let round = task.round as i64;
             let offered = db::offers::count_for_round(platform.db.pool(), id, round, None).await?;
             match task.offers_close_at {
                 None if offered == 0 => send_offers(platform, &task).await,
-                Some(close) if now_ms() >= close => close_round(platform, &task).await,
+                Some(close) if now >= close => close_round(platform, &task).await,
                 _ => Ok(()),
             }
         }
         TaskState::Training => match task.deadline_at {
-            Some(deadline) if now_ms() > deadline => close_window(platform, &task).await,
+            Some(deadline) if now > deadline => close_window(platform, &task).await,
             _ => Ok(()),
         },
         TaskState::Delayed => {
@@ -86,7 +89,6 @@ pub async fn advance(platform: &Platform, id: &str) -> Result<()> {
                 "offering the task again (retry {} of {})",
                 task.round, platform.scheduling.max_retries
             );
-            let now = now_ms();
             if transition_in(
                 &mut tx,
                 id,

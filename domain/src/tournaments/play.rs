@@ -311,7 +311,8 @@ pub async fn advance(platform: &Platform, id: &str) -> Result<()> {
 /// longer for want of entrants, or cancels it. True when it started.
 async fn close_registration(platform: &Platform, tournament: &TournamentRow) -> Result<bool> {
     let db = platform.db.pool();
-    let now = now_ms();
+    // The database's clock, the one this step's job fell due by.
+    let now = platform.db.now().await?;
     let job = AdvanceTournament {
         tournament_id: tournament.id.clone(),
     };
