@@ -1,5 +1,6 @@
 //! Durability of background work: a server killed (SIGKILL) in the middle of validating a dataset
-//! finishes the validation after a restart, with exactly the result of an undisturbed run.
+//! finishes the validation after a restart, with exactly the result of an undisturbed run; a server
+//! stopped (SIGTERM) in the middle releases the job, which the next server takes at once.
 
 use end2end::{crucible, customer_key, get_json, start, wait_until};
 use serde_json::Value;
@@ -142,4 +143,115 @@ async fn a_server_killed_mid_validation_finishes_it_after_restart_with_the_same_
         .unwrap()
         .count();
     assert_eq!(partial, 0, "no half-written object is left behind");
+}
+
+/// Uploads a dataset large enough that its validation takes seconds, and asks for its validation; its
+/// id.
+async fn validating(base: &str, key: &str) -> String {
+    let mut text = String::new();
+    for i in 0..1_000_000 {
+        text.push_str(&format!("{{\"instruction\": \"Stop question {i}?\", \"output\": \"Stop answer {i}, at length.\"}}\n"));
+    }
+    let auth = format!("Bearer {key}");
+    let (status, body) = testkit::http::request_with(
+        "POST",
+        &format!("{base}/api/v1/datasets?name=big"),
+        &[("Authorization", &auth)],
+        text.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let id = serde_json::from_slice::<Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let (status, _) = testkit::http::request_with(
+        "POST",
+        &format!("{base}/api/v1/datasets/{id}/validation"),
+        &headers,
+        br#"{"task_type": "instruct", "seed": 7}"#,
+    )
+    .await;
+    assert_eq!(status, 202);
+    id
+}
+
+#[tokio::test]
+async fn a_server_stopped_mid_validation_releases_the_job_and_the_next_server_takes_it_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_arg = data.to_string_lossy().to_string();
+    let key = customer_key(&["--data-dir", &data_arg], "stop@example.org");
+    // A lease of ten minutes: a job the stopped server left claimed would wait that long.
+    let limits = [
+        ("CRUCIBLE_MIN_DATASET_ROWS", "20"),
+        ("CRUCIBLE_JOB_LEASE_MS", "600000"),
+    ];
+    let port = end2end::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = start(&data, port, &[], &limits);
+    end2end::listening(port).await;
+    let id = validating(&base, &key).await;
+    let url = format!("{base}/api/v1/datasets/{id}");
+    wait_until("validation is under way", 60, async || {
+        let d = get_json(&url, &key).await.unwrap();
+        assert_eq!(
+            d["state"], "validating",
+            "validation finished before the server could be stopped"
+        );
+        d["validated_bytes"].as_i64().unwrap() > 0
+    })
+    .await;
+
+    // SIGTERM, as a deployment stops a server: it stops its workers and exits.
+    let stopped = std::process::Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let exited = tokio::task::spawn_blocking(move || {
+        let status = server.0.wait();
+        (server, status)
+    });
+    let (server, status) = tokio::time::timeout(std::time::Duration::from_secs(60), exited)
+        .await
+        .expect("the server exits after SIGTERM")
+        .unwrap();
+    assert!(status.unwrap().success());
+    drop(server);
+    let db = domain::db::Database::connect(&domain::db::DatabaseUrl::sqlite_file(
+        &data.join("crucible.db"),
+    ))
+    .await
+    .unwrap();
+    let job: (String, i64, Option<String>) = sqlx::query_as(
+        "SELECT state, attempts, claim_token FROM jobs WHERE kind = 'validate_dataset' AND subject_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        job,
+        ("queued".to_string(), 0, None),
+        "released, its attempt not counted"
+    );
+    db.pool().close().await;
+
+    let _server = start(&data, port, &[], &limits);
+    end2end::listening(port).await;
+    wait_until(
+        "the next server finishes the validation, well within the lease",
+        120,
+        async || {
+            get_json(&url, &key)
+                .await
+                .is_some_and(|d| d["state"] == "ready")
+        },
+    )
+    .await;
 }
