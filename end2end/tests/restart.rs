@@ -18,53 +18,15 @@ async fn a_server_killed_mid_validation_finishes_it_after_restart_with_the_same_
     let data_arg = data.to_string_lossy().to_string();
     let key = customer_key(&["--data-dir", &data_arg], "r@example.org");
 
-    // Large enough that validation takes seconds in a debug build.
     let file = dir.path().join("big.jsonl");
-    let mut text = String::new();
-    for i in 0..1_000_000 {
-        text.push_str(&format!("{{\"instruction\": \"Restart question {i}?\", \"output\": \"Restart answer {i}, at length.\"}}\n"));
-    }
+    let text = big_file();
     std::fs::write(&file, &text).unwrap();
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = end2end::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let server = start(&data, port, &[], &LIMITS);
-    wait_until("the server listens", 30, async || {
-        tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-    })
-    .await;
-    let auth = format!("Bearer {key}");
-    let (status, body) = testkit::http::request_with(
-        "POST",
-        &format!("{base}/api/v1/datasets?name=big"),
-        &[("Authorization", &auth)],
-        text.as_bytes(),
-    )
-    .await;
-    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
-    let id = serde_json::from_slice::<Value>(&body).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let headers = [
-        ("Authorization", auth.as_str()),
-        ("Content-Type", "application/json"),
-    ];
-    let request = br#"{"task_type": "instruct", "seed": 99}"#;
-    let (status, _) = testkit::http::request_with(
-        "POST",
-        &format!("{base}/api/v1/datasets/{id}/validation"),
-        &headers,
-        request,
-    )
-    .await;
-    assert_eq!(status, 202);
+    end2end::listening(port).await;
+    let id = validating(&base, &key, &text, 99).await;
 
     // Kill the server once validation is under way, part-way through the file.
     let url = format!("{base}/api/v1/datasets/{id}");
@@ -145,13 +107,15 @@ async fn a_server_killed_mid_validation_finishes_it_after_restart_with_the_same_
     assert_eq!(partial, 0, "no half-written object is left behind");
 }
 
-/// Uploads a dataset large enough that its validation takes seconds, and asks for its validation; its
-/// id.
-async fn validating(base: &str, key: &str) -> String {
-    let mut text = String::new();
-    for i in 0..1_000_000 {
-        text.push_str(&format!("{{\"instruction\": \"Stop question {i}?\", \"output\": \"Stop answer {i}, at length.\"}}\n"));
-    }
+/// A dataset large enough that its validation takes seconds in a debug build.
+fn big_file() -> String {
+    (0..1_000_000)
+        .map(|i| format!("{{\"instruction\": \"Restart question {i}?\", \"output\": \"Restart answer {i}, at length.\"}}\n"))
+        .collect()
+}
+
+/// Uploads `text` and asks for its validation with `seed`; the dataset's id.
+async fn validating(base: &str, key: &str, text: &str, seed: u64) -> String {
     let auth = format!("Bearer {key}");
     let (status, body) = testkit::http::request_with(
         "POST",
@@ -169,11 +133,12 @@ async fn validating(base: &str, key: &str) -> String {
         ("Authorization", auth.as_str()),
         ("Content-Type", "application/json"),
     ];
+    let request = format!(r#"{{"task_type": "instruct", "seed": {seed}}}"#);
     let (status, _) = testkit::http::request_with(
         "POST",
         &format!("{base}/api/v1/datasets/{id}/validation"),
         &headers,
-        br#"{"task_type": "instruct", "seed": 7}"#,
+        request.as_bytes(),
     )
     .await;
     assert_eq!(status, 202);
@@ -195,7 +160,7 @@ async fn a_server_stopped_mid_validation_releases_the_job_and_the_next_server_ta
     let base = format!("http://127.0.0.1:{port}");
     let mut server = start(&data, port, &[], &limits);
     end2end::listening(port).await;
-    let id = validating(&base, &key).await;
+    let id = validating(&base, &key, &big_file(), 7).await;
     let url = format!("{base}/api/v1/datasets/{id}");
     wait_until("validation is under way", 60, async || {
         let d = get_json(&url, &key).await.unwrap();
