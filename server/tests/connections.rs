@@ -65,8 +65,10 @@ async fn get_once(addr: std::net::SocketAddr, path: &str) -> String {
 fn a_client_trickling_its_headers_is_closed_and_others_are_answered_meanwhile() {
     testkit::run(async {
         let (addr, _stop) = start().await;
-        let mut slow = TcpStream::connect(addr).await.unwrap();
+        // Timed from before the connection exists: the server's clock for its headers starts when it
+        // accepts, which may come before `connect` returns here.
         let started = Instant::now();
+        let mut slow = TcpStream::connect(addr).await.unwrap();
         slow.write_all(b"GET / HTTP/1.1\r\nHost: te").await.unwrap();
 
         let answer = get_once(addr, "/").await;
