@@ -23,7 +23,7 @@ pub struct Platform {
     /// The miners waiting on a long poll for offers, woken when one arrives.
     pub offer_watch: crate::tasks::offer_watch::OfferWatch,
     /// What evaluates submissions after a deadline; without one, tasks wait in `preevaluation`.
-    pub evaluator: Option<crate::evaluation::evaluator::Evaluator>,
+    pub evaluator: Option<crate::sandbox::Evaluator>,
     /// The public leaderboards, computed at most every few seconds.
     pub leaderboards: crate::scoring::Leaderboards,
     /// Where tournament recipes are built and run; without one, the platform runs no tournaments.
@@ -39,6 +39,74 @@ pub struct Platform {
     pub identity: crate::miners::Hotkey,
     /// Each queue's workers on this server, or why a queue has none.
     pub queue_workers: Vec<crate::queue::Workers>,
+}
+
+impl Platform {
+    /// What validating datasets needs.
+    pub fn ingest(&self) -> crate::datasets::ingest::Ingest {
+        crate::datasets::ingest::Ingest {
+            db: self.db.clone(),
+            store: self.store.clone(),
+            limits: self.dataset_limits,
+        }
+    }
+
+    /// What moving tasks through offers and windows needs.
+    pub fn dispatch(&self) -> crate::tasks::Dispatch {
+        crate::tasks::Dispatch {
+            db: self.db.clone(),
+            store: self.store.clone(),
+            scheduling: self.scheduling,
+            offer_watch: self.offer_watch.clone(),
+            leaderboards: self.leaderboards.clone(),
+        }
+    }
+
+    /// What scoring an evaluated task needs.
+    pub fn tally(&self) -> crate::evaluation::Tally {
+        crate::evaluation::Tally {
+            db: self.db.clone(),
+            leaderboards: self.leaderboards.clone(),
+        }
+    }
+
+    /// What evaluating submissions needs; none without an evaluator.
+    pub fn referee(&self) -> Option<crate::evaluation::Referee> {
+        Some(crate::evaluation::Referee {
+            db: self.db.clone(),
+            store: self.store.clone(),
+            evaluator: self.evaluator.clone()?,
+            leaderboards: self.leaderboards.clone(),
+        })
+    }
+
+    /// What registering and delivering webhooks needs.
+    pub fn deliveries(&self) -> crate::webhooks::Deliveries {
+        crate::webhooks::Deliveries {
+            db: self.db.clone(),
+            reach: self.webhook_reach,
+            vault: self.vault.clone(),
+        }
+    }
+
+    /// What moving tournaments along needs.
+    pub fn organiser(&self) -> crate::tournaments::Organiser {
+        crate::tournaments::Organiser {
+            db: self.db.clone(),
+            schedule: self.tournament_schedule,
+        }
+    }
+
+    /// What building and running recipes needs; none without trainer hosts and an evaluator.
+    pub fn arena(&self) -> Option<crate::tournaments::Arena> {
+        Some(crate::tournaments::Arena {
+            db: self.db.clone(),
+            store: self.store.clone(),
+            trainers: self.trainers.clone()?,
+            evaluator: self.evaluator.clone()?,
+            hour_ms: self.scheduling.hour_ms,
+        })
+    }
 }
 
 /// The deployment's signing key: created once, stored in the database, shared by every replica.

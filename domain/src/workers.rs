@@ -2,7 +2,7 @@
 //! many workers each queue gets, and where a task waits among the jobs. Workflows know nothing of this
 //! module; it knows every workflow's jobs.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Platform;
@@ -11,23 +11,32 @@ use crate::queue::{Job, Queue, Registry, Worker, Workers};
 use crate::tasks::{Task, TaskState};
 use crate::{datasets, evaluation, tasks, tournaments, webhooks};
 
-static REGISTRY: LazyLock<Arc<Registry<Platform>>> = LazyLock::new(|| {
-    Arc::new(
-        Registry::default()
-            .register::<datasets::ingest::ValidateDataset>()
-            .register::<tasks::PrepareTask>()
-            .register::<tasks::fan_out::AdvanceTask>()
-            .register::<tasks::champion::TrainWithChampion>()
-            .register::<evaluation::EvaluateTask>()
-            .register::<evaluation::EvaluateSubmission>()
-            .register::<evaluation::ScoreTask>()
-            .register::<webhooks::DeliverWebhook>()
-            .register::<tournaments::recipes::BuildRecipe>()
-            .register::<tournaments::play::AdvanceTournament>()
-            .register::<tournaments::play::OpenTournament>()
-            .register::<tournaments::play::RunEntrant>(),
-    )
-});
+/// Every kind of job this server runs, each with the context its handler needs, built from what the
+/// server has: without an evaluator it runs no evaluation, without trainer hosts no recipe.
+pub fn registry(platform: &Platform) -> Registry {
+    let dispatch = platform.dispatch();
+    let organiser = platform.organiser();
+    let mut registry = Registry::default()
+        .register::<datasets::ingest::ValidateDataset>(platform.ingest())
+        .register::<tasks::PrepareTask>(dispatch.clone())
+        .register::<tasks::fan_out::AdvanceTask>(dispatch)
+        .register::<evaluation::ScoreTask>(platform.tally())
+        .register::<webhooks::DeliverWebhook>(platform.deliveries())
+        .register::<tournaments::play::AdvanceTournament>(organiser.clone())
+        .register::<tournaments::play::OpenTournament>(organiser);
+    if let Some(referee) = platform.referee() {
+        registry = registry
+            .register::<evaluation::EvaluateTask>(referee.clone())
+            .register::<evaluation::EvaluateSubmission>(referee);
+    }
+    if let Some(arena) = platform.arena() {
+        registry = registry
+            .register::<tournaments::recipes::BuildRecipe>(arena.clone())
+            .register::<tournaments::play::RunEntrant>(arena.clone())
+            .register::<tournaments::champion::TrainWithChampion>(arena);
+    }
+    registry
+}
 
 /// How many workers each queue asks for; a queue whose context is absent gets none.
 #[derive(Clone, Copy, Debug)]
@@ -48,9 +57,15 @@ pub fn plan(platform: &Platform, sizes: Sizes) -> Vec<Workers> {
     let no_evaluator = platform.evaluator.is_none().then_some(
         "no evaluator is configured (--evaluator): tasks wait in preevaluation until a server with one claims them",
     );
-    let no_trainers = platform.trainers.is_none().then_some(
-        "no trainer hosts (--trainers): recipes wait unbuilt and tournaments do not play here",
-    );
+    let no_trainers = match (&platform.trainers, &platform.evaluator) {
+        (None, _) => Some(
+            "no trainer hosts (--trainers): recipes wait unbuilt and tournaments do not play here",
+        ),
+        (Some(_), None) => Some(
+            "no evaluator (--evaluator) to score recipe runs: recipes wait unbuilt and tournaments do not play here",
+        ),
+        (Some(_), Some(_)) => None,
+    };
     vec![
         queue(Queue::Fast, sizes.fast, None),
         queue(Queue::Cpu, sizes.cpu, None),
@@ -59,19 +74,34 @@ pub fn plan(platform: &Platform, sizes: Sizes) -> Vec<Workers> {
     ]
 }
 
-fn worker(platform: &Platform, queues: Vec<Queue>) -> Worker<Platform> {
+fn worker(platform: &Platform, registry: Arc<Registry>, queues: Vec<Queue>) -> Worker {
     Worker {
-        registry: REGISTRY.clone(),
-        context: platform.clone(),
+        registry,
         db: platform.db.clone(),
         queues,
         lease_ms: platform.job_lease_ms,
     }
 }
 
-/// Claims one due job of any queue and runs it; false when none was due. For tests and one-off runs.
+/// Claims one due job of any queue this server runs and runs it; false when none was due. For tests
+/// and one-off runs.
 pub async fn run_next(platform: &Platform) -> crate::Result<bool> {
-    worker(platform, Queue::ALL.to_vec()).run_next().await
+    let queues = plan(
+        platform,
+        Sizes {
+            fast: 1,
+            cpu: 1,
+            evaluation: 1,
+            trainer: 1,
+        },
+    )
+    .into_iter()
+    .filter(|workers| workers.count > 0)
+    .map(|workers| workers.queue)
+    .collect();
+    worker(platform, Arc::new(registry(platform)), queues)
+        .run_next()
+        .await
 }
 
 /// Starts `plan`'s workers; they stop (releasing any job they hold) once `stop` is true.
@@ -80,11 +110,12 @@ pub fn start(
     plan: &[Workers],
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
+    let registry = Arc::new(registry(platform));
     let mut handles = Vec::new();
     for workers in plan {
         for _ in 0..workers.count {
             let mut stop = stop.clone();
-            let worker = worker(platform, vec![workers.queue]);
+            let worker = worker(platform, registry.clone(), vec![workers.queue]);
             handles.push(tokio::spawn(worker.work(
                 Duration::from_millis(500),
                 async move {

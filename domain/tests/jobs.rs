@@ -67,10 +67,9 @@ impl Job for Probe {
     }
 }
 
-fn worker(db: &Database, seen: &Seen, lease_ms: i64) -> Worker<Seen> {
+fn worker(db: &Database, seen: &Seen, lease_ms: i64) -> Worker {
     Worker {
-        registry: Arc::new(Registry::default().register::<Probe>()),
-        context: seen.clone(),
+        registry: Arc::new(Registry::default().register::<Probe>(seen.clone())),
         db: db.clone(),
         queues: vec![Queue::Fast],
         lease_ms,

@@ -1,6 +1,7 @@
 //! Two `crucible serve` processes on one PostgreSQL database share the work: tasks created on either
 //! are prepared, offered and started exactly once — one offer per miner and task, one event per move —
-//! whichever replica claims each step.
+//! whichever replica claims each step. With one replica killed mid-job, the other takes its evaluation
+//! or its tournament run over, and nothing is lost or recorded twice.
 
 use std::collections::BTreeMap;
 
@@ -364,4 +365,210 @@ async fn two_replicas_evaluate_and_announce_a_task_when_one_is_killed_mid_evalua
         "the killed replica's evaluation was claimed again"
     );
     println!("jobs of the task claimed again after the kill: {taken_over}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_replicas_play_a_tournament_when_one_is_killed_mid_run() {
+    use end2end::reference::{make_base_models, sibling};
+
+    let url = testkit::postgres_database_url().await;
+    let db = domain::db::Database::connect(&domain::db::DatabaseUrl::parse(&url).unwrap())
+        .await
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let base_models = work.path().join("base-models");
+    make_base_models(&base_models);
+    let data = work.path().join("data");
+    let data_arg = data.to_string_lossy().to_string();
+    let key = end2end::admin_key(
+        &["--data-dir", &data_arg, "--database-url", &url],
+        "organiser@example.org",
+    );
+    let evaluator = sibling("crucible-eval");
+    let args = [
+        "--database-url",
+        &url,
+        "--evaluator",
+        evaluator.to_str().unwrap(),
+        "--base-models",
+        base_models.to_str().unwrap(),
+        "--trainers",
+        "local",
+        "--trainer-mib",
+        "1024",
+        // A run has one of the platform's hours: eight seconds, long enough to kill a replica mid-run.
+        "--hour-ms",
+        "8000",
+        "--tournament-registration-secs",
+        "3",
+        "--tournament-min-entrants",
+        "3",
+        "--min-dataset-rows",
+        "50",
+    ];
+    let env = [("CRUCIBLE_JOB_LEASE_MS", "2000")];
+    let ports = [free_port(), free_port()];
+    let mut servers = [
+        Some(start(&data, ports[0], &args, &env)),
+        Some(start(&data, ports[1], &args, &env)),
+    ];
+    listening(ports[0]).await;
+    listening(ports[1]).await;
+    let base = |i: usize| format!("http://127.0.0.1:{}", ports[i]);
+
+    let dataset = ready_dataset(&base(0), &base(1), &key, 60).await;
+    let train = sibling("crucible-train");
+    // The sleeper sleeps past its hour: its runs last the whole eight seconds, then fail.
+    let recipes = [
+        (
+            "steady",
+            testkit::recipes::reference(
+                work.path(),
+                "steady",
+                &train,
+                &["--learning-rate", "0.003", "--epochs", "2"],
+            ),
+        ),
+        (
+            "timid",
+            testkit::recipes::reference(
+                work.path(),
+                "timid",
+                &train,
+                &["--learning-rate", "0.00001", "--epochs", "1"],
+            ),
+        ),
+        ("sleeper", testkit::recipes::probe(work.path(), "sleep")),
+    ];
+    let mut entrants = Vec::new();
+    for (index, (name, context)) in recipes.iter().enumerate() {
+        let keys = miner_keys(80 + index as u8);
+        let declaration = json!({"task_types": ["instruct"], "max_parameters": 8_000_000_000u64});
+        let on = base(index % 2);
+        let (status, _) = signed(
+            "POST",
+            &format!("{on}/api/v1/miner/register"),
+            &keys,
+            declaration.to_string().as_bytes(),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (status, recipe) = signed(
+            "PUT",
+            &format!("{on}/api/v1/miner/recipes?name={name}"),
+            &keys,
+            context,
+        )
+        .await;
+        assert_eq!(status, 202, "{recipe}");
+        entrants.push((keys, recipe["id"].as_str().unwrap().to_string()));
+    }
+    for (keys, recipe) in &entrants {
+        let recipes = format!("{}/api/v1/miner/recipes", base(0));
+        wait_until("the recipe is built", 120, async || {
+            let (_, list) = signed("GET", &recipes, keys, b"").await;
+            list["recipes"][0]["id"] == recipe.as_str() && list["recipes"][0]["state"] == "built"
+        })
+        .await;
+    }
+    let request = json!({"dataset_id": dataset, "model_id": "crucible/reference-tiny", "hours": 1});
+    let (status, opened) =
+        end2end::post_json(&format!("{}/api/v1/tournaments", base(1)), &key, &request).await;
+    assert_eq!(status, 201, "{opened}");
+    let id = opened["id"].as_str().unwrap().to_string();
+    for (i, (keys, recipe)) in entrants.iter().enumerate() {
+        let enter = format!("{}/api/v1/miner/tournaments/{id}/entries", base(i % 2));
+        let body = json!({"recipe_id": recipe}).to_string();
+        let (status, answer) = signed("POST", &enter, keys, body.as_bytes()).await;
+        assert_eq!(status, 201, "{answer}");
+    }
+
+    // The replica running the sleeper is killed (SIGKILL: it releases nothing) a second into the run;
+    // the other takes the run over once the lease lapses.
+    let sleeper = entrants[2].1.clone();
+    let pids = servers.each_ref().map(|s| s.as_ref().unwrap().0.id());
+    let mut victim = None;
+    wait_until("a replica runs the sleeper", 300, async || {
+        let running: Vec<(Option<String>, String)> = sqlx::query_as(
+            "SELECT claimed_by, payload FROM jobs WHERE kind = 'run_entrant' AND state = 'running'",
+        )
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+        victim = running
+            .iter()
+            .filter(|(_, payload)| payload.contains(&sleeper))
+            .find_map(|(claimant, _)| {
+                let claimant = claimant.as_deref()?;
+                pids.iter()
+                    .position(|pid| claimant.ends_with(&format!(":{pid}")))
+            });
+        victim.is_some()
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let victim = victim.unwrap();
+    drop(servers[victim].take());
+    let survivor = base(1 - victim);
+
+    let mut bracket = Value::Null;
+    wait_until("the tournament ends", 300, async || {
+        bracket = get_json(&format!("{survivor}/api/v1/tournaments/{id}"), &key)
+            .await
+            .unwrap_or_default();
+        bracket["state"] == "completed" || bracket["state"] == "cancelled"
+    })
+    .await;
+    assert_eq!(bracket["state"], "completed", "{bracket}");
+    let winner = bracket["winner"]["recipe_id"].as_str().unwrap_or_default();
+    assert_ne!(winner, sleeper, "the sleeper fails every run: {bracket}");
+
+    // Nothing lost, nothing twice: every entrant of every match has one run per task, each recorded
+    // by one finished job, and no job of the tournament is left running or failed.
+    let expected: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(m.tasks), 0) AS BIGINT) FROM tournament_matches m \
+         JOIN tournament_match_entrants e ON e.match_id = m.id WHERE m.tournament_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    let runs: i64 = sqlx::query_scalar(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM tournament_runs r \
+         JOIN tournament_matches m ON m.id = r.match_id WHERE m.tournament_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    let jobs: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT state, attempts FROM jobs WHERE kind = 'run_entrant' AND payload LIKE $1",
+    )
+    .bind(format!("%{id}%"))
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    assert!(expected > 0, "{bracket}");
+    assert_eq!(runs, expected, "one run per entrant and task: {bracket}");
+    assert_eq!(jobs.len() as i64, expected, "one job per run: {jobs:?}");
+    assert!(
+        jobs.iter().all(|(state, _)| state == "done"),
+        "every run's job finished: {jobs:?}"
+    );
+    assert!(
+        jobs.iter().any(|(_, attempts)| *attempts > 1),
+        "the killed replica's run was claimed again: {jobs:?}"
+    );
+    let left: Vec<(String, String)> = sqlx::query_as(
+        "SELECT kind, state FROM jobs WHERE subject_id = $1 AND state IN ('running', 'failed')",
+    )
+    .bind(&id)
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        left,
+        Vec::new(),
+        "no step of the tournament left running or failed"
+    );
 }

@@ -46,7 +46,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), CliError> {
         platform.identity = identity.clone();
     }
     tracing::info!(identity = %platform.identity, "miners may sign requests for this identity");
-    let sealed = domain::webhooks::seal_stored_secrets(&platform).await?;
+    let sealed = domain::webhooks::seal_stored_secrets(&platform.deliveries()).await?;
     if sealed > 0 {
         tracing::info!(sealed, "webhook secrets stored in clear were sealed");
     }

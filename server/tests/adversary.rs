@@ -425,7 +425,7 @@ testkit::on_both_databases! {
         let evaluating = tokio::spawn({
             let id = id.clone();
             async move {
-                domain::evaluation::evaluate_task(&platform, &id).await?;
+                domain::evaluation::evaluate_task(&platform.referee().unwrap(), &id).await?;
                 while domain::workers::run_next(&platform).await? {}
                 Ok::<_, domain::Error>(())
             }
@@ -480,7 +480,7 @@ testkit::on_both_databases! {
         let second = domain::db::submissions::object_key(db.pool(), &id, &miner_id(&app, &miners[1]).await).await.unwrap().unwrap();
         let key_of = domain::storage::ObjectKey::new(second).unwrap();
         app.state.platform.store.put(&key_of, domain::storage::bytes_stream(b"truncated".to_vec())).await.unwrap();
-        domain::evaluation::reevaluate(&app.state.platform, &ops, &id, "the evaluator is mended").await.unwrap();
+        domain::evaluation::reevaluate(&app.state.platform.tally(), &ops, &id, "the evaluator is mended").await.unwrap();
         app.run_jobs().await;
         assert_eq!(state_of(&mut app, &key, &id).await["state"], "failure");
         let last = app.event_reasons(&key, &id).await.last().unwrap().clone();
@@ -489,7 +489,7 @@ testkit::on_both_databases! {
 
         // Restored, the task is scored as the models deserve.
         app.state.platform.store.put(&key_of, domain::storage::bytes_stream(other.clone())).await.unwrap();
-        domain::evaluation::reevaluate(&app.state.platform, &ops, &id, "the store is restored").await.unwrap();
+        domain::evaluation::reevaluate(&app.state.platform.tally(), &ops, &id, "the store is restored").await.unwrap();
         app.run_jobs().await;
         assert_eq!(state_of(&mut app, &key, &id).await["state"], "success");
         let points: Vec<i64> = app.scores_of(&id).await.into_iter().map(|(_, p, _)| p).collect();
@@ -555,7 +555,7 @@ testkit::on_both_databases! {
         // Evaluated, the evaluator's log holding every test row: the walk again once it has ended…
         let pool = app.state.platform.db.pool().clone();
         sqlx::query("UPDATE tasks SET state = 'preevaluation' WHERE id = $1").bind(&id).execute(&pool).await.unwrap();
-        domain::evaluation::evaluate_task(&app.state.platform, &id).await.unwrap();
+        domain::evaluation::evaluate_task(&app.state.platform.referee().unwrap(), &id).await.unwrap();
         app.run_jobs().await;
         assert_eq!(state_of(&mut app, &key, &id).await["state"], "success");
         let log: String = sqlx::query_scalar("SELECT log FROM evaluations WHERE task_id = $1")

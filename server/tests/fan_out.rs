@@ -299,10 +299,10 @@ testkit::on_both_databases! {
         let id = create_task(&mut app, &key).await;
         // The validation job ran already; this runs the task's preparation, which queues its offers.
         assert!(domain::workers::run_next(&app.state.platform).await.unwrap());
-        let platform = app.state.platform.clone();
+        let dispatch = app.state.platform.dispatch();
         let (a, b) = tokio::join!(
-            domain::tasks::fan_out::advance(&platform, &id),
-            domain::tasks::fan_out::advance(&platform, &id)
+            domain::tasks::fan_out::advance(&dispatch, &id),
+            domain::tasks::fan_out::advance(&dispatch, &id)
         );
         a.unwrap();
         b.unwrap();
@@ -412,7 +412,7 @@ testkit::on_both_databases! {
         assert!(profile[row..].contains("+3") && profile[row..].contains(&format!("/results/{id}")), "{profile}");
 
         // Run again (a retried job): nothing changes.
-        domain::evaluation::evaluate_task(&app.state.platform, &id).await.unwrap();
+        domain::evaluation::evaluate_task(&app.state.platform.referee().unwrap(), &id).await.unwrap();
         app.run_jobs().await;
         let again = app.api("GET", &format!("/api/v1/tasks/{id}/events"), Some(&key), None).await.json();
         assert_eq!(again["events"].as_array().unwrap().len(), events["events"].as_array().unwrap().len());

@@ -315,8 +315,8 @@ testkit::on_both_databases! {
         // A secret an older version stored in clear is sealed at start-up, and still signs.
         let platform = app.state.platform.clone();
         sqlx::query("UPDATE webhooks SET secret = $1 WHERE id = $2").bind(secret).bind(&hook).execute(platform.db.pool()).await.unwrap();
-        assert_eq!(domain::webhooks::seal_stored_secrets(&platform).await.unwrap(), 1);
-        assert_eq!(domain::webhooks::seal_stored_secrets(&platform).await.unwrap(), 0, "once");
+        assert_eq!(domain::webhooks::seal_stored_secrets(&platform.deliveries()).await.unwrap(), 1);
+        assert_eq!(domain::webhooks::seal_stored_secrets(&platform.deliveries()).await.unwrap(), 0, "once");
         let resealed: String = sqlx::query_scalar("SELECT secret FROM webhooks WHERE id = $1").bind(&hook).fetch_one(platform.db.pool()).await.unwrap();
         assert!(resealed.starts_with("sealed:") && resealed != stored);
 

@@ -264,6 +264,38 @@ fn nine_recipes_play_down_to_a_champion_whose_recipe_is_published() {
             .json();
         eprintln!("{}", serde_json::to_string_pretty(&bracket).unwrap());
         assert_eq!(bracket["state"], "completed", "{}", bracket["reason"]);
+        // A completed tournament has no move back to play, even asked of the database layer directly,
+        // and a state column holding a word the machine does not know does not read as any state.
+        use domain::states::TournamentState;
+        let replayed = domain::db::tournaments::change_state(
+            test_db.db.pool(),
+            &id,
+            TournamentState::Completed,
+            TournamentState::Active,
+            "played again",
+            0,
+        )
+        .await
+        .unwrap();
+        assert!(!replayed, "a completed tournament was made active again");
+        sqlx::query("UPDATE tournaments SET state = 'paused' WHERE id = $1")
+            .bind(&id)
+            .execute(test_db.db.pool())
+            .await
+            .unwrap();
+        let unreadable = domain::db::tournaments::by_id(test_db.db.pool(), &id).await;
+        let why = unreadable
+            .expect_err("a tournament in an unknown state read")
+            .to_string();
+        assert!(
+            why.contains("\"paused\" is not a state of TournamentState"),
+            "{why}"
+        );
+        sqlx::query("UPDATE tournaments SET state = 'completed' WHERE id = $1")
+            .bind(&id)
+            .execute(test_db.db.pool())
+            .await
+            .unwrap();
         let matches = bracket["matches"].as_array().unwrap();
         let round = |r: i64| {
             matches
@@ -635,13 +667,16 @@ testkit::on_both_databases! {
             });
             platform.scheduling.hour_ms = 2_000;
             platform.tournament_schedule = domain::tournaments::Schedule {
-                registration_ms: 1_000,
+                // Long enough for a loaded machine to enter three recipes while it is open.
+                registration_ms: 3_000,
                 min_entrants: 2,
                 registration_retries: 1,
                 gap_ms: 0,
             };
         });
         let recipes = probe_recipes(&mut app, work.path(), 150, &["crash", "crash", "net"]).await;
+        // Built now, so that the next tournament's registration is not spent building them.
+        let challengers = probe_recipes(&mut app, work.path(), 160, &["loss", "crash"]).await;
         let key = admin_key(&mut app, "ops@example.org").await;
         let dataset = validated_dataset(&mut app, &key).await;
         let request = json!({"dataset_id": dataset["id"], "model_id": "crucible/reference-tiny", "hours": 1});
@@ -657,7 +692,7 @@ testkit::on_both_databases! {
         assert!(refused["error"]["message"].as_str().unwrap().contains("no text tournament has crowned a champion yet"), "{refused}");
 
         assert_eq!(enter(&mut app, &id, &recipes[0]).await, StatusCode::CREATED);
-        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        tokio::time::sleep(Duration::from_millis(3_100)).await;
         app.run_jobs().await;
         let extended = state_of(&mut app, &id).await;
         assert_eq!(extended["state"], "pending");
@@ -665,7 +700,7 @@ testkit::on_both_databases! {
 
         assert_eq!(enter(&mut app, &id, &recipes[1]).await, StatusCode::CREATED);
         assert_eq!(enter(&mut app, &id, &recipes[2]).await, StatusCode::CREATED);
-        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        tokio::time::sleep(Duration::from_millis(3_100)).await;
         app.run_jobs().await;
         let ended = state_of(&mut app, &id).await;
         assert_eq!(ended["state"], "completed", "{ended}");
@@ -684,8 +719,9 @@ testkit::on_both_databases! {
         let failed = task["id"].as_str().unwrap().to_string();
         // Its two jobs run by hand, so that the next tournament's registration is left to itself.
         let platform = app.state.platform.clone();
-        domain::tasks::prepare(&platform, &failed).await.unwrap();
-        domain::tasks::champion::train(&platform, &failed).await.unwrap();
+        domain::tasks::prepare(&platform.dispatch(), &failed).await.unwrap();
+        let arena = platform.arena().expect("trainer hosts and an evaluator");
+        domain::tournaments::champion::train(&arena, &failed).await.unwrap();
         let (task, reasons) = task_of(&mut app, &key, &failed).await;
         assert_eq!(task["state"], "failure", "{reasons:?}");
         assert!(reasons.iter().any(|r| r.contains("the champion's recipe crash-0 produced no model: the recipe ended with")), "{reasons:?}");
@@ -700,11 +736,10 @@ testkit::on_both_databases! {
         // A challenger whose model scores meets the champion (whose runs crash) in a boss round of
         // six tasks, wins all six and takes the title.
         let next_id = next["id"].as_str().unwrap().to_string();
-        let challengers = probe_recipes(&mut app, work.path(), 160, &["loss", "crash"]).await;
         for challenger in &challengers {
             assert_eq!(enter(&mut app, &next_id, challenger).await, StatusCode::CREATED);
         }
-        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        tokio::time::sleep(Duration::from_millis(3_100)).await;
         app.run_jobs().await;
         let decided = state_of(&mut app, &next_id).await;
         assert_eq!(decided["state"], "completed", "{decided}");

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::signed_in_page;
+use super::sign_in_first::signed_in_page;
 use crate::session::{CsrfField, FlashMessage};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

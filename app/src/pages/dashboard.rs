@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use super::signed_in_page;
+use super::sign_in_first::signed_in_page;
 use crate::session::FlashMessage;
 
 /// Where an account starts: the pages its role works with.

@@ -5,8 +5,8 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
-use super::SignInFirst;
 use super::datasets::human_bytes;
+use super::sign_in_first::SignInFirst;
 use crate::session::{CsrfField, FlashMessage, session_now};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

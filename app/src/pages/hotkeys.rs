@@ -6,7 +6,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::signed_in_page;
+use super::sign_in_first::signed_in_page;
 use crate::chart::{PointsChart, running_total};
 use crate::session::{CsrfField, FlashMessage};
 use crate::time::format_utc;

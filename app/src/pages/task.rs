@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
-use super::SignInFirst;
+use super::sign_in_first::SignInFirst;
 use crate::chart::LossChart;
 use crate::session::{CsrfField, FlashMessage, session_now};
 use crate::time::format_utc;

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
-use super::signed_in_page;
+use super::sign_in_first::signed_in_page;
 use crate::session::{CsrfField, FlashMessage};
 use crate::time::format_utc;
 
@@ -150,7 +150,7 @@ pub async fn load_wizard(
         .and_then(domain::datasets::TaskType::parse)
     {
         Some(task_type) => Some(
-            match domain::tasks::champion::for_task_type(&platform, task_type).await {
+            match domain::tournaments::champion::for_task_type(&platform, task_type).await {
                 Ok(champion) => Ok(champion_view(champion)),
                 Err(err) if !err.is_internal() => Err(err.to_string()),
                 Err(err) => return Err(web_session::failed(err)),

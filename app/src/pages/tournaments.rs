@@ -60,7 +60,7 @@ impl From<domain::tournaments::play::Bracket> for BracketView {
         BracketView {
             id: b.id,
             kind: b.kind,
-            state: b.state,
+            state: b.state.to_string(),
             task_type: b.task_type,
             model_id: b.model_id,
             hours: b.hours,
@@ -75,7 +75,7 @@ impl From<domain::tournaments::play::Bracket> for BracketView {
                     round: m.round,
                     kind: m.kind,
                     tasks: m.tasks,
-                    decided: m.state == "decided",
+                    decided: m.state == domain::states::MatchState::Decided,
                     outcome: m.outcome,
                     entrants: m
                         .entrants
@@ -120,12 +120,12 @@ pub async fn load_tournaments() -> Result<(Vec<BracketView>, Vec<StandingView>),
     use crate::web_session;
     use domain::tournaments::play;
     let platform = web_session::platform()?;
-    let recent = play::recent(&platform, 20)
+    let recent = play::recent(&platform.db, 20)
         .await
         .map_err(web_session::failed)?;
     let mut standings = Vec::new();
     for kind in ["text", "image"] {
-        let board = play::leaderboard(&platform, kind)
+        let board = play::leaderboard(&platform.db, kind)
             .await
             .map_err(web_session::failed)?;
         standings.extend(board.into_iter().map(|m| StandingView {
@@ -146,7 +146,7 @@ pub async fn load_tournaments() -> Result<(Vec<BracketView>, Vec<StandingView>),
 pub async fn load_bracket(id: String) -> Result<BracketView, ServerFnError> {
     use crate::web_session;
     let platform = web_session::platform()?;
-    let bracket = domain::tournaments::play::bracket(&platform, &id)
+    let bracket = domain::tournaments::play::bracket(&platform.db, &id)
         .await
         .map_err(web_session::failed)?;
     Ok(bracket.into())

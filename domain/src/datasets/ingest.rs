@@ -18,16 +18,24 @@ use super::report::{OwnTest, Report};
 use super::rows::FileError;
 use super::validation::row_hash;
 use super::{Format, Holdout, Limits, Mapping, TaskType, validate};
-use crate::Platform;
 use crate::accounts::User;
 use crate::clock::now_ms;
 use crate::db;
 use crate::error::{Error, Result};
 use crate::queue::{self, Job, Queue};
-use crate::storage::{ByteStream, ObjectKey, bytes_stream};
+use crate::storage::{ByteStream, ObjectKey, ObjectStore, bytes_stream};
 
 /// Training rows travel to the object store in chunks of about this size.
 const CHUNK_BYTES: usize = 256 * 1024;
+
+/// What validating datasets needs.
+#[derive(Clone, Debug)]
+pub struct Ingest {
+    pub db: db::Database,
+    pub store: Arc<dyn ObjectStore>,
+    /// What a dataset must satisfy to be accepted.
+    pub limits: Limits,
+}
 
 /// What a customer asks validation for.
 #[derive(Clone, Debug)]
@@ -46,12 +54,12 @@ pub const MAX_OWN_TEST_ROWS: usize = 10_000;
 
 /// Starts validating the owner's dataset as `request` says.
 pub async fn request_validation(
-    platform: &Platform,
+    ingest: &Ingest,
     owner: &User,
     id: &str,
     request: ValidationRequest,
 ) -> Result<Dataset> {
-    let dataset = get(&platform.db, owner, id).await?;
+    let dataset = get(&ingest.db, owner, id).await?;
     let task_type = request.task_type;
     if (dataset.format == Format::Zip) != (task_type == TaskType::Image) {
         let why = if dataset.format == Format::Zip {
@@ -80,7 +88,7 @@ pub async fn request_validation(
             ));
         }
         Some(test_id) => {
-            let test = get(&platform.db, owner, test_id).await?;
+            let test = get(&ingest.db, owner, test_id).await?;
             if test.format == Format::Zip {
                 return Err(Error::invalid(
                     "test_dataset_id",
@@ -99,7 +107,7 @@ pub async fn request_validation(
     let seed = request.seed.unwrap_or_else(|| rand::rng().next_u64());
     let mapping_json = serde_json::to_string(&mapping).expect("a mapping serialises");
 
-    let mut tx = platform.db.pool().begin().await?;
+    let mut tx = ingest.db.pool().begin().await?;
     let now = now_ms();
     if let Some(test_id) = &test_dataset
         && !db::datasets::hold_out(&mut *tx, test_id, &owner.id, now).await?
@@ -127,7 +135,7 @@ pub async fn request_validation(
         drop(tx);
         return Err(Error::Conflict {
             field: None,
-            message: why_not_validated(platform, &dataset).await?,
+            message: why_not_validated(ingest, &dataset).await?,
         });
     }
     let job = ValidateDataset {
@@ -135,14 +143,14 @@ pub async fn request_validation(
     };
     queue::enqueue(&mut *tx, &job, now).await?;
     tx.commit().await?;
-    get(&platform.db, owner, id).await
+    get(&ingest.db, owner, id).await
 }
 
 /// Why dataset `dataset` cannot be validated now: it is being validated, it is a held-out test file,
 /// or a task or tournament that has not ended trains or is scored on its splits.
-async fn why_not_validated(platform: &Platform, dataset: &Dataset) -> Result<String> {
+async fn why_not_validated(ingest: &Ingest, dataset: &Dataset) -> Result<String> {
     if let Some((what, id, state)) =
-        db::datasets::blocking_use(platform.db.pool(), &dataset.id).await?
+        db::datasets::blocking_use(ingest.db.pool(), &dataset.id).await?
     {
         return Ok(format!(
             "{what} {id} ({state}) uses this dataset's splits; validating it again would change the \
@@ -150,7 +158,7 @@ async fn why_not_validated(platform: &Platform, dataset: &Dataset) -> Result<Str
              new dataset"
         ));
     }
-    let state = db::datasets::by_id(platform.db.pool(), &dataset.id)
+    let state = db::datasets::by_id(ingest.db.pool(), &dataset.id)
         .await?
         .map(|row| row.state);
     Ok(match state.as_deref() {
@@ -183,20 +191,20 @@ pub struct ValidateDataset {
 impl Job for ValidateDataset {
     const NAME: &'static str = "validate_dataset";
     const QUEUE: Queue = Queue::Cpu;
-    type Context = Platform;
+    type Context = Ingest;
 
     fn subject(&self) -> &str {
         &self.dataset_id
     }
 
-    async fn run(self, platform: Platform) -> Result<()> {
-        validate_dataset(&platform, &self.dataset_id).await
+    async fn run(self, ingest: Ingest) -> Result<()> {
+        validate_dataset(&ingest, &self.dataset_id).await
     }
 }
 
 /// Validates and splits dataset `id`. Does nothing unless the dataset is `validating`.
-pub async fn validate_dataset(platform: &Platform, id: &str) -> Result<()> {
-    let Some(row) = db::datasets::by_id(platform.db.pool(), id).await? else {
+pub async fn validate_dataset(ingest: &Ingest, id: &str) -> Result<()> {
+    let Some(row) = db::datasets::by_id(ingest.db.pool(), id).await? else {
         return Ok(());
     };
     if row.state != DatasetState::Validating.as_str() {
@@ -215,22 +223,22 @@ pub async fn validate_dataset(platform: &Platform, id: &str) -> Result<()> {
     let splits = Splits::stored(row.splits_prefix.clone(), id);
 
     let verdict = if format == Format::Zip {
-        split_images(platform, id, &splits, seed).await?
+        split_images(ingest, id, &splits, seed).await?
     } else {
         let own = match row.test_dataset_id.as_deref() {
             None => None,
-            Some(test_id) => match own_test_rows(platform, test_id, task_type, &mapping).await? {
+            Some(test_id) => match own_test_rows(ingest, test_id, task_type, &mapping).await? {
                 Ok(own) => Some(own),
-                Err(why) => return refuse(platform, id, &splits, None, &why).await,
+                Err(why) => return refuse(ingest, id, &splits, None, &why).await,
             },
         };
-        split_text(platform, id, &splits, format, task_type, mapping, seed, own).await?
+        split_text(ingest, id, &splits, format, task_type, mapping, seed, own).await?
     };
     match verdict {
         Verdict::Ready(report) => {
             let report = serde_json::to_string(&report).expect("a report serialises");
             db::datasets::finish_validation(
-                platform.db.pool(),
+                ingest.db.pool(),
                 id,
                 "ready",
                 Some(&report),
@@ -240,25 +248,25 @@ pub async fn validate_dataset(platform: &Platform, id: &str) -> Result<()> {
             .await?;
             Ok(())
         }
-        Verdict::Refused(report, why) => refuse(platform, id, &splits, report, &why).await,
+        Verdict::Refused(report, why) => refuse(ingest, id, &splits, report, &why).await,
     }
 }
 
 /// Records the refusal and deletes what this validation wrote: only its own splits, never those of an
 /// earlier validation that a task or tournament may still use.
 async fn refuse(
-    platform: &Platform,
+    ingest: &Ingest,
     id: &str,
     splits: &Splits,
     report: Option<Report>,
     why: &str,
 ) -> Result<()> {
     for key in splits.all() {
-        platform.store.delete(&key).await?;
+        ingest.store.delete(&key).await?;
     }
     let report = report.map(|r| serde_json::to_string(&r).expect("a report serialises"));
     db::datasets::finish_validation(
-        platform.db.pool(),
+        ingest.db.pool(),
         id,
         "refused",
         report.as_deref(),
@@ -271,22 +279,22 @@ async fn refuse(
 
 /// The owner's own test rows, normalised, and what their file held; or why the file cannot serve.
 async fn own_test_rows(
-    platform: &Platform,
+    ingest: &Ingest,
     test_id: &str,
     task_type: TaskType,
     mapping: &Mapping,
 ) -> Result<std::result::Result<OwnTestRows, String>> {
-    let Some(test) = db::datasets::by_id(platform.db.pool(), test_id).await? else {
+    let Some(test) = db::datasets::by_id(ingest.db.pool(), test_id).await? else {
         return Ok(Err("the test file was deleted; choose another".into()));
     };
     let format: Format = serde_json::from_str(&test.format)
         .map_err(|_| Error::Internal(format!("dataset {test_id} has no valid format")))?;
     let limits = Limits {
         min_usable_rows: 1,
-        ..platform.dataset_limits
+        ..ingest.limits
     };
     let mapping = mapping.clone();
-    let outcome = through_pipeline(platform, test_id, None, None, move |reader, _| {
+    let outcome = through_pipeline(ingest, test_id, None, None, move |reader, _| {
         let mut rows = Vec::new();
         let validated = validate(
             format,
@@ -335,7 +343,7 @@ async fn own_test_rows(
 /// Validates and splits a text dataset: training rows stream to the store as they are found.
 #[allow(clippy::too_many_arguments)]
 async fn split_text(
-    platform: &Platform,
+    ingest: &Ingest,
     id: &str,
     splits: &Splits,
     format: Format,
@@ -344,13 +352,13 @@ async fn split_text(
     seed: u64,
     own: Option<OwnTestRows>,
 ) -> Result<Verdict> {
-    let limits = platform.dataset_limits;
+    let limits = ingest.limits;
     let holdout = match &own {
         None => Holdout::Seeded(seed),
         Some(own) => Holdout::Own(own.rows.iter().map(|row| row_hash(row)).collect()),
     };
     let outcome = through_pipeline(
-        platform,
+        ingest,
         id,
         Some(id),
         Some(splits.train()),
@@ -385,22 +393,14 @@ async fn split_text(
         test.push_str(row);
         test.push('\n');
     }
-    platform
-        .store
-        .put(&splits.test(), bytes_stream(test))
-        .await?;
+    ingest.store.put(&splits.test(), bytes_stream(test)).await?;
     Ok(Verdict::Ready(report))
 }
 
 /// Validates and splits an image archive, then stores each split's index and zip.
-async fn split_images(
-    platform: &Platform,
-    id: &str,
-    splits: &Splits,
-    seed: u64,
-) -> Result<Verdict> {
-    let limits = platform.dataset_limits;
-    let outcome = through_pipeline(platform, id, Some(id), None, move |reader, _| {
+async fn split_images(ingest: &Ingest, id: &str, splits: &Splits, seed: u64) -> Result<Verdict> {
+    let limits = ingest.limits;
+    let outcome = through_pipeline(ingest, id, Some(id), None, move |reader, _| {
         validate_images(reader, seed, &limits)
     })
     .await?;
@@ -411,7 +411,7 @@ async fn split_images(
     if let Some(refusal) = validated.report.refusal.clone() {
         return Ok(Verdict::Refused(Some(validated.report), refusal));
     }
-    let store = &platform.store;
+    let store = &ingest.store;
     store
         .put(&splits.train(), file_stream(validated.train_index))
         .await?;
@@ -434,7 +434,7 @@ type SourceReader = BufReader<CountingReader<SyncIoBridge<StreamReader<ByteStrea
 /// its sink are stored as JSONL under `out` (or dropped without one); with `progress_of`, that
 /// dataset's progress bar follows the bytes read.
 async fn through_pipeline<T: Send + 'static>(
-    platform: &Platform,
+    ingest: &Ingest,
     source_id: &str,
     progress_of: Option<&str>,
     out: Option<ObjectKey>,
@@ -442,7 +442,7 @@ async fn through_pipeline<T: Send + 'static>(
     + Send
     + 'static,
 ) -> Result<std::result::Result<T, FileError>> {
-    let source = platform.store.get(&source_key(source_id)).await?;
+    let source = ingest.store.get(&source_key(source_id)).await?;
     let read = Arc::new(AtomicU64::new(0));
     let counted = CountingReader {
         inner: SyncIoBridge::new(StreamReader::new(source)),
@@ -450,7 +450,7 @@ async fn through_pipeline<T: Send + 'static>(
     };
     let reader = BufReader::with_capacity(CHUNK_BYTES, counted);
     let progress =
-        progress_of.map(|id| tokio::spawn(report_progress(platform.clone(), id.to_string(), read)));
+        progress_of.map(|id| tokio::spawn(report_progress(ingest.clone(), id.to_string(), read)));
     let (sender, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
     let pipeline = tokio::task::spawn_blocking(move || {
         let mut buffer = Vec::with_capacity(CHUNK_BYTES + 4096);
@@ -477,7 +477,7 @@ async fn through_pipeline<T: Send + 'static>(
     });
     let upload = async {
         match &out {
-            Some(key) => platform.store.put(key, receiving(receiver)).await.map(drop),
+            Some(key) => ingest.store.put(key, receiving(receiver)).await.map(drop),
             None => {
                 let mut receiver = receiver;
                 while receiver.recv().await.is_some() {}
@@ -520,12 +520,12 @@ impl<R: Read> Read for CountingReader<R> {
 }
 
 /// Writes the bytes read so far to the dataset's row once a second, until aborted.
-async fn report_progress(platform: Platform, id: String, read: Arc<AtomicU64>) {
+async fn report_progress(ingest: Ingest, id: String, read: Arc<AtomicU64>) {
     let mut every = tokio::time::interval(Duration::from_secs(1));
     loop {
         every.tick().await;
         let bytes = i64::try_from(read.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
-        if let Err(err) = db::datasets::record_progress(platform.db.pool(), &id, bytes).await {
+        if let Err(err) = db::datasets::record_progress(ingest.db.pool(), &id, bytes).await {
             tracing::warn!(dataset = %id, error = %err, "could not record validation progress");
         }
     }

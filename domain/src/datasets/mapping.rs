@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::TaskType;
+use super::task_type::TaskType;
 use crate::error::{Error, Result};
 
 /// Role → source column, checked against a task type and a file's columns.

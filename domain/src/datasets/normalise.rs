@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::mapping::Mapping;
 use super::rows::Row;
-use super::{Mapping, TaskType};
+use super::task_type::TaskType;
 
 /// Why a row was dropped. The order is the order of the report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -7,7 +7,7 @@ use std::io::BufRead;
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::Format;
+use super::format::Format;
 
 /// A row as read: column name → value. CSV values are strings.
 pub type Row = Map<String, Value>;

@@ -11,7 +11,7 @@ pub struct EvaluationRow {
     pub task_id: String,
     pub attempts: i64,
     /// `pending`, `done` or `failed`.
-    pub state: String,
+    pub state: crate::states::EvaluationState,
     pub loss: Option<f64>,
     pub error: Option<String>,
     pub log: String,
@@ -71,7 +71,7 @@ pub async fn record<'e>(
         .bind(&row.submission_id)
         .bind(&row.task_id)
         .bind(row.attempts)
-        .bind(&row.state)
+        .bind(row.state)
         .bind(&row.error)
         .bind(&row.log)
         .bind(row.updated_at)

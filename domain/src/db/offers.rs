@@ -10,7 +10,7 @@ pub struct OfferRow {
     pub task_id: String,
     pub miner_id: String,
     pub round: i64,
-    pub state: String,
+    pub state: crate::states::OfferState,
     pub expires_at: Millis,
     pub created_at: Millis,
     pub decided_at: Option<Millis>,
@@ -87,7 +87,7 @@ pub async fn insert<'e>(
     .bind(&row.task_id)
     .bind(&row.miner_id)
     .bind(row.round)
-    .bind(&row.state)
+    .bind(row.state)
     .bind(row.expires_at)
     .bind(row.created_at)
     .bind(row.decided_at)
@@ -147,7 +147,7 @@ pub async fn by_id<'e>(
 pub async fn decide<'e>(
     exec: impl Executor<'e, Database = Any>,
     id: &str,
-    state: &str,
+    state: crate::states::OfferState,
     now: Millis,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(

@@ -11,7 +11,7 @@ pub struct RecipeRow {
     pub name: String,
     pub sha256: String,
     pub size_bytes: i64,
-    pub state: String,
+    pub state: crate::states::RecipeState,
     pub image_tag: Option<String>,
     pub image_digest: Option<String>,
     pub build_log: String,
@@ -35,7 +35,7 @@ pub async fn insert<'e>(
     .bind(&row.name)
     .bind(&row.sha256)
     .bind(row.size_bytes)
-    .bind(&row.state)
+    .bind(row.state)
     .bind(&row.build_log)
     .bind(row.created_at)
     .execute(exec)

@@ -4,12 +4,13 @@ use sqlx::{Any, Executor, FromRow};
 
 use super::Nullables;
 use crate::clock::Millis;
+use crate::states::{MatchState, RunState, TournamentState};
 
 #[derive(Clone, Debug, FromRow)]
 pub struct TournamentRow {
     pub id: String,
     pub kind: String,
-    pub state: String,
+    pub state: TournamentState,
     pub dataset_id: String,
     pub task_type: String,
     pub model_id: String,
@@ -47,7 +48,7 @@ pub async fn insert<'e>(
     let mut query = sqlx::query(&sql)
         .bind(&row.id)
         .bind(&row.kind)
-        .bind(&row.state)
+        .bind(row.state)
         .bind(&row.dataset_id)
         .bind(&row.task_type)
         .bind(&row.model_id)
@@ -106,15 +107,19 @@ pub async fn last_completed<'e>(
     .await
 }
 
-/// Moves the tournament from `from` to `to` with `reason`; false when it was not in `from`.
+/// Moves the tournament from `from` to `to` with `reason`; false when it was not in `from`, or when
+/// the machine has no such move (an ended tournament never starts again).
 pub async fn change_state<'e>(
     exec: impl Executor<'e, Database = Any>,
     id: &str,
-    from: &str,
-    to: &str,
+    from: TournamentState,
+    to: TournamentState,
     reason: &str,
     now: Millis,
 ) -> sqlx::Result<bool> {
+    if !from.can_move_to(to) {
+        return Ok(false);
+    }
     let done = sqlx::query(
         "UPDATE tournaments SET state = $1, reason = $2, updated_at = $3 WHERE id = $4 AND state = $5",
     )
@@ -272,7 +277,7 @@ pub struct MatchRow {
     pub position: i64,
     pub kind: String,
     pub tasks: i64,
-    pub state: String,
+    pub state: MatchState,
     pub outcome: String,
 }
 
@@ -291,7 +296,7 @@ pub async fn insert_match<'e>(
     .bind(row.position)
     .bind(&row.kind)
     .bind(row.tasks)
-    .bind(&row.state)
+    .bind(row.state)
     .bind(&row.outcome)
     .execute(exec)
     .await?;
@@ -391,7 +396,7 @@ pub struct RunRow {
     pub match_id: String,
     pub recipe_id: String,
     pub task_index: i64,
-    pub state: String,
+    pub state: RunState,
     pub attempts: i64,
     pub loss: Option<f64>,
     pub error: Option<String>,
@@ -417,7 +422,7 @@ pub async fn record_run<'e>(
         .bind(&row.match_id)
         .bind(&row.recipe_id)
         .bind(row.task_index)
-        .bind(&row.state)
+        .bind(row.state)
         .bind(row.attempts)
         .bind(&row.log)
         .bind(row.seconds)

@@ -22,7 +22,7 @@ pub struct DeliveryRow {
     pub payload: String,
     pub attempts: i64,
     /// `pending`, `delivered` or `failed`.
-    pub state: String,
+    pub state: crate::states::DeliveryState,
     pub last_answer: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
@@ -126,7 +126,7 @@ pub async fn insert_delivery<'e>(
     .bind(&row.event)
     .bind(&row.payload)
     .bind(row.attempts)
-    .bind(&row.state)
+    .bind(row.state)
     .bind(&row.last_answer)
     .bind(row.created_at)
     .bind(row.updated_at)
@@ -164,7 +164,7 @@ pub async fn record_attempt<'e>(
     exec: impl Executor<'e, Database = Any>,
     id: &str,
     attempts: i64,
-    state: &str,
+    state: crate::states::DeliveryState,
     answer: &str,
     now: Millis,
 ) -> sqlx::Result<()> {

@@ -9,35 +9,53 @@
 //! points, for an admin to evaluate again once mended. Attempts are recorded as they end, so a job cut
 //! short carries on where it stood.
 
-pub(crate) mod artifact;
-pub mod evaluator;
-mod inputs;
-
-pub use evaluator::{Evaluator, REFUSED_EXIT, Scoring, score_model};
-pub use inputs::{Inputs, Subject};
+pub use crate::sandbox::{Evaluator, Fault, Inputs, REFUSED_EXIT, Scoring, Subject, score_model};
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
-use crate::Platform;
 use crate::accounts::User;
 use crate::clock::{Millis, now_ms};
-use crate::db::{self, evaluations::EvaluationRow, submissions::SubmissionRow};
+use crate::db::{self, Database, evaluations::EvaluationRow, submissions::SubmissionRow};
 use crate::error::{Error, Result};
 use crate::queue::{self, Job, Queue};
-use crate::scoring::{self, Entry, Evaluation};
-use crate::tasks::{self, RunBy, Task, TaskState, window};
+use crate::sandbox::artifact;
+use crate::scoring::{self, Entry, Evaluation, Leaderboards};
+use crate::states::EvaluationState;
+use crate::storage::ObjectStore;
+use crate::tasks::state::TaskState;
+use crate::tasks::task::{self as tasks, RunBy, Task};
+use crate::tasks::window;
 
 /// Attempts at one submission when the platform fails to evaluate it (Gradients: 4).
 pub const MAX_ATTEMPTS: i64 = 4;
 
-/// Why an attempt at a submission gave no score, and whose fault that is.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Fault {
-    /// The submission's own: it cannot be scored as it stands, and its miner loses a point.
-    Submission(String),
-    /// The platform's (store, runner, engine, evaluator): tried again, never held against a miner.
-    Platform(String),
+/// What evaluating submissions needs: the database, the store that holds the test splits and the
+/// artifacts, an evaluator (a server without one runs no evaluation jobs), and the leaderboards its
+/// scores change.
+#[derive(Clone, Debug)]
+pub struct Referee {
+    pub db: Database,
+    pub store: Arc<dyn ObjectStore>,
+    pub evaluator: Evaluator,
+    pub leaderboards: Leaderboards,
+}
+
+impl Referee {
+    pub fn tally(&self) -> Tally {
+        Tally {
+            db: self.db.clone(),
+            leaderboards: self.leaderboards.clone(),
+        }
+    }
+}
+
+/// What scoring an evaluated task needs: the database and the leaderboards it changes.
+#[derive(Clone, Debug)]
+pub struct Tally {
+    pub db: Database,
+    pub leaderboards: Leaderboards,
 }
 
 /// The job that starts scoring a task once its window closed: it moves the task to `evaluating` and
@@ -51,18 +69,18 @@ pub struct EvaluateTask {
 impl Job for EvaluateTask {
     const NAME: &'static str = "evaluate_task";
     const QUEUE: Queue = Queue::Evaluation;
-    type Context = Platform;
+    type Context = Referee;
 
     fn subject(&self) -> &str {
         &self.task_id
     }
 
-    async fn run(self, platform: Platform) -> Result<()> {
-        evaluate_task(&platform, &self.task_id).await
+    async fn run(self, referee: Referee) -> Result<()> {
+        evaluate_task(&referee, &self.task_id).await
     }
 
-    async fn gave_up(self, platform: Platform, attempts: i64) -> Result<()> {
-        job_gave_up(&platform, &self.task_id, attempts).await
+    async fn gave_up(self, referee: Referee, attempts: i64) -> Result<()> {
+        job_gave_up(&referee.db, &self.task_id, attempts).await
     }
 }
 
@@ -77,19 +95,19 @@ pub struct EvaluateSubmission {
 impl Job for EvaluateSubmission {
     const NAME: &'static str = "evaluate_submission";
     const QUEUE: Queue = Queue::Evaluation;
-    type Context = Platform;
+    type Context = Referee;
 
     /// The task, so that it finds its place in the queue.
     fn subject(&self) -> &str {
         &self.task_id
     }
 
-    async fn run(self, platform: Platform) -> Result<()> {
-        evaluate_submission(&platform, &self.task_id, &self.submission_id).await
+    async fn run(self, referee: Referee) -> Result<()> {
+        evaluate_submission(&referee, &self.task_id, &self.submission_id).await
     }
 
-    async fn gave_up(self, platform: Platform, attempts: i64) -> Result<()> {
-        job_gave_up(&platform, &self.task_id, attempts).await
+    async fn gave_up(self, referee: Referee, attempts: i64) -> Result<()> {
+        job_gave_up(&referee.db, &self.task_id, attempts).await
     }
 }
 
@@ -102,41 +120,35 @@ pub struct ScoreTask {
 impl Job for ScoreTask {
     const NAME: &'static str = "score_task";
     const QUEUE: Queue = Queue::Fast;
-    type Context = Platform;
+    type Context = Tally;
 
     fn subject(&self) -> &str {
         &self.task_id
     }
 
-    async fn run(self, platform: Platform) -> Result<()> {
-        score_task(&platform, &self.task_id).await
+    async fn run(self, tally: Tally) -> Result<()> {
+        score_task(&tally, &self.task_id).await
     }
 }
 
 /// Moves task `id` to `evaluating` (from `preevaluation`) and queues the evaluation of each submission
 /// not evaluated yet, or its scoring when none is left. Does nothing unless the task is in one of those
 /// states.
-pub async fn evaluate_task(platform: &Platform, id: &str) -> Result<()> {
-    let Some(task) = tasks::get_any(&platform.db, id).await? else {
+pub async fn evaluate_task(referee: &Referee, id: &str) -> Result<()> {
+    let Some(task) = tasks::get_any(&referee.db, id).await? else {
         return Ok(());
     };
     if !matches!(task.state, TaskState::Preevaluation | TaskState::Evaluating) {
         return Ok(());
     }
-    if platform.evaluator.is_none() {
-        return Err(Error::Internal(
-            "no evaluator is configured (crucible serve --evaluator …): the task waits in preevaluation"
-                .into(),
-        ));
-    }
-    let submissions = db::submissions::for_task(platform.db.pool(), id).await?;
+    let submissions = db::submissions::for_task(referee.db.pool(), id).await?;
     if task.state == TaskState::Preevaluation {
         let reason = format!(
             "evaluating {} submissions on the held-out split",
             submissions.len()
         );
         tasks::transition(
-            &platform.db,
+            &referee.db,
             id,
             TaskState::Preevaluation,
             TaskState::Evaluating,
@@ -144,9 +156,9 @@ pub async fn evaluate_task(platform: &Platform, id: &str) -> Result<()> {
         )
         .await?;
     }
-    let evaluations = evaluations_of(platform, id).await?;
+    let evaluations = evaluations_of(&referee.db, id).await?;
     let now = now_ms();
-    let mut tx = platform.db.pool().begin().await?;
+    let mut tx = referee.db.pool().begin().await?;
     let mut left = 0;
     for submission in submissions.iter().filter(|s| !evaluated(&evaluations, s)) {
         let job = EvaluateSubmission {
@@ -166,11 +178,8 @@ pub async fn evaluate_task(platform: &Platform, id: &str) -> Result<()> {
     Ok(())
 }
 
-async fn evaluations_of(
-    platform: &Platform,
-    task_id: &str,
-) -> Result<HashMap<String, EvaluationRow>> {
-    Ok(db::evaluations::for_task(platform.db.pool(), task_id)
+async fn evaluations_of(db: &Database, task_id: &str) -> Result<HashMap<String, EvaluationRow>> {
+    Ok(db::evaluations::for_task(db.pool(), task_id)
         .await?
         .into_iter()
         .map(|row| (row.submission_id.clone(), row))
@@ -181,34 +190,25 @@ async fn evaluations_of(
 fn evaluated(evaluations: &HashMap<String, EvaluationRow>, submission: &SubmissionRow) -> bool {
     evaluations
         .get(&submission.id)
-        .is_some_and(|e| e.state != "pending")
+        .is_some_and(|e| e.state != EvaluationState::Pending)
 }
 
 /// Evaluates one submission of evaluating task `task_id`, unless it is evaluated already (a job run
 /// twice), then queues the task's scoring once every submission is evaluated. A submission the
 /// platform could not evaluate in [`MAX_ATTEMPTS`] tries stops the task.
-async fn evaluate_submission(
-    platform: &Platform,
-    task_id: &str,
-    submission_id: &str,
-) -> Result<()> {
-    let Some(task) = tasks::get_any(&platform.db, task_id).await? else {
+async fn evaluate_submission(referee: &Referee, task_id: &str, submission_id: &str) -> Result<()> {
+    let Some(task) = tasks::get_any(&referee.db, task_id).await? else {
         return Ok(());
     };
     if task.state != TaskState::Evaluating {
         return Ok(());
     }
-    let evaluator = platform.evaluator.as_ref().ok_or_else(|| {
-        Error::Internal(
-            "no evaluator is configured (crucible serve --evaluator …): the task waits in evaluating"
-                .into(),
-        )
-    })?;
-    let submissions = db::submissions::for_task(platform.db.pool(), task_id).await?;
+    let evaluator = &referee.evaluator;
+    let submissions = db::submissions::for_task(referee.db.pool(), task_id).await?;
     let Some(submission) = submissions.iter().find(|s| s.id == submission_id) else {
         return Ok(());
     };
-    let mut evaluations = evaluations_of(platform, task_id).await?;
+    let mut evaluations = evaluations_of(&referee.db, task_id).await?;
     if !evaluated(&evaluations, submission) {
         let work = tempfile::tempdir()
             .map_err(|err| Error::Internal(format!("a work directory: {err}")))?;
@@ -219,13 +219,13 @@ async fn evaluate_submission(
             splits: &task.splits,
             reward_functions: &task.reward_functions,
         };
-        let inputs = Inputs::prepare(platform, evaluator, &subject, work.path()).await?;
+        let inputs = Inputs::prepare(&*referee.store, evaluator, &subject, work.path()).await?;
         let mut attempts = evaluations.get(&submission.id).map_or(0, |e| e.attempts);
         let mut pending = true;
         while pending && attempts < MAX_ATTEMPTS {
             attempts += 1;
             let (result, log, scored) = attempt(
-                platform,
+                referee,
                 evaluator,
                 &inputs,
                 submission,
@@ -234,15 +234,15 @@ async fn evaluate_submission(
             )
             .await;
             let (state, loss, error) = match result {
-                Ok(loss) => ("done", Some(loss), None),
-                Err(Fault::Submission(why)) => ("failed", None, Some(why)),
-                Err(Fault::Platform(why)) => ("pending", None, Some(why)),
+                Ok(loss) => (EvaluationState::Done, Some(loss), None),
+                Err(Fault::Submission(why)) => (EvaluationState::Failed, None, Some(why)),
+                Err(Fault::Platform(why)) => (EvaluationState::Pending, None, Some(why)),
             };
             let row = EvaluationRow {
                 submission_id: submission.id.clone(),
                 task_id: task_id.to_string(),
                 attempts,
-                state: state.into(),
+                state,
                 loss,
                 error,
                 log,
@@ -251,8 +251,8 @@ async fn evaluate_submission(
                 artifact_sha256: (!scored.sha256.is_empty()).then_some(scored.sha256),
                 content_sha256: scored.content,
             };
-            db::evaluations::record(platform.db.pool(), &row).await?;
-            pending = state == "pending";
+            db::evaluations::record(referee.db.pool(), &row).await?;
+            pending = state == EvaluationState::Pending;
             evaluations.insert(submission.id.clone(), row);
         }
         if pending {
@@ -260,47 +260,47 @@ async fn evaluate_submission(
                 .get(&submission.id)
                 .and_then(|e| e.error.clone())
                 .unwrap_or_default();
-            return stop(platform, &task, &why).await;
+            return stop(&referee.db, &task, &why).await;
         }
         // Read again: the task's other submissions may have been evaluated meanwhile.
-        evaluations = evaluations_of(platform, task_id).await?;
+        evaluations = evaluations_of(&referee.db, task_id).await?;
     }
     if submissions.iter().all(|s| evaluated(&evaluations, s)) {
         let job = ScoreTask {
             task_id: task_id.to_string(),
         };
-        queue::enqueue(platform.db.pool(), &job, now_ms()).await?;
+        queue::enqueue(referee.db.pool(), &job, now_ms()).await?;
     }
     Ok(())
 }
 
 /// Scores evaluating task `id` once each of its submissions is evaluated; does nothing before, or once
 /// it is scored (the move out of `evaluating` happens once).
-async fn score_task(platform: &Platform, id: &str) -> Result<()> {
-    let Some(task) = tasks::get_any(&platform.db, id).await? else {
+async fn score_task(tally: &Tally, id: &str) -> Result<()> {
+    let Some(task) = tasks::get_any(&tally.db, id).await? else {
         return Ok(());
     };
     if task.state != TaskState::Evaluating {
         return Ok(());
     }
-    let submissions = db::submissions::for_task(platform.db.pool(), id).await?;
-    let evaluations = evaluations_of(platform, id).await?;
+    let submissions = db::submissions::for_task(tally.db.pool(), id).await?;
+    let evaluations = evaluations_of(&tally.db, id).await?;
     if !submissions.iter().all(|s| evaluated(&evaluations, s)) {
         return Ok(());
     }
-    score(platform, &task, &submissions, &evaluations).await
+    score(tally, &task, &submissions, &evaluations).await
 }
 
 /// Ends an evaluating task whose submissions the platform could not evaluate, with no points for
 /// anyone: its miners did nothing wrong. An admin can have it evaluated again once mended.
-pub async fn stop(platform: &Platform, task: &Task, why: &str) -> Result<()> {
+pub async fn stop(db: &Database, task: &Task, why: &str) -> Result<()> {
     let reason = format!(
         "the platform could not evaluate the submissions ({why}); no points were recorded, and an \
          admin can have the task evaluated again once this is mended"
     );
     tracing::error!(task = %task.id, %why, "evaluation stopped by a platform failure");
     tasks::transition(
-        &platform.db,
+        db,
         &task.id,
         TaskState::Evaluating,
         TaskState::Failure,
@@ -312,13 +312,13 @@ pub async fn stop(platform: &Platform, task: &Task, why: &str) -> Result<()> {
 
 /// The evaluation job of task `id` failed its last attempt (the store, the database or the base model
 /// were missing each time): the task is stopped as `stop` does, rather than left evaluating forever.
-pub async fn job_gave_up(platform: &Platform, id: &str, attempts: i64) -> Result<()> {
-    match tasks::get_any(&platform.db, id).await? {
+pub async fn job_gave_up(db: &Database, id: &str, attempts: i64) -> Result<()> {
+    match tasks::get_any(db, id).await? {
         Some(task) if task.state == TaskState::Evaluating => {
             let why = format!(
                 "the evaluation job failed {attempts} times; the job queue holds the error"
             );
-            stop(platform, &task, &why).await
+            stop(db, &task, &why).await
         }
         _ => Ok(()),
     }
@@ -328,7 +328,7 @@ pub async fn job_gave_up(platform: &Platform, id: &str, attempts: i64) -> Result
 /// the task moves back to `evaluating` with the admin's reason among its events (the customer reads
 /// it) and in the admins' log, its evaluations, scores and winner are withdrawn and the evaluation job
 /// is queued, all in one transaction. The new scores replace the old on the leaderboards.
-pub async fn reevaluate(platform: &Platform, admin: &User, id: &str, reason: &str) -> Result<Task> {
+pub async fn reevaluate(tally: &Tally, admin: &User, id: &str, reason: &str) -> Result<Task> {
     admin.require_admin("evaluate a task again")?;
     let reason = reason.trim();
     if reason.is_empty() {
@@ -337,7 +337,7 @@ pub async fn reevaluate(platform: &Platform, admin: &User, id: &str, reason: &st
             "say why the task is evaluated again; the customer reads it",
         ));
     }
-    let db = &platform.db;
+    let db = &tally.db;
     let task = tasks::get_any(db, id)
         .await?
         .ok_or(Error::NotFound("task"))?;
@@ -381,7 +381,7 @@ pub async fn reevaluate(platform: &Platform, admin: &User, id: &str, reason: &st
     queue::enqueue(&mut *tx, &job, now_ms()).await?;
     crate::admin_log::record(&mut *tx, &admin.email, "reevaluate_task", id, reason).await?;
     tx.commit().await?;
-    platform.leaderboards.invalidate();
+    tally.leaderboards.invalidate();
     tasks::get_any(db, id).await?.ok_or(Error::NotFound("task"))
 }
 
@@ -412,7 +412,7 @@ pub async fn no_shows<'e>(
 /// task has moved meanwhile (cancelled during evaluation, say). Champion-mode tasks award no points:
 /// the champion's model is the winner if it could be evaluated.
 async fn score(
-    platform: &Platform,
+    tally: &Tally,
     task: &Task,
     submissions: &[SubmissionRow],
     evaluations: &HashMap<String, EvaluationRow>,
@@ -421,13 +421,14 @@ async fn score(
         .iter()
         .map(|s| {
             let e = evaluations.get(&s.id);
-            let evaluation = match e.and_then(|e| e.loss.filter(|_| e.state == "done")) {
-                Some(loss) => Evaluation::Loss(loss),
-                None => Evaluation::Failed(
-                    e.and_then(|e| e.error.clone())
-                        .unwrap_or_else(|| "not evaluated".into()),
-                ),
-            };
+            let evaluation =
+                match e.and_then(|e| e.loss.filter(|_| e.state == EvaluationState::Done)) {
+                    Some(loss) => Evaluation::Loss(loss),
+                    None => Evaluation::Failed(
+                        e.and_then(|e| e.error.clone())
+                            .unwrap_or_else(|| "not evaluated".into()),
+                    ),
+                };
             Entry {
                 miner: s.miner_id.clone(),
                 content_digest: e.and_then(|e| e.content_sha256.clone()),
@@ -439,7 +440,7 @@ async fn score(
     let awards_points = task.run_by == RunBy::Miners;
     if awards_points {
         let at = task.deadline_at.unwrap_or_else(now_ms);
-        entries.extend(no_shows(platform.db.pool(), task, submissions, at).await?);
+        entries.extend(no_shows(tally.db.pool(), task, submissions, at).await?);
     }
     let scores = scoring::score_task(&entries);
     let best = entries
@@ -473,7 +474,7 @@ async fn score(
         ),
     };
     let now = now_ms();
-    let mut tx = platform.db.pool().begin().await?;
+    let mut tx = tally.db.pool().begin().await?;
     if !tasks::transition_in(&mut tx, &task.id, TaskState::Evaluating, to, &reason, now).await? {
         return Ok(());
     }
@@ -482,14 +483,14 @@ async fn score(
     }
     db::tasks::set_winner(&mut *tx, &task.id, winner.map(|s| s.id.as_str())).await?;
     tx.commit().await?;
-    platform.leaderboards.invalidate();
+    tally.leaderboards.invalidate();
     Ok(())
 }
 
 /// One attempt at one submission: its loss, or whose fault it is that there is none; the evaluator's
 /// log; and the artifact as read.
 async fn attempt(
-    platform: &Platform,
+    referee: &Referee,
     evaluator: &Evaluator,
     inputs: &Inputs,
     submission: &SubmissionRow,
@@ -500,7 +501,7 @@ async fn attempt(
         object_key: submission.object_key.clone(),
         ..Default::default()
     };
-    let result = match read(platform, submission, number, dir, &mut scored).await {
+    let result = match read(referee, submission, number, dir, &mut scored).await {
         Ok(unpacked) => {
             let output = dir.join(format!("{}-{number}-output", submission.id));
             match std::fs::create_dir_all(&output) {
@@ -519,7 +520,7 @@ async fn attempt(
 /// Reads the submission's artifact from the object its row names, checks its bytes against the
 /// SHA-256 recorded at receipt and unpacks it; returns the directory.
 async fn read(
-    platform: &Platform,
+    referee: &Referee,
     submission: &SubmissionRow,
     number: i64,
     dir: &Path,
@@ -528,7 +529,7 @@ async fn read(
     let store_fault =
         |err: String| Fault::Platform(format!("the artifact could not be read: {err}"));
     let tar = dir.join(format!("{}-{number}.tar", submission.id));
-    let stream = window::artifact(platform, submission)
+    let stream = window::artifact(&*referee.store, submission)
         .await
         .map_err(|err| store_fault(err.to_string()))?;
     scored.sha256 = artifact::save(stream, &tar)

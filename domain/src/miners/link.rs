@@ -115,8 +115,12 @@ pub struct Dashboard {
 pub async fn dashboards(platform: &Platform, user: &User) -> Result<Vec<Dashboard>> {
     let mut dashboards = Vec::new();
     for miner in linked(platform, user).await? {
-        let offers =
-            crate::tasks::fan_out::open_offers(platform, &miner, std::time::Duration::ZERO).await?;
+        let offers = crate::tasks::fan_out::open_offers(
+            &platform.dispatch(),
+            &miner,
+            std::time::Duration::ZERO,
+        )
+        .await?;
         let active = db::offers::active_for_miner(platform.db.pool(), &miner.id)
             .await?
             .into_iter()

@@ -90,7 +90,7 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
     const MAX_ATTEMPTS: i64 = MAX_ATTEMPTS;
     /// Higher runs first among the due jobs of its queue.
     const PRIORITY: i64 = 0;
-    /// What its handler needs, built once at start-up.
+    /// What its handler needs (the database, the store, an evaluator…), built once at start-up.
     type Context: Clone + Send + Sync + 'static;
 
     /// What it works on (a dataset, a task, a delivery): shown to admins, and how a task finds its
@@ -142,44 +142,39 @@ pub async fn enqueue_at<'e, J: Job>(
 }
 
 type BoxedWork = Pin<Box<dyn Future<Output = Result<()>> + Send>>;
-type Handler<C> = Box<dyn Fn(&str, C, Option<i64>) -> BoxedWork + Send + Sync>;
+type Handler = Box<dyn Fn(&str, Option<i64>) -> BoxedWork + Send + Sync>;
 
-/// The kinds of job a server runs, by name, each with its handler; built once at start-up.
-pub struct Registry<C> {
-    handlers: HashMap<&'static str, Handler<C>>,
+/// The kinds of job a server runs, by name, each with its handler and the context it needs; built
+/// once at start-up from what the server has.
+#[derive(Default)]
+pub struct Registry {
+    handlers: HashMap<&'static str, Handler>,
 }
 
-impl<C: Clone + Send + Sync + 'static> Default for Registry<C> {
-    fn default() -> Self {
-        Registry {
-            handlers: HashMap::new(),
-        }
-    }
-}
-
-impl<C: Clone + Send + Sync + 'static> Registry<C> {
-    pub fn register<J: Job<Context = C>>(mut self) -> Self {
-        let handler: Handler<C> =
-            Box::new(
-                |payload, context, gave_up_after| match serde_json::from_str::<J>(payload) {
-                    Ok(job) => match gave_up_after {
-                        None => Box::pin(job.run(context)),
-                        Some(attempts) => Box::pin(job.gave_up(context, attempts)),
-                    },
-                    Err(err) => {
-                        let message =
-                            format!("a {} job's stored arguments do not read: {err}", J::NAME);
-                        Box::pin(async move { Err(Error::Internal(message)) })
-                    }
+impl Registry {
+    /// Runs `J` jobs with `context`.
+    pub fn register<J: Job>(mut self, context: J::Context) -> Self {
+        let handler: Handler = Box::new(move |payload, gave_up_after| {
+            let context = context.clone();
+            match serde_json::from_str::<J>(payload) {
+                Ok(job) => match gave_up_after {
+                    None => Box::pin(job.run(context)),
+                    Some(attempts) => Box::pin(job.gave_up(context, attempts)),
                 },
-            );
+                Err(err) => {
+                    let message =
+                        format!("a {} job's stored arguments do not read: {err}", J::NAME);
+                    Box::pin(async move { Err(Error::Internal(message)) })
+                }
+            }
+        });
         self.handlers.insert(J::NAME, handler);
         self
     }
 
-    fn run(&self, job: &JobRow, context: C, gave_up_after: Option<i64>) -> BoxedWork {
+    fn run(&self, job: &JobRow, gave_up_after: Option<i64>) -> BoxedWork {
         match self.handlers.get(job.kind.as_str()) {
-            Some(handler) => handler(&job.payload, context, gave_up_after),
+            Some(handler) => handler(&job.payload, gave_up_after),
             None => {
                 let message = format!("no handler for {} jobs on this server", job.kind);
                 Box::pin(async move { Err(Error::Internal(message)) })
@@ -197,16 +192,15 @@ pub struct Workers {
     pub absent: Option<String>,
 }
 
-/// Claims jobs from some queues and runs them with `context`.
-pub struct Worker<C> {
-    pub registry: Arc<Registry<C>>,
-    pub context: C,
+/// Claims jobs from some queues and runs them with the registry's handlers.
+pub struct Worker {
+    pub registry: Arc<Registry>,
     pub db: Database,
     pub queues: Vec<Queue>,
     pub lease_ms: Millis,
 }
 
-impl<C: Clone + Send + Sync + 'static> Worker<C> {
+impl Worker {
     /// Claims one due job and runs it; false when there was none.
     pub async fn run_next(&self) -> Result<bool> {
         let Some(job) = self.claim().await? else {
@@ -282,7 +276,7 @@ impl<C: Clone + Send + Sync + 'static> Worker<C> {
             )));
         }
         let heartbeat = tokio::spawn(keep_lease(self.db.clone(), job.clone(), self.lease_ms));
-        let outcome = self.registry.run(job, self.context.clone(), None).await;
+        let outcome = self.registry.run(job, None).await;
         heartbeat.abort();
         outcome
     }
@@ -301,8 +295,7 @@ impl<C: Clone + Send + Sync + 'static> Worker<C> {
                 let recorded = db::jobs::fail(pool, job, &err.to_string(), retry_at, now).await?;
                 if recorded && last {
                     let attempts = job.attempts.min(job.max_attempts);
-                    let context = self.context.clone();
-                    self.registry.run(job, context, Some(attempts)).await?;
+                    self.registry.run(job, Some(attempts)).await?;
                 }
                 recorded
             }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::StorageError;
+use super::error::StorageError;
 
 const MAX_LEN: usize = 1024;
 

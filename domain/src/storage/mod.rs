@@ -1,11 +1,13 @@
 //! Object storage: datasets, splits and model artifacts. One trait, two backends: a local directory
 //! (the embedded default) and S3. Bodies are streamed in both directions; no object is held whole.
 
+mod error;
 mod key;
 mod local;
 mod s3;
 mod signed_link;
 
+pub use error::StorageError;
 pub use key::ObjectKey;
 pub use local::LocalStore;
 pub use s3::{PART_SIZE, S3Config, S3Store};
@@ -22,18 +24,6 @@ use sha2::{Digest, Sha256};
 
 /// A stream of an object's bytes.
 pub type ByteStream = BoxStream<'static, io::Result<Bytes>>;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    #[error("no object at {0}")]
-    NotFound(String),
-    #[error("invalid object key {key:?}: {reason}")]
-    InvalidKey { key: String, reason: &'static str },
-    #[error("i/o: {0}")]
-    Io(#[from] io::Error),
-    #[error("object store: {0}")]
-    Backend(String),
-}
 
 /// What was stored: its size and the SHA-256 of its bytes, computed on the way through.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,15 +8,27 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, Transaction};
 
-use super::{RunBy, Task, TaskState, get_any, transition_in};
-use crate::Platform;
+use super::state::TaskState;
+use super::task::{RunBy, Task, get_any, transition_in};
 use crate::clock::{Millis, now_ms};
 use crate::db::{self, offers::OfferRow};
 use crate::error::{Error, Result};
 use crate::miners::Miner;
 use crate::queue::{self, Job, Queue};
+use crate::states::OfferState;
 
 pub use super::scheduling::{PoolSize, Scheduling};
+
+/// What moving tasks through their states needs: the database, the store that holds their data, how
+/// offers go out and windows last, the miners waiting for offers, and the leaderboards that rank them.
+#[derive(Clone, Debug)]
+pub struct Dispatch {
+    pub db: crate::db::Database,
+    pub store: std::sync::Arc<dyn crate::storage::ObjectStore>,
+    pub scheduling: Scheduling,
+    pub offer_watch: super::offer_watch::OfferWatch,
+    pub leaderboards: crate::scoring::Leaderboards,
+}
 
 /// An open offer as its miner sees it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -49,14 +61,14 @@ pub struct AdvanceTask {
 impl Job for AdvanceTask {
     const NAME: &'static str = "advance_task";
     const QUEUE: Queue = Queue::Fast;
-    type Context = Platform;
+    type Context = Dispatch;
 
     fn subject(&self) -> &str {
         &self.task_id
     }
 
-    async fn run(self, platform: Platform) -> Result<()> {
-        advance(&platform, &self.task_id).await
+    async fn run(self, dispatch: Dispatch) -> Result<()> {
+        advance(&dispatch, &self.task_id).await
     }
 }
 
@@ -64,30 +76,30 @@ impl Job for AdvanceTask {
 /// a delay. What is due is read on the database's clock, the one its job was claimed by: with the
 /// server's, a job claimed the moment it fell due could find the offers not closed yet and end doing
 /// nothing, leaving the task where it was.
-pub async fn advance(platform: &Platform, id: &str) -> Result<()> {
-    let Some(task) = get_any(&platform.db, id).await? else {
+pub async fn advance(dispatch: &Dispatch, id: &str) -> Result<()> {
+    let Some(task) = get_any(&dispatch.db, id).await? else {
         return Ok(());
     };
-    let now = platform.db.now().await?;
+    let now = dispatch.db.now().await?;
     match task.state {
         TaskState::LookingForNodes => {
             let round = task.round as i64;
-            let offered = db::offers::count_for_round(platform.db.pool(), id, round, None).await?;
+            let offered = db::offers::count_for_round(dispatch.db.pool(), id, round, None).await?;
             match task.offers_close_at {
-                None if offered == 0 => send_offers(platform, &task).await,
-                Some(close) if now >= close => close_round(platform, &task).await,
+                None if offered == 0 => send_offers(dispatch, &task).await,
+                Some(close) if now >= close => close_round(dispatch, &task).await,
                 _ => Ok(()),
             }
         }
         TaskState::Training => match task.deadline_at {
-            Some(deadline) if now > deadline => close_window(platform, &task).await,
+            Some(deadline) if now > deadline => close_window(dispatch, &task).await,
             _ => Ok(()),
         },
         TaskState::Delayed => {
-            let mut tx = platform.db.pool().begin().await?;
+            let mut tx = dispatch.db.pool().begin().await?;
             let reason = format!(
                 "offering the task again (retry {} of {})",
-                task.round, platform.scheduling.max_retries
+                task.round, dispatch.scheduling.max_retries
             );
             if transition_in(
                 &mut tx,
@@ -149,8 +161,8 @@ pub fn draw(candidates: Candidates, n: usize, rng: &mut impl rand::Rng) -> Vec<S
 }
 
 /// Draws the pool (`draw`) and sends its offers.
-async fn send_offers(platform: &Platform, task: &Task) -> Result<()> {
-    let model = crate::catalogue::catalogue(&platform.db)
+async fn send_offers(dispatch: &Dispatch, task: &Task) -> Result<()> {
+    let model = crate::catalogue::catalogue(&dispatch.db)
         .await?
         .models
         .into_iter()
@@ -161,7 +173,7 @@ async fn send_offers(platform: &Platform, task: &Task) -> Result<()> {
     let pool = task.pool_max as usize;
     let task_type = task.task_type.as_str();
     let new = db::offers::sample_new_miners(
-        platform.db.pool(),
+        dispatch.db.pool(),
         &task.id,
         task_type,
         parameters,
@@ -173,7 +185,7 @@ async fn send_offers(platform: &Platform, task: &Task) -> Result<()> {
         new_count: new.first().map_or(0, |(_, count)| *count as u64),
         new: new.into_iter().map(|(id, _)| id).collect(),
         scored: db::offers::eligible_with_points(
-            platform.db.pool(),
+            dispatch.db.pool(),
             &task.id,
             task_type,
             parameters,
@@ -188,9 +200,9 @@ async fn send_offers(platform: &Platform, task: &Task) -> Result<()> {
     let close = if eligible.is_empty() {
         now
     } else {
-        now + platform.scheduling.offer_ttl_ms
+        now + dispatch.scheduling.offer_ttl_ms
     };
-    let mut tx = platform.db.pool().begin().await?;
+    let mut tx = dispatch.db.pool().begin().await?;
     // Whoever records the closing time first sends the round; anyone else stops here.
     if !db::tasks::claim_round(&mut *tx, &task.id, task.round as i64, close).await? {
         return Ok(());
@@ -201,7 +213,7 @@ async fn send_offers(platform: &Platform, task: &Task) -> Result<()> {
             task_id: task.id.clone(),
             miner_id: miner.clone(),
             round: task.round as i64,
-            state: "offered".into(),
+            state: OfferState::Offered,
             expires_at: close,
             created_at: now,
             decided_at: None,
@@ -210,24 +222,24 @@ async fn send_offers(platform: &Platform, task: &Task) -> Result<()> {
     }
     schedule(&mut tx, &task.id, close).await?;
     tx.commit().await?;
-    platform
+    dispatch
         .offer_watch
         .ring(eligible.iter().map(|miner| miner.as_str()));
     Ok(())
 }
 
 /// The round's offers have closed: start the window with enough miners, else delay or fail.
-async fn close_round(platform: &Platform, task: &Task) -> Result<()> {
+async fn close_round(dispatch: &Dispatch, task: &Task) -> Result<()> {
     let round = task.round as i64;
     let accepted =
-        db::offers::count_for_round(platform.db.pool(), &task.id, round, Some("accepted")).await?
+        db::offers::count_for_round(dispatch.db.pool(), &task.id, round, Some("accepted")).await?
             as u64;
-    let mut tx = platform.db.pool().begin().await?;
+    let mut tx = dispatch.db.pool().begin().await?;
     let now = now_ms();
-    let needed = platform.scheduling.min_accepted;
+    let needed = dispatch.scheduling.min_accepted;
     if accepted >= needed {
-        start_window(&mut tx, task, accepted, platform.scheduling.hour_ms, now).await?;
-    } else if round >= platform.scheduling.max_retries {
+        start_window(&mut tx, task, accepted, dispatch.scheduling.hour_ms, now).await?;
+    } else if round >= dispatch.scheduling.max_retries {
         let reason = format!(
             "only {accepted} of the {needed} miners needed accepted, in {} rounds of offers; \
              create the task again later or with a smaller model",
@@ -243,10 +255,10 @@ async fn close_round(platform: &Platform, task: &Task) -> Result<()> {
         )
         .await?;
     } else {
-        let again = now + platform.scheduling.retry_delay_ms;
+        let again = now + dispatch.scheduling.retry_delay_ms;
         let reason = format!(
             "only {accepted} of the {needed} miners needed accepted; offering again in {}",
-            in_words(platform.scheduling.retry_delay_ms)
+            in_words(dispatch.scheduling.retry_delay_ms)
         );
         if transition_in(
             &mut tx,
@@ -302,7 +314,7 @@ async fn start_window(
 
 /// Moves a `ready` task into `training`, with its window from now and the job that closes it just
 /// after the deadline; false when the task was not ready.
-pub(super) async fn open_training(
+pub(crate) async fn open_training(
     tx: &mut Transaction<'_, Any>,
     task: &Task,
     hour_ms: Millis,
@@ -333,10 +345,10 @@ pub(super) async fn open_training(
 
 /// The deadline has passed: the submissions go to evaluation; with none, the task fails, and every
 /// miner who accepted a place in its pool and submitted nothing loses a point.
-async fn close_window(platform: &Platform, task: &Task) -> Result<()> {
-    let submissions = db::submissions::for_task(platform.db.pool(), &task.id).await?;
+async fn close_window(dispatch: &Dispatch, task: &Task) -> Result<()> {
+    let submissions = db::submissions::for_task(dispatch.db.pool(), &task.id).await?;
     let now = now_ms();
-    let mut tx = platform.db.pool().begin().await?;
+    let mut tx = dispatch.db.pool().begin().await?;
     let reason = format!("the deadline passed with {} submissions", submissions.len());
     let failure = match task.run_by {
         _ if !submissions.is_empty() => None,
@@ -357,14 +369,14 @@ async fn close_window(platform: &Platform, task: &Task) -> Result<()> {
     }
     tx.commit().await?;
     if penalised {
-        platform.leaderboards.invalidate();
+        dispatch.leaderboards.invalidate();
     }
     Ok(())
 }
 
 /// Ends a task's training (`reason` says how): its submissions go to evaluation or, given why no
 /// model came (`failure`), the task fails. False when the task was no longer training.
-pub(super) async fn end_training(
+pub(crate) async fn end_training(
     tx: &mut Transaction<'_, Any>,
     id: &str,
     reason: &str,
@@ -399,18 +411,18 @@ pub(super) async fn end_training(
 }
 
 /// The miner's open offers; waits up to `wait` for one when there is none, woken by the offer watch.
-pub async fn open_offers(platform: &Platform, miner: &Miner, wait: Duration) -> Result<Vec<Offer>> {
+pub async fn open_offers(dispatch: &Dispatch, miner: &Miner, wait: Duration) -> Result<Vec<Offer>> {
     let until = tokio::time::Instant::now() + wait;
-    let waiter = platform.offer_watch.wait_for(&miner.id);
+    let waiter = dispatch.offer_watch.wait_for(&miner.id);
     loop {
         let rung = waiter.rung();
         tokio::pin!(rung);
         rung.as_mut().enable();
-        let rows = db::offers::open_for_miner(platform.db.pool(), &miner.id, now_ms()).await?;
+        let rows = db::offers::open_for_miner(dispatch.db.pool(), &miner.id, now_ms()).await?;
         if !rows.is_empty() || tokio::time::Instant::now() >= until {
             let mut offers = Vec::with_capacity(rows.len());
             for row in rows {
-                if let Some(task) = get_any(&platform.db, &row.task_id).await? {
+                if let Some(task) = get_any(&dispatch.db, &row.task_id).await? {
                     offers.push(Offer::new(row, task));
                 }
             }
@@ -440,16 +452,16 @@ impl Offer {
 /// The miner accepts (`true`) or declines its offer. The window starts with the decision that fills
 /// the pool, or the last answer of the offered miners once enough have accepted.
 pub async fn decide(
-    platform: &Platform,
+    dispatch: &Dispatch,
     miner: &Miner,
     offer_id: &str,
     accept: bool,
 ) -> Result<Offer> {
-    let offer = db::offers::by_id(platform.db.pool(), offer_id)
+    let offer = db::offers::by_id(dispatch.db.pool(), offer_id)
         .await?
         .filter(|offer| offer.miner_id == miner.id)
         .ok_or(Error::NotFound("offer"))?;
-    let task = get_any(&platform.db, &offer.task_id)
+    let task = get_any(&dispatch.db, &offer.task_id)
         .await?
         .ok_or(Error::NotFound("offer"))?;
     let closed = || Error::Conflict {
@@ -460,8 +472,12 @@ pub async fn decide(
         return Err(closed());
     }
     let now = now_ms();
-    let mut tx = platform.db.pool().begin().await?;
-    let state = if accept { "accepted" } else { "declined" };
+    let mut tx = dispatch.db.pool().begin().await?;
+    let state = if accept {
+        OfferState::Accepted
+    } else {
+        OfferState::Declined
+    };
     if !db::offers::decide(&mut *tx, offer_id, state, now).await? {
         return Err(closed());
     }
@@ -469,9 +485,9 @@ pub async fn decide(
         .await? as u64;
     let unanswered =
         db::offers::count_for_round(&mut *tx, &task.id, offer.round, Some("offered")).await?;
-    let enough = accepted >= platform.scheduling.min_accepted;
+    let enough = accepted >= dispatch.scheduling.min_accepted;
     if accepted >= task.pool_max || (unanswered == 0 && enough) {
-        start_window(&mut tx, &task, accepted, platform.scheduling.hour_ms, now).await?;
+        start_window(&mut tx, &task, accepted, dispatch.scheduling.hour_ms, now).await?;
     }
     tx.commit().await?;
     Ok(Offer::new(offer, task))

@@ -6,7 +6,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::{Task, TaskState, get_any};
+use super::state::TaskState;
+use super::task::{Task, get_any};
 use crate::Platform;
 use crate::clock::{Millis, now_ms};
 use crate::datasets::TaskType;
@@ -131,9 +132,12 @@ pub fn upload_key(task_id: &str, miner_id: &str) -> ObjectKey {
 }
 
 /// A recorded submission's artifact, read from the object its row names.
-pub async fn artifact(platform: &Platform, submission: &SubmissionRow) -> Result<ByteStream> {
+pub async fn artifact(
+    store: &dyn crate::storage::ObjectStore,
+    submission: &SubmissionRow,
+) -> Result<ByteStream> {
     let key = ObjectKey::new(submission.object_key.as_str())?;
-    Ok(platform.store.get(&key).await?)
+    Ok(store.get(&key).await?)
 }
 
 /// Stores the miner's artifact (`body`, at most the platform's limit) if the window is open, checks

@@ -1,31 +1,43 @@
 //! Tournaments: miners' training recipes run by the platform on the same tasks, in groups or knockout
 //! pairs, then a boss round against the defending champion. `bracket`, `boss` and `points` hold the
 //! rules; `recipes` takes and builds recipes; `play` runs a tournament from registration to its
-//! champion, one background job at a time.
+//! champion, one background job at a time; `champion` has the reigning champion's recipe train a
+//! customer's task.
 
 pub mod boss;
 pub mod bracket;
-pub mod dockerfile;
+pub mod champion;
 pub mod play;
 pub mod points;
 pub mod recipes;
-pub(crate) mod runs;
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use crate::clock::Millis;
+use crate::db::Database;
+use crate::sandbox::Evaluator;
+use crate::storage::ObjectStore;
 
-/// The trainer host where recipes are built and run: a Docker engine (this machine's, or another's).
+pub use crate::sandbox::Trainers;
+
+/// What moving tournaments along needs: opening them, closing registration, drawing rounds and
+/// deciding matches. Any server runs these steps; none of them runs a recipe.
 #[derive(Clone, Debug)]
-pub struct Trainers {
-    pub docker: runner::Docker,
-    /// Memory, CPUs and processes of one run; its time is the tournament's.
-    pub limits: runner::Limits,
-    pub build_timeout: Duration,
-    pub max_recipe_bytes: u64,
-    /// Base images a recipe may build from besides `scratch`, each pinned by digest
-    /// (`name@sha256:…`).
-    pub allowed_bases: Vec<String>,
+pub struct Organiser {
+    pub db: Database,
+    pub schedule: Schedule,
+}
+
+/// What building and running miners' recipes needs: the trainer hosts, the store that holds recipes
+/// and the tasks' data, the evaluator that scores each run, and how long one of the platform's hours
+/// lasts. A server without trainer hosts or an evaluator runs none of this.
+#[derive(Clone, Debug)]
+pub struct Arena {
+    pub db: Database,
+    pub store: Arc<dyn ObjectStore>,
+    pub trainers: Trainers,
+    pub evaluator: Evaluator,
+    pub hour_ms: Millis,
 }
 
 /// When tournaments open and how long entries are taken.

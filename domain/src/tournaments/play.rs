@@ -9,20 +9,21 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::Platform;
+use super::{Arena, Organiser};
 use crate::accounts::User;
 use crate::clock::{Millis, now_ms};
 use crate::datasets::{self, DatasetState, TaskType, dataset::Splits};
 use crate::db::{
-    self,
+    self, Database,
     tournaments::{EntryRow, MatchRow, RunRow, TournamentRow},
 };
 use crate::error::{Error, Result};
-use crate::evaluation::{Inputs, Subject};
 use crate::miners::Miner;
 use crate::queue::{self, Job, Queue};
+use crate::sandbox::recipe_run::{self as runs, TaskInputs};
+use crate::sandbox::{Inputs, Subject};
+use crate::states::{MatchState, RecipeState, RunState, TournamentState};
 use crate::tournaments::bracket::GROUP_ADVANCE;
-use crate::tournaments::runs::{self, TaskInputs};
 use crate::tournaments::{boss, bracket, points};
 
 /// What an admin opens a tournament on.
@@ -66,7 +67,11 @@ pub(crate) fn kind_of(task_type: TaskType) -> &'static str {
 }
 
 /// Opens a tournament on the admin's ready dataset; registration closes after the schedule's time.
-pub async fn open(platform: &Platform, admin: &User, new: &NewTournament) -> Result<TournamentRow> {
+pub async fn open(
+    platform: &crate::Platform,
+    admin: &User,
+    new: &NewTournament,
+) -> Result<TournamentRow> {
     admin.require_admin("open a tournament")?;
     if platform.trainers.is_none() {
         return Err(conflict(
@@ -100,7 +105,7 @@ pub async fn open(platform: &Platform, admin: &User, new: &NewTournament) -> Res
         return Err(Error::invalid("hours", "give each run 1 to 48 hours"));
     }
     let row = insert(
-        platform,
+        &platform.organiser(),
         &dataset.id,
         &dataset.splits,
         task_type,
@@ -120,7 +125,7 @@ pub async fn open(platform: &Platform, admin: &User, new: &NewTournament) -> Res
 }
 
 async fn insert(
-    platform: &Platform,
+    organiser: &Organiser,
     dataset_id: &str,
     splits: &Splits,
     task_type: TaskType,
@@ -128,8 +133,8 @@ async fn insert(
     hours: i64,
 ) -> Result<TournamentRow> {
     let kind = kind_of(task_type);
-    let schedule = platform.tournament_schedule;
-    let db = platform.db.pool();
+    let schedule = organiser.schedule;
+    let db = organiser.db.pool();
     let (champion, wins) = match db::tournaments::last_completed(db, kind).await? {
         Some(last) => {
             let defended =
@@ -146,7 +151,7 @@ async fn insert(
     let row = TournamentRow {
         id: uuid::Uuid::now_v7().to_string(),
         kind: kind.into(),
-        state: "pending".into(),
+        state: TournamentState::Pending,
         dataset_id: dataset_id.into(),
         task_type: task_type.as_str().into(),
         model_id: model_id.into(),
@@ -188,21 +193,21 @@ pub struct OpenTournament {
 impl Job for OpenTournament {
     const NAME: &'static str = "open_tournament";
     const QUEUE: Queue = Queue::Fast;
-    type Context = Platform;
+    type Context = Organiser;
 
     fn subject(&self) -> &str {
         &self.tournament_id
     }
 
-    async fn run(self, platform: Platform) -> Result<()> {
-        open_next(&platform, &self.tournament_id).await
+    async fn run(self, organiser: Organiser) -> Result<()> {
+        open_next(&organiser, &self.tournament_id).await
     }
 }
 
 /// Opens the next tournament of the kind of tournament `last_id` on the same dataset and model, unless
 /// one is open already.
-pub async fn open_next(platform: &Platform, last_id: &str) -> Result<()> {
-    let db = platform.db.pool();
+pub async fn open_next(organiser: &Organiser, last_id: &str) -> Result<()> {
+    let db = organiser.db.pool();
     let Some(last) = db::tournaments::by_id(db, last_id).await? else {
         return Ok(());
     };
@@ -210,7 +215,7 @@ pub async fn open_next(platform: &Platform, last_id: &str) -> Result<()> {
         return Ok(());
     }
     insert(
-        platform,
+        organiser,
         &last.dataset_id,
         &splits_of(&last),
         task_type(&last)?,
@@ -222,17 +227,13 @@ pub async fn open_next(platform: &Platform, last_id: &str) -> Result<()> {
 }
 
 /// Enters the miner's built recipe while registration is open.
-pub async fn enter(
-    platform: &Platform,
-    miner: &Miner,
-    id: &str,
-    recipe_id: &str,
-) -> Result<EntryRow> {
-    let db = platform.db.pool();
+pub async fn enter(db: &Database, miner: &Miner, id: &str, recipe_id: &str) -> Result<EntryRow> {
+    let db = db.pool();
     let tournament = db::tournaments::by_id(db, id)
         .await?
         .ok_or(Error::NotFound("tournament"))?;
-    if tournament.state != "pending" || now_ms() >= tournament.registration_closes_at {
+    if tournament.state != TournamentState::Pending || now_ms() >= tournament.registration_closes_at
+    {
         return Err(conflict(format!(
             "registration is closed: the tournament is {}",
             tournament.state
@@ -242,7 +243,7 @@ pub async fn enter(
         .await?
         .filter(|r| r.miner_id == miner.id)
         .ok_or_else(|| Error::invalid("recipe_id", "no recipe of yours has this id"))?;
-    if recipe.state != "built" {
+    if recipe.state != RecipeState::Built {
         return Err(Error::invalid(
             "recipe_id",
             format!(
@@ -272,33 +273,33 @@ pub struct AdvanceTournament {
 impl Job for AdvanceTournament {
     const NAME: &'static str = "advance_tournament";
     const QUEUE: Queue = Queue::Fast;
-    type Context = Platform;
+    type Context = Organiser;
 
     fn subject(&self) -> &str {
         &self.tournament_id
     }
 
-    async fn run(self, platform: Platform) -> Result<()> {
-        advance(&platform, &self.tournament_id).await
+    async fn run(self, organiser: Organiser) -> Result<()> {
+        advance(&organiser, &self.tournament_id).await
     }
 }
 
 /// Takes tournament `id` as far as it can go now.
-pub async fn advance(platform: &Platform, id: &str) -> Result<()> {
+pub async fn advance(organiser: &Organiser, id: &str) -> Result<()> {
     loop {
-        let db = platform.db.pool();
+        let db = organiser.db.pool();
         let Some(tournament) = db::tournaments::by_id(db, id).await? else {
             return Ok(());
         };
-        match tournament.state.as_str() {
-            "pending" => {
-                if !close_registration(platform, &tournament).await? {
+        match tournament.state {
+            TournamentState::Pending => {
+                if !close_registration(organiser, &tournament).await? {
                     return Ok(());
                 }
             }
-            "active" => {
-                decide_played(platform, &tournament).await?;
-                if !next_round(platform, &tournament).await? {
+            TournamentState::Active => {
+                decide_played(organiser, &tournament).await?;
+                if !next_round(organiser, &tournament).await? {
                     return Ok(());
                 }
             }
@@ -309,10 +310,10 @@ pub async fn advance(platform: &Platform, id: &str) -> Result<()> {
 
 /// At the end of registration: starts the tournament with round 1 drawn, or keeps registration open
 /// longer for want of entrants, or cancels it. True when it started.
-async fn close_registration(platform: &Platform, tournament: &TournamentRow) -> Result<bool> {
-    let db = platform.db.pool();
+async fn close_registration(organiser: &Organiser, tournament: &TournamentRow) -> Result<bool> {
+    let db = organiser.db.pool();
     // The database's clock, the one this step's job fell due by.
-    let now = platform.db.now().await?;
+    let now = organiser.db.now().await?;
     let job = AdvanceTournament {
         tournament_id: tournament.id.clone(),
     };
@@ -321,7 +322,7 @@ async fn close_registration(platform: &Platform, tournament: &TournamentRow) -> 
         return Ok(false);
     }
     let entries = db::tournaments::entries(db, &tournament.id).await?;
-    let schedule = platform.tournament_schedule;
+    let schedule = organiser.schedule;
     if (entries.len() as i64) < tournament.min_entrants {
         let mut tx = db.begin().await?;
         if tournament.registration_retries < schedule.registration_retries {
@@ -348,14 +349,14 @@ async fn close_registration(platform: &Platform, tournament: &TournamentRow) -> 
             if db::tournaments::change_state(
                 &mut *tx,
                 &tournament.id,
-                "pending",
-                "cancelled",
+                TournamentState::Pending,
+                TournamentState::Cancelled,
                 &reason,
                 now,
             )
             .await?
             {
-                schedule_next(&mut tx, platform, tournament, now).await?;
+                schedule_next(&mut tx, organiser, tournament, now).await?;
             }
         }
         tx.commit().await?;
@@ -364,8 +365,15 @@ async fn close_registration(platform: &Platform, tournament: &TournamentRow) -> 
     let recipes: Vec<String> = entries.iter().map(|e| e.recipe_id.clone()).collect();
     let reason = format!("{} entrants; round 1 is drawn", recipes.len());
     let mut tx = db.begin().await?;
-    if db::tournaments::change_state(&mut *tx, &tournament.id, "pending", "active", &reason, now)
-        .await?
+    if db::tournaments::change_state(
+        &mut *tx,
+        &tournament.id,
+        TournamentState::Pending,
+        TournamentState::Active,
+        &reason,
+        now,
+    )
+    .await?
     {
         draw(&mut tx, tournament, 0, &recipes).await?;
     }
@@ -424,7 +432,7 @@ async fn insert_match(
         position,
         kind: kind.into(),
         tasks: if kind == "bye" { 0 } else { tasks },
-        state: "playing".into(),
+        state: MatchState::Playing,
         outcome: String::new(),
     };
     if db::tournaments::insert_match(&mut **tx, &row).await? {
@@ -458,21 +466,21 @@ pub struct RunEntrant {
 impl Job for RunEntrant {
     const NAME: &'static str = "run_entrant";
     const QUEUE: Queue = Queue::Trainer;
-    type Context = Platform;
+    type Context = Arena;
 
     fn subject(&self) -> &str {
         &self.match_id
     }
 
-    async fn run(self, platform: Platform) -> Result<()> {
-        run_entrant(&platform, &self).await
+    async fn run(self, arena: Arena) -> Result<()> {
+        run_entrant(&arena, &self).await
     }
 }
 
 /// Runs `job`'s recipe on its task and records the run, unless it is recorded already (a job run
 /// twice), then has the tournament advance: deciding the match once its last run is in.
-async fn run_entrant(platform: &Platform, job: &RunEntrant) -> Result<()> {
-    let db = platform.db.pool();
+async fn run_entrant(arena: &Arena, job: &RunEntrant) -> Result<()> {
+    let db = arena.db.pool();
     let Some(tournament) = db::tournaments::by_id(db, &job.tournament_id).await? else {
         return Ok(());
     };
@@ -480,7 +488,8 @@ async fn run_entrant(platform: &Platform, job: &RunEntrant) -> Result<()> {
         .await?
         .into_iter()
         .find(|m| m.id == job.match_id);
-    let Some(played) = played.filter(|m| m.state == "playing" && tournament.state == "active")
+    let Some(played) = played
+        .filter(|m| m.state == MatchState::Playing && tournament.state == TournamentState::Active)
     else {
         return Ok(());
     };
@@ -493,7 +502,7 @@ async fn run_entrant(platform: &Platform, job: &RunEntrant) -> Result<()> {
                 && r.task_index == job.task_index
         });
     if !recorded {
-        let row = run_once(platform, &tournament, &played, job).await?;
+        let row = run_once(arena, &tournament, &played, job).await?;
         db::tournaments::record_run(db, &row).await?;
     }
     let next = AdvanceTournament {
@@ -505,19 +514,13 @@ async fn run_entrant(platform: &Platform, job: &RunEntrant) -> Result<()> {
 
 /// One run of `job`'s recipe in its sandbox, scored on the tournament's held-out split.
 async fn run_once(
-    platform: &Platform,
+    arena: &Arena,
     tournament: &TournamentRow,
     played: &MatchRow,
     job: &RunEntrant,
 ) -> Result<RunRow> {
-    let db = platform.db.pool();
-    let trainers = platform
-        .trainers
-        .as_ref()
-        .ok_or_else(|| Error::Internal("no trainer host is configured to run recipes".into()))?;
-    let evaluator = platform.evaluator.as_ref().ok_or_else(|| {
-        Error::Internal("no evaluator is configured: tournament runs cannot be scored".into())
-    })?;
+    let db = arena.db.pool();
+    let (trainers, evaluator) = (&arena.trainers, &arena.evaluator);
     let recipe = db::recipes::by_id(db, &job.recipe_id)
         .await?
         .ok_or(Error::NotFound("recipe"))?;
@@ -531,8 +534,8 @@ async fn run_once(
         splits: &splits,
         reward_functions: &[],
     };
-    let inputs = Inputs::prepare(platform, evaluator, &subject, work.path()).await?;
-    let train = crate::storage::collect(platform.store.get(&splits.train()).await?)
+    let inputs = Inputs::prepare(&*arena.store, evaluator, &subject, work.path()).await?;
+    let train = crate::storage::collect(arena.store.get(&splits.train()).await?)
         .await
         .map_err(|err| Error::Internal(format!("reading the training split: {err}")))?;
     let train = String::from_utf8_lossy(&train);
@@ -548,21 +551,19 @@ async fn run_once(
         data_dir,
         task_type: &tournament.task_type,
         base_model: inputs.base_model(),
-        time: std::time::Duration::from_millis(
-            (tournament.hours * platform.scheduling.hour_ms) as u64,
-        ),
+        time: std::time::Duration::from_millis((tournament.hours * arena.hour_ms) as u64),
     };
     tracing::info!(tournament = %tournament.id, recipe = %recipe.id, task = index, "running a recipe");
     let run = runs::run(trainers, evaluator, &inputs, &task, &recipe, work.path()).await;
     let (state, loss, error) = match run.loss {
-        Ok(loss) => ("done", Some(loss), None),
-        Err(why) => ("failed", None, Some(why)),
+        Ok(loss) => (RunState::Done, Some(loss), None),
+        Err(why) => (RunState::Failed, None, Some(why)),
     };
     Ok(RunRow {
         match_id: played.id.clone(),
         recipe_id: recipe.id.clone(),
         task_index: index,
-        state: state.into(),
+        state,
         attempts: run.attempts,
         loss,
         error,
@@ -573,20 +574,20 @@ async fn run_once(
 }
 
 /// Decides each of the current round's matches whose every run is in (a bye has none).
-async fn decide_played(platform: &Platform, tournament: &TournamentRow) -> Result<()> {
-    let db = platform.db.pool();
+async fn decide_played(organiser: &Organiser, tournament: &TournamentRow) -> Result<()> {
+    let db = organiser.db.pool();
     let entrants = db::tournaments::match_entrants(db, &tournament.id).await?;
     let runs = db::tournaments::runs(db, &tournament.id).await?;
     let matches = db::tournaments::matches(db, &tournament.id).await?;
     for played in matches
         .iter()
-        .filter(|m| m.round == tournament.round && m.state == "playing")
+        .filter(|m| m.round == tournament.round && m.state == MatchState::Playing)
     {
         let expected =
             entrants.iter().filter(|e| e.match_id == played.id).count() as i64 * played.tasks;
         let recorded = runs.iter().filter(|r| r.match_id == played.id).count() as i64;
         if recorded >= expected {
-            decide(platform, tournament, played).await?;
+            decide(organiser, tournament, played).await?;
         }
     }
     Ok(())
@@ -611,15 +612,19 @@ impl Standing {
 }
 
 /// Each entrant's seed, by recipe.
-async fn seeds(platform: &Platform, tournament_id: &str) -> Result<HashMap<String, i64>> {
-    let entries = db::tournaments::entries(platform.db.pool(), tournament_id).await?;
+async fn seeds(organiser: &Organiser, tournament_id: &str) -> Result<HashMap<String, i64>> {
+    let entries = db::tournaments::entries(organiser.db.pool(), tournament_id).await?;
     Ok(entries.into_iter().map(|e| (e.recipe_id, e.seed)).collect())
 }
 
 /// Ranks a played match's entrants, records who advances and why, and gives the round's points.
-async fn decide(platform: &Platform, tournament: &TournamentRow, played: &MatchRow) -> Result<()> {
-    let db = platform.db.pool();
-    let seeds = seeds(platform, &tournament.id).await?;
+async fn decide(
+    organiser: &Organiser,
+    tournament: &TournamentRow,
+    played: &MatchRow,
+) -> Result<()> {
+    let db = organiser.db.pool();
+    let seeds = seeds(organiser, &tournament.id).await?;
     let runs = db::tournaments::runs(db, &tournament.id).await?;
     let mut standings: Vec<Standing> = db::tournaments::match_entrants(db, &tournament.id)
         .await?
@@ -750,17 +755,17 @@ async fn decide(platform: &Platform, tournament: &TournamentRow, played: &MatchR
 
 /// After a round is decided: draws the next, or the boss round, or ends the tournament. True when
 /// there is more to play.
-async fn next_round(platform: &Platform, tournament: &TournamentRow) -> Result<bool> {
-    let db = platform.db.pool();
+async fn next_round(organiser: &Organiser, tournament: &TournamentRow) -> Result<bool> {
+    let db = organiser.db.pool();
     let matches = db::tournaments::matches(db, &tournament.id).await?;
     let this_round: Vec<&MatchRow> = matches
         .iter()
         .filter(|m| m.round == tournament.round)
         .collect();
-    if this_round.iter().any(|m| m.state == "playing") {
+    if this_round.iter().any(|m| m.state == MatchState::Playing) {
         return Ok(false);
     }
-    let seeds = seeds(platform, &tournament.id).await?;
+    let seeds = seeds(organiser, &tournament.id).await?;
     let mut survivors: Vec<String> = db::tournaments::match_entrants(db, &tournament.id)
         .await?
         .into_iter()
@@ -777,13 +782,13 @@ async fn next_round(platform: &Platform, tournament: &TournamentRow) -> Result<b
             db::tournaments::change_state(
                 &mut *tx,
                 &tournament.id,
-                "active",
-                "cancelled",
+                TournamentState::Active,
+                TournamentState::Cancelled,
                 reason,
                 now,
             )
             .await?;
-            schedule_next(&mut tx, platform, tournament, now).await?;
+            schedule_next(&mut tx, organiser, tournament, now).await?;
             false
         }
         [only] => match &tournament.champion_recipe_id {
@@ -821,7 +826,7 @@ async fn next_round(platform: &Platform, tournament: &TournamentRow) -> Result<b
                     "the last entrant standing takes the title".to_string()
                 };
                 db::tournaments::complete(&mut *tx, &tournament.id, only, &reason, now).await?;
-                schedule_next(&mut tx, platform, tournament, now).await?;
+                schedule_next(&mut tx, organiser, tournament, now).await?;
                 false
             }
         },
@@ -836,14 +841,14 @@ async fn next_round(platform: &Platform, tournament: &TournamentRow) -> Result<b
 
 async fn schedule_next(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    platform: &Platform,
+    organiser: &Organiser,
     tournament: &TournamentRow,
     now: Millis,
 ) -> Result<()> {
     let job = OpenTournament {
         tournament_id: tournament.id.clone(),
     };
-    let at = now + platform.tournament_schedule.gap_ms;
+    let at = now + organiser.schedule.gap_ms;
     queue::enqueue_at(&mut **tx, &job, at, now).await?;
     Ok(())
 }
@@ -853,7 +858,7 @@ async fn schedule_next(
 pub struct Bracket {
     pub id: String,
     pub kind: String,
-    pub state: String,
+    pub state: TournamentState,
     pub task_type: String,
     pub model_id: String,
     pub hours: i64,
@@ -883,7 +888,7 @@ pub struct Match {
     /// `group`, `pair`, `bye` or `boss`.
     pub kind: String,
     pub tasks: i64,
-    pub state: String,
+    pub state: MatchState,
     pub outcome: String,
     pub entrants: Vec<MatchEntrant>,
 }
@@ -916,8 +921,8 @@ pub struct Placing {
 }
 
 /// The tournament's bracket, for its public page and `GET /api/v1/tournaments/{id}`.
-pub async fn bracket(platform: &Platform, id: &str) -> Result<Bracket> {
-    let db = platform.db.pool();
+pub async fn bracket(db: &Database, id: &str) -> Result<Bracket> {
+    let db = db.pool();
     let t = db::tournaments::by_id(db, id)
         .await?
         .ok_or(Error::NotFound("tournament"))?;
@@ -1006,10 +1011,10 @@ pub async fn bracket(platform: &Platform, id: &str) -> Result<Bracket> {
 }
 
 /// The latest `limit` tournaments' brackets, newest first.
-pub async fn recent(platform: &Platform, limit: i64) -> Result<Vec<Bracket>> {
+pub async fn recent(db: &Database, limit: i64) -> Result<Vec<Bracket>> {
     let mut brackets = Vec::new();
-    for row in db::tournaments::recent(platform.db.pool(), limit).await? {
-        brackets.push(bracket(platform, &row.id).await?);
+    for row in db::tournaments::recent(db.pool(), limit).await? {
+        brackets.push(bracket(db, &row.id).await?);
     }
     Ok(brackets)
 }
@@ -1024,8 +1029,8 @@ pub struct MinerStanding {
 }
 
 /// The tournament leaderboard of `kind` (`text` or `image`): points summed over its tournaments.
-pub async fn leaderboard(platform: &Platform, kind: &str) -> Result<Vec<MinerStanding>> {
-    let rows = db::tournaments::points_by_miner(platform.db.pool(), kind).await?;
+pub async fn leaderboard(db: &Database, kind: &str) -> Result<Vec<MinerStanding>> {
+    let rows = db::tournaments::points_by_miner(db.pool(), kind).await?;
     Ok(rows
         .into_iter()
         .map(|r| MinerStanding {

@@ -13,8 +13,9 @@ use crate::db::{self, recipes::RecipeRow};
 use crate::error::{Error, Result};
 use crate::miners::Miner;
 use crate::queue::{self, Job, Queue};
+use crate::sandbox::dockerfile;
+use crate::states::RecipeState;
 use crate::storage::{self, ObjectKey};
-use crate::tournaments::dockerfile;
 
 /// A recipe as its miner and the public see it (never its files: those are published only once it wins).
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
@@ -25,7 +26,7 @@ pub struct Recipe {
     pub sha256: String,
     pub size_bytes: i64,
     /// `uploaded` (waiting for its build), `built` or `failed`.
-    pub state: String,
+    pub state: RecipeState,
     pub image_digest: Option<String>,
     /// The build's last lines, or why it failed.
     pub build_log: String,
@@ -105,7 +106,7 @@ pub async fn upload(
         name: name.to_string(),
         sha256: hex::encode(Sha256::digest(&context)),
         size_bytes: context.len() as i64,
-        state: "uploaded".into(),
+        state: RecipeState::Uploaded,
         image_tag: None,
         image_digest: None,
         build_log: "waiting for its build".into(),
@@ -195,34 +196,31 @@ pub struct BuildRecipe {
 impl Job for BuildRecipe {
     const NAME: &'static str = "build_recipe";
     const QUEUE: Queue = Queue::Trainer;
-    type Context = Platform;
+    type Context = super::Arena;
 
     fn subject(&self) -> &str {
         &self.recipe_id
     }
 
-    async fn run(self, platform: Platform) -> Result<()> {
-        build(&platform, &self.recipe_id).await
+    async fn run(self, arena: super::Arena) -> Result<()> {
+        build(&arena, &self.recipe_id).await
     }
 }
 
 /// Builds an uploaded recipe on the trainer host. A build that fails (a bad Dockerfile, the time
 /// limit) is recorded with its log and not retried; an engine that cannot be reached is.
-pub async fn build(platform: &Platform, id: &str) -> Result<()> {
-    let Some(row) = db::recipes::by_id(platform.db.pool(), id).await? else {
+pub async fn build(arena: &super::Arena, id: &str) -> Result<()> {
+    let Some(row) = db::recipes::by_id(arena.db.pool(), id).await? else {
         return Ok(());
     };
-    if row.state != "uploaded" {
+    if row.state != RecipeState::Uploaded {
         return Ok(());
     }
-    let trainers = platform
-        .trainers
-        .as_ref()
-        .ok_or_else(|| Error::Internal("no trainer host is configured to build recipes".into()))?;
-    let context = storage::collect(platform.store.get(&context_key(id)).await?)
+    let trainers = &arena.trainers;
+    let context = storage::collect(arena.store.get(&context_key(id)).await?)
         .await
         .map_err(|err| Error::Internal(format!("reading the recipe: {err}")))?;
-    let db = platform.db.pool();
+    let db = arena.db.pool();
     // Checked again: the operator's list of base images may have changed since the upload.
     if let Err(why) = check_context(&context, &trainers.allowed_bases) {
         db::recipes::failed(db, id, &why, now_ms()).await?;

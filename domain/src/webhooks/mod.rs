@@ -13,7 +13,6 @@ pub use reach::Reach;
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, Transaction};
 
-use crate::Platform;
 use crate::accounts::User;
 use crate::clock::{Millis, now_ms};
 use crate::db::{
@@ -22,6 +21,17 @@ use crate::db::{
 };
 use crate::error::{Error, Result};
 use crate::queue::{self, Job, Queue};
+use crate::states::DeliveryState;
+
+/// What registering webhooks and delivering to them needs.
+#[derive(Clone, Debug)]
+pub struct Deliveries {
+    pub db: Database,
+    /// Where deliveries may go: public addresses only, unless tests or development allow more.
+    pub reach: Reach,
+    /// Seals the webhooks' secrets in the database.
+    pub vault: crate::vault::Vault,
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Webhook {
@@ -37,8 +47,7 @@ pub struct Delivery {
     /// `task.success`, `task.failure`, `task.cancelled`, …
     pub event: String,
     pub attempts: i64,
-    /// `pending`, `delivered` or `failed`.
-    pub state: String,
+    pub state: DeliveryState,
     /// The last answer: its HTTP status or why there was none.
     pub last_answer: Option<String>,
     pub updated_at: Millis,
@@ -57,7 +66,12 @@ impl From<WebhookRow> for Webhook {
 /// Registers a webhook; a URL whose host is written as an address deliveries may not reach is refused
 /// here (a name is checked at each delivery, as what it resolves to may change). The secret is stored
 /// sealed by the platform's vault.
-pub async fn create(platform: &Platform, owner: &User, url: &str, secret: &str) -> Result<Webhook> {
+pub async fn create(
+    deliveries: &Deliveries,
+    owner: &User,
+    url: &str,
+    secret: &str,
+) -> Result<Webhook> {
     let parsed = url::Url::parse(url.trim())
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
@@ -67,8 +81,8 @@ pub async fn create(platform: &Platform, owner: &User, url: &str, secret: &str) 
                 "give the full http:// or https:// address to POST to",
             )
         })?;
-    platform
-        .webhook_reach
+    deliveries
+        .reach
         .check_literal(&parsed)
         .map_err(|why| Error::invalid("url", why))?;
     if secret.len() < 16 {
@@ -79,23 +93,23 @@ pub async fn create(platform: &Platform, owner: &User, url: &str, secret: &str) 
     }
     let id = uuid::Uuid::now_v7().to_string();
     let row = WebhookRow {
-        secret: platform.vault.seal(secret, &id),
+        secret: deliveries.vault.seal(secret, &id),
         id,
         owner_id: owner.id.clone(),
         url: parsed.to_string(),
         created_at: now_ms(),
     };
-    db::webhooks::insert(platform.db.pool(), &row).await?;
+    db::webhooks::insert(deliveries.db.pool(), &row).await?;
     Ok(row.into())
 }
 
 /// Seals the secrets stored in clear before secrets were sealed; run at start-up, safe to run twice
 /// and on several replicas at once. Returns how many it sealed.
-pub async fn seal_stored_secrets(platform: &Platform) -> Result<usize> {
+pub async fn seal_stored_secrets(deliveries: &Deliveries) -> Result<usize> {
     let mut sealed = 0;
-    for (id, secret) in db::webhooks::unsealed(platform.db.pool(), crate::vault::SEALED).await? {
-        let new = platform.vault.seal(&secret, &id);
-        if db::webhooks::replace_secret(platform.db.pool(), &id, &secret, &new).await? {
+    for (id, secret) in db::webhooks::unsealed(deliveries.db.pool(), crate::vault::SEALED).await? {
+        let new = deliveries.vault.seal(&secret, &id);
+        if db::webhooks::replace_secret(deliveries.db.pool(), &id, &secret, &new).await? {
             sealed += 1;
         }
     }
@@ -178,7 +192,7 @@ async fn task_ended(tx: &mut Transaction<'_, Any>, ended: &db::tasks::OutboxRow)
             event: event.clone(),
             payload: payload.clone(),
             attempts: 0,
-            state: "pending".into(),
+            state: DeliveryState::Pending,
             last_answer: None,
             created_at: now,
             updated_at: now,
@@ -202,31 +216,32 @@ pub struct DeliverWebhook {
 impl Job for DeliverWebhook {
     const NAME: &'static str = "deliver_webhook";
     const QUEUE: Queue = Queue::Fast;
-    type Context = Platform;
+    type Context = Deliveries;
 
     fn subject(&self) -> &str {
         &self.delivery_id
     }
 
-    async fn run(self, platform: Platform) -> Result<()> {
-        deliver(&platform, &self.delivery_id).await
+    async fn run(self, deliveries: Deliveries) -> Result<()> {
+        deliver(&deliveries, &self.delivery_id).await
     }
 }
 
 /// POSTs delivery `id`; an answer other than 2xx is an error (retried by the job queue with backoff)
 /// until the last attempt, which marks the delivery failed.
-pub async fn deliver(platform: &Platform, id: &str) -> Result<()> {
-    let Some(delivery) = db::webhooks::delivery(platform.db.pool(), id).await? else {
+pub async fn deliver(deliveries: &Deliveries, id: &str) -> Result<()> {
+    let Some(delivery) = db::webhooks::delivery(deliveries.db.pool(), id).await? else {
         return Ok(());
     };
-    if delivery.state != "pending" {
+    if delivery.state != DeliveryState::Pending {
         return Ok(());
     }
-    let Some(webhook) = db::webhooks::by_id(platform.db.pool(), &delivery.webhook_id).await? else {
+    let Some(webhook) = db::webhooks::by_id(deliveries.db.pool(), &delivery.webhook_id).await?
+    else {
         return Ok(());
     };
     let attempts = delivery.attempts + 1;
-    let secret = platform.vault.open(&webhook.secret, &webhook.id)?;
+    let secret = deliveries.vault.open(&webhook.secret, &webhook.id)?;
     let outgoing = post::Outgoing {
         url: &webhook.url,
         secret: secret.expose(),
@@ -235,19 +250,22 @@ pub async fn deliver(platform: &Platform, id: &str) -> Result<()> {
         body: delivery.payload.as_bytes(),
         timestamp_secs: now_ms() / 1000,
     };
-    let answer = post::post(platform.webhook_reach, &outgoing).await;
+    let answer = post::post(deliveries.reach, &outgoing).await;
     let (state, text) = match &answer {
-        Ok(status) if (200..300).contains(status) => ("delivered", format!("HTTP {status}")),
-        Ok(status) => ("pending", format!("HTTP {status}")),
-        Err(why) => ("pending", why.clone()),
+        Ok(status) if (200..300).contains(status) => {
+            (DeliveryState::Delivered, format!("HTTP {status}"))
+        }
+        Ok(status) => (DeliveryState::Pending, format!("HTTP {status}")),
+        Err(why) => (DeliveryState::Pending, why.clone()),
     };
-    let state = if state == "pending" && attempts >= DeliverWebhook::MAX_ATTEMPTS {
-        "failed"
+    let state = if state == DeliveryState::Pending && attempts >= DeliverWebhook::MAX_ATTEMPTS {
+        DeliveryState::Failed
     } else {
         state
     };
-    db::webhooks::record_attempt(platform.db.pool(), id, attempts, state, &text, now_ms()).await?;
-    if state == "pending" {
+    db::webhooks::record_attempt(deliveries.db.pool(), id, attempts, state, &text, now_ms())
+        .await?;
+    if state == DeliveryState::Pending {
         return Err(Error::Internal(format!(
             "webhook delivery {id}: {text}; will retry"
         )));

@@ -8,7 +8,8 @@ use axum::http::request::Parts;
 use domain::accounts::{self, User};
 use tower_sessions::Session;
 
-use super::{ApiError, AppState};
+use super::error::ApiError;
+use super::state::AppState;
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
 

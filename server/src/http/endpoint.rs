@@ -7,7 +7,7 @@ use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
-use super::AppState;
+use super::state::AppState;
 
 pub struct Endpoint {
     pub method: Method,

@@ -5,8 +5,8 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::json;
 
-use super::AppState;
 use super::endpoint::Endpoint;
+use super::state::AppState;
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![

@@ -13,77 +13,24 @@ mod metrics;
 mod objects;
 mod page_cache;
 pub mod rate_limits;
+mod state;
 pub mod stream_slots;
 
 pub use caller::Caller;
 pub use error::ApiError;
 pub use metrics::Metrics;
-
-use std::sync::Arc;
+pub use state::{AppState, HttpSettings};
 
 use axum::Router;
-use axum::extract::{FromRef, Request, State};
+use axum::extract::{Request, State};
 use axum::routing::post;
-use domain::Platform;
 use domain::session_store::DbSessionStore;
-use domain::storage::LinkSigner;
-use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
-
-/// Settings of the HTTP edge.
-#[derive(Clone, Debug)]
-pub struct HttpSettings {
-    pub secure_cookies: bool,
-    /// Where this server is reached, for the links it hands out.
-    pub public_url: String,
-    /// What the rate limits allow.
-    pub allowances: rate_limits::Allowances,
-}
-
-/// What every handler can reach.
-#[derive(Clone, Debug)]
-pub struct AppState {
-    pub platform: Platform,
-    pub leptos: LeptosOptions,
-    /// Verifies the signed links of the local object store.
-    pub links: LinkSigner,
-    pub metrics: Arc<Metrics>,
-    pub settings: HttpSettings,
-    /// The public leaderboard page as anonymous visitors get it, for a second.
-    pub page_cache: Arc<page_cache::PageCache>,
-    /// The task event streams each account holds open here.
-    pub stream_slots: stream_slots::StreamSlots,
-    /// Per-address and per-account rate limits.
-    pub rate_limits: Arc<rate_limits::RateLimits>,
-}
-
-impl AppState {
-    pub fn new(platform: Platform, leptos: LeptosOptions, settings: HttpSettings) -> Self {
-        let links = LinkSigner::new(platform.signing_key.clone(), settings.public_url.clone());
-        let rate_limits = Arc::new(rate_limits::RateLimits::new(settings.allowances));
-        AppState {
-            platform,
-            leptos,
-            links,
-            metrics: Arc::new(Metrics::default()),
-            settings,
-            page_cache: Default::default(),
-            stream_slots: Default::default(),
-            rate_limits,
-        }
-    }
-}
-
-impl FromRef<AppState> for LeptosOptions {
-    fn from_ref(state: &AppState) -> Self {
-        state.leptos.clone()
-    }
-}
 
 /// The router. The miner API has a lean stack of its own: ten thousand miners may each hold a long
 /// poll open, and every layer a waiting request passes through keeps its state for as long as it waits

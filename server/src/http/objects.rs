@@ -10,7 +10,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::endpoint::Endpoint;
-use super::{ApiError, AppState};
+use super::error::ApiError;
+use super::state::AppState;
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![

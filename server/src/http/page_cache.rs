@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::AppState;
+use super::state::AppState;
 
 /// How long a rendered page is served again.
 const TTL: Duration = Duration::from_secs(1);

@@ -12,7 +12,7 @@ use axum::http::request::Parts;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use super::ApiError;
+use super::error::ApiError;
 
 /// What each limit allows: a burst, refilled at an even rate over a minute.
 #[derive(Clone, Copy, Debug)]

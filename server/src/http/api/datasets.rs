@@ -11,8 +11,10 @@ use domain::datasets::{self, Dataset, Mapping, TaskType, ValidationRequest};
 use futures::{SinkExt, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
+use crate::http::caller::Caller;
 use crate::http::endpoint::Endpoint;
-use crate::http::{ApiError, AppState, Caller};
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -192,6 +194,7 @@ async fn validate(
         seed: body.seed,
         test_dataset_id: body.test_dataset_id,
     };
-    let dataset = datasets::request_validation(&state.platform, &user, &id, request).await?;
+    let dataset =
+        datasets::request_validation(&state.platform.ingest(), &user, &id, request).await?;
     Ok((StatusCode::ACCEPTED, Json(dataset)))
 }

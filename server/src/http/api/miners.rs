@@ -17,7 +17,8 @@ use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::http::endpoint::Endpoint;
-use crate::http::{ApiError, AppState};
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -158,7 +159,7 @@ async fn offers(
 ) -> Result<Json<OfferList>, ApiError> {
     let miner = request.miner(&state).await?;
     let wait = Duration::from_secs(wait.wait.unwrap_or(0).min(MAX_WAIT_SECS));
-    let offers = fan_out::open_offers(&state.platform, &miner, wait).await?;
+    let offers = fan_out::open_offers(&state.platform.dispatch(), &miner, wait).await?;
     Ok(Json(OfferList { offers }))
 }
 
@@ -169,7 +170,7 @@ async fn accept(
 ) -> Result<Json<Offer>, ApiError> {
     let miner = request.miner(&state).await?;
     Ok(Json(
-        fan_out::decide(&state.platform, &miner, &id, true).await?,
+        fan_out::decide(&state.platform.dispatch(), &miner, &id, true).await?,
     ))
 }
 
@@ -180,7 +181,7 @@ async fn decline(
 ) -> Result<Json<Offer>, ApiError> {
     let miner = request.miner(&state).await?;
     Ok(Json(
-        fan_out::decide(&state.platform, &miner, &id, false).await?,
+        fan_out::decide(&state.platform.dispatch(), &miner, &id, false).await?,
     ))
 }
 
@@ -303,7 +304,7 @@ async fn enter(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let miner = request.miner(&state).await?;
     let entry: Entry = request.json()?;
-    let entered = play::enter(&state.platform, &miner, &id, &entry.recipe_id).await?;
+    let entered = play::enter(&state.platform.db, &miner, &id, &entry.recipe_id).await?;
     let body = serde_json::json!({"tournament_id": entered.tournament_id, "recipe_id": entered.recipe_id, "seed": entered.seed});
     Ok((StatusCode::CREATED, Json(body)))
 }

@@ -16,8 +16,10 @@ use domain::accounts::{self, ApiKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::caller::Caller;
 use super::endpoint::Endpoint;
-use super::{ApiError, AppState, Caller};
+use super::error::ApiError;
+use super::state::AppState;
 
 pub fn endpoints() -> Vec<Endpoint> {
     let mut endpoints = vec![

@@ -8,7 +8,8 @@ use domain::scoring::{self, BoardPage, BoardQuery, audit::AuditExport};
 use serde::Deserialize;
 
 use crate::http::endpoint::Endpoint;
-use crate::http::{ApiError, AppState};
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![

@@ -8,8 +8,10 @@ use axum::response::{IntoResponse, Response};
 use domain::tasks::{self, Event, NewTask, RunBy, Task};
 use serde::{Deserialize, Serialize};
 
+use crate::http::caller::Caller;
 use crate::http::endpoint::Endpoint;
-use crate::http::{ApiError, AppState, Caller};
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![

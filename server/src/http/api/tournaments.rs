@@ -10,8 +10,10 @@ use domain::tournaments::play::{self, Bracket, MinerStanding, NewTournament};
 use domain::tournaments::recipes::{self, RecipeFile};
 use serde::Serialize;
 
+use crate::http::caller::Caller;
 use crate::http::endpoint::Endpoint;
-use crate::http::{ApiError, AppState, Caller};
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -31,7 +33,7 @@ struct TournamentList {
 
 /// The latest tournaments with their brackets, newest first.
 async fn list(State(state): State<AppState>) -> Result<Json<TournamentList>, ApiError> {
-    let tournaments = play::recent(&state.platform, 20).await?;
+    let tournaments = play::recent(&state.platform.db, 20).await?;
     Ok(Json(TournamentList { tournaments }))
 }
 
@@ -52,7 +54,7 @@ async fn leaderboard(
     axum::extract::Query(kind): axum::extract::Query<Kind>,
 ) -> Result<Json<Leaderboard>, ApiError> {
     let kind = kind.kind.unwrap_or_else(|| "text".into());
-    let miners = play::leaderboard(&state.platform, &kind).await?;
+    let miners = play::leaderboard(&state.platform.db, &kind).await?;
     Ok(Json(Leaderboard { kind, miners }))
 }
 
@@ -66,7 +68,7 @@ async fn open(
     let opened = play::open(&state.platform, &admin, &body).await?;
     Ok((
         StatusCode::CREATED,
-        Json(play::bracket(&state.platform, &opened.id).await?),
+        Json(play::bracket(&state.platform.db, &opened.id).await?),
     ))
 }
 
@@ -74,7 +76,7 @@ async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Bracket>, ApiError> {
-    Ok(Json(play::bracket(&state.platform, &id).await?))
+    Ok(Json(play::bracket(&state.platform.db, &id).await?))
 }
 
 #[derive(Serialize)]

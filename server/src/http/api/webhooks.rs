@@ -7,8 +7,10 @@ use axum::http::StatusCode;
 use domain::webhooks::{self, Delivery, Webhook};
 use serde::{Deserialize, Serialize};
 
+use crate::http::caller::Caller;
 use crate::http::endpoint::Endpoint;
-use crate::http::{ApiError, AppState, Caller};
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -32,7 +34,8 @@ async fn create(
     body: Result<Json<NewWebhook>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Webhook>), ApiError> {
     let Json(body) = body?;
-    let webhook = webhooks::create(&state.platform, &user, &body.url, &body.secret).await?;
+    let webhook =
+        webhooks::create(&state.platform.deliveries(), &user, &body.url, &body.secret).await?;
     Ok((StatusCode::CREATED, Json(webhook)))
 }
 

@@ -6,10 +6,10 @@ use axum::response::Response;
 use domain::datasets::TaskType;
 use domain::miners::{Declaration, link};
 
-use super::{message_for, redirect_with, signed_in_user};
-use crate::http::AppState;
+use super::answer::{message_for, redirect_with, signed_in_user};
 use crate::http::csrf::CsrfForm;
 use crate::http::endpoint::Endpoint;
+use crate::http::state::AppState;
 
 const PAGE: &str = "/miner/hotkeys";
 

@@ -7,10 +7,10 @@ use axum::response::Response;
 use domain::miners;
 use serde::Deserialize;
 
-use super::{message_for, redirect_with, signed_in_user};
-use crate::http::AppState;
+use super::answer::{message_for, redirect_with, signed_in_user};
 use crate::http::csrf::CsrfForm;
 use crate::http::endpoint::Endpoint;
+use crate::http::state::AppState;
 
 const PAGE: &str = "/admin/miners";
 

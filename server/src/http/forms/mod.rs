@@ -10,13 +10,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use domain::accounts::{self, Email, Password, Role};
 use domain::datasets::{self, Mapping, TaskType, ValidationRequest};
 use serde::Deserialize;
-use tower_sessions::Session;
 
-use super::AppState;
+use self::answer::{Empty, capitalise, message_for, redirect_with, signed_in_user};
 use super::csrf::CsrfForm;
 use super::endpoint::Endpoint;
 use super::rate_limits::Peer;
+use super::state::AppState;
 
+mod answer;
 mod catalogue;
 mod hotkeys;
 mod miners_admin;
@@ -45,38 +46,6 @@ pub fn endpoints() -> Vec<Endpoint> {
     .into_iter()
     .flatten()
     .collect()
-}
-
-/// Leaves `message` for the next page and sends the browser to `to`.
-pub(super) async fn redirect_with(
-    session: &Session,
-    to: &str,
-    kind: FlashKind,
-    message: String,
-    secret: Option<String>,
-) -> Response {
-    if let Err(err) = web_session::set_flash(session, kind, message, secret).await {
-        tracing::error!(error = %err, "could not store a message in the session");
-    }
-    Redirect::to(to).into_response()
-}
-
-/// The message a person sees for a failed form: the domain's words, or a generic one for our faults.
-pub(super) fn message_for(err: domain::Error) -> String {
-    if err.is_internal() {
-        tracing::error!(error = %err, "form failed");
-        "something went wrong on our side; try again".into()
-    } else {
-        capitalise(&err.to_string())
-    }
-}
-
-fn capitalise(s: &str) -> String {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -172,9 +141,6 @@ async fn sign_in(
         }
     }
 }
-
-#[derive(Deserialize)]
-pub(super) struct Empty {}
 
 async fn sign_out(CsrfForm(session, _): CsrfForm<Empty>) -> Response {
     if let Err(err) = web_session::sign_out(&session).await {
@@ -293,30 +259,8 @@ async fn validate_dataset(
             .filter(|id| !id.is_empty())
             .cloned(),
     };
-    match datasets::request_validation(&state.platform, &user, &id, request).await {
+    match datasets::request_validation(&state.platform.ingest(), &user, &id, request).await {
         Ok(_) => Redirect::to(&page).into_response(),
         Err(err) => redirect_with(&session, &page, FlashKind::Error, message_for(err), None).await,
-    }
-}
-
-/// The signed-in user, or a redirect to the sign-in page that leaves `why` as its message.
-pub(super) async fn signed_in_user(
-    state: &AppState,
-    session: &Session,
-    why: &str,
-) -> Result<accounts::User, Response> {
-    let id = web_session::user_id(session).await.ok().flatten();
-    let user = match id {
-        Some(id) => accounts::user_by_id(&state.platform.db, &id)
-            .await
-            .ok()
-            .flatten(),
-        None => None,
-    };
-    match user {
-        Some(user) => Ok(user),
-        None => {
-            Err(redirect_with(session, "/signin", FlashKind::Error, why.to_string(), None).await)
-        }
     }
 }

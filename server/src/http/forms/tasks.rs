@@ -6,10 +6,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use domain::tasks::{self, NewTask, RunBy};
 use serde::Deserialize;
 
-use super::{Empty, message_for, redirect_with, signed_in_user};
-use crate::http::AppState;
+use super::answer::{Empty, message_for, redirect_with, signed_in_user};
 use crate::http::csrf::CsrfForm;
 use crate::http::endpoint::Endpoint;
+use crate::http::state::AppState;
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -64,7 +64,7 @@ async fn create(
         reward_functions: None,
     };
     if let Err(refused) = state.rate_limits.task_creation(&user.id) {
-        let message = super::capitalise(&refused.message);
+        let message = super::answer::capitalise(&refused.message);
         return redirect_with(&session, &back, FlashKind::Error, message, None).await;
     }
     match tasks::create(&state.platform, &user, &request).await {

@@ -6,10 +6,10 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{message_for, redirect_with, signed_in_user};
-use crate::http::AppState;
+use super::answer::{message_for, redirect_with, signed_in_user};
 use crate::http::csrf::CsrfForm;
 use crate::http::endpoint::Endpoint;
+use crate::http::state::AppState;
 
 const PAGE: &str = "/admin/tasks";
 
@@ -56,7 +56,9 @@ async fn reevaluate(
         Err(to_sign_in) => return to_sign_in,
     };
     let (kind, message) =
-        match domain::evaluation::reevaluate(&state.platform, &admin, &id, &form.reason).await {
+        match domain::evaluation::reevaluate(&state.platform.tally(), &admin, &id, &form.reason)
+            .await
+        {
             Ok(task) => (
                 FlashKind::Success,
                 format!(

@@ -9,14 +9,17 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Task, TaskState, fan_out, get_any, window::upload_key};
-use crate::Platform;
+use super::Arena;
 use crate::clock::{Millis, now_ms};
 use crate::datasets::TaskType;
-use crate::db::{self, recipes::RecipeRow, submissions::SubmissionRow};
+use crate::db::{self, Database, recipes::RecipeRow, submissions::SubmissionRow};
 use crate::error::{Error, Result};
 use crate::queue::{self, Job, Queue};
-use crate::tournaments::{play::kind_of, runs};
+use crate::sandbox::recipe_run as runs;
+use crate::tasks::state::TaskState;
+use crate::tasks::task::{self as tasks, Task, get_any};
+use crate::tasks::{fan_out, window::upload_key};
+use crate::tournaments::play::kind_of;
 
 /// The recipe that holds a tournament title, and whose it is.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -30,7 +33,7 @@ pub struct Champion {
 
 /// The champion of the last completed tournament of `task_type`'s kind, who would train such a task;
 /// a clear refusal when champion mode cannot take it.
-pub async fn for_task_type(platform: &Platform, task_type: TaskType) -> Result<Champion> {
+pub async fn for_task_type(platform: &crate::Platform, task_type: TaskType) -> Result<Champion> {
     let refuse = |why: String| Err(Error::invalid("run_by", why));
     if task_type == TaskType::Image {
         return refuse(
@@ -64,16 +67,21 @@ pub async fn for_task_type(platform: &Platform, task_type: TaskType) -> Result<C
 }
 
 /// The task's data is ready: its window opens now and the champion's recipe is queued to train it.
-pub(super) async fn start(platform: &Platform, task: &Task, recipe_id: &str) -> Result<()> {
-    let name = db::tournaments::recipe_name(platform.db.pool(), recipe_id)
+pub(crate) async fn start(
+    db: &Database,
+    hour_ms: Millis,
+    task: &Task,
+    recipe_id: &str,
+) -> Result<()> {
+    let name = db::tournaments::recipe_name(db.pool(), recipe_id)
         .await?
         .map_or_else(|| recipe_id.to_string(), |n| n.name);
     let reason = format!(
         "data ready; the reigning champion's recipe {name} trains the task on the platform's trainer hosts"
     );
     let now = now_ms();
-    let mut tx = platform.db.pool().begin().await?;
-    let ready = super::transition_in(
+    let mut tx = db.pool().begin().await?;
+    let ready = tasks::transition_in(
         &mut tx,
         &task.id,
         TaskState::PreparingData,
@@ -82,7 +90,7 @@ pub(super) async fn start(platform: &Platform, task: &Task, recipe_id: &str) -> 
         now,
     )
     .await?;
-    if ready && fan_out::open_training(&mut tx, task, platform.scheduling.hour_ms, now).await? {
+    if ready && fan_out::open_training(&mut tx, task, hour_ms, now).await? {
         let job = TrainWithChampion {
             task_id: task.id.clone(),
         };
@@ -108,22 +116,22 @@ pub struct TrainWithChampion {
 impl Job for TrainWithChampion {
     const NAME: &'static str = "train_with_champion";
     const QUEUE: Queue = Queue::Trainer;
-    type Context = Platform;
+    type Context = Arena;
 
     fn subject(&self) -> &str {
         &self.task_id
     }
 
-    async fn run(self, platform: Platform) -> Result<()> {
-        train(&platform, &self.task_id).await
+    async fn run(self, arena: Arena) -> Result<()> {
+        train(&arena, &self.task_id).await
     }
 }
 
 /// Trains task `id` with the champion's recipe and submits its model. Does nothing unless the task is
 /// training in champion mode and the champion's model is not in yet, so it is safe to run twice (a
 /// second run trains again with the time that is left).
-pub async fn train(platform: &Platform, id: &str) -> Result<()> {
-    let Some(task) = get_any(&platform.db, id).await? else {
+pub async fn train(arena: &Arena, id: &str) -> Result<()> {
+    let Some(task) = get_any(&arena.db, id).await? else {
         return Ok(());
     };
     let (TaskState::Training, Some(recipe_id), Some(deadline)) = (
@@ -133,7 +141,7 @@ pub async fn train(platform: &Platform, id: &str) -> Result<()> {
     ) else {
         return Ok(());
     };
-    let pool = platform.db.pool();
+    let pool = arena.db.pool();
     let recipe = db::recipes::by_id(pool, recipe_id)
         .await?
         .ok_or(Error::NotFound("recipe"))?;
@@ -141,20 +149,16 @@ pub async fn train(platform: &Platform, id: &str) -> Result<()> {
     if submitted.iter().any(|s| s.miner_id == recipe.miner_id) {
         return Ok(());
     }
-    let (Some(trainers), Some(evaluator)) = (&platform.trainers, &platform.evaluator) else {
-        let why = "the platform has no trainer host to run the champion's recipe any more; \
-                   create the task again with miners";
-        return give_up(platform, id, why).await;
-    };
+    let (trainers, evaluator) = (&arena.trainers, &arena.evaluator);
     let Some(time) = training_time(deadline - now_ms()) else {
         let why =
             "the window closed before the champion's recipe could start; create the task again";
-        return give_up(platform, id, why).await;
+        return give_up(arena, id, why).await;
     };
     let work =
         tempfile::tempdir().map_err(|err| Error::Internal(format!("a work directory: {err}")))?;
     let data_dir = work.path().join("data");
-    let rows = crate::storage::collect(platform.store.get(&task.splits.train()).await?)
+    let rows = crate::storage::collect(arena.store.get(&task.splits.train()).await?)
         .await
         .map_err(|err| Error::Internal(format!("reading the training split: {err}")))?;
     runs::write_task_rows(&String::from_utf8_lossy(&rows), 0, 1, &data_dir)
@@ -191,16 +195,16 @@ pub async fn train(platform: &Platform, id: &str) -> Result<()> {
                 "the champion's recipe {} produced no model: {why}; create the task again",
                 recipe.name
             );
-            return give_up(platform, id, &why).await;
+            return give_up(arena, id, &why).await;
         }
     };
-    submit(platform, &task, &recipe, &model.tar, started.elapsed()).await
+    submit(arena, &task, &recipe, &model.tar, started.elapsed()).await
 }
 
 /// Stores the model (`tar`, as its run was vetted) as the champion miner's submission and sends the
 /// task to evaluation.
 async fn submit(
-    platform: &Platform,
+    arena: &Arena,
     task: &Task,
     recipe: &RecipeRow,
     tar: &Path,
@@ -210,17 +214,17 @@ async fn submit(
         .await
         .map_err(|err| Error::Internal(format!("reading the champion's model: {err}")))?;
     let key = upload_key(&task.id, &recipe.miner_id);
-    let stored = platform.store.put(&key, stream).await?;
+    let stored = arena.store.put(&key, stream).await?;
     let received_at = now_ms();
     if task
         .deadline_at
         .is_some_and(|deadline| received_at > deadline)
     {
         let why = "the champion's recipe finished after the deadline; create the task again with more hours";
-        platform.store.delete(&key).await?;
-        return give_up(platform, &task.id, why).await;
+        arena.store.delete(&key).await?;
+        return give_up(arena, &task.id, why).await;
     }
-    let mut tx = platform.db.pool().begin().await?;
+    let mut tx = arena.db.pool().begin().await?;
     let row = SubmissionRow {
         id: uuid::Uuid::now_v7().to_string(),
         task_id: task.id.clone(),
@@ -242,14 +246,14 @@ async fn submit(
     tx.commit().await?;
     if !recorded {
         // Another run of this job got there first: this model is nobody's submission.
-        platform.store.delete(&key).await?;
+        arena.store.delete(&key).await?;
     }
     Ok(())
 }
 
 /// Ends the task's training without a model, for `why`.
-async fn give_up(platform: &Platform, id: &str, why: &str) -> Result<()> {
-    let mut tx = platform.db.pool().begin().await?;
+async fn give_up(arena: &Arena, id: &str, why: &str) -> Result<()> {
+    let mut tx = arena.db.pool().begin().await?;
     let reason = "the champion's recipe ended without a model";
     fan_out::end_training(&mut tx, id, reason, Some(why), now_ms()).await?;
     tx.commit().await?;

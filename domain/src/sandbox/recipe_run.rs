@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 
 use runner::Runner;
 
+use super::{Evaluator, Fault, Inputs, Trainers, artifact, evaluator};
 use crate::db::recipes::RecipeRow;
-use crate::evaluation::{self, Evaluator, Inputs};
-use crate::tournaments::Trainers;
 
 /// Attempts at a run when the trainer host fails to run it.
 pub const ATTEMPTS: i64 = 2;
@@ -82,13 +81,13 @@ async fn score(
 ) -> Result<f64, String> {
     let scored = model.with_extension("scored");
     std::fs::create_dir_all(&scored).map_err(|err| format!("a work directory: {err}"))?;
-    match evaluation::score_model(evaluator, evaluation, model, &scored).await {
+    match evaluator::score_model(evaluator, evaluation, model, &scored).await {
         Ok((loss, _)) => Ok(loss),
         Err((fault, evaluator_log)) => {
             log.push_str(&evaluator_log);
             let why = match fault {
-                evaluation::Fault::Submission(why) => why,
-                evaluation::Fault::Platform(why) => format!("the platform failed: {why}"),
+                Fault::Submission(why) => why,
+                Fault::Platform(why) => format!("the platform failed: {why}"),
             };
             Err(format!("its model could not be evaluated: {why}"))
         }
@@ -179,11 +178,10 @@ pub async fn train(
         // does, with links and special files refused.
         let dir = work.join(format!("{}-{}-model", recipe.id, attempts));
         let (from, into) = (output.clone(), dir.clone());
-        let tar =
-            tokio::task::spawn_blocking(move || evaluation::artifact::vetted_copy(&from, &into))
-                .await
-                .map_err(|err| format!("vetting its output failed: {err}"))?
-                .map_err(|why| format!("the recipe's output was refused: {why}"))?;
+        let tar = tokio::task::spawn_blocking(move || artifact::vetted_copy(&from, &into))
+            .await
+            .map_err(|err| format!("vetting its output failed: {err}"))?
+            .map_err(|why| format!("the recipe's output was refused: {why}"))?;
         return Ok(Model { dir, tar });
     }
     Err(last_failure)
@@ -254,7 +252,7 @@ mod tests {
             name: "link".into(),
             sha256: String::new(),
             size_bytes: 0,
-            state: "built".into(),
+            state: crate::states::RecipeState::Built,
             image_tag: None,
             image_digest: Some(image.id),
             build_log: String::new(),

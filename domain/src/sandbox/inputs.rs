@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::{Evaluator, artifact};
-use crate::Platform;
 use crate::datasets::{TaskType, dataset::Splits};
 use crate::error::{Error, Result};
 use crate::tasks::RewardFunction;
@@ -36,7 +35,7 @@ pub struct Inputs {
 impl Inputs {
     /// Writes the subject's spec and held-out split into `dir`.
     pub async fn prepare(
-        platform: &Platform,
+        store: &dyn crate::storage::ObjectStore,
         evaluator: &Evaluator,
         subject: &Subject<'_>,
         dir: &Path,
@@ -54,7 +53,7 @@ impl Inputs {
             .await
             .map_err(io)?;
         let test = dir.join("test.jsonl");
-        artifact::save(platform.store.get(&subject.splits.test()).await?, &test)
+        artifact::save(store.get(&subject.splits.test()).await?, &test)
             .await
             .map_err(io)?;
         let secrets = secrets_of(&tokio::fs::read_to_string(&test).await.map_err(io)?);
