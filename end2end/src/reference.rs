@@ -129,3 +129,69 @@ pub fn sign_with(file: &Path, text: &str) -> String {
     );
     String::from_utf8(signed.stdout).unwrap().trim().to_string()
 }
+
+/// Two reference recipes for tournaments, built with `crucible-train` under `work`: `steady` trains
+/// well, `timid` barely moves from the base model.
+pub fn tournament_recipes(work: &Path) -> Vec<(&'static str, Vec<u8>)> {
+    let train = sibling("crucible-train");
+    vec![
+        (
+            "steady",
+            testkit::recipes::reference(
+                work,
+                "steady",
+                &train,
+                &["--learning-rate", "0.003", "--epochs", "2"],
+            ),
+        ),
+        (
+            "timid",
+            testkit::recipes::reference(
+                work,
+                "timid",
+                &train,
+                &["--learning-rate", "0.00001", "--epochs", "1"],
+            ),
+        ),
+    ]
+}
+
+/// Registers one miner per recipe (keys from `first_seed` on), each on `servers[i % len]`, uploads its
+/// recipe and waits until it is built; the miners' keys and their recipes' ids.
+pub async fn built_recipes(
+    servers: &[String],
+    recipes: &[(&str, Vec<u8>)],
+    first_seed: u8,
+) -> Vec<(schnorrkel::Keypair, String)> {
+    let mut entrants = Vec::new();
+    for (index, (name, context)) in recipes.iter().enumerate() {
+        let keys = super::miner_keys(first_seed + index as u8);
+        let on = &servers[index % servers.len()];
+        let declaration =
+            serde_json::json!({"task_types": ["instruct"], "max_parameters": 8_000_000_000u64});
+        let register = format!("{on}/api/v1/miner/register");
+        let body = declaration.to_string();
+        let (status, _) = super::signed("POST", &register, &keys, body.as_bytes(), &[])
+            .await
+            .expect("the server answers");
+        assert_eq!(status, 200);
+        let upload = format!("{on}/api/v1/miner/recipes?name={name}");
+        let (status, recipe) = super::signed("PUT", &upload, &keys, context, &[])
+            .await
+            .expect("the server answers");
+        assert_eq!(status, 202, "{recipe}");
+        entrants.push((keys, recipe["id"].as_str().unwrap().to_string()));
+    }
+    for (keys, recipe) in &entrants {
+        let listing = format!("{}/api/v1/miner/recipes", servers[0]);
+        super::wait_until("the recipe is built", 120, async || {
+            let listed = super::signed("GET", &listing, keys, b"", &[]).await;
+            listed.is_some_and(|(_, list)| {
+                list["recipes"][0]["id"] == recipe.as_str()
+                    && list["recipes"][0]["state"] == "built"
+            })
+        })
+        .await;
+    }
+    entrants
+}

@@ -843,61 +843,9 @@ async fn a_tournament_of_recipes_plays_out_and_anyone_reads_its_bracket_and_the_
     let data_dir = h.data.path().to_str().unwrap().to_string();
     let key = end2end::admin_key(&["--data-dir", data_dir.as_str()], "ops@example.org");
     let dataset = end2end::ready_dataset(&h.base, &h.base, &key, 60).await;
-    let train = reference::sibling("crucible-train");
-    let recipes = [
-        (
-            "steady",
-            testkit::recipes::reference(
-                work.path(),
-                "steady",
-                &train,
-                &["--learning-rate", "0.003", "--epochs", "2"],
-            ),
-        ),
-        (
-            "timid",
-            testkit::recipes::reference(
-                work.path(),
-                "timid",
-                &train,
-                &["--learning-rate", "0.00001", "--epochs", "1"],
-            ),
-        ),
-        ("crashes", testkit::recipes::probe(work.path(), "crash")),
-    ];
-    let mut entrants = Vec::new();
-    for (index, (name, context)) in recipes.iter().enumerate() {
-        let keys = end2end::miner_keys(60 + index as u8);
-        let declaration = json!({"task_types": ["instruct"], "max_parameters": 8_000_000_000u64});
-        let register = format!("{}/api/v1/miner/register", h.base);
-        let (status, _) = end2end::signed(
-            "POST",
-            &register,
-            &keys,
-            declaration.to_string().as_bytes(),
-            &[],
-        )
-        .await
-        .unwrap();
-        assert_eq!(status, 200);
-        let upload = format!("{}/api/v1/miner/recipes?name={name}", h.base);
-        let (status, recipe) = end2end::signed("PUT", &upload, &keys, context, &[])
-            .await
-            .unwrap();
-        assert_eq!(status, 202, "{recipe}");
-        entrants.push((keys, recipe["id"].as_str().unwrap().to_string()));
-    }
-    for (keys, recipe) in &entrants {
-        let recipes = format!("{}/api/v1/miner/recipes", h.base);
-        end2end::wait_until("the recipe is built", 120, async || {
-            let listed = end2end::signed("GET", &recipes, keys, b"", &[]).await;
-            listed.is_some_and(|(_, list)| {
-                list["recipes"][0]["id"] == recipe.as_str()
-                    && list["recipes"][0]["state"] == "built"
-            })
-        })
-        .await;
-    }
+    let mut recipes = reference::tournament_recipes(work.path());
+    recipes.push(("crashes", testkit::recipes::probe(work.path(), "crash")));
+    let entrants = reference::built_recipes(std::slice::from_ref(&h.base), &recipes, 60).await;
     let request = json!({"dataset_id": dataset, "model_id": "crucible/reference-tiny", "hours": 1});
     let (status, opened) =
         end2end::post_json(&format!("{}/api/v1/tournaments", h.base), &key, &request).await;

@@ -189,6 +189,23 @@ async fn webhook_receiver() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<(String
     (port, received)
 }
 
+/// Two replicas serving `data` with `args`, listening, on short leases so that the survivor takes a
+/// killed replica's jobs over within seconds.
+async fn two_replicas(
+    data: &std::path::Path,
+    args: &[&str],
+) -> ([Option<end2end::Server>; 2], [u16; 2]) {
+    let env = [("CRUCIBLE_JOB_LEASE_MS", "2000")];
+    let ports = [free_port(), free_port()];
+    let servers = [
+        Some(start(data, ports[0], args, &env)),
+        Some(start(data, ports[1], args, &env)),
+    ];
+    listening(ports[0]).await;
+    listening(ports[1]).await;
+    (servers, ports)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn two_replicas_evaluate_and_announce_a_task_when_one_is_killed_mid_evaluation() {
     use end2end::reference::{Miners, THREE_RECIPES, make_base_models, sibling};
@@ -224,15 +241,7 @@ async fn two_replicas_evaluate_and_announce_a_task_when_one_is_killed_mid_evalua
         "120",
         "--webhook-allow-private",
     ];
-    // Short leases, so that the survivor takes the dead replica's jobs over within seconds.
-    let env = [("CRUCIBLE_JOB_LEASE_MS", "2000")];
-    let ports = [free_port(), free_port()];
-    let mut servers = [
-        Some(start(&data, ports[0], &args, &env)),
-        Some(start(&data, ports[1], &args, &env)),
-    ];
-    listening(ports[0]).await;
-    listening(ports[1]).await;
+    let (mut servers, ports) = two_replicas(&data, &args).await;
     let base = |i: usize| format!("http://127.0.0.1:{}", ports[i]);
 
     let (hook_port, received) = webhook_receiver().await;
@@ -406,71 +415,14 @@ async fn two_replicas_play_a_tournament_when_one_is_killed_mid_run() {
         "--min-dataset-rows",
         "50",
     ];
-    let env = [("CRUCIBLE_JOB_LEASE_MS", "2000")];
-    let ports = [free_port(), free_port()];
-    let mut servers = [
-        Some(start(&data, ports[0], &args, &env)),
-        Some(start(&data, ports[1], &args, &env)),
-    ];
-    listening(ports[0]).await;
-    listening(ports[1]).await;
+    let (mut servers, ports) = two_replicas(&data, &args).await;
     let base = |i: usize| format!("http://127.0.0.1:{}", ports[i]);
 
     let dataset = ready_dataset(&base(0), &base(1), &key, 60).await;
-    let train = sibling("crucible-train");
     // The sleeper sleeps past its hour: its runs last the whole eight seconds, then fail.
-    let recipes = [
-        (
-            "steady",
-            testkit::recipes::reference(
-                work.path(),
-                "steady",
-                &train,
-                &["--learning-rate", "0.003", "--epochs", "2"],
-            ),
-        ),
-        (
-            "timid",
-            testkit::recipes::reference(
-                work.path(),
-                "timid",
-                &train,
-                &["--learning-rate", "0.00001", "--epochs", "1"],
-            ),
-        ),
-        ("sleeper", testkit::recipes::probe(work.path(), "sleep")),
-    ];
-    let mut entrants = Vec::new();
-    for (index, (name, context)) in recipes.iter().enumerate() {
-        let keys = miner_keys(80 + index as u8);
-        let declaration = json!({"task_types": ["instruct"], "max_parameters": 8_000_000_000u64});
-        let on = base(index % 2);
-        let (status, _) = signed(
-            "POST",
-            &format!("{on}/api/v1/miner/register"),
-            &keys,
-            declaration.to_string().as_bytes(),
-        )
-        .await;
-        assert_eq!(status, 200);
-        let (status, recipe) = signed(
-            "PUT",
-            &format!("{on}/api/v1/miner/recipes?name={name}"),
-            &keys,
-            context,
-        )
-        .await;
-        assert_eq!(status, 202, "{recipe}");
-        entrants.push((keys, recipe["id"].as_str().unwrap().to_string()));
-    }
-    for (keys, recipe) in &entrants {
-        let recipes = format!("{}/api/v1/miner/recipes", base(0));
-        wait_until("the recipe is built", 120, async || {
-            let (_, list) = signed("GET", &recipes, keys, b"").await;
-            list["recipes"][0]["id"] == recipe.as_str() && list["recipes"][0]["state"] == "built"
-        })
-        .await;
-    }
+    let mut recipes = end2end::reference::tournament_recipes(work.path());
+    recipes.push(("sleeper", testkit::recipes::probe(work.path(), "sleep")));
+    let entrants = end2end::reference::built_recipes(&[base(0), base(1)], &recipes, 80).await;
     let request = json!({"dataset_id": dataset, "model_id": "crucible/reference-tiny", "hours": 1});
     let (status, opened) =
         end2end::post_json(&format!("{}/api/v1/tournaments", base(1)), &key, &request).await;
