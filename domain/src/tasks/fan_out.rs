@@ -180,7 +180,7 @@ async fn send_offers(dispatch: &Dispatch, task: &Task) -> Result<()> {
         pool as i64,
     )
     .await?;
-    let since = now_ms() - crate::scoring::weights::WINDOWS[2].1;
+    let since = dispatch.db.now().await? - crate::scoring::weights::WINDOWS[2].1;
     let candidates = Candidates {
         new_count: new.first().map_or(0, |(_, count)| *count as u64),
         new: new.into_iter().map(|(id, _)| id).collect(),
@@ -195,7 +195,7 @@ async fn send_offers(dispatch: &Dispatch, task: &Task) -> Result<()> {
     };
     let eligible = draw(candidates, pool, &mut rand::rng());
 
-    let now = now_ms();
+    let now = dispatch.db.now().await?;
     // With no miner to offer to, the round closes at once rather than waiting for nobody.
     let close = if eligible.is_empty() {
         now
@@ -235,7 +235,7 @@ async fn close_round(dispatch: &Dispatch, task: &Task) -> Result<()> {
         db::offers::count_for_round(dispatch.db.pool(), &task.id, round, Some("accepted")).await?
             as u64;
     let mut tx = dispatch.db.pool().begin().await?;
-    let now = now_ms();
+    let now = dispatch.db.now().await?;
     let needed = dispatch.scheduling.min_accepted;
     if accepted >= needed {
         start_window(&mut tx, task, accepted, dispatch.scheduling.hour_ms, now).await?;
@@ -347,7 +347,7 @@ pub(crate) async fn open_training(
 /// miner who accepted a place in its pool and submitted nothing loses a point.
 async fn close_window(dispatch: &Dispatch, task: &Task) -> Result<()> {
     let submissions = db::submissions::for_task(dispatch.db.pool(), &task.id).await?;
-    let now = now_ms();
+    let now = dispatch.db.now().await?;
     let mut tx = dispatch.db.pool().begin().await?;
     let reason = format!("the deadline passed with {} submissions", submissions.len());
     let failure = match task.run_by {
@@ -418,7 +418,9 @@ pub async fn open_offers(dispatch: &Dispatch, miner: &Miner, wait: Duration) -> 
         let rung = waiter.rung();
         tokio::pin!(rung);
         rung.as_mut().enable();
-        let rows = db::offers::open_for_miner(dispatch.db.pool(), &miner.id, now_ms()).await?;
+        let rows =
+            db::offers::open_for_miner(dispatch.db.pool(), &miner.id, dispatch.db.now().await?)
+                .await?;
         if !rows.is_empty() || tokio::time::Instant::now() >= until {
             let mut offers = Vec::with_capacity(rows.len());
             for row in rows {
@@ -471,7 +473,7 @@ pub async fn decide(
     if task.state != TaskState::LookingForNodes || task.round as i64 != offer.round {
         return Err(closed());
     }
-    let now = now_ms();
+    let now = dispatch.db.now().await?;
     let mut tx = dispatch.db.pool().begin().await?;
     let state = if accept {
         OfferState::Accepted

@@ -281,7 +281,7 @@ pub async fn prepare(dispatch: &Dispatch, id: &str) -> Result<()> {
         "data ready; offering the task to {} to {} miners",
         task.pool_min, task.pool_max
     );
-    let now = now_ms();
+    let now = dispatch.db.now().await?;
     let mut tx = db.pool().begin().await?;
     if transition_in(
         &mut tx,

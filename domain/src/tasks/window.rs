@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::state::TaskState;
 use super::task::{Task, get_any};
 use crate::Platform;
-use crate::clock::{Millis, now_ms};
+use crate::clock::Millis;
 use crate::datasets::TaskType;
 use crate::db::{self, submissions::SubmissionRow};
 use crate::error::{Error, Result};
@@ -102,7 +102,7 @@ fn open_window(task: &Task, now: Millis) -> Result<Millis> {
 
 pub async fn training_data(platform: &Platform, miner: &Miner, id: &str) -> Result<TrainingData> {
     let task = accepted_task(platform, miner, id).await?;
-    let now = now_ms();
+    let now = platform.db.now().await?;
     let deadline = open_window(&task, now)?;
     let expires_at = (now + LINK_TTL_MS).min(deadline);
     let ttl = Duration::from_millis((expires_at - now).max(1) as u64);
@@ -154,7 +154,7 @@ pub async fn submit(
     body: ByteStream,
 ) -> Result<Receipt> {
     let task = accepted_task(platform, miner, id).await?;
-    open_window(&task, now_ms())?;
+    open_window(&task, platform.db.now().await?)?;
     let declared = declared_sha256.trim().to_ascii_lowercase();
     if declared.len() != 64 || !declared.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(Error::invalid(
@@ -210,7 +210,7 @@ pub async fn submit(
     let Some(received_at) = db::tasks::hold_open_window(&mut *tx, backend, id).await? else {
         drop(tx);
         let current = get_any(&platform.db, id).await?.unwrap_or(task);
-        let closed = open_window(&current, now_ms())
+        let closed = open_window(&current, platform.db.now().await?)
             .err()
             .unwrap_or(Error::Conflict {
                 field: None,

@@ -79,7 +79,7 @@ pub(crate) async fn start(
     let reason = format!(
         "data ready; the reigning champion's recipe {name} trains the task on the platform's trainer hosts"
     );
-    let now = now_ms();
+    let now = db.now().await?;
     let mut tx = db.pool().begin().await?;
     let ready = tasks::transition_in(
         &mut tx,
