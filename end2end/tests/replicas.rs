@@ -523,4 +523,24 @@ async fn two_replicas_play_a_tournament_when_one_is_killed_mid_run() {
         Vec::new(),
         "no step of the tournament left running or failed"
     );
+
+    // The killed replica's container of the sleeper's run was removed when the run was taken over:
+    // no container of the sleeper is left running.
+    let docker = runner::DockerRunner::connect(None).unwrap();
+    let running = docker.list_containers(None).await.unwrap();
+    let sleepers: Vec<_> = running
+        .iter()
+        .filter(|c| {
+            c.labels
+                .as_ref()
+                .and_then(|labels| labels.get("crucible.work"))
+                .is_some_and(|work| work.contains(&sleeper))
+        })
+        .map(|c| c.id.clone())
+        .collect();
+    assert_eq!(
+        sleepers,
+        Vec::<Option<String>>::new(),
+        "no orphan of the sleeper's run"
+    );
 }

@@ -12,7 +12,8 @@ use std::time::Instant;
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, DeviceRequest, HostConfig, ResourcesUlimits};
 use bollard::query_parameters::{
-    BuildImageOptions, KillContainerOptions, LogsOptions, RemoveContainerOptions,
+    BuildImageOptions, KillContainerOptions, ListContainersOptionsBuilder, LogsOptions,
+    RemoveContainerOptions,
 };
 use futures::StreamExt;
 
@@ -30,6 +31,9 @@ const USER: &str = "65534:65534";
 
 /// How many lines of a container's log are read: the end of it, never the whole.
 const LOG_LINES: &str = "2000";
+
+/// The label that names a container's work (`RunSpec::work`).
+const WORK_LABEL: &str = "crucible.work";
 
 /// Processes the sandbox user may have at once (`nproc`, counted per user by the kernel, so it
 /// is a ceiling across containers; each container's own bound is its pids limit).
@@ -139,6 +143,10 @@ impl DockerRunner {
             .collect();
         ContainerCreateBody {
             image: Some(self.image.clone()),
+            labels: spec
+                .work
+                .as_ref()
+                .map(|work| HashMap::from([(WORK_LABEL.to_string(), work.clone())])),
             cmd: (!spec.command.is_empty()).then(|| spec.command.clone()),
             env: Some(env),
             user: Some(USER.into()),
@@ -165,6 +173,22 @@ impl DockerRunner {
             }),
             ..Default::default()
         }
+    }
+
+    /// Removes the containers an earlier attempt at `work` left behind.
+    async fn remove_left_behind(&self, work: &str) -> Result<(), RunnerError> {
+        let filters = HashMap::from([("label", vec![format!("{WORK_LABEL}={work}")])]);
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        for left in self.docker.list_containers(Some(options)).await? {
+            if let Some(id) = left.id {
+                tracing::warn!(container = %id, %work, "removing a container an earlier attempt left behind");
+                remove(&self.docker, &id).await;
+            }
+        }
+        Ok(())
     }
 
     async fn logs(&self, id: &str) -> String {
@@ -206,6 +230,9 @@ impl Runner for DockerRunner {
             &spec.output_dir,
             std::os::unix::fs::PermissionsExt::from_mode(0o777),
         )?;
+        if let Some(work) = &spec.work {
+            self.remove_left_behind(work).await?;
+        }
         let created = self
             .docker
             .create_container(None, self.container(spec))

@@ -29,6 +29,11 @@ pub struct RunSpec {
     pub output_dir: PathBuf,
     pub env: Vec<(String, String)>,
     pub limits: Limits,
+    /// What the run is, the same for every attempt at the same work (one entrant's run on one task).
+    /// Docker labels the container with it and first removes any container an earlier attempt left
+    /// (its server was killed, so nothing stopped it); only one claim holds the work at a time, so
+    /// such a container is nobody's now. `None` for runs that need no such care.
+    pub work: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug)]

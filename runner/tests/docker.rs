@@ -81,6 +81,7 @@ async fn run(mode: &str, output: &Path, limits: Limits) -> runner::Outcome {
         output_dir: output.to_path_buf(),
         env: Vec::new(),
         limits,
+        work: None,
     };
     runner
         .run(&spec)
@@ -302,6 +303,7 @@ async fn a_run_dropped_before_it_ends_leaves_no_container_once_settled() {
             time: Duration::from_secs(600),
             ..Limits::default()
         },
+        work: None,
     };
     // The server stops while the run is under way: its job's future is dropped.
     let stopped = tokio::time::timeout(Duration::from_secs(3), runner.run(&spec)).await;
@@ -311,5 +313,56 @@ async fn a_run_dropped_before_it_ends_leaves_no_container_once_settled() {
         containers_of_tag().await,
         0,
         "the container is removed, not left running"
+    );
+}
+
+#[tokio::test]
+async fn a_container_an_earlier_attempt_left_running_is_removed_before_the_work_runs_again() {
+    let image = probe_image().await;
+    let docker = DockerRunner::connect(None).unwrap();
+    let work = format!("left-behind-{}", std::process::id());
+    let label = format!("crucible.work={work}");
+    let labelled = || async {
+        let filters = std::collections::HashMap::from([("label", vec![label.clone()])]);
+        let options = bollard::query_parameters::ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        docker.list_containers(Some(options)).await.unwrap()
+    };
+    // What a server killed mid-run leaves: its container, still running, labelled with the work.
+    let orphan = bollard::models::ContainerCreateBody {
+        image: Some(image.id.clone()),
+        cmd: Some(vec!["sleep".into()]),
+        labels: Some(std::collections::HashMap::from([(
+            "crucible.work".to_string(),
+            work.clone(),
+        )])),
+        network_disabled: Some(true),
+        ..Default::default()
+    };
+    let orphan = docker.create_container(None, orphan).await.unwrap().id;
+    docker.start_container(&orphan, None).await.unwrap();
+    assert_eq!(labelled().await.len(), 1);
+
+    let output = tempfile::tempdir().unwrap();
+    let runner = DockerRunner::new(docker.clone(), &image.id);
+    let spec = RunSpec {
+        command: vec!["loss".into()],
+        inputs: Vec::new(),
+        output_dir: output.path().to_path_buf(),
+        env: Vec::new(),
+        limits: Limits::default(),
+        work: Some(work.clone()),
+    };
+    let outcome = runner.run(&spec).await.unwrap();
+    assert!(outcome.succeeded(), "{outcome:?}");
+    assert!(
+        labelled().await.is_empty(),
+        "the orphan is removed (and the new run's container once it ended)"
+    );
+    assert!(
+        docker.inspect_container(&orphan, None).await.is_err(),
+        "the orphan no longer exists"
     );
 }

@@ -12,6 +12,7 @@ fn spec(script: &str, output: &std::path::Path, limits: Limits) -> RunSpec {
         output_dir: output.to_path_buf(),
         env: vec![("GREETING".into(), "hello".into())],
         limits,
+        work: None,
     }
 }
 

@@ -83,6 +83,7 @@ pub async fn score_model(
         output_dir: output.to_path_buf(),
         env: Vec::new(),
         limits: evaluator.limits,
+        work: None,
     };
     let outcome = evaluator.runner.run(&spec).await.map_err(|err| {
         no_log(Fault::Platform(format!(

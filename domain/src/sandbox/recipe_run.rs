@@ -152,6 +152,8 @@ pub async fn train(
             output_dir: output.clone(),
             env: Vec::new(),
             limits,
+            // The same for every attempt at this run, by this job or the one that takes it over.
+            work: Some(format!("recipe-{}-task-{}", recipe.id, task.task_id)),
         };
         let outcome = match runner.run(&spec).await {
             Ok(outcome) => outcome,
