@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod evaluation;
 pub mod miners;
+pub mod operations;
 pub mod platform;
 pub mod queue;
 pub mod sandbox;

@@ -350,6 +350,19 @@ testkit::on_both_databases! {
         let states = common::event_states(&events);
         let errors: Vec<Option<String>> = sqlx::query_scalar("SELECT last_error FROM jobs WHERE subject_id = $1").bind(&id).fetch_all(app.state.platform.db.pool()).await.unwrap();
         assert_eq!(&states[states.len() - 3..], ["preevaluation", "evaluating", "success"], "{events} {errors:?}");
+        // The operator reads what happened at /metrics: the task's end, one evaluation job per
+        // submission, the offers taken, and the time this server spent evaluating.
+        let metrics = app.get("/metrics").await.body;
+        for line in [
+            r#"crucible_tasks{state="success"} 1"#,
+            r#"crucible_jobs{kind="evaluate_submission",state="done"} 4"#,
+            r#"crucible_jobs{kind="score_task",state="done"} 1"#,
+        ] {
+            assert!(metrics.contains(line), "{line} in\n{metrics}");
+        }
+        for start in [r#"crucible_offers{outcome="accepted"} "#, r#"crucible_job_runs{kind="evaluate_submission",outcome="ok"} "#, r#"crucible_job_run_seconds{kind="evaluate_submission"} "#] {
+            assert!(metrics.lines().any(|l| l.starts_with(start) && !l.ends_with(" 0")), "{start} in\n{metrics}");
+        }
         let last = events["events"].as_array().unwrap().last().unwrap()["reason"].as_str().unwrap().to_string();
         assert!(last.contains("the best held-out loss is 0.5000"), "{last}");
 

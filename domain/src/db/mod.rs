@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod miners;
 pub mod models;
 pub mod offers;
+pub mod operations;
 pub mod recipes;
 pub mod scores;
 pub mod sessions;

@@ -33,6 +33,35 @@ pub const LEASE_MS: Millis = 60_000;
 /// this often too).
 pub const MAX_ATTEMPTS: i64 = 4;
 
+/// How the jobs this process ran went, by kind: for the operator's metrics.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Timing {
+    pub runs: u64,
+    pub failed: u64,
+    pub seconds: f64,
+}
+
+static TIMINGS: std::sync::Mutex<std::collections::BTreeMap<String, Timing>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// Each kind's runs in this process so far: how many, how many failed, and their seconds in all.
+pub fn timings() -> std::collections::BTreeMap<String, Timing> {
+    TIMINGS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone()
+}
+
+fn timed(kind: &str, took: Duration, ok: bool) {
+    let mut timings = TIMINGS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let timing = timings.entry(kind.to_string()).or_default();
+    timing.runs += 1;
+    timing.failed += u64::from(!ok);
+    timing.seconds += took.as_secs_f64();
+}
+
 /// This process, as claims name it: `host:pid`.
 static CLAIMANT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -276,8 +305,10 @@ impl Worker {
             )));
         }
         let heartbeat = tokio::spawn(keep_lease(self.db.clone(), job.clone(), self.lease_ms));
+        let started = std::time::Instant::now();
         let outcome = self.registry.run(job, None).await;
         heartbeat.abort();
+        timed(&job.kind, started.elapsed(), outcome.is_ok());
         outcome
     }
 

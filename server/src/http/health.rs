@@ -29,6 +29,12 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    match domain::operations::snapshot(&state.platform).await {
+        Ok(snapshot) => state.metrics.set_operations(&snapshot),
+        Err(err) => {
+            tracing::warn!(error = %err, "the operator's figures could not be read; /metrics has the HTTP ones")
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
