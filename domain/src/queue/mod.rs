@@ -10,11 +10,11 @@
 
 pub mod health;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::{Serialize, de::DeserializeOwned};
 use sqlx::{Any, Executor};
@@ -41,11 +41,10 @@ pub struct Timing {
     pub seconds: f64,
 }
 
-static TIMINGS: std::sync::Mutex<std::collections::BTreeMap<String, Timing>> =
-    std::sync::Mutex::new(std::collections::BTreeMap::new());
+static TIMINGS: Mutex<BTreeMap<String, Timing>> = Mutex::new(BTreeMap::new());
 
 /// Each kind's runs in this process so far: how many, how many failed, and their seconds in all.
-pub fn timings() -> std::collections::BTreeMap<String, Timing> {
+pub fn timings() -> BTreeMap<String, Timing> {
     TIMINGS
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -305,7 +304,7 @@ impl Worker {
             )));
         }
         let heartbeat = tokio::spawn(keep_lease(self.db.clone(), job.clone(), self.lease_ms));
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let outcome = self.registry.run(job, None).await;
         heartbeat.abort();
         timed(&job.kind, started.elapsed(), outcome.is_ok());
