@@ -234,8 +234,9 @@ async fn close_round(dispatch: &Dispatch, task: &Task) -> Result<()> {
     let accepted =
         db::offers::count_for_round(dispatch.db.pool(), &task.id, round, Some("accepted")).await?
             as u64;
-    let mut tx = dispatch.db.pool().begin().await?;
+    // The clock is read before the transaction holds a connection, not on a second one beside it.
     let now = dispatch.db.now().await?;
+    let mut tx = dispatch.db.pool().begin().await?;
     let needed = dispatch.scheduling.min_accepted;
     if accepted >= needed {
         start_window(&mut tx, task, accepted, dispatch.scheduling.hour_ms, now).await?;
