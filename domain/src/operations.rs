@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::Platform;
-use crate::db;
+use crate::db::{self, operations::Counted};
 use crate::error::Result;
 use crate::queue::Timing;
 
@@ -32,11 +32,11 @@ pub async fn snapshot(platform: &Platform) -> Result<Snapshot> {
     let pool = platform.db.pool();
     let now = platform.db.now().await?;
     Ok(Snapshot {
-        tasks: db::operations::tasks(pool).await?,
-        datasets: db::operations::datasets(pool).await?,
+        tasks: db::operations::by_state(pool, Counted::Tasks).await?,
+        datasets: db::operations::by_state(pool, Counted::Datasets).await?,
         jobs: db::operations::jobs(pool).await?,
         offers: db::operations::offers(pool, now).await?,
-        deliveries: db::operations::deliveries(pool).await?,
+        deliveries: db::operations::by_state(pool, Counted::Deliveries).await?,
         validated_bytes: db::operations::validated_bytes(pool).await?,
         recipe_runs: db::operations::recipe_runs(pool).await?,
         miners_waiting: platform.offer_watch.waiting(),

@@ -4,33 +4,28 @@ use sqlx::{Any, Executor};
 
 use crate::clock::Millis;
 
+/// The tables counted by state.
+#[derive(Clone, Copy, Debug)]
+pub enum Counted {
+    Tasks,
+    Datasets,
+    Deliveries,
+}
+
 /// Rows of `table` by state, as `(state, count)`.
-async fn by_state<'e>(
+pub async fn by_state<'e>(
     exec: impl Executor<'e, Database = Any>,
-    table: &str,
+    table: Counted,
 ) -> sqlx::Result<Vec<(String, i64)>> {
+    let table = match table {
+        Counted::Tasks => "tasks",
+        Counted::Datasets => "datasets",
+        Counted::Deliveries => "webhook_deliveries",
+    };
     let sql = format!(
         "SELECT state, CAST(COUNT(*) AS BIGINT) FROM {table} GROUP BY state ORDER BY state"
     );
     sqlx::query_as(&sql).fetch_all(exec).await
-}
-
-pub async fn tasks<'e>(
-    exec: impl Executor<'e, Database = Any>,
-) -> sqlx::Result<Vec<(String, i64)>> {
-    by_state(exec, "tasks").await
-}
-
-pub async fn datasets<'e>(
-    exec: impl Executor<'e, Database = Any>,
-) -> sqlx::Result<Vec<(String, i64)>> {
-    by_state(exec, "datasets").await
-}
-
-pub async fn deliveries<'e>(
-    exec: impl Executor<'e, Database = Any>,
-) -> sqlx::Result<Vec<(String, i64)>> {
-    by_state(exec, "webhook_deliveries").await
 }
 
 /// Jobs by kind and state, as `(kind, state, count)`.
