@@ -505,7 +505,15 @@ async fn attempt(
         Ok(unpacked) => {
             let output = dir.join(format!("{}-{number}-output", submission.id));
             match std::fs::create_dir_all(&output) {
-                Ok(()) => match score_model(evaluator, inputs, &unpacked, &output).await {
+                Ok(()) => match score_model(
+                    evaluator,
+                    inputs,
+                    &unpacked,
+                    &output,
+                    format!("evaluate-{}", submission.id),
+                )
+                .await
+                {
                     Ok((loss, log)) => return (Ok(loss), log, scored),
                     Err((fault, log)) => return (Err(fault), log, scored),
                 },

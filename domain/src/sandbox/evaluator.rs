@@ -42,12 +42,14 @@ impl std::fmt::Debug for Evaluator {
 pub type Scoring = Result<(f64, String), (Fault, String)>;
 
 /// Runs the evaluator on a model directory (Hugging Face layout) with `output` as its output
-/// directory.
+/// directory. `work` names what is scored, the same for every attempt at it (see
+/// `runner::RunSpec::work`): in a container, an attempt removes what an earlier one left running.
 pub async fn score_model(
     evaluator: &Evaluator,
     inputs: &Inputs,
     model: &Path,
     output: &Path,
+    work: String,
 ) -> Scoring {
     let no_log = |fault: Fault| (fault, String::new());
     let host = [
@@ -83,7 +85,7 @@ pub async fn score_model(
         output_dir: output.to_path_buf(),
         env: Vec::new(),
         limits: evaluator.limits,
-        work: None,
+        work: Some(work),
     };
     let outcome = evaluator.runner.run(&spec).await.map_err(|err| {
         no_log(Fault::Platform(format!(

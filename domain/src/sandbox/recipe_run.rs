@@ -65,7 +65,10 @@ pub async fn run(
     )
     .await
     {
-        Ok(model) => score(evaluator, evaluation, &model.dir, &mut run.log).await,
+        Ok(model) => {
+            let scoring = format!("score-recipe-{}-task-{}", recipe.id, task.task_id);
+            score(evaluator, evaluation, &model.dir, scoring, &mut run.log).await
+        }
         Err(why) => Err(why),
     };
     run.seconds = started.elapsed().as_secs_f64();
@@ -77,11 +80,12 @@ async fn score(
     evaluator: &Evaluator,
     evaluation: &Inputs,
     model: &Path,
+    scoring: String,
     log: &mut String,
 ) -> Result<f64, String> {
     let scored = model.with_extension("scored");
     std::fs::create_dir_all(&scored).map_err(|err| format!("a work directory: {err}"))?;
-    match evaluator::score_model(evaluator, evaluation, model, &scored).await {
+    match evaluator::score_model(evaluator, evaluation, model, &scored, scoring).await {
         Ok((loss, _)) => Ok(loss),
         Err((fault, evaluator_log)) => {
             log.push_str(&evaluator_log);
