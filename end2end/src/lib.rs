@@ -218,6 +218,23 @@ pub async fn ready_dataset(upload: &str, validate: &str, key: &str, count: usize
     ready_dataset_of(upload, validate, key, "instruct", &rows).await
 }
 
+/// Uploads `rows` as a dataset named `name`, not validated yet; its id.
+pub async fn uploaded_dataset(base: &str, key: &str, name: &str, rows: &str) -> String {
+    let auth = format!("Bearer {key}");
+    let (status, body) = testkit::http::request_with(
+        "POST",
+        &format!("{base}/api/v1/datasets?name={name}"),
+        &[("Authorization", &auth)],
+        rows.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    serde_json::from_slice::<Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// Uploads `rows` (JSON lines) as a dataset of `task_type` with the suggested mapping, validates it
 /// and waits until it is ready; its id.
 pub async fn ready_dataset_of(
@@ -227,19 +244,7 @@ pub async fn ready_dataset_of(
     task_type: &str,
     rows: &str,
 ) -> String {
-    let auth = format!("Bearer {key}");
-    let (status, body) = testkit::http::request_with(
-        "POST",
-        &format!("{upload}/api/v1/datasets?name={task_type}"),
-        &[("Authorization", &auth)],
-        rows.as_bytes(),
-    )
-    .await;
-    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
-    let id = serde_json::from_slice::<Value>(&body).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = uploaded_dataset(upload, key, task_type, rows).await;
     let url = format!("{validate}/api/v1/datasets/{id}/validation");
     let (status, answer) = post_json(&url, key, &serde_json::json!({"task_type": task_type})).await;
     assert_eq!(status, 202, "{task_type}: {answer}");

@@ -116,19 +116,8 @@ fn big_file() -> String {
 
 /// Uploads `text` and asks for its validation with `seed`; the dataset's id.
 async fn validating(base: &str, key: &str, text: &str, seed: u64) -> String {
+    let id = end2end::uploaded_dataset(base, key, "big", text).await;
     let auth = format!("Bearer {key}");
-    let (status, body) = testkit::http::request_with(
-        "POST",
-        &format!("{base}/api/v1/datasets?name=big"),
-        &[("Authorization", &auth)],
-        text.as_bytes(),
-    )
-    .await;
-    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
-    let id = serde_json::from_slice::<Value>(&body).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
     let headers = [
         ("Authorization", auth.as_str()),
         ("Content-Type", "application/json"),
