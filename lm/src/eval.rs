@@ -1,5 +1,7 @@
 //! The reference evaluator (docs/evaluator.md): one submission of one task on the task's secret test
-//! split, lower is better.
+//! split, lower is better. It reads the reference family (`model`) and the decoder families
+//! (`decoder`: Llama, Mistral, Qwen2, Qwen3, Gemma 2, Phi-3), full checkpoints or LoRA adapters, and
+//! gives each scored row's own loss beside the mean.
 //! - instruct, chat: the mean cross-entropy of the completion tokens of the held-out rows (prompt tokens
 //!   masked), over all their tokens;
 //! - dpo: the mean DPO loss of the submission against the base model, β from the spec;
@@ -12,11 +14,18 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use candle_core::Device;
+
 use crate::Error;
-use crate::loss::{self, Batch};
+use crate::adapter;
+use crate::conversation::Conversations;
+use crate::decoder::Decoder;
+use crate::decoder::config::{DecoderConfig, Family};
+use crate::loss::{self, Batch, Scorer};
 use crate::model::Gpt;
 use crate::rewards::{self, Reward};
 use crate::text::{self, Sequence, Text};
+use crate::weights::Weights;
 
 /// `spec.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -48,6 +57,19 @@ pub struct Metrics {
     pub tokens: usize,
     /// Seconds spent scoring, after the models were loaded.
     pub seconds: f64,
+    /// Each scored row's own loss, by its index in the test file, so that two submissions can be
+    /// compared row by row.
+    #[serde(default)]
+    pub examples: Vec<Example>,
+}
+
+/// One held-out row's loss: its mean token cross-entropy (instruct, chat), its DPO loss (dpo), or minus
+/// its reward (grpo).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Example {
+    pub row: usize,
+    pub loss: f64,
+    pub tokens: usize,
 }
 
 /// Rows per forward pass.
@@ -82,16 +104,148 @@ pub fn read_rows(path: &Path) -> Result<Vec<Value>, Error> {
         .collect()
 }
 
-/// The submission's weights, refused as its own fault when they do not load.
-fn load_submission(submission: &Path) -> Result<Gpt, Error> {
-    Gpt::load(submission).map_err(|err| match err {
-        Error::Refused(why) => Error::Refused(why),
-        other => Error::Refused(format!("its model does not load: {other}")),
+/// How rows become tokens: always the base model's tokenizer (and chat template).
+pub enum Ruler {
+    /// The reference family's plain format.
+    Plain(Text),
+    /// A decoder family's conversations.
+    Conversations(Conversations),
+}
+
+impl Ruler {
+    fn completion(
+        &self,
+        row: &Value,
+        task_type: &str,
+        limit: usize,
+    ) -> Result<Option<Sequence>, Error> {
+        match self {
+            Ruler::Plain(text) => {
+                let format = if task_type == "chat" {
+                    text::chat
+                } else {
+                    text::instruct
+                };
+                format(row)
+                    .map(|(prompt, completion)| text.sequence(&prompt, &completion, limit))
+                    .transpose()
+            }
+            Ruler::Conversations(c) => c.completion(row, task_type, limit),
+        }
+    }
+
+    fn preference(&self, row: &Value, limit: usize) -> Result<Option<(Sequence, Sequence)>, Error> {
+        match self {
+            Ruler::Plain(text) => text::preference(row)
+                .map(|(prompt, chosen, rejected)| {
+                    Ok((
+                        text.sequence(&prompt, &chosen, limit)?,
+                        text.sequence(&prompt, &rejected, limit)?,
+                    ))
+                })
+                .transpose(),
+            Ruler::Conversations(c) => c.preference(row, limit),
+        }
+    }
+
+    fn prompt(&self, row: &Value) -> Result<Option<Vec<u32>>, Error> {
+        match self {
+            Ruler::Plain(text) => text::grpo_prompt(row).map(|p| text.encode(&p)).transpose(),
+            Ruler::Conversations(c) => c.prompt(row),
+        }
+    }
+
+    fn decode(&self, ids: &[u32]) -> Result<String, Error> {
+        match self {
+            Ruler::Plain(text) => text.decode(ids),
+            Ruler::Conversations(c) => c.decode(ids),
+        }
+    }
+
+    /// The tokens that end a completion; the first also pads batches.
+    fn ends(&self) -> Vec<u32> {
+        match self {
+            Ruler::Plain(text) => vec![text.eos],
+            Ruler::Conversations(c) => c.ends.clone(),
+        }
+    }
+}
+
+/// The models and the ruler of one evaluation.
+struct Loaded {
+    submission: Box<dyn Scorer>,
+    /// The base model, for DPO's reference.
+    base: Option<Box<dyn Scorer>>,
+    ruler: Ruler,
+}
+
+/// The `model_type` in `dir/config.json` (`gpt2`, the reference family, when it names none).
+pub fn model_type(dir: &Path) -> Result<String, Error> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|err| Error::io(&path, err))?;
+    let config: Value = serde_json::from_str(&text)
+        .map_err(|err| Error::Model(format!("{} is not JSON: {err}", path.display())))?;
+    Ok(config
+        .get("model_type")
+        .and_then(Value::as_str)
+        .unwrap_or("gpt2")
+        .to_string())
+}
+
+/// Whether crucible-eval reads the family of `model_type`.
+pub fn reads_family(model_type: &str) -> bool {
+    model_type == "gpt2" || Family::of(model_type).is_some()
+}
+
+fn load(spec: &Spec, base: &Path, submission: &Path) -> Result<Loaded, Error> {
+    let with_base = spec.task_type == "dpo";
+    if model_type(base)? == "gpt2" {
+        let text = Text::load(base)?;
+        crate::submission::check_against_base(base, submission)?;
+        let model = Gpt::load(submission).map_err(|err| match err {
+            Error::Refused(why) => Error::Refused(why),
+            other => Error::Refused(format!("its model does not load: {other}")),
+        })?;
+        return Ok(Loaded {
+            submission: Box::new(model),
+            base: if with_base {
+                Some(Box::new(Gpt::load(base)?))
+            } else {
+                None
+            },
+            ruler: Ruler::Plain(text),
+        });
+    }
+    let layout = DecoderConfig::read(base)?.layout()?;
+    let ruler = Ruler::Conversations(Conversations::load(base, &layout)?);
+    let base_weights = || Weights::read(base, &Device::Cpu);
+    let model = if adapter::is_adapter(submission) {
+        crate::submission::check_tokenizer(base, submission)?;
+        let mut weights = base_weights()?;
+        adapter::merge(submission, &spec.model_id, &mut weights)?;
+        Decoder::new(layout.clone(), &weights)?
+    } else {
+        crate::submission::check_against_base(base, submission)?;
+        let weights = Weights::read(submission, &Device::Cpu)
+            .map_err(|err| Error::Refused(format!("its model does not load: {err}")))?;
+        Decoder::new(layout.clone(), &weights)
+            .map_err(|err| Error::Refused(format!("its model does not load: {err}")))?
+    };
+    Ok(Loaded {
+        submission: Box::new(model),
+        base: if with_base {
+            Some(Box::new(Decoder::new(layout, &base_weights()?)?))
+        } else {
+            None
+        },
+        ruler,
     })
 }
 
-/// Scores `submission` on `rows` as `spec` says, always with the base model's tokenizer (a
-/// submission cannot bring the ruler it is measured with; see `submission::check_against_base`).
+/// Scores `submission` on `rows` as `spec` says, always with the base model's tokenizer and chat
+/// template (a submission cannot bring the ruler it is measured with; see
+/// `submission::check_against_base`). The submission is a full checkpoint, or a LoRA adapter on the
+/// base (decoder families; `adapter`).
 pub fn evaluate(
     spec: &Spec,
     base: &Path,
@@ -111,23 +265,19 @@ pub fn evaluate(
             other => format!("unknown task type {other:?}"),
         }));
     }
-    let text = Text::load(base)?;
-    crate::submission::check_against_base(base, submission)?;
-    let model = load_submission(submission)?;
+    let loaded = load(spec, base, submission)?;
+    let model = loaded.submission.as_ref();
+    let ruler = &loaded.ruler;
     let metrics = match spec.task_type.as_str() {
         "dpo" => {
-            let reference = Gpt::load(base)?;
-            timed(|| dpo_loss(&model, &reference, &text, rows, spec.dpo_beta))
+            let reference = loaded.base.as_deref().expect("dpo loads the base");
+            timed(|| dpo_loss(model, reference, ruler, rows, spec.dpo_beta))
         }
-        "grpo" => timed(|| grpo_loss(&model, &text, rows, &spec.grpo_rewards)),
-        kind => {
-            let format = if kind == "chat" {
-                text::chat
-            } else {
-                text::instruct
-            };
-            timed(|| completion_loss(&model, &text, rows, format))
-        }
+        "grpo" => timed(|| grpo_loss(model, ruler, rows, &spec.grpo_rewards)),
+        kind => timed(|| {
+            let (sequences, skipped) = completions(ruler, rows, kind, model.context())?;
+            completion_loss(model, &sequences, skipped, ruler.ends()[0])
+        }),
     }?;
     if !metrics.loss.is_finite() {
         return Err(Error::Refused(format!(
@@ -146,53 +296,65 @@ fn timed(score: impl FnOnce() -> Result<Metrics, Error>) -> Result<Metrics, Erro
     Ok(metrics)
 }
 
-/// Sequences of `rows` through `format`, and how many rows could not be formatted.
-fn sequences(
-    text: &Text,
+/// The rows as scored sequences with their row index, and how many rows could not be read.
+pub fn completions(
+    ruler: &Ruler,
     rows: &[Value],
+    task_type: &str,
     limit: usize,
-    format: fn(&Value) -> Option<(String, String)>,
-) -> Result<(Vec<Sequence>, usize), Error> {
+) -> Result<(Vec<(usize, Sequence)>, usize), Error> {
     let mut out = Vec::with_capacity(rows.len());
     let mut skipped = 0;
-    for row in rows {
-        match format(row) {
-            Some((prompt, completion)) => out.push(text.sequence(&prompt, &completion, limit)?),
+    for (i, row) in rows.iter().enumerate() {
+        match ruler.completion(row, task_type, limit)? {
+            Some(sequence) => out.push((i, sequence)),
             None => skipped += 1,
         }
     }
     Ok((out, skipped))
 }
 
-/// The mean cross-entropy of the completion tokens of `rows`.
+/// The tokens of a sequence that are predicted and scored (its first token predicts nothing).
+fn scored_tokens(sequence: &Sequence) -> usize {
+    sequence.scored.iter().skip(1).filter(|s| **s).count()
+}
+
+/// The mean cross-entropy of the scored tokens of `sequences`, and each row's own.
 pub fn completion_loss(
-    model: &Gpt,
-    text: &Text,
-    rows: &[Value],
-    format: fn(&Value) -> Option<(String, String)>,
+    model: &dyn Scorer,
+    sequences: &[(usize, Sequence)],
+    skipped: usize,
+    pad: u32,
 ) -> Result<Metrics, Error> {
-    let (mut sequences, skipped) = sequences(text, rows, model.config.n_positions, format)?;
+    let mut order: Vec<&(usize, Sequence)> = sequences.iter().collect();
     // Similar lengths together: less padding.
-    sequences.sort_by_key(|s| s.ids.len());
-    let batches: Vec<&[Sequence]> = sequences.chunks(BATCH).collect();
+    order.sort_by_key(|(_, s)| s.ids.len());
+    let batches: Vec<&[&(usize, Sequence)]> = order.chunks(BATCH).collect();
     // Batches are independent: each thread scores every `threads`-th one (small matrices keep one
     // core busy each better than they split across cores).
     let threads = workers().min(batches.len()).max(1);
-    let sums: Vec<Result<(f64, usize), Error>> = std::thread::scope(|scope| {
+    let results: Vec<Result<Vec<Example>, Error>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|first| {
                 let batches = &batches;
                 scope.spawn(move || {
-                    let (mut total, mut tokens) = (0.0f64, 0usize);
+                    let mut examples = Vec::new();
                     for chunk in batches.iter().skip(first).step_by(threads) {
-                        let refs: Vec<&Sequence> = chunk.iter().collect();
-                        let batch = Batch::new(&refs, text.eos).map_err(Error::tensor)?;
-                        let (sum, count) =
-                            loss::cross_entropy(model, &batch).map_err(Error::tensor)?;
-                        total += f64::from(sum.to_scalar::<f32>().map_err(Error::tensor)?);
-                        tokens += count;
+                        let refs: Vec<&Sequence> = chunk.iter().map(|(_, s)| s).collect();
+                        let batch = Batch::new(&refs, pad).map_err(Error::tensor)?;
+                        let sums = loss::log_likelihoods(model, &batch)
+                            .and_then(|t| t.to_vec1::<f32>())
+                            .map_err(Error::tensor)?;
+                        for ((row, sequence), sum) in chunk.iter().zip(sums) {
+                            let tokens = scored_tokens(sequence);
+                            examples.push(Example {
+                                row: *row,
+                                loss: -f64::from(sum),
+                                tokens,
+                            });
+                        }
                     }
-                    Ok((total, tokens))
+                    Ok(examples)
                 })
             })
             .collect();
@@ -204,85 +366,93 @@ pub fn completion_loss(
             })
             .collect()
     });
-    let (mut total, mut tokens) = (0.0f64, 0usize);
-    for sum in sums {
-        let (t, n) = sum?;
-        total += t;
-        tokens += n;
+    let mut examples = Vec::with_capacity(sequences.len());
+    for result in results {
+        examples.extend(result?);
     }
+    let total: f64 = examples.iter().map(|e| e.loss).sum();
+    let tokens: usize = examples.iter().map(|e| e.tokens).sum();
     if tokens == 0 {
         return Err(Error::Input("no held-out row could be scored".into()));
     }
+    examples.retain(|e| e.tokens > 0);
+    for example in &mut examples {
+        example.loss /= example.tokens as f64;
+    }
+    examples.sort_by_key(|e| e.row);
     Ok(Metrics {
         loss: total / tokens as f64,
         rows: sequences.len(),
         skipped,
         tokens,
         seconds: 0.0,
+        examples,
     })
 }
 
 /// The mean DPO loss: −log σ(β · ((log π(chosen) − log π_ref(chosen)) − (log π(rejected) − log π_ref(rejected)))).
 pub fn dpo_loss(
-    policy: &Gpt,
-    reference: &Gpt,
-    text: &Text,
+    policy: &dyn Scorer,
+    reference: &dyn Scorer,
+    ruler: &Ruler,
     rows: &[Value],
     beta: f64,
 ) -> Result<Metrics, Error> {
-    let limit = policy.config.n_positions.min(reference.config.n_positions);
-    let (mut total, mut scored, mut skipped, mut tokens) = (0.0f64, 0usize, 0usize, 0usize);
+    let limit = policy.context().min(reference.context());
+    let pad = ruler.ends()[0];
+    let (mut skipped, mut tokens) = (0usize, 0usize);
     let mut pairs = Vec::new();
-    for row in rows {
-        match text::preference(row) {
-            Some((prompt, chosen, rejected)) => pairs.push((
-                text.sequence(&prompt, &chosen, limit)?,
-                text.sequence(&prompt, &rejected, limit)?,
-            )),
+    for (i, row) in rows.iter().enumerate() {
+        match ruler.preference(row, limit)? {
+            Some((chosen, rejected)) => pairs.push((i, chosen, rejected)),
             None => skipped += 1,
         }
     }
+    let mut examples = Vec::with_capacity(pairs.len());
     for chunk in pairs.chunks(BATCH) {
-        let chosen: Vec<&Sequence> = chunk.iter().map(|(c, _)| c).collect();
-        let rejected: Vec<&Sequence> = chunk.iter().map(|(_, r)| r).collect();
-        let log_p = |model: &Gpt, seqs: &[&Sequence]| -> Result<Vec<f32>, Error> {
-            let batch = Batch::new(seqs, text.eos).map_err(Error::tensor)?;
+        let chosen: Vec<&Sequence> = chunk.iter().map(|(_, c, _)| c).collect();
+        let rejected: Vec<&Sequence> = chunk.iter().map(|(_, _, r)| r).collect();
+        let log_p = |model: &dyn Scorer, seqs: &[&Sequence]| -> Result<Vec<f32>, Error> {
+            let batch = Batch::new(seqs, pad).map_err(Error::tensor)?;
             let sums = loss::log_likelihoods(model, &batch).map_err(Error::tensor)?;
             sums.to_vec1::<f32>().map_err(Error::tensor)
         };
         let (pc, pr) = (log_p(policy, &chosen)?, log_p(policy, &rejected)?);
         let (rc, rr) = (log_p(reference, &chosen)?, log_p(reference, &rejected)?);
-        for i in 0..chunk.len() {
+        for (i, (row, c, r)) in chunk.iter().enumerate() {
             let margin = beta * f64::from((pc[i] - rc[i]) - (pr[i] - rr[i]));
             // −log σ(m) = log(1 + e^(−m)), computed without overflow.
-            total += if margin > 0.0 {
+            let loss = if margin > 0.0 {
                 (-margin).exp().ln_1p()
             } else {
                 -margin + margin.exp().ln_1p()
             };
-            scored += 1;
+            let pair_tokens = scored_tokens(c) + scored_tokens(r);
+            tokens += pair_tokens;
+            examples.push(Example {
+                row: *row,
+                loss,
+                tokens: pair_tokens,
+            });
         }
-        tokens += chunk
-            .iter()
-            .map(|(c, r)| c.scored.iter().chain(&r.scored).filter(|s| **s).count())
-            .sum::<usize>();
     }
-    if scored == 0 {
+    if examples.is_empty() {
         return Err(Error::Input("no held-out row is a preference pair".into()));
     }
     Ok(Metrics {
-        loss: total / scored as f64,
-        rows: scored,
+        loss: examples.iter().map(|e| e.loss).sum::<f64>() / examples.len() as f64,
+        rows: examples.len(),
         skipped,
         tokens,
         seconds: 0.0,
+        examples,
     })
 }
 
 /// Minus the weighted mean reward of greedy completions of each row's prompt.
 pub fn grpo_loss(
-    model: &Gpt,
-    text: &Text,
+    model: &dyn Scorer,
+    ruler: &Ruler,
     rows: &[Value],
     rewards: &[Reward],
 ) -> Result<Metrics, Error> {
@@ -293,60 +463,68 @@ pub fn grpo_loss(
         rewards
     };
     rewards::check(rewards)?;
-    let (mut total, mut scored, mut skipped, mut tokens) = (0.0f64, 0usize, 0usize, 0usize);
-    for row in rows {
-        let Some(prompt) = text::grpo_prompt(row) else {
+    let ends = ruler.ends();
+    let (mut skipped, mut tokens) = (0usize, 0usize);
+    let mut examples = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let Some(prompt) = ruler.prompt(row)? else {
             skipped += 1;
             continue;
         };
-        let ids = generate(model, text, &text.encode(&prompt)?, MAX_NEW_TOKENS)?;
+        let ids = generate(model, &prompt, &ends, MAX_NEW_TOKENS)?;
         tokens += ids.len();
-        let completion = text.decode(&ids)?;
-        total += rewards::score(rewards, &completion, row);
-        scored += 1;
+        let completion = ruler.decode(&ids)?;
+        examples.push(Example {
+            row: i,
+            loss: -rewards::score(rewards, &completion, row),
+            tokens: ids.len(),
+        });
     }
-    if scored == 0 {
+    if examples.is_empty() {
         return Err(Error::Input("no held-out row has a prompt".into()));
     }
     Ok(Metrics {
-        loss: -total / scored as f64,
-        rows: scored,
+        loss: examples.iter().map(|e| e.loss).sum::<f64>() / examples.len() as f64,
+        rows: examples.len(),
         skipped,
         tokens,
         seconds: 0.0,
+        examples,
     })
 }
 
-/// Greedy decoding: up to `max_new` tokens after `prompt`, stopping at the end of text.
+/// Greedy decoding: up to `max_new` tokens after `prompt`, stopping at any of `ends`.
 pub fn generate(
-    model: &Gpt,
-    text: &Text,
+    model: &dyn Scorer,
     prompt: &[u32],
+    ends: &[u32],
     max_new: usize,
 ) -> Result<Vec<u32>, Error> {
-    let limit = model.config.n_positions;
+    let limit = model.context();
     let mut ids: Vec<u32> = prompt.to_vec();
     if ids.is_empty() {
-        ids.push(text.eos);
+        ids.push(ends[0]);
     }
     let mut new = Vec::new();
     for _ in 0..max_new {
         let window = &ids[ids.len().saturating_sub(limit)..];
-        let input = candle_core::Tensor::new(window, &candle_core::Device::Cpu)
+        let input = candle_core::Tensor::new(window, &Device::Cpu)
             .and_then(|t| t.unsqueeze(0))
             .map_err(Error::tensor)?;
-        let logits = model.forward(&input).map_err(Error::tensor)?;
-        let last = logits
-            .squeeze(0)
-            .and_then(|l| l.get(window.len() - 1))
-            .and_then(|l| l.argmax(0))
+        let next = model
+            .hidden(&input)
+            .and_then(|h| h.squeeze(0))
+            .and_then(|h| h.narrow(0, window.len() - 1, 1))
+            .and_then(|last| model.head(&last))
+            .and_then(|logits| logits.squeeze(0))
+            .and_then(|logits| logits.argmax(0))
             .and_then(|i| i.to_scalar::<u32>())
             .map_err(Error::tensor)?;
-        if last == text.eos {
+        if ends.contains(&next) {
             break;
         }
-        ids.push(last);
-        new.push(last);
+        ids.push(next);
+        new.push(next);
     }
     Ok(new)
 }

@@ -7,16 +7,21 @@
 //! base models) are this crate's programs; the reference miner and `crucible-train` (the
 //! reference tournament recipe) train with [`recipe`].
 
+pub mod adapter;
 pub mod base;
 pub mod config;
+pub mod conversation;
+pub mod decoder;
 pub mod eval;
 pub mod loss;
 pub mod model;
 pub mod recipe;
 pub mod rewards;
 pub mod submission;
+pub mod template;
 pub mod text;
 pub mod train;
+pub mod weights;
 
 use std::path::Path;
 

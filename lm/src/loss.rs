@@ -5,8 +5,42 @@
 
 use candle_core::{D, Device, Tensor};
 
-use crate::model::Gpt;
 use crate::text::Sequence;
+
+/// What scoring needs of a model: the final hidden states of every position, and the head that turns
+/// them into logits.
+pub trait Scorer: Sync {
+    /// `[batch, time, hidden]` for token ids `[batch, time]`.
+    fn hidden(&self, ids: &Tensor) -> candle_core::Result<Tensor>;
+    /// Logits `[rows, vocab]` for hidden states `[rows, hidden]`.
+    fn head(&self, hidden: &Tensor) -> candle_core::Result<Tensor>;
+    /// The longest sequence it reads.
+    fn context(&self) -> usize;
+}
+
+impl Scorer for crate::model::Gpt {
+    fn hidden(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        crate::model::Gpt::hidden(self, ids)
+    }
+    fn head(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
+        crate::model::Gpt::head(self, hidden)
+    }
+    fn context(&self) -> usize {
+        self.config.n_positions
+    }
+}
+
+impl Scorer for crate::decoder::Decoder {
+    fn hidden(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        crate::decoder::Decoder::hidden(self, ids)
+    }
+    fn head(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
+        crate::decoder::Decoder::head(self, hidden)
+    }
+    fn context(&self) -> usize {
+        crate::decoder::Decoder::context(self)
+    }
+}
 
 /// A batch as tensors: `ids` `[batch, time]` (u32); `positions` `[k]`, the flat indices (into
 /// `batch × (time − 1)`) of the positions that predict a scored token; `targets` `[k]`, those
@@ -59,7 +93,7 @@ impl Batch {
 }
 
 /// Each sequence's summed log-probability of its scored tokens, `[batch]`.
-pub fn log_likelihoods(model: &Gpt, batch: &Batch) -> candle_core::Result<Tensor> {
+pub fn log_likelihoods(model: &dyn Scorer, batch: &Batch) -> candle_core::Result<Tensor> {
     let (b, t) = batch.ids.dims2()?;
     if batch.scored == 0 {
         return Tensor::zeros(b, candle_core::DType::F32, &Device::Cpu);
@@ -77,7 +111,7 @@ pub fn log_likelihoods(model: &Gpt, batch: &Batch) -> candle_core::Result<Tensor
 
 /// The summed cross-entropy of the batch's scored tokens (a scalar tensor, differentiable) and how many
 /// tokens were scored.
-pub fn cross_entropy(model: &Gpt, batch: &Batch) -> candle_core::Result<(Tensor, usize)> {
+pub fn cross_entropy(model: &dyn Scorer, batch: &Batch) -> candle_core::Result<(Tensor, usize)> {
     let per_sequence = log_likelihoods(model, batch)?;
     Ok((per_sequence.sum_all()?.neg()?, batch.scored))
 }

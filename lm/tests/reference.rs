@@ -452,7 +452,8 @@ fn grpo_ranks_the_same_models_by_the_rewards_the_task_declares() {
         let model = lm::model::Gpt::load(dir).unwrap();
         let text = Text::load(dir).unwrap();
         let formatted = text::grpo_prompt(&prompt).unwrap();
-        let ids = eval::generate(&model, &text, &text.encode(&formatted).unwrap(), 48).unwrap();
+        let ids =
+            eval::generate(&model, &text.encode(&formatted).unwrap(), &[text.eos], 48).unwrap();
         text.decode(&ids).unwrap().to_lowercase()
     };
     let (a, b) = (completion_of(&early), completion_of(&later));

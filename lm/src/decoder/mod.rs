@@ -1,0 +1,432 @@
+//! The decoder families customers pick: Llama 3.x, Mistral, Qwen2/2.5, Qwen3, Gemma 2 and Phi-3, read
+//! from the Hugging Face layout with their tensor names. They are one architecture with settings
+//! (`config::Layout`): pre-norm blocks of grouped-query attention with rotary positions and a gated
+//! MLP, RMS norms, a head (tied or not).
+//!
+//! Written here on candle's tensors and kernels rather than taken from `candle-transformers`, whose
+//! causal-LM forwards return the last position's logits only, keep a KV cache behind `&mut self`, and
+//! (Qwen2) drop the causal mask when given a padding mask: scoring needs every position's logits over
+//! batches, from several threads at once. The agreement with `transformers` is measured by
+//! `bench/agreement.py`.
+
+pub mod config;
+
+use candle_core::{Device, Tensor};
+
+use crate::Error;
+use crate::weights::Weights;
+use config::{Activation, Layout};
+
+/// A linear projection in `transformers`' layout: `y = x · Wᵀ + b`, `W` `[out, in]`.
+#[derive(Clone, Debug)]
+struct Projection {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Projection {
+    fn read(
+        weights: &Weights,
+        name: &str,
+        outputs: usize,
+        inputs: usize,
+        bias: bool,
+    ) -> Result<Projection, Error> {
+        Ok(Projection {
+            weight: weights.take(&format!("{name}.weight"), &[outputs, inputs])?,
+            bias: if bias {
+                Some(weights.take(&format!("{name}.bias"), &[outputs])?)
+            } else {
+                None
+            },
+        })
+    }
+
+    /// `x` `[rows, in]` → `[rows, out]`.
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let y = x.matmul(&self.weight.t()?)?;
+        match &self.bias {
+            Some(bias) => y.broadcast_add(bias),
+            None => Ok(y),
+        }
+    }
+}
+
+/// An RMS norm; Gemma's multiplies by (1 + w), stored here already added.
+#[derive(Clone, Debug)]
+struct Norm {
+    scale: Tensor,
+    eps: f32,
+}
+
+impl Norm {
+    fn read(weights: &Weights, name: &str, size: usize, layout: &Layout) -> Result<Norm, Error> {
+        let weight = weights.take(&format!("{name}.weight"), &[size])?;
+        let scale = if layout.gemma {
+            (weight + 1.0).map_err(Error::tensor)?
+        } else {
+            weight
+        };
+        Ok(Norm {
+            scale,
+            eps: layout.eps as f32,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        candle_nn::ops::rms_norm(&x.contiguous()?, &self.scale, self.eps)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Attention {
+    /// Separate query, key and value projections, or one fused (Phi-3).
+    qkv: Vec<Projection>,
+    output: Projection,
+    q_norm: Option<Norm>,
+    k_norm: Option<Norm>,
+}
+
+#[derive(Clone, Debug)]
+struct Mlp {
+    /// Gate and up, or one fused (Phi-3).
+    gate_up: Vec<Projection>,
+    down: Projection,
+}
+
+#[derive(Clone, Debug)]
+struct Layer {
+    input_norm: Norm,
+    attention: Attention,
+    /// Gemma 2: the norm of the attention's output.
+    post_attention_norm: Option<Norm>,
+    /// The norm before the MLP (`post_attention_layernorm`, or Gemma's `pre_feedforward_layernorm`).
+    mlp_norm: Norm,
+    mlp: Mlp,
+    /// Gemma 2: the norm of the MLP's output.
+    post_mlp_norm: Option<Norm>,
+    window: Option<usize>,
+}
+
+/// A loaded decoder, ready to score.
+#[derive(Clone, Debug)]
+pub struct Decoder {
+    pub layout: Layout,
+    embedding: Tensor,
+    layers: Vec<Layer>,
+    norm: Norm,
+    /// `[vocab, hidden]`: the head, or the embedding when they are tied.
+    head: Tensor,
+}
+
+impl Decoder {
+    /// Builds the decoder of `layout` from `weights` (`transformers`' tensor names).
+    pub fn new(layout: Layout, weights: &Weights) -> Result<Decoder, Error> {
+        let l = &layout;
+        let (hidden, hd) = (l.hidden, l.head_dim);
+        let (q_size, kv_size) = (l.heads * hd, l.kv_heads * hd);
+        let embedding = weights.take("model.embed_tokens.weight", &[l.vocab_size, hidden])?;
+        let mut layers = Vec::with_capacity(l.layers);
+        for i in 0..l.layers {
+            let p = format!("model.layers.{i}");
+            let qkv = if l.fused {
+                vec![Projection::read(
+                    weights,
+                    &format!("{p}.self_attn.qkv_proj"),
+                    q_size + 2 * kv_size,
+                    hidden,
+                    false,
+                )?]
+            } else {
+                vec![
+                    Projection::read(
+                        weights,
+                        &format!("{p}.self_attn.q_proj"),
+                        q_size,
+                        hidden,
+                        l.qkv_bias,
+                    )?,
+                    Projection::read(
+                        weights,
+                        &format!("{p}.self_attn.k_proj"),
+                        kv_size,
+                        hidden,
+                        l.qkv_bias,
+                    )?,
+                    Projection::read(
+                        weights,
+                        &format!("{p}.self_attn.v_proj"),
+                        kv_size,
+                        hidden,
+                        l.qkv_bias,
+                    )?,
+                ]
+            };
+            let gate_up = if l.fused {
+                vec![Projection::read(
+                    weights,
+                    &format!("{p}.mlp.gate_up_proj"),
+                    2 * l.intermediate,
+                    hidden,
+                    false,
+                )?]
+            } else {
+                vec![
+                    Projection::read(
+                        weights,
+                        &format!("{p}.mlp.gate_proj"),
+                        l.intermediate,
+                        hidden,
+                        l.mlp_bias,
+                    )?,
+                    Projection::read(
+                        weights,
+                        &format!("{p}.mlp.up_proj"),
+                        l.intermediate,
+                        hidden,
+                        l.mlp_bias,
+                    )?,
+                ]
+            };
+            let norm =
+                |name: &str, size: usize| Norm::read(weights, &format!("{p}.{name}"), size, l);
+            layers.push(Layer {
+                input_norm: norm("input_layernorm", hidden)?,
+                attention: Attention {
+                    qkv,
+                    output: Projection::read(
+                        weights,
+                        &format!("{p}.self_attn.o_proj"),
+                        hidden,
+                        q_size,
+                        l.output_bias,
+                    )?,
+                    q_norm: l
+                        .qk_norm
+                        .then(|| norm("self_attn.q_norm", hd))
+                        .transpose()?,
+                    k_norm: l
+                        .qk_norm
+                        .then(|| norm("self_attn.k_norm", hd))
+                        .transpose()?,
+                },
+                post_attention_norm: l
+                    .gemma
+                    .then(|| norm("post_attention_layernorm", hidden))
+                    .transpose()?,
+                mlp_norm: if l.gemma {
+                    norm("pre_feedforward_layernorm", hidden)?
+                } else {
+                    norm("post_attention_layernorm", hidden)?
+                },
+                mlp: Mlp {
+                    gate_up,
+                    down: Projection::read(
+                        weights,
+                        &format!("{p}.mlp.down_proj"),
+                        hidden,
+                        l.intermediate,
+                        l.mlp_bias,
+                    )?,
+                },
+                post_mlp_norm: l
+                    .gemma
+                    .then(|| norm("post_feedforward_layernorm", hidden))
+                    .transpose()?,
+                window: l.windows[i],
+            });
+        }
+        let head = if l.tied {
+            embedding.clone()
+        } else {
+            weights.take("lm_head.weight", &[l.vocab_size, hidden])?
+        };
+        Ok(Decoder {
+            norm: Norm::read(weights, "model.norm", hidden, l)?,
+            embedding,
+            layers,
+            head,
+            layout,
+        })
+    }
+
+    /// The longest sequence it scores.
+    pub fn context(&self) -> usize {
+        self.layout.context
+    }
+
+    /// Logits `[rows, vocab]` for final hidden states `[rows, hidden]`, soft-capped where the family
+    /// caps them (Gemma 2).
+    pub fn head(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
+        let logits = hidden.matmul(&self.head.t()?)?;
+        match self.layout.final_softcap {
+            Some(cap) => (logits / cap)?.tanh()? * cap,
+            None => Ok(logits),
+        }
+    }
+
+    /// The final hidden states `[batch, time, hidden]` (after the last norm) for token ids
+    /// `[batch, time]`. Sequences are padded at their end: a causal model never looks ahead.
+    pub fn hidden(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let l = &self.layout;
+        let mut x = self
+            .embedding
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((b, t, l.hidden))?;
+        if l.gemma {
+            // `transformers` rounds √hidden to the weights' dtype; in f32 that is this.
+            x = (x * f64::from((l.hidden as f32).sqrt()))?;
+        }
+        let (cos, sin) = rotary(&l.inverse_frequencies, t, ids.device())?;
+        let full = mask(t, None, ids.device())?;
+        let mut windowed = None;
+        for layer in &self.layers {
+            let mask = match layer.window {
+                Some(w) if w < t => windowed
+                    .get_or_insert(mask(t, Some(w), ids.device())?)
+                    .clone(),
+                _ => full.clone(),
+            };
+            x = layer.forward(&x, &mask, &cos, &sin, l)?;
+        }
+        self.norm.forward(&x)
+    }
+}
+
+impl Layer {
+    fn forward(
+        &self,
+        x: &Tensor,
+        mask: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        l: &Layout,
+    ) -> candle_core::Result<Tensor> {
+        let (b, t, hidden) = x.dims3()?;
+        let rows = x.reshape((b * t, hidden))?;
+        let mut attended =
+            self.attention
+                .forward(&self.input_norm.forward(&rows)?, (b, t), mask, cos, sin, l)?;
+        if let Some(norm) = &self.post_attention_norm {
+            attended = norm.forward(&attended)?;
+        }
+        let rows = (rows + attended)?;
+        let mut mixed = self.mlp.forward(&self.mlp_norm.forward(&rows)?, l)?;
+        if let Some(norm) = &self.post_mlp_norm {
+            mixed = norm.forward(&mixed)?;
+        }
+        (rows + mixed)?.reshape((b, t, hidden))
+    }
+}
+
+impl Attention {
+    /// `x` `[batch · time, hidden]` (normed) → `[batch · time, hidden]`.
+    fn forward(
+        &self,
+        x: &Tensor,
+        (b, t): (usize, usize),
+        mask: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        l: &Layout,
+    ) -> candle_core::Result<Tensor> {
+        let hd = l.head_dim;
+        let (q_size, kv_size) = (l.heads * hd, l.kv_heads * hd);
+        let (q, k, v) = match self.qkv.as_slice() {
+            [fused] => {
+                let qkv = fused.forward(x)?;
+                (
+                    qkv.narrow(1, 0, q_size)?,
+                    qkv.narrow(1, q_size, kv_size)?,
+                    qkv.narrow(1, q_size + kv_size, kv_size)?,
+                )
+            }
+            [q, k, v] => (q.forward(x)?, k.forward(x)?, v.forward(x)?),
+            _ => candle_core::bail!("an attention has one or three input projections"),
+        };
+        // [batch, heads, time, head_dim]
+        let heads = |x: Tensor, n: usize, norm: Option<&Norm>| -> candle_core::Result<Tensor> {
+            let mut x = x.reshape((b, t, n, hd))?;
+            if let Some(norm) = norm {
+                x = norm.forward(&x)?;
+            }
+            x.transpose(1, 2)?.contiguous()
+        };
+        let q = candle_nn::rotary_emb::rope(&heads(q, l.heads, self.q_norm.as_ref())?, cos, sin)?;
+        let k =
+            candle_nn::rotary_emb::rope(&heads(k, l.kv_heads, self.k_norm.as_ref())?, cos, sin)?;
+        let v = heads(v, l.kv_heads, None)?;
+        // Grouped-query attention without copying keys and values: the queries of each key-value head
+        // as one longer matrix.
+        let group = l.heads / l.kv_heads;
+        let q = q.reshape((b, l.kv_heads, group * t, hd))?;
+        let mut scores = (q.matmul(&k.t()?)? * l.attention_scale)?;
+        if let Some(cap) = l.attention_softcap {
+            scores = ((scores / cap)?.tanh()? * cap)?;
+        }
+        let scores = scores.reshape((b, l.heads, t, t))?.broadcast_add(mask)?;
+        let weights =
+            candle_nn::ops::softmax_last_dim(&scores)?.reshape((b, l.kv_heads, group * t, t))?;
+        let mixed = weights
+            .matmul(&v)?
+            .reshape((b, l.heads, t, hd))?
+            .transpose(1, 2)?
+            .reshape((b * t, q_size))?;
+        self.output.forward(&mixed)
+    }
+}
+
+impl Mlp {
+    fn forward(&self, x: &Tensor, l: &Layout) -> candle_core::Result<Tensor> {
+        let (gate, up) = match self.gate_up.as_slice() {
+            [fused] => {
+                let both = fused.forward(x)?;
+                (
+                    both.narrow(1, 0, l.intermediate)?,
+                    both.narrow(1, l.intermediate, l.intermediate)?,
+                )
+            }
+            [gate, up] => (gate.forward(x)?, up.forward(x)?),
+            _ => candle_core::bail!("an MLP has one or two input projections"),
+        };
+        let gate = match l.activation {
+            Activation::Silu => candle_nn::ops::silu(&gate)?,
+            Activation::GeluTanh => gate.gelu()?,
+            Activation::Gelu => gate.gelu_erf()?,
+        };
+        self.down.forward(&(gate * up)?)
+    }
+}
+
+/// The rotary tables for positions `0..t`: cos and sin `[t, head_dim / 2]`.
+fn rotary(
+    inverse_frequencies: &[f64],
+    t: usize,
+    device: &Device,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let half = inverse_frequencies.len();
+    // f32 products, as `transformers` computes them.
+    let angles: Vec<f32> = (0..t)
+        .flat_map(|p| {
+            inverse_frequencies
+                .iter()
+                .map(move |f| p as f32 * *f as f32)
+        })
+        .collect();
+    let angles = Tensor::from_vec(angles, (t, half), device)?;
+    Ok((angles.cos()?, angles.sin()?))
+}
+
+/// `[t, t]`: 0 where position i may look at j (j ≤ i, and i − j < window), −∞ elsewhere.
+fn mask(t: usize, window: Option<usize>, device: &Device) -> candle_core::Result<Tensor> {
+    let mask: Vec<f32> = (0..t)
+        .flat_map(|i| {
+            (0..t).map(move |j| {
+                let visible = j <= i && window.is_none_or(|w| i - j < w);
+                if visible { 0.0 } else { f32::NEG_INFINITY }
+            })
+        })
+        .collect();
+    Tensor::from_vec(mask, (t, t), device)
+}
