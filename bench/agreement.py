@@ -26,12 +26,8 @@ from transformers import Gemma2Config, LlamaConfig, MistralConfig, Phi3Config, Q
 
 TOLERANCE = 1e-4
 HERE = os.path.dirname(os.path.abspath(__file__))
-QWEN_TEMPLATE = open(os.path.join(HERE, "..", "lm", "tests", "fixtures", "qwen2.5-chat-template.jinja")).read()
-LLAMA_TEMPLATE = (
-    "{{- bos_token }}{%- for message in messages %}"
-    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}"
-    "{%- endfor %}{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}"
-)
+QWEN_TEMPLATE = open(os.path.join(HERE, "..", "lm", "templates", "qwen2.5.jinja")).read()
+LLAMA_TEMPLATE = open(os.path.join(HERE, "..", "lm", "templates", "llama3.jinja")).read()
 SPECIAL = ["<|im_start|>", "<|im_end|>", "<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
 
 

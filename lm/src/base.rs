@@ -12,9 +12,12 @@ use tokenizers::{AddedToken, TokenizerBuilder};
 
 use crate::Error;
 use crate::config::{Config, Size};
+use crate::decoder::Decoder;
+use crate::decoder::config::{DecoderConfig, Family};
 use crate::model::Trainable;
 use crate::text::{END_OF_TEXT, Sequence, Text};
 use crate::train::{self, Recipe};
+use crate::weights::Weights;
 
 /// The text the base models are pre-trained on (written for this project and dedicated to the public
 /// domain; see `lm/corpus/README.md`).
@@ -129,4 +132,155 @@ fn windows(text: &Text, corpus: &str, spec: &BaseSpec) -> Result<Vec<Sequence>, 
             }
         })
         .collect())
+}
+
+/// The reference models of real families: tiny, seeded, briefly pre-trained models in the layouts of
+/// Qwen2 and Llama, with their tokens and chat templates, so that tests and the demo run real
+/// architectures (and their chat templates and LoRA adapters) on a laptop.
+pub const FAMILY_MODELS: [(&str, Family); 2] = [
+    ("crucible/qwen2-tiny", Family::Qwen2),
+    ("crucible/llama-tiny", Family::Llama),
+];
+
+/// A family's special tokens (the first is the end of a turn), its template, and whether it opens a
+/// text with a beginning token.
+fn family_tokens(
+    family: Family,
+) -> Result<(&'static [&'static str], &'static str, Option<&'static str>), Error> {
+    match family {
+        Family::Qwen2 => Ok((
+            &["<|im_end|>", "<|im_start|>"],
+            include_str!("../templates/qwen2.5.jinja"),
+            None,
+        )),
+        Family::Llama => Ok((
+            &[
+                "<|eot_id|>",
+                "<|begin_of_text|>",
+                "<|start_header_id|>",
+                "<|end_header_id|>",
+            ],
+            include_str!("../templates/llama3.jinja"),
+            Some("<|begin_of_text|>"),
+        )),
+        other => Err(Error::Input(format!(
+            "no reference model of the {} family is made here",
+            other.model_type()
+        ))),
+    }
+}
+
+/// Creates a reference model of `family` in `dir`: the corpus tokenizer with the family's special
+/// tokens, `config.json`, `tokenizer_config.json` with the chat template, seeded weights, pre-training
+/// on `corpus`.
+pub fn create_decoder(
+    family: Family,
+    spec: &BaseSpec,
+    corpus: &str,
+    dir: &Path,
+    progress: impl FnMut(train::Step),
+) -> Result<(), Error> {
+    let (specials, template, bos) = family_tokens(family)?;
+    train_tokenizer(corpus, spec.vocab_size, dir)?;
+    let path = dir.join("tokenizer.json");
+    let mut tokenizer = tokenizers::Tokenizer::from_file(&path)
+        .map_err(|err| Error::Model(format!("{}: {err}", path.display())))?;
+    let added: Vec<AddedToken> = specials
+        .iter()
+        .map(|t| AddedToken::from(t.to_string(), true))
+        .collect();
+    tokenizer.add_special_tokens(&added);
+    tokenizer
+        .save(&path, true)
+        .map_err(|err| Error::Model(format!("{} cannot be written: {err}", path.display())))?;
+    let id = |token: &str| {
+        tokenizer
+            .token_to_id(token)
+            .ok_or_else(|| Error::Model(format!("the tokenizer has no {token}")))
+    };
+    let eos = id(specials[0])?;
+    let (hidden, layers, heads) = match spec.size {
+        Size::Tiny => (64, 2, 4),
+        Size::Small => (128, 4, 4),
+    };
+    let mut config = serde_json::json!({
+        "model_type": family.model_type(),
+        "architectures": [match family { Family::Qwen2 => "Qwen2ForCausalLM", _ => "LlamaForCausalLM" }],
+        "vocab_size": tokenizer.get_vocab_size(true),
+        "hidden_size": hidden,
+        "intermediate_size": 2 * hidden,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": heads / 2,
+        "max_position_embeddings": 256,
+        "rms_norm_eps": 1e-6,
+        "rope_theta": if family == Family::Llama { 500_000.0 } else { 1_000_000.0 },
+        "hidden_act": "silu",
+        "tie_word_embeddings": family == Family::Qwen2,
+        "eos_token_id": eos,
+        "torch_dtype": "float32",
+    });
+    if let Some(bos) = bos {
+        config["bos_token_id"] = id(bos)?.into();
+    }
+    write_json(&dir.join("config.json"), &config)?;
+    let mut tokenizer_config = serde_json::json!({
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "chat_template": template,
+        "eos_token": specials[0],
+        "pad_token": END_OF_TEXT,
+        "model_max_length": 256,
+        "additional_special_tokens": specials,
+    });
+    if let Some(bos) = bos {
+        tokenizer_config["bos_token"] = bos.into();
+    }
+    write_json(&dir.join("tokenizer_config.json"), &tokenizer_config)?;
+
+    let layout = DecoderConfig::read(dir)?.layout()?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(spec.seed);
+    let mut vars = Vec::new();
+    let mut tensors = std::collections::HashMap::new();
+    for (name, shape) in Decoder::shapes(&layout) {
+        let count: usize = shape.iter().product();
+        let values: Vec<f32> = if shape.len() == 1 && name.ends_with("norm.weight") {
+            vec![1.0; count]
+        } else if shape.len() == 1 {
+            vec![0.0; count]
+        } else {
+            (0..count)
+                .map(|_| 0.02 * crate::model::normal(&mut rng))
+                .collect()
+        };
+        let tensor = candle_core::Tensor::from_vec(values, shape, &candle_core::Device::Cpu)
+            .map_err(Error::tensor)?;
+        let var = candle_core::Var::from_tensor(&tensor).map_err(Error::tensor)?;
+        tensors.insert(name.clone(), var.as_tensor().clone());
+        vars.push((name, var));
+    }
+    let decoder =
+        Decoder::new(layout, &Weights::from_tensors(tensors, "a new model"))?.differentiable();
+    let text = Text::load(dir)?;
+    let windows = windows(&text, corpus, spec)?;
+    let recipe = Recipe {
+        learning_rate: 3e-3,
+        epochs: 1,
+        batch_size: 16,
+        seed: spec.seed,
+        deadline: None,
+    };
+    let trainable = vars.iter().map(|(_, var)| var.clone()).collect();
+    train::fine_tune(&decoder, trainable, &windows, eos, &recipe, progress)?;
+    let weights: std::collections::HashMap<String, candle_core::Tensor> = vars
+        .into_iter()
+        .map(|(name, var)| (name, var.as_tensor().clone()))
+        .collect();
+    let path = dir.join("model.safetensors");
+    candle_core::safetensors::save(&weights, &path)
+        .map_err(|err| Error::Model(format!("{} cannot be written: {err}", path.display())))
+}
+
+fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(value).expect("JSON serialises");
+    std::fs::write(path, text).map_err(|err| Error::io(path, err))
 }

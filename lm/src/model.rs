@@ -392,7 +392,7 @@ impl Trainable {
 }
 
 /// A standard normal sample (Box–Muller).
-fn normal(rng: &mut impl Rng) -> f32 {
+pub(crate) fn normal(rng: &mut impl Rng) -> f32 {
     let u1: f64 = rng.random_range(f64::EPSILON..1.0);
     let u2: f64 = rng.random();
     ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32

@@ -10,8 +10,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
 use crate::Error;
-use crate::loss::{self, Batch};
-use crate::model::Gpt;
+use crate::loss::{self, Batch, Scorer};
 use crate::text::Sequence;
 
 /// How to train: the flags of a recipe.
@@ -60,7 +59,7 @@ pub struct Report {
 /// Trains `vars` (every weight of a `Trainable`, or the adapters `Gpt::add_lora` made) so that `model`
 /// predicts the scored tokens of `sequences`.
 pub fn fine_tune(
-    model: &Gpt,
+    model: &dyn Scorer,
     vars: Vec<Var>,
     sequences: &[Sequence],
     pad: u32,

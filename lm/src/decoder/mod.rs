@@ -11,17 +11,28 @@
 
 pub mod config;
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor, Var};
 
 use crate::Error;
 use crate::weights::Weights;
 use config::{Activation, Layout};
 
-/// A linear projection in `transformers`' layout: `y = x · Wᵀ + b`, `W` `[out, in]`.
+/// A linear projection in `transformers`' layout: `y = x · Wᵀ + b`, `W` `[out, in]`; with a LoRA
+/// adapter being trained, plus `s · (x · Aᵀ) · Bᵀ` (PEFT's layout: `A` `[r, in]`, `B` `[out, r]`).
 #[derive(Clone, Debug)]
 struct Projection {
+    /// Its module path (`model.layers.0.self_attn.q_proj`), as adapters name it.
+    name: String,
     weight: Tensor,
     bias: Option<Tensor>,
+    lora: Option<Lora>,
+}
+
+#[derive(Clone, Debug)]
+struct Lora {
+    a: Tensor,
+    b: Tensor,
+    scale: f64,
 }
 
 impl Projection {
@@ -33,22 +44,50 @@ impl Projection {
         bias: bool,
     ) -> Result<Projection, Error> {
         Ok(Projection {
+            name: name.to_string(),
             weight: weights.take(&format!("{name}.weight"), &[outputs, inputs])?,
             bias: if bias {
                 Some(weights.take(&format!("{name}.bias"), &[outputs])?)
             } else {
                 None
             },
+            lora: None,
         })
     }
 
     /// `x` `[rows, in]` → `[rows, out]`.
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = x.matmul(&self.weight.t()?)?;
+        let mut y = x.matmul(&self.weight.t()?)?;
+        if let Some(lora) = &self.lora {
+            y = (y + (x.matmul(&lora.a.t()?)?.matmul(&lora.b.t()?)? * lora.scale)?)?;
+        }
         match &self.bias {
             Some(bias) => y.broadcast_add(bias),
             None => Ok(y),
         }
+    }
+
+    /// Adds an adapter of `rank`, `A` seeded as PEFT seeds it (Kaiming-uniform) and `B` zero; its
+    /// variables.
+    fn add_lora(
+        &mut self,
+        rank: usize,
+        scale: f64,
+        rng: &mut impl rand::Rng,
+    ) -> candle_core::Result<Vec<Var>> {
+        let (outputs, inputs) = self.weight.dims2()?;
+        let bound = 1.0 / (inputs as f64).sqrt();
+        let values: Vec<f32> = (0..rank * inputs)
+            .map(|_| rng.random_range(-bound..bound) as f32)
+            .collect();
+        let a = Var::from_tensor(&Tensor::from_vec(values, (rank, inputs), &Device::Cpu)?)?;
+        let b = Var::zeros((outputs, rank), DType::F32, &Device::Cpu)?;
+        self.lora = Some(Lora {
+            a: a.as_tensor().clone(),
+            b: b.as_tensor().clone(),
+            scale,
+        });
+        Ok(vec![a, b])
     }
 }
 
@@ -73,8 +112,13 @@ impl Norm {
         })
     }
 
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        candle_nn::ops::rms_norm(&x.contiguous()?, &self.scale, self.eps)
+    /// The fused kernel, or (`differentiable`) basic operations that carry gradients.
+    fn forward(&self, x: &Tensor, differentiable: bool) -> candle_core::Result<Tensor> {
+        if differentiable {
+            candle_nn::ops::rms_norm_slow(x, &self.scale, self.eps)
+        } else {
+            candle_nn::ops::rms_norm(&x.contiguous()?, &self.scale, self.eps)
+        }
     }
 }
 
@@ -117,6 +161,8 @@ pub struct Decoder {
     norm: Norm,
     /// `[vocab, hidden]`: the head, or the embedding when they are tied.
     head: Tensor,
+    /// Whether gradients flow through every operation (training), or fused kernels run (scoring).
+    differentiable: bool,
 }
 
 impl Decoder {
@@ -247,6 +293,136 @@ impl Decoder {
             layers,
             head,
             layout,
+            differentiable: false,
+        })
+    }
+
+    /// Every tensor a decoder of `layout` reads, with its shape, in `transformers`' names.
+    pub fn shapes(l: &Layout) -> Vec<(String, Vec<usize>)> {
+        let (hidden, hd) = (l.hidden, l.head_dim);
+        let (q_size, kv_size) = (l.heads * hd, l.kv_heads * hd);
+        let mut out = vec![
+            (
+                "model.embed_tokens.weight".to_string(),
+                vec![l.vocab_size, hidden],
+            ),
+            ("model.norm.weight".to_string(), vec![hidden]),
+        ];
+        if !l.tied {
+            out.push(("lm_head.weight".to_string(), vec![l.vocab_size, hidden]));
+        }
+        for i in 0..l.layers {
+            let p = format!("model.layers.{i}");
+            let mut projection = |name: &str, outputs: usize, inputs: usize, bias: bool| {
+                out.push((format!("{p}.{name}.weight"), vec![outputs, inputs]));
+                if bias {
+                    out.push((format!("{p}.{name}.bias"), vec![outputs]));
+                }
+            };
+            if l.fused {
+                projection("self_attn.qkv_proj", q_size + 2 * kv_size, hidden, false);
+                projection("mlp.gate_up_proj", 2 * l.intermediate, hidden, false);
+            } else {
+                projection("self_attn.q_proj", q_size, hidden, l.qkv_bias);
+                projection("self_attn.k_proj", kv_size, hidden, l.qkv_bias);
+                projection("self_attn.v_proj", kv_size, hidden, l.qkv_bias);
+                projection("mlp.gate_proj", l.intermediate, hidden, l.mlp_bias);
+                projection("mlp.up_proj", l.intermediate, hidden, l.mlp_bias);
+            }
+            projection("self_attn.o_proj", hidden, q_size, l.output_bias);
+            projection("mlp.down_proj", hidden, l.intermediate, l.mlp_bias);
+            let mut norms = vec![
+                ("input_layernorm", hidden),
+                ("post_attention_layernorm", hidden),
+            ];
+            if l.gemma {
+                norms.extend([
+                    ("pre_feedforward_layernorm", hidden),
+                    ("post_feedforward_layernorm", hidden),
+                ]);
+            }
+            if l.qk_norm {
+                norms.extend([("self_attn.q_norm", hd), ("self_attn.k_norm", hd)]);
+            }
+            for (name, size) in norms {
+                out.push((format!("{p}.{name}.weight"), vec![size]));
+            }
+        }
+        out
+    }
+
+    /// Gradients through every operation, for training every weight (the weights must be variables).
+    pub fn differentiable(mut self) -> Decoder {
+        self.differentiable = true;
+        self
+    }
+
+    /// Adds LoRA adapters of `rank` and scale `alpha / rank` to every attention and MLP projection,
+    /// seeded; their variables, the only weights a LoRA fine-tune changes.
+    pub fn add_lora(&mut self, rank: usize, alpha: f64, seed: u64) -> Result<Vec<Var>, Error> {
+        if rank == 0 {
+            return Err(Error::Input("the LoRA rank is at least 1".into()));
+        }
+        if self.layout.fused {
+            return Err(Error::Input(
+                "the reference recipe trains LoRA on separate projections; this family fuses them"
+                    .into(),
+            ));
+        }
+        self.differentiable = true;
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
+        let mut vars = Vec::new();
+        for projection in self.projections_mut() {
+            vars.extend(
+                projection
+                    .add_lora(rank, alpha / rank as f64, &mut rng)
+                    .map_err(Error::tensor)?,
+            );
+        }
+        Ok(vars)
+    }
+
+    /// The adapters' matrices in PEFT's names (`base_model.model.<module>.lora_A.weight`), and the
+    /// projections they adapt (`q_proj`, …).
+    pub fn adapter_tensors(&self) -> (Vec<(String, Tensor)>, Vec<String>) {
+        let mut tensors = Vec::new();
+        let mut targets: Vec<String> = Vec::new();
+        for layer in &self.layers {
+            let projections = layer.attention.qkv.iter().chain([&layer.attention.output]);
+            let projections = projections
+                .chain(&layer.mlp.gate_up)
+                .chain([&layer.mlp.down]);
+            for projection in projections {
+                if let Some(lora) = &projection.lora {
+                    let module = &projection.name;
+                    tensors.push((
+                        format!("base_model.model.{module}.lora_A.weight"),
+                        lora.a.clone(),
+                    ));
+                    tensors.push((
+                        format!("base_model.model.{module}.lora_B.weight"),
+                        lora.b.clone(),
+                    ));
+                    let target = module.rsplit('.').next().unwrap_or(module).to_string();
+                    if !targets.contains(&target) {
+                        targets.push(target);
+                    }
+                }
+            }
+        }
+        (tensors, targets)
+    }
+
+    fn projections_mut(&mut self) -> impl Iterator<Item = &mut Projection> {
+        self.layers.iter_mut().flat_map(|layer| {
+            let attention = layer
+                .attention
+                .qkv
+                .iter_mut()
+                .chain([&mut layer.attention.output]);
+            attention
+                .chain(layer.mlp.gate_up.iter_mut())
+                .chain([&mut layer.mlp.down])
         })
     }
 
@@ -288,9 +464,9 @@ impl Decoder {
                     .clone(),
                 _ => full.clone(),
             };
-            x = layer.forward(&x, &mask, &cos, &sin, l)?;
+            x = layer.forward(&x, &mask, (&cos, &sin), l, self.differentiable)?;
         }
-        self.norm.forward(&x)
+        self.norm.forward(&x, self.differentiable)
     }
 }
 
@@ -299,22 +475,23 @@ impl Layer {
         &self,
         x: &Tensor,
         mask: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
+        rotary: (&Tensor, &Tensor),
         l: &Layout,
+        d: bool,
     ) -> candle_core::Result<Tensor> {
         let (b, t, hidden) = x.dims3()?;
         let rows = x.reshape((b * t, hidden))?;
-        let mut attended =
-            self.attention
-                .forward(&self.input_norm.forward(&rows)?, (b, t), mask, cos, sin, l)?;
+        let normed = self.input_norm.forward(&rows, d)?;
+        let mut attended = self
+            .attention
+            .forward(&normed, (b, t), mask, rotary, l, d)?;
         if let Some(norm) = &self.post_attention_norm {
-            attended = norm.forward(&attended)?;
+            attended = norm.forward(&attended, d)?;
         }
         let rows = (rows + attended)?;
-        let mut mixed = self.mlp.forward(&self.mlp_norm.forward(&rows)?, l)?;
+        let mut mixed = self.mlp.forward(&self.mlp_norm.forward(&rows, d)?, l)?;
         if let Some(norm) = &self.post_mlp_norm {
-            mixed = norm.forward(&mixed)?;
+            mixed = norm.forward(&mixed, d)?;
         }
         (rows + mixed)?.reshape((b, t, hidden))
     }
@@ -327,9 +504,9 @@ impl Attention {
         x: &Tensor,
         (b, t): (usize, usize),
         mask: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
+        (cos, sin): (&Tensor, &Tensor),
         l: &Layout,
+        d: bool,
     ) -> candle_core::Result<Tensor> {
         let hd = l.head_dim;
         let (q_size, kv_size) = (l.heads * hd, l.kv_heads * hd);
@@ -349,13 +526,19 @@ impl Attention {
         let heads = |x: Tensor, n: usize, norm: Option<&Norm>| -> candle_core::Result<Tensor> {
             let mut x = x.reshape((b, t, n, hd))?;
             if let Some(norm) = norm {
-                x = norm.forward(&x)?;
+                x = norm.forward(&x, d)?;
             }
             x.transpose(1, 2)?.contiguous()
         };
-        let q = candle_nn::rotary_emb::rope(&heads(q, l.heads, self.q_norm.as_ref())?, cos, sin)?;
-        let k =
-            candle_nn::rotary_emb::rope(&heads(k, l.kv_heads, self.k_norm.as_ref())?, cos, sin)?;
+        let rope = |x: &Tensor| {
+            if d {
+                candle_nn::rotary_emb::rope_slow(x, cos, sin)
+            } else {
+                candle_nn::rotary_emb::rope(x, cos, sin)
+            }
+        };
+        let q = rope(&heads(q, l.heads, self.q_norm.as_ref())?)?;
+        let k = rope(&heads(k, l.kv_heads, self.k_norm.as_ref())?)?;
         let v = heads(v, l.kv_heads, None)?;
         // Grouped-query attention without copying keys and values: the queries of each key-value head
         // as one longer matrix.
@@ -366,8 +549,12 @@ impl Attention {
             scores = ((scores / cap)?.tanh()? * cap)?;
         }
         let scores = scores.reshape((b, l.heads, t, t))?.broadcast_add(mask)?;
-        let weights =
-            candle_nn::ops::softmax_last_dim(&scores)?.reshape((b, l.kv_heads, group * t, t))?;
+        let weights = if d {
+            candle_nn::ops::softmax(&scores, candle_core::D::Minus1)?
+        } else {
+            candle_nn::ops::softmax_last_dim(&scores)?
+        };
+        let weights = weights.reshape((b, l.kv_heads, group * t, t))?;
         let mixed = weights
             .matmul(&v)?
             .reshape((b, l.heads, t, hd))?
