@@ -1,5 +1,6 @@
-//! The reference training recipe: fine-tunes a reference base model on a task's training rows, fully
-//! or with LoRA adapters, and writes the result in the base's layout. The reference miner runs it inside
+//! The reference training recipe: fine-tunes a base model on a task's training rows, fully or with LoRA
+//! adapters, and writes the result in the base's layout: a reference-family model with its adapters
+//! folded in, or for a decoder family (Qwen2, Llama, …) a PEFT adapter on the base, or a checkpoint. The reference miner runs it inside
 //! a task's window; `crucible-train` runs it as a tournament recipe inside a container.
 
 use std::io::Write;
@@ -8,9 +9,13 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::Error;
+use crate::conversation::Conversations;
+use crate::decoder::Decoder;
+use crate::decoder::config::DecoderConfig;
 use crate::model::{Gpt, Trainable};
 use crate::text::{self, Sequence, Text};
 use crate::train::{self, Recipe};
+use crate::weights::Weights;
 
 /// How a recipe trains.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -88,6 +93,9 @@ pub fn fine_tune(
     (recipe, method): (&Recipe, Method),
     label: &str,
 ) -> Result<String, Error> {
+    if crate::eval::model_type(base)? != "gpt2" {
+        return fine_tune_decoder(base, out, rows, task_type, (recipe, method), label);
+    }
     let text = Text::load(base)?;
     let (model, vars) = match method {
         Method::Full => {
@@ -140,6 +148,132 @@ pub fn fine_tune(
     std::fs::copy(&tokenizer, out.join("tokenizer.json"))
         .map_err(|err| Error::io(&tokenizer, err))?;
     Ok(summary)
+}
+
+/// `fine_tune` for a decoder family (Qwen2, Llama, …): rows through the base's chat template, and the
+/// result as a PEFT LoRA adapter (`adapter_config.json`, `adapter_model.safetensors`) on the base, or
+/// with `full` as a whole checkpoint.
+fn fine_tune_decoder(
+    base: &Path,
+    out: &Path,
+    rows: &[Value],
+    task_type: &str,
+    (recipe, method): (&Recipe, Method),
+    label: &str,
+) -> Result<String, Error> {
+    let layout = DecoderConfig::read(base)?.layout()?;
+    let conversations = Conversations::load(base, &layout)?;
+    let weights = Weights::read(base, &candle_core::Device::Cpu)?;
+    let (model, vars, named) = match method {
+        Method::Full => {
+            let mut named = Vec::new();
+            let mut tensors = std::collections::HashMap::new();
+            for (name, _) in Decoder::shapes(&layout) {
+                let tensor = weights
+                    .get(&name)
+                    .expect("Decoder::shapes names the base's tensors");
+                let var = candle_core::Var::from_tensor(tensor).map_err(Error::tensor)?;
+                tensors.insert(name.clone(), var.as_tensor().clone());
+                named.push((name, var));
+            }
+            let model = Decoder::new(layout.clone(), &Weights::from_tensors(tensors, "the base"))?;
+            let vars = named.iter().map(|(_, var)| var.clone()).collect();
+            (model.differentiable(), vars, Some(named))
+        }
+        Method::Lora { rank, alpha } => {
+            let mut model = Decoder::new(layout.clone(), &weights)?;
+            let vars = model.add_lora(rank, alpha, recipe.seed)?;
+            (model, vars, None)
+        }
+    };
+    let limit = layout.context;
+    let mut sequences = Vec::new();
+    for row in rows {
+        let sequence = match task_type {
+            "instruct" | "chat" => conversations.completion(row, task_type, limit)?,
+            // The reference recipe for preferences: supervised on the chosen answer.
+            "dpo" => conversations
+                .preference(row, limit)?
+                .map(|(chosen, _)| chosen),
+            _ => None,
+        };
+        sequences.extend(sequence);
+    }
+    let summary = if sequences.is_empty() {
+        format!("no {task_type} rows it can learn from; the base weights are submitted")
+    } else {
+        let mut bar = Bar::new(label);
+        let report = train::fine_tune(
+            &model,
+            vars,
+            &sequences,
+            conversations.ends[0],
+            recipe,
+            |step| bar.show(step),
+        )?;
+        format!(
+            "{} steps over {} rows, last loss {:.3}{}",
+            report.steps,
+            sequences.len(),
+            report.last_loss,
+            if report.cut_short {
+                " (cut short by the deadline)"
+            } else {
+                ""
+            }
+        )
+    };
+    std::fs::create_dir_all(out).map_err(|err| Error::io(out, err))?;
+    let copy = |name: &str| -> Result<(), Error> {
+        let from = base.join(name);
+        if from.is_file() {
+            std::fs::copy(&from, out.join(name)).map_err(|err| Error::io(&from, err))?;
+        }
+        Ok(())
+    };
+    for name in ["tokenizer.json", "tokenizer_config.json"] {
+        copy(name)?;
+    }
+    match (method, named) {
+        (Method::Lora { rank, alpha }, _) => {
+            let (tensors, targets) = model.adapter_tensors();
+            let config = serde_json::json!({
+                "peft_type": "LORA",
+                "task_type": "CAUSAL_LM",
+                "base_model_name_or_path": base.display().to_string(),
+                "r": rank,
+                "lora_alpha": alpha,
+                "lora_dropout": 0.0,
+                "target_modules": targets,
+                "use_rslora": false,
+                "bias": "none",
+                "fan_in_fan_out": false,
+            });
+            let path = out.join(crate::adapter::CONFIG_FILE);
+            std::fs::write(
+                &path,
+                serde_json::to_string_pretty(&config).expect("JSON serialises"),
+            )
+            .map_err(|err| Error::io(&path, err))?;
+            save_tensors(tensors, &out.join(crate::adapter::WEIGHTS_FILE))?;
+        }
+        (Method::Full, Some(named)) => {
+            copy("config.json")?;
+            let tensors = named
+                .into_iter()
+                .map(|(name, var)| (name, var.as_tensor().clone()));
+            save_tensors(tensors.collect(), &out.join("model.safetensors"))?;
+        }
+        (Method::Full, None) => unreachable!("a full fine-tune names its weights"),
+    }
+    Ok(summary)
+}
+
+fn save_tensors(tensors: Vec<(String, candle_core::Tensor)>, path: &Path) -> Result<(), Error> {
+    let tensors: std::collections::HashMap<String, candle_core::Tensor> =
+        tensors.into_iter().collect();
+    candle_core::safetensors::save(&tensors, path)
+        .map_err(|err| Error::Model(format!("{} cannot be written: {err}", path.display())))
 }
 
 /// A progress bar on standard error, one line per tenth of the run.
