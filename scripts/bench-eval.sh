@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The reference evaluator against PyTorch on CPU: the same model (crucible/reference-small, made here),
-# the same held-out instruct rows, the same masked cross-entropy, in one run. crucible-eval (release)
+# The reference evaluator against PyTorch on CPU, in one run: the same model (crucible/reference-small,
+# made here), the same held-out instruct rows, the same masked cross-entropy; then a Qwen2-layout model
+# of about 20M parameters on chat rows through its chat template, against transformers. crucible-eval (release)
 # and bench/torch_eval.py (PyTorch in a virtual environment under ~/.cache/crucible) each report the
 # scored tokens per second of their scoring, after loading; the script prints both, the ratio and the
 # two losses, which must agree. Usage: scripts/bench-eval.sh [ROWS] [THREADS]   (default: 2000 2)
@@ -16,7 +17,7 @@ venv="$CRUCIBLE_CACHE/torch-venv"
 if ! "$venv/bin/python" -c "import torch, safetensors, tokenizers" 2>/dev/null; then
   echo "==> installing PyTorch, safetensors and tokenizers in $venv (once; PyTorch is a large download)"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q torch safetensors tokenizers
+  "$venv/bin/pip" install -q torch safetensors tokenizers transformers peft
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/crucible-bench-eval.XXXXXX")
@@ -40,7 +41,8 @@ RAYON_NUM_THREADS=$threads "$release/crucible-eval" --spec "$work/spec.json" --b
   --submission "$model" --test "$work/test.jsonl" --output "$work/out" >/dev/null
 ours=$(cat "$work/out/metrics.json")
 theirs=$("$venv/bin/python" bench/torch_eval.py "$model" "$work/test.jsonl" "$threads")
-python3 - "$ours" "$theirs" <<'PY'
+compare() {
+  python3 - "$1" "$2" <<'PY'
 import json, sys
 ours, theirs = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 ours_tps = ours["tokens"] / ours["seconds"]
@@ -51,3 +53,32 @@ agree = abs(ours["loss"] - theirs["loss"]) < 1e-3 and ours["tokens"] == theirs["
 print("losses agree" if agree else "LOSSES DIFFER: the two implementations do not compute the same thing")
 sys.exit(0 if agree else 1)
 PY
+}
+failed=0
+compare "$ours" "$theirs" || failed=1
+
+# A Qwen2-layout model of about 20M parameters (made with transformers, seeded), chat rows through
+# Qwen2.5's chat template, the assistant turns scored.
+echo "==> $rows held-out chat rows, $threads threads each, a Qwen2-layout model with transformers"
+if ! "$venv/bin/python" -c "import transformers" 2>/dev/null; then
+  "$venv/bin/pip" install -q transformers peft
+fi
+qwen="$work/qwen2-20m"
+parameters=$("$venv/bin/python" bench/torch_eval_qwen2.py make "$qwen" "$model/tokenizer.json" 2>/dev/null | tail -1)
+echo "    $parameters parameters"
+python3 - "$rows" >"$work/chat.jsonl" <<'PY'
+import json, random, sys
+random.seed(8)
+words = "the a river garden bread cold warm light answer question number colour market train sea".split()
+for i in range(int(sys.argv[1])):
+    say = lambda n: " ".join(random.choice(words) for _ in range(n))
+    print(json.dumps({"messages": [{"role": "user", "content": say(random.randint(4, 30))},
+                                   {"role": "assistant", "content": say(random.randint(4, 60))}]}))
+PY
+echo '{"task_type": "chat", "model_id": "qwen2-20m"}' >"$work/chat-spec.json"
+RAYON_NUM_THREADS=$threads "$release/crucible-eval" --spec "$work/chat-spec.json" --base-model "$qwen" \
+  --submission "$qwen" --test "$work/chat.jsonl" --output "$work/chat-out" >/dev/null
+ours=$(cat "$work/chat-out/metrics.json")
+theirs=$("$venv/bin/python" bench/torch_eval_qwen2.py score "$qwen" "$work/chat.jsonl" "$threads" 2>/dev/null | tail -1)
+compare "$ours" "$theirs" || failed=1
+exit $failed

@@ -22,8 +22,9 @@ export CRUCIBLE_EVALUATOR="${CRUCIBLE_EVALUATOR:-$CARGO_TARGET_DIR/debug/crucibl
 evaluator() {
   step "the reference evaluator (crucible-eval) and the base-model maker"
   cargo build -q -p lm --bins
-  if [ ! -f "$CRUCIBLE_BASE_MODELS/crucible/reference-tiny/model.safetensors" ]; then
-    step "the base model crucible/reference-tiny (made once)"
+  if [ ! -f "$CRUCIBLE_BASE_MODELS/crucible/reference-tiny/model.safetensors" ] \
+    || [ ! -f "$CRUCIBLE_BASE_MODELS/crucible/qwen2-tiny/model.safetensors" ]; then
+    step "the base models crucible/reference-tiny, crucible/qwen2-tiny and crucible/llama-tiny (made once)"
     "$CARGO_TARGET_DIR/debug/crucible-base-models" --dir "$CRUCIBLE_BASE_MODELS" --size tiny
   fi
 }

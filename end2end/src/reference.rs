@@ -14,7 +14,7 @@ pub fn make_base_models(dir: &Path) {
     let made = Command::new(sibling("crucible-base-models"))
         .arg("--dir")
         .arg(dir)
-        .args(["--size", "tiny", "--steps", "60"])
+        .args(["--size", "tiny", "--family", "reference", "--steps", "60"])
         .output()
         .expect("run crucible-base-models (cargo build -p lm)");
     assert!(

@@ -242,6 +242,34 @@ fn crucible_base_models_writes_one_directory_per_model_id() {
         !work.path().join("crucible/reference-small").exists(),
         "only the size asked for"
     );
+    for (id, _) in lm::base::FAMILY_MODELS {
+        let model = work.path().join(id);
+        for file in [
+            "config.json",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "model.safetensors",
+        ] {
+            assert!(model.join(file).is_file(), "{id} has {file}");
+        }
+    }
+    let only = tempfile::tempdir().unwrap();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_crucible-base-models"))
+        .arg("--dir")
+        .arg(only.path())
+        .args(["--family", "qwen2", "--steps", "1"])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let made: Vec<_> = std::fs::read_dir(only.path().join("crucible"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(made, ["qwen2-tiny"], "only the family asked for");
     let wrong = std::process::Command::new(env!("CARGO_BIN_EXE_crucible-base-models"))
         .args(["--size", "huge"])
         .output()

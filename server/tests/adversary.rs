@@ -180,7 +180,7 @@ testkit::on_both_databases! {
         let work = tempfile::tempdir().unwrap();
         let models = work.path().join("base-models");
         let made = std::process::Command::new(built("crucible-base-models"))
-            .arg("--dir").arg(&models).args(["--size", "tiny", "--steps", "20"])
+            .arg("--dir").arg(&models).args(["--size", "tiny", "--family", "reference", "--steps", "20"])
             .output().unwrap();
         assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
         let base = models.join("crucible/reference-tiny");
@@ -253,6 +253,19 @@ testkit::on_both_databases! {
         let attempts: Vec<i64> = sqlx::query_scalar("SELECT attempts FROM evaluations WHERE task_id = $1")
             .bind(&id).fetch_all(app.state.platform.db.pool()).await.unwrap();
         assert_eq!(attempts, [1, 1, 1], "a refusal is final at once");
+        // The honest evaluation keeps each held-out row's own loss (for paired comparisons later); the
+        // refused ones have none. Their token-weighted mean is the recorded loss.
+        let (loss, examples): (f64, String) =
+            sqlx::query_as("SELECT loss, examples FROM evaluations WHERE task_id = $1 AND state = 'done'")
+                .bind(&id).fetch_one(app.state.platform.db.pool()).await.unwrap();
+        let examples: Vec<Value> = serde_json::from_str(&examples).unwrap();
+        assert!(examples.len() >= 10, "{} rows", examples.len());
+        let tokens: f64 = examples.iter().map(|e| e["tokens"].as_f64().unwrap()).sum();
+        let weighted: f64 = examples.iter().map(|e| e["loss"].as_f64().unwrap() * e["tokens"].as_f64().unwrap()).sum();
+        assert!((weighted / tokens - loss).abs() < 1e-6, "{} against {loss}", weighted / tokens);
+        let refused: Vec<Option<String>> = sqlx::query_scalar("SELECT examples FROM evaluations WHERE task_id = $1 AND state = 'failed'")
+            .bind(&id).fetch_all(app.state.platform.db.pool()).await.unwrap();
+        assert_eq!(refused, [None, None]);
     }
 
     async fn grpo_is_scored_by_the_reward_functions_the_customer_declared(db: Database) {

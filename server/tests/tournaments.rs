@@ -70,7 +70,7 @@ fn nine_recipes_play_down_to_a_champion_whose_recipe_is_published() {
             Command::new(built("crucible-base-models"))
                 .arg("--dir")
                 .arg(&models)
-                .args(["--size", "tiny", "--steps", "60"]),
+                .args(["--size", "tiny", "--family", "reference", "--steps", "60"]),
         );
         app.configure(|platform| {
             platform.evaluator = Some(domain::evaluation::Evaluator {

@@ -21,10 +21,13 @@ pub struct EvaluationRow {
     pub object_key: Option<String>,
     pub artifact_sha256: Option<String>,
     pub content_sha256: Option<String>,
+    /// Each held-out row's loss, as JSON (`[{"row", "loss", "tokens"}]`), when the evaluator gave them.
+    /// Tied to rows of the secret split: read by no miner or customer route.
+    pub examples: Option<String>,
 }
 
 const COLUMNS: &str = "submission_id, task_id, attempts, state, loss, error, log, updated_at, \
-                       object_key, artifact_sha256, content_sha256";
+                       object_key, artifact_sha256, content_sha256, examples";
 
 pub async fn for_task<'e>(
     exec: impl Executor<'e, Database = Any>,
@@ -56,15 +59,15 @@ pub async fn record<'e>(
     exec: impl Executor<'e, Database = Any>,
     row: &EvaluationRow,
 ) -> sqlx::Result<()> {
-    let loss = Nullables::from(11).slot(row.loss.is_some());
+    let loss = Nullables::from(12).slot(row.loss.is_some());
     let query = format!(
         "INSERT INTO evaluations (submission_id, task_id, attempts, state, error, log, updated_at, \
-         object_key, artifact_sha256, content_sha256, loss) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, {loss}) \
+         object_key, artifact_sha256, content_sha256, examples, loss) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, {loss}) \
          ON CONFLICT (submission_id) DO UPDATE SET attempts = excluded.attempts, state = excluded.state, \
          loss = excluded.loss, error = excluded.error, log = excluded.log, updated_at = excluded.updated_at, \
          object_key = excluded.object_key, artifact_sha256 = excluded.artifact_sha256, \
-         content_sha256 = excluded.content_sha256 \
+         content_sha256 = excluded.content_sha256, examples = excluded.examples \
          WHERE evaluations.state = 'pending'"
     );
     let mut query = sqlx::query(&query)
@@ -77,7 +80,8 @@ pub async fn record<'e>(
         .bind(row.updated_at)
         .bind(&row.object_key)
         .bind(&row.artifact_sha256)
-        .bind(&row.content_sha256);
+        .bind(&row.content_sha256)
+        .bind(&row.examples);
     if let Some(loss) = row.loss {
         query = query.bind(loss);
     }

@@ -9,7 +9,9 @@
 //! points, for an admin to evaluate again once mended. Attempts are recorded as they end, so a job cut
 //! short carries on where it stood.
 
-pub use crate::sandbox::{Evaluator, Fault, Inputs, REFUSED_EXIT, Scoring, Subject, score_model};
+pub use crate::sandbox::{
+    Evaluator, Fault, Inputs, REFUSED_EXIT, Score, Scoring, Subject, score_model,
+};
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -233,10 +235,14 @@ async fn evaluate_submission(referee: &Referee, task_id: &str, submission_id: &s
                 work.path(),
             )
             .await;
-            let (state, loss, error) = match result {
-                Ok(loss) => (EvaluationState::Done, Some(loss), None),
+            let (state, score, error) = match result {
+                Ok(score) => (EvaluationState::Done, Some(score), None),
                 Err(Fault::Submission(why)) => (EvaluationState::Failed, None, Some(why)),
                 Err(Fault::Platform(why)) => (EvaluationState::Pending, None, Some(why)),
+            };
+            let (loss, examples) = match score {
+                Some(Score { loss, examples }) => (Some(loss), examples),
+                None => (None, None),
             };
             let row = EvaluationRow {
                 submission_id: submission.id.clone(),
@@ -250,6 +256,7 @@ async fn evaluate_submission(referee: &Referee, task_id: &str, submission_id: &s
                 object_key: Some(scored.object_key),
                 artifact_sha256: (!scored.sha256.is_empty()).then_some(scored.sha256),
                 content_sha256: scored.content,
+                examples,
             };
             db::evaluations::record(referee.db.pool(), &row).await?;
             pending = state == EvaluationState::Pending;
@@ -496,7 +503,7 @@ async fn attempt(
     submission: &SubmissionRow,
     number: i64,
     dir: &Path,
-) -> (std::result::Result<f64, Fault>, String, artifact::Scored) {
+) -> (std::result::Result<Score, Fault>, String, artifact::Scored) {
     let mut scored = artifact::Scored {
         object_key: submission.object_key.clone(),
         ..Default::default()
@@ -514,7 +521,7 @@ async fn attempt(
                 )
                 .await
                 {
-                    Ok((loss, log)) => return (Ok(loss), log, scored),
+                    Ok((score, log)) => return (Ok(score), log, scored),
                     Err((fault, log)) => return (Err(fault), log, scored),
                 },
                 Err(err) => Err(Fault::Platform(format!("a work directory: {err}"))),

@@ -39,7 +39,23 @@ impl std::fmt::Debug for Evaluator {
 }
 
 /// A model's score and the evaluator's log, or whose fault it is that there is none and the log.
-pub type Scoring = Result<(f64, String), (Fault, String)>;
+pub type Scoring = Result<(Score, String), (Fault, String)>;
+
+/// What the evaluator measured: the loss, and each held-out row's own (`examples` in metrics.json, as
+/// JSON: `[{"row", "loss", "tokens"}]`) when it gave them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Score {
+    pub loss: f64,
+    pub examples: Option<String>,
+}
+
+/// One held-out row's loss as the evaluator reports it.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Example {
+    row: u64,
+    loss: f64,
+    tokens: u64,
+}
 
 /// Runs the evaluator on a model directory (Hugging Face layout) with `output` as its output
 /// directory. `work` names what is scored, the same for every attempt at it (see
@@ -112,11 +128,15 @@ pub async fn score_model(
         let why = "the evaluator succeeded but wrote no metrics.json".to_string();
         return Err((Fault::Platform(why), log));
     };
-    let loss = serde_json::from_str::<serde_json::Value>(&metrics)
-        .ok()
-        .and_then(|m| m["loss"].as_f64());
+    let metrics = serde_json::from_str::<serde_json::Value>(&metrics).ok();
+    let loss = metrics.as_ref().and_then(|m| m["loss"].as_f64());
+    // Per-row losses are kept only when every entry reads and is finite.
+    let examples = metrics
+        .and_then(|mut m| serde_json::from_value::<Vec<Example>>(m["examples"].take()).ok())
+        .filter(|examples| !examples.is_empty() && examples.iter().all(|e| e.loss.is_finite()))
+        .map(|examples| serde_json::to_string(&examples).expect("examples serialise"));
     match loss {
-        Some(loss) if loss.is_finite() => Ok((loss, log)),
+        Some(loss) if loss.is_finite() => Ok((Score { loss, examples }, log)),
         // The evaluator's own output is malformed: the platform's fault, and never shown as it is.
         _ => Err((
             Fault::Platform("the evaluator's metrics.json has no finite loss".into()),

@@ -10,7 +10,7 @@ pub mod evaluator;
 mod inputs;
 pub(crate) mod recipe_run;
 
-pub use evaluator::{Evaluator, REFUSED_EXIT, Scoring, score_model};
+pub use evaluator::{Evaluator, REFUSED_EXIT, Score, Scoring, score_model};
 pub use inputs::{Inputs, Subject};
 
 use std::time::Duration;

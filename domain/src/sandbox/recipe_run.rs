@@ -86,7 +86,7 @@ async fn score(
     let scored = model.with_extension("scored");
     std::fs::create_dir_all(&scored).map_err(|err| format!("a work directory: {err}"))?;
     match evaluator::score_model(evaluator, evaluation, model, &scored, scoring).await {
-        Ok((loss, _)) => Ok(loss),
+        Ok((score, _)) => Ok(score.loss),
         Err((fault, evaluator_log)) => {
             log.push_str(&evaluator_log);
             let why = match fault {
