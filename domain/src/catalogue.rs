@@ -9,6 +9,7 @@ use crate::clock::now_ms;
 use crate::datasets::TaskType;
 use crate::db::{self, Database, models::ModelRow};
 use crate::error::{Error, Result};
+use crate::sandbox::Evaluator;
 
 /// The longest window an admin may allow, in hours (a week).
 pub const MAX_HOURS: u64 = 168;
@@ -20,6 +21,12 @@ pub struct BaseModel {
     pub family: String,
     pub parameters: u64,
     pub task_types: Vec<TaskType>,
+    /// Whether this deployment can score tasks on it (`judged`), and why not; absent where nobody
+    /// asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluable: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_evaluable_because: Option<String>,
 }
 
 /// How long a task of one type may run, in hours.
@@ -50,6 +57,8 @@ impl TryFrom<ModelRow> for BaseModel {
             parameters: u64::try_from(row.parameters).unwrap_or(0),
             id: row.id,
             family: row.family,
+            evaluable: None,
+            not_evaluable_because: None,
         })
     }
 }
@@ -73,6 +82,30 @@ pub async fn catalogue(db: &Database) -> Result<Catalogue> {
         })
         .collect::<Result<_>>()?;
     Ok(Catalogue { models, bounds })
+}
+
+/// The catalogue with each model's `evaluable` said: what this deployment's evaluator can score.
+pub async fn judged(db: &Database, evaluator: Option<&Evaluator>) -> Result<Catalogue> {
+    let mut catalogue = catalogue(db).await?;
+    for model in &mut catalogue.models {
+        let answer = can_score(evaluator, &model.id);
+        model.evaluable = Some(answer.is_ok());
+        model.not_evaluable_because = answer.err();
+    }
+    Ok(catalogue)
+}
+
+/// Whether tasks on `model_id` can be scored here. A deployment without an evaluator scores nothing
+/// (its tasks train and wait for one); with one, its `Evaluator::can_score`.
+pub fn can_score(evaluator: Option<&Evaluator>, model_id: &str) -> std::result::Result<(), String> {
+    match evaluator {
+        None => Err(
+            "this deployment has no evaluator yet: tasks train but wait to be scored until \
+                     an operator configures one"
+                .into(),
+        ),
+        Some(evaluator) => evaluator.can_score(model_id),
+    }
 }
 
 /// Every model with whether it is offered for new tasks, for admins.

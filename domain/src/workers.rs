@@ -27,6 +27,7 @@ pub fn registry(platform: &Platform) -> Registry {
     if let Some(referee) = platform.referee() {
         registry = registry
             .register::<evaluation::EvaluateTask>(referee.clone())
+            .register::<evaluation::baseline::ScoreBaseModel>(referee.clone())
             .register::<evaluation::EvaluateSubmission>(referee);
     }
     if let Some(arena) = platform.arena() {

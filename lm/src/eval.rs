@@ -192,9 +192,11 @@ pub fn model_type(dir: &Path) -> Result<String, Error> {
         .to_string())
 }
 
-/// Whether crucible-eval reads the family of `model_type`.
-pub fn reads_family(model_type: &str) -> bool {
-    model_type == "gpt2" || Family::of(model_type).is_some()
+/// The families (`model_type`s) crucible-eval reads: the reference family and the decoder families.
+pub fn families() -> Vec<&'static str> {
+    std::iter::once("gpt2")
+        .chain(Family::ALL.map(Family::model_type))
+        .collect()
 }
 
 fn load(spec: &Spec, base: &Path, submission: &Path) -> Result<Loaded, Error> {

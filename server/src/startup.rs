@@ -137,13 +137,35 @@ pub fn evaluator(
     let base_models = std::path::absolute(&base_models).map_err(|err| {
         CliError::Config(format!("--base-models {}: {err}", base_models.display()))
     })?;
+    let families = if in_container {
+        None
+    } else {
+        families_of(&words)
+    };
     Ok(Some(domain::evaluation::Evaluator {
         runner,
         command: words,
         in_container,
         limits,
         base_models,
+        families,
     }))
+}
+
+/// The families an evaluator program reads, when it says (`crucible-eval --families` prints them as a
+/// JSON list); `None` for one that does not.
+fn families_of(command: &[String]) -> Option<Vec<String>> {
+    let output = std::process::Command::new(&command[0])
+        .args(&command[1..])
+        .arg("--families")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&output.stdout).ok()
 }
 
 #[cfg(test)]

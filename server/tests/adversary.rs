@@ -191,6 +191,7 @@ testkit::on_both_databases! {
                 in_container: false,
                 limits: runner::Limits { time: Duration::from_secs(120), ..Default::default() },
                 base_models: models.clone(),
+                families: None,
             });
             // Room for a model of the reference family.
             platform.scheduling.max_submission_bytes = 16 << 20;
@@ -266,6 +267,17 @@ testkit::on_both_databases! {
         let refused: Vec<Option<String>> = sqlx::query_scalar("SELECT examples FROM evaluations WHERE task_id = $1 AND state = 'failed'")
             .bind(&id).fetch_all(app.state.platform.db.pool()).await.unwrap();
         assert_eq!(refused, [None, None]);
+        // The base model's own loss was measured once, on the same split by the same evaluator: the
+        // honest miner, who submitted the base itself, improved on it by nothing.
+        let listed = app.api("GET", &format!("/api/v1/tasks/{id}/submissions"), Some(&key), None).await.json();
+        let base_loss = listed["base_loss"].as_f64().unwrap_or(f64::NAN);
+        assert!((base_loss - loss).abs() < 1e-9, "{listed}");
+        let improvement = listed["submissions"][0]["improvement"].as_f64().unwrap_or(f64::NAN);
+        assert!(improvement.abs() < 1e-9, "{listed}");
+        assert!(listed["submissions"][1]["improvement"].is_null(), "a refused submission has no loss to compare");
+        let base_jobs: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM jobs WHERE kind = 'score_base_model' AND subject_id = $1 AND state = 'done'")
+            .bind(&id).fetch_one(app.state.platform.db.pool()).await.unwrap();
+        assert_eq!(base_jobs, 1);
     }
 
     async fn grpo_is_scored_by_the_reward_functions_the_customer_declared(db: Database) {

@@ -326,6 +326,7 @@ testkit::on_both_databases! {
             in_container: false,
             limits: runner::Limits { time: Duration::from_secs(60), ..Default::default() },
             base_models: models.path().to_path_buf(),
+            families: None,
         });
         let good = artifact(&[("config.json", "{}"), ("loss.txt", "0.9"), ("mended-loss.txt", "0.2")]);
         let best = artifact(&[("config.json", "{}"), ("loss.txt", "0.5")]);

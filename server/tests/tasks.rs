@@ -128,6 +128,58 @@ testkit::on_both_databases! {
         assert!(not_ready.json()["error"]["message"].as_str().unwrap().contains("uploaded"), "{}", not_ready.body);
     }
 
+    async fn the_catalogue_says_which_models_this_deployment_can_score_and_refuses_the_others(db: Database) {
+        let mut app = TestApp::new(db).await;
+        let key = app.customer_key("owner@example.org").await;
+        let dataset = validated_dataset(&mut app, &key).await;
+        let judged = |catalogue: &serde_json::Value, id: &str| {
+            let model = catalogue["models"].as_array().unwrap().iter().find(|m| m["id"] == id).cloned().unwrap();
+            (model["evaluable"].as_bool().unwrap(), model["not_evaluable_because"].as_str().unwrap_or("").to_string())
+        };
+        // No evaluator: nothing is scored here, and the catalogue says so (tasks still train and wait).
+        let catalogue = app.api("GET", "/api/v1/models", Some(&key), None).await.json();
+        let (evaluable, why) = judged(&catalogue, "Qwen/Qwen2.5-0.5B-Instruct");
+        assert!(!evaluable && why.contains("no evaluator"), "{why}");
+
+        // An evaluator that reads the reference family and Qwen2, with the files of two models only: one
+        // of each family it reads, and a Gemma 2 model whose family it does not read.
+        let models = tempfile::tempdir().unwrap();
+        let place = |id: &str, model_type: &str, weights: bool| {
+            let dir = models.path().join(id);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("config.json"), json!({"model_type": model_type}).to_string()).unwrap();
+            if weights {
+                std::fs::write(dir.join("model.safetensors"), b"").unwrap();
+            }
+        };
+        place("Qwen/Qwen2.5-0.5B-Instruct", "qwen2", true);
+        place("google/gemma-2-2b-it", "gemma2", true);
+        place("Qwen/Qwen2.5-1.5B-Instruct", "qwen2", false);
+        let mut evaluator = common::fixture_evaluator(models.path(), &[], &[]);
+        evaluator.families = Some(vec!["gpt2".into(), "qwen2".into()]);
+        app.configure(|platform| platform.evaluator = Some(evaluator));
+        let catalogue = app.api("GET", "/api/v1/models", Some(&key), None).await.json();
+        assert_eq!(judged(&catalogue, "Qwen/Qwen2.5-0.5B-Instruct"), (true, String::new()));
+        let (evaluable, gemma) = judged(&catalogue, "google/gemma-2-2b-it");
+        assert!(!evaluable && gemma.contains("does not read the gemma2 family"), "{gemma}");
+        let (evaluable, llama) = judged(&catalogue, "meta-llama/Llama-3.2-1B-Instruct");
+        assert!(!evaluable && llama.contains("does not have meta-llama/Llama-3.2-1B-Instruct's base model files"), "{llama}");
+        let (evaluable, unweighted) = judged(&catalogue, "Qwen/Qwen2.5-1.5B-Instruct");
+        assert!(!evaluable && unweighted.contains("has no weights"), "{unweighted}");
+        assert!(!llama.contains(&models.path().display().to_string()), "no server path is shown");
+
+        for (model, why) in [("google/gemma-2-2b-it", &gemma), ("meta-llama/Llama-3.2-1B-Instruct", &llama)] {
+            let request = json!({"dataset_id": dataset["id"], "model_id": model, "hours_to_complete": 2});
+            let refused = app.api("POST", "/api/v1/tasks", Some(&key), Some(request)).await;
+            assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+            assert_eq!(refused.json()["error"]["field"], "model_id");
+            assert_eq!(refused.json()["error"]["message"].as_str().unwrap(), why.as_str());
+        }
+        let request = json!({"dataset_id": dataset["id"], "model_id": "Qwen/Qwen2.5-0.5B-Instruct", "hours_to_complete": 2});
+        let created = app.api("POST", "/api/v1/tasks", Some(&key), Some(request)).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    }
+
     async fn the_wizard_shows_the_plan_then_creates_a_task_whose_page_follows_it(db: Database) {
         let mut app = TestApp::new(db).await;
         let key = app.customer_key("owner@example.org").await;

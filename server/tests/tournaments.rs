@@ -82,6 +82,7 @@ fn nine_recipes_play_down_to_a_champion_whose_recipe_is_published() {
                     ..Default::default()
                 },
                 base_models: models.clone(),
+                families: None,
             });
             platform.trainers = Some(domain::tournaments::Trainers {
                 docker: runner::DockerRunner::connect(None).unwrap(),
@@ -657,6 +658,7 @@ testkit::on_both_databases! {
                 in_container: false,
                 limits: runner::Limits { time: Duration::from_secs(30), ..Default::default() },
                 base_models: models.clone(),
+                families: None,
             });
             platform.trainers = Some(domain::tournaments::Trainers {
                 docker: runner::DockerRunner::connect(None).unwrap(),

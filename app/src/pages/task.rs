@@ -30,6 +30,8 @@ pub struct TaskDetail {
     /// (from, to, reason, at)
     pub events: Vec<(Option<String>, String, String, i64)>,
     pub submissions: Vec<SubmissionRow>,
+    /// The base model's own held-out loss, once measured.
+    pub base_loss: Option<f64>,
     /// The server's clock when this was read, for the countdown.
     pub now: i64,
 }
@@ -41,6 +43,8 @@ pub struct SubmissionRow {
     pub rank: Option<u32>,
     pub loss: Option<f64>,
     pub points: Option<i64>,
+    /// `base_loss − loss`: above 0 is better than the base model.
+    pub improvement: Option<f64>,
     /// The score's reason, or how far evaluation has got.
     pub status: String,
 }
@@ -55,9 +59,12 @@ pub async fn load_task(id: String) -> Result<TaskDetail, ServerFnError> {
     let events = domain::tasks::events(&platform.db, &user, &id)
         .await
         .map_err(web_session::failed)?;
-    let submissions = domain::tasks::result::submissions(&platform.db, &user, &id)
+    let listed = domain::tasks::result::submissions(&platform.db, &user, &id)
         .await
-        .map_err(web_session::failed)?
+        .map_err(web_session::failed)?;
+    let base_loss = listed.base_loss;
+    let submissions = listed
+        .submissions
         .into_iter()
         .map(|s| SubmissionRow {
             status: s
@@ -71,6 +78,7 @@ pub async fn load_task(id: String) -> Result<TaskDetail, ServerFnError> {
             rank: s.rank,
             loss: s.loss,
             points: s.points,
+            improvement: s.improvement,
         })
         .collect();
     let queue_position = domain::workers::queue_position(&platform.db, &task)
@@ -101,6 +109,7 @@ pub async fn load_task(id: String) -> Result<TaskDetail, ServerFnError> {
             })
             .collect(),
         submissions,
+        base_loss,
         now: domain::clock::now_ms(),
     })
 }
@@ -232,15 +241,20 @@ fn LiveTask(task: TaskDetail) -> impl IntoView {
                             <td>{s.rank.map_or_else(|| "–".to_string(), |r| r.to_string())}</td>
                             <td><code>{s.miner}</code></td>
                             <td>{s.loss.map_or_else(|| "–".to_string(), |l| format!("{l:.4}"))}</td>
+                            <td data-test="improvement">{s.improvement.map_or_else(|| "–".to_string(), |i| format!("{i:+.4}"))}</td>
                             <td>{s.points.map_or_else(|| "–".to_string(), |p| format!("{p:+}"))}</td>
                             <td>{s.status}</td>
                         </tr>
                     }).collect_view();
+                    let base = t.base_loss.map(|loss| view! {
+                        <p data-test="base-loss">{format!("The base model's own held-out loss is {loss:.4}; each submission's improvement is counted from it.")}</p>
+                    });
                     view! {
                         <h2>"Submissions"</h2>
                         {download}
+                        {base}
                         <table class="table">
-                            <thead><tr><th scope="col">"Rank"</th><th scope="col">"Miner"</th><th scope="col">"Held-out loss"</th><th scope="col">"Points"</th><th scope="col">"Why"</th></tr></thead>
+                            <thead><tr><th scope="col">"Rank"</th><th scope="col">"Miner"</th><th scope="col">"Held-out loss"</th><th scope="col">"Below the base model's"</th><th scope="col">"Points"</th><th scope="col">"Why"</th></tr></thead>
                             <tbody>{rows}</tbody>
                         </table>
                         {chart}

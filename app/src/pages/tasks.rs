@@ -49,6 +49,8 @@ pub struct ModelChoice {
     pub id: String,
     pub parameters: u64,
     pub task_types: Vec<String>,
+    /// Why this deployment cannot score tasks on it, if it cannot.
+    pub not_evaluable_because: Option<String>,
 }
 
 /// What the customer will get if they confirm.
@@ -119,7 +121,7 @@ pub async fn load_wizard(
         .as_ref()
         .and_then(|id| datasets.iter().find(|d| &d.0 == id))
         .map(|d| d.2.clone());
-    let catalogue = domain::catalogue::catalogue(&platform.db)
+    let catalogue = domain::catalogue::judged(&platform.db, platform.evaluator.as_ref())
         .await
         .map_err(web_session::failed)?;
     let models = catalogue
@@ -138,6 +140,7 @@ pub async fn load_wizard(
                 .iter()
                 .map(|t| t.as_str().to_string())
                 .collect(),
+            not_evaluable_because: m.not_evaluable_because,
         })
         .collect();
     let bounds = catalogue
@@ -308,7 +311,10 @@ fn WizardView(wizard: Wizard, chosen: (String, String, String, String)) -> impl 
         .models
         .iter()
         .map(|m| {
-            let label = format!("{} ({:.1} B parameters)", m.id, m.parameters as f64 / 1e9);
+            let mut label = format!("{} ({:.1} B parameters)", m.id, m.parameters as f64 / 1e9);
+            if let Some(why) = &m.not_evaluable_because {
+                label.push_str(&format!(" — not scored here: {why}"));
+            }
             view! { <option value=m.id.clone() selected=m.id == model>{label}</option> }
         })
         .collect_view();

@@ -30,6 +30,9 @@ pub struct TaskRow {
     pub reward_functions: Option<String>,
     /// The submission the customer receives, once the task has succeeded.
     pub winner_submission_id: Option<String>,
+    /// The base model's own held-out loss, once measured (read, never inserted).
+    #[sqlx(default)]
+    pub base_loss: Option<f64>,
 }
 
 #[derive(Clone, Debug, FromRow)]
@@ -46,6 +49,20 @@ const COLUMNS: &str = "id, owner_id, dataset_id, task_type, model_id, hours_to_c
                        pool_min, pool_max, created_at, updated_at, round, offers_close_at, \
                        window_starts_at, deadline_at, trainer_recipe_id, splits_prefix, reward_functions, \
                        winner_submission_id";
+
+/// Records the task's base model's held-out loss, unless one is recorded already (a job run twice).
+pub async fn record_base_loss<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    id: &str,
+    loss: f64,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE tasks SET base_loss = $1 WHERE id = $2 AND base_loss IS NULL")
+        .bind(loss)
+        .bind(id)
+        .execute(exec)
+        .await?;
+    Ok(())
+}
 
 pub async fn insert<'e>(
     exec: impl Executor<'e, Database = Any>,
@@ -83,10 +100,12 @@ pub async fn by_id<'e>(
     exec: impl Executor<'e, Database = Any>,
     id: &str,
 ) -> sqlx::Result<Option<TaskRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM tasks WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(exec)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS}, base_loss FROM tasks WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(exec)
+    .await
 }
 
 pub async fn for_owner<'e>(
@@ -94,7 +113,7 @@ pub async fn for_owner<'e>(
     owner_id: &str,
 ) -> sqlx::Result<Vec<TaskRow>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM tasks WHERE owner_id = $1 ORDER BY created_at DESC, id DESC"
+        "SELECT {COLUMNS}, base_loss FROM tasks WHERE owner_id = $1 ORDER BY created_at DESC, id DESC"
     ))
     .bind(owner_id)
     .fetch_all(exec)
@@ -107,7 +126,7 @@ pub async fn recent<'e>(
     limit: i64,
 ) -> sqlx::Result<Vec<TaskRow>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM tasks ORDER BY created_at DESC, id DESC LIMIT $1"
+        "SELECT {COLUMNS}, base_loss FROM tasks ORDER BY created_at DESC, id DESC LIMIT $1"
     ))
     .bind(limit)
     .fetch_all(exec)

@@ -9,6 +9,8 @@
 //! points, for an admin to evaluate again once mended. Attempts are recorded as they end, so a job cut
 //! short carries on where it stood.
 
+pub mod baseline;
+
 pub use crate::sandbox::{
     Evaluator, Fault, Inputs, REFUSED_EXIT, Score, Scoring, Subject, score_model,
 };
@@ -161,6 +163,12 @@ pub async fn evaluate_task(referee: &Referee, id: &str) -> Result<()> {
     let evaluations = evaluations_of(&referee.db, id).await?;
     let now = now_ms();
     let mut tx = referee.db.pool().begin().await?;
+    if task.base_loss.is_none() {
+        let job = baseline::ScoreBaseModel {
+            task_id: id.to_string(),
+        };
+        queue::enqueue(&mut *tx, &job, now).await?;
+    }
     let mut left = 0;
     for submission in submissions.iter().filter(|s| !evaluated(&evaluations, s)) {
         let job = EvaluateSubmission {

@@ -25,6 +25,9 @@ pub struct Evaluator {
     /// Base models in the Hugging Face layout, one directory per model id
     /// (`Qwen/Qwen2.5-0.5B-Instruct` is `DIR/Qwen/Qwen2.5-0.5B-Instruct`).
     pub base_models: PathBuf,
+    /// The model families (`model_type`s) the evaluator reads, when it says (`crucible-eval
+    /// --families`); `None` for an evaluator that does not, whose families are taken on trust.
+    pub families: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for Evaluator {
@@ -34,7 +37,53 @@ impl std::fmt::Debug for Evaluator {
             .field("in_container", &self.in_container)
             .field("limits", &self.limits)
             .field("base_models", &self.base_models)
+            .field("families", &self.families)
             .finish()
+    }
+}
+
+impl Evaluator {
+    /// Whether this evaluator can score tasks on the base model `model_id`: its files are on this
+    /// deployment, and (where the evaluator says which families it reads) it reads their family and
+    /// they have weights. The reason, for customers, names no path.
+    pub fn can_score(&self, model_id: &str) -> Result<(), String> {
+        let dir = self.base_models.join(model_id);
+        if model_id
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..")
+            || !dir.is_dir()
+        {
+            return Err(format!(
+                "this deployment does not have {model_id}'s base model files, so its evaluator cannot \
+                 score tasks on it"
+            ));
+        }
+        let Some(families) = &self.families else {
+            return Ok(());
+        };
+        let config = std::fs::read_to_string(dir.join("config.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
+        let Some(config) = config else {
+            return Err(format!(
+                "{model_id}'s base model on this deployment has no readable config.json"
+            ));
+        };
+        let family = config["model_type"].as_str().unwrap_or("gpt2");
+        if !families.iter().any(|f| f == family) {
+            return Err(format!(
+                "this deployment's evaluator does not read the {family} family (it reads {})",
+                families.join(", ")
+            ));
+        }
+        if !dir.join("model.safetensors").is_file()
+            && !dir.join("model.safetensors.index.json").is_file()
+        {
+            return Err(format!(
+                "{model_id}'s base model on this deployment has no weights"
+            ));
+        }
+        Ok(())
     }
 }
 

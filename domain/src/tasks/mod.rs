@@ -100,6 +100,13 @@ pub async fn plan(platform: &Platform, owner: &User, request: &NewTask) -> Resul
                 "no such base model in the catalogue; see GET /api/v1/models",
             )
         })?;
+    // A model this deployment's evaluator cannot score: refused with the reason. Without any evaluator
+    // the task is accepted and waits to be scored (the catalogue says so).
+    if let Some(evaluator) = &platform.evaluator
+        && let Err(why) = evaluator.can_score(&model.id)
+    {
+        return Err(Error::invalid("model_id", why));
+    }
     if !model.task_types.contains(&task_type) {
         return Err(Error::invalid(
             "model_id",
@@ -199,6 +206,7 @@ pub async fn create(platform: &Platform, owner: &User, request: &NewTask) -> Res
             serde_json::to_string(&plan.reward_functions).expect("reward functions serialise")
         }),
         winner_submission_id: None,
+        base_loss: None,
     };
     let mut tx = platform.db.pool().begin().await?;
     db::tasks::insert(&mut *tx, &row).await?;

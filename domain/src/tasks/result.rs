@@ -24,15 +24,29 @@ pub struct SubmissionView {
     pub points: Option<i64>,
     pub rank: Option<u32>,
     pub reason: Option<String>,
+    /// How much lower its loss is than the base model's own (`base_loss − loss`; above 0 is better than
+    /// the base), once both are measured.
+    pub improvement: Option<f64>,
+}
+
+/// A task's submissions and the base model's own loss they are measured against.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Submissions {
+    /// The base model's held-out loss, once measured.
+    pub base_loss: Option<f64>,
+    pub submissions: Vec<SubmissionView>,
 }
 
 /// The owner's task's submissions: ranked ones first by rank, then the rest by receipt.
-pub async fn submissions(db: &Database, owner: &User, id: &str) -> Result<Vec<SubmissionView>> {
-    get(db, owner, id).await?;
-    ranked(db, id).await
+pub async fn submissions(db: &Database, owner: &User, id: &str) -> Result<Submissions> {
+    let task = get(db, owner, id).await?;
+    Ok(Submissions {
+        base_loss: task.base_loss,
+        submissions: ranked(db, id, task.base_loss).await?,
+    })
 }
 
-async fn ranked(db: &Database, id: &str) -> Result<Vec<SubmissionView>> {
+async fn ranked(db: &Database, id: &str, base_loss: Option<f64>) -> Result<Vec<SubmissionView>> {
     let mut views: Vec<SubmissionView> = db::submissions::scored_for_task(db.pool(), id)
         .await?
         .into_iter()
@@ -46,6 +60,7 @@ async fn ranked(db: &Database, id: &str) -> Result<Vec<SubmissionView>> {
             points: row.points,
             rank: row.rank.and_then(|r| u32::try_from(r).ok()),
             reason: row.reason,
+            improvement: base_loss.zip(row.loss).map(|(base, loss)| base - loss),
         })
         .collect();
     views.sort_by_key(|v| (v.rank.is_none(), v.rank, v.received_at));
@@ -106,7 +121,7 @@ pub async fn public(db: &Database, id: &str) -> Result<PublicResult> {
         .await?
         .filter(|t| matches!(t.state, TaskState::Success | TaskState::Failure))
         .ok_or(Error::NotFound("result"))?;
-    let mut submissions = ranked(db, id).await?;
+    let mut submissions = ranked(db, id, task.base_loss).await?;
     for submission in &mut submissions {
         submission.sha256.clear();
     }

@@ -68,6 +68,9 @@ pub struct Task {
     /// The submission the customer receives, once the task has succeeded.
     #[serde(skip)]
     pub winner_submission_id: Option<String>,
+    /// The base model's own loss on the held-out split, measured once when evaluation starts: the
+    /// mark each submission's improvement is counted from.
+    pub base_loss: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -113,6 +116,7 @@ impl TryFrom<TaskRow> for Task {
             reward_functions,
             splits,
             winner_submission_id: row.winner_submission_id,
+            base_loss: row.base_loss,
         })
     }
 }

@@ -101,6 +101,11 @@ pub async fn open(
             "no base model in the catalogue with this id takes the dataset's task type",
         ));
     }
+    if let Some(evaluator) = &platform.evaluator
+        && let Err(why) = evaluator.can_score(&new.model_id)
+    {
+        return Err(Error::invalid("model_id", why));
+    }
     if new.hours == 0 || new.hours > 48 {
         return Err(Error::invalid("hours", "give each run 1 to 48 hours"));
     }

@@ -13,13 +13,22 @@ use lm::eval::{self, Spec};
 #[derive(Parser)]
 #[command(name = "crucible-eval", version)]
 struct Args {
+    /// Print the model families (`model_type`s) this program reads, as a JSON list, and exit.
+    #[arg(long, exclusive = true)]
+    families: bool,
+    #[command(flatten)]
+    scoring: Option<Scoring>,
+}
+
+#[derive(clap::Args)]
+struct Scoring {
     /// The task, as JSON (task_type, dpo_beta, grpo_rewards).
     #[arg(long)]
     spec: PathBuf,
     /// The base model directory (Hugging Face layout).
     #[arg(long)]
     base_model: PathBuf,
-    /// The submission, unpacked: the same layout, fine-tuned weights.
+    /// The submission, unpacked: the same layout, fine-tuned weights, or a PEFT LoRA adapter.
     #[arg(long)]
     submission: PathBuf,
     /// The held-out rows, one JSON object per line.
@@ -32,6 +41,14 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.families {
+        println!("{}", serde_json::json!(lm::eval::families()));
+        return ExitCode::SUCCESS;
+    }
+    let Some(args) = args.scoring else {
+        eprintln!("crucible-eval: give --spec, --base-model, --submission, --test and --output");
+        return ExitCode::FAILURE;
+    };
     match run(&args) {
         Ok(metrics) => {
             println!(
@@ -63,7 +80,7 @@ fn main() -> ExitCode {
 /// The exit status of a refused submission (docs/evaluator.md).
 const REFUSED_EXIT: u8 = 3;
 
-fn run(args: &Args) -> Result<eval::Metrics, lm::Error> {
+fn run(args: &Scoring) -> Result<eval::Metrics, lm::Error> {
     let spec_text =
         std::fs::read_to_string(&args.spec).map_err(|err| lm::Error::io(&args.spec, err))?;
     let spec: Spec = serde_json::from_str(&spec_text).map_err(|err| {

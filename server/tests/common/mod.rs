@@ -692,6 +692,7 @@ pub fn fixture_evaluator(
             ..Default::default()
         },
         base_models: models.to_path_buf(),
+        families: None,
     }
 }
 

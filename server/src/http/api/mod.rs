@@ -47,13 +47,15 @@ pub fn fallback() -> MethodRouter<AppState> {
     any(no_such_route)
 }
 
-/// The base models a task may start from, and each task type's bounds in hours.
+/// The base models a task may start from, each with whether this deployment can score it, and each
+/// task type's bounds in hours.
 async fn models(
     State(state): State<AppState>,
     Caller(_): Caller,
 ) -> Result<Json<domain::catalogue::Catalogue>, ApiError> {
+    let evaluator = state.platform.evaluator.as_ref();
     Ok(Json(
-        domain::catalogue::catalogue(&state.platform.db).await?,
+        domain::catalogue::judged(&state.platform.db, evaluator).await?,
     ))
 }
 

@@ -128,20 +128,15 @@ async fn cancel(
     Ok(Json(tasks::cancel(&state.platform.db, &user, &id).await?))
 }
 
-#[derive(Serialize)]
-struct SubmissionList {
-    submissions: Vec<tasks::result::SubmissionView>,
-}
-
 /// The task's submissions, ranked, with their evaluations and scores (never any data).
 async fn submissions(
     State(state): State<AppState>,
     Caller(user): Caller,
     Path(id): Path<String>,
-) -> Result<Json<SubmissionList>, ApiError> {
-    Ok(Json(SubmissionList {
-        submissions: tasks::result::submissions(&state.platform.db, &user, &id).await?,
-    }))
+) -> Result<Json<tasks::result::Submissions>, ApiError> {
+    Ok(Json(
+        tasks::result::submissions(&state.platform.db, &user, &id).await?,
+    ))
 }
 
 /// The winning model (a tar of a Hugging Face layout directory), streamed, with its SHA-256.
@@ -186,7 +181,7 @@ async fn snapshot(
     let ended = task.state.is_terminal();
     let task = TaskView::of(state, task).await.ok()?;
     let json =
-        serde_json::json!({"task": task, "events": events, "submissions": submissions}).to_string();
+        serde_json::json!({"task": task, "events": events, "submissions": submissions.submissions, "base_loss": submissions.base_loss}).to_string();
     Some((json, ended))
 }
 

@@ -68,6 +68,8 @@ async fn add_model(
             family: field(&fields, "family").to_string(),
             parameters,
             task_types,
+            evaluable: None,
+            not_evaluable_because: None,
         };
         let id = model.id.clone();
         catalogue::add_model(&db, admin, model).await?;
