@@ -22,3 +22,13 @@ export CRUCIBLE_SUBSTRATE_VENV="$CRUCIBLE_CACHE/substrate-venv"
 # step WHAT: announces a step with the seconds since the script began, so a first start shows where
 # its time goes.
 step() { echo "==> [$(printf '%4d' "$SECONDS") s] $*"; }
+
+# pack_binary BIN DIR: copies BIN into DIR and, under DIR/rootfs, every shared library it links and the
+# dynamic loader, at the paths the binary looks for them: a build context for an image FROM scratch.
+pack_binary() {
+  cp "$1" "$2/$(basename "$1")"
+  for lib in $(ldd "$1" | grep -o '/[^ )]*'); do
+    mkdir -p "$2/rootfs$(dirname "$lib")"
+    cp -L "$lib" "$2/rootfs$lib"
+  done
+}

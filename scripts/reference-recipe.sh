@@ -11,12 +11,8 @@ bin=${CRUCIBLE_TRAIN_BIN:-$CARGO_TARGET_DIR/debug/crucible-train}
 [ -x "$bin" ] || { echo "no crucible-train at $bin: cargo build -p lm --bin crucible-train" >&2; exit 1; }
 context=$(mktemp -d)
 trap 'rm -rf "$context"' EXIT
-cp "$bin" "$context/crucible-train"
-# Every library the binary links, and the dynamic loader, at the paths the binary looks for them.
-for lib in $(ldd "$bin" | grep -o '/[^ )]*'); do
-  mkdir -p "$context/rootfs$(dirname "$lib")"
-  cp -L "$lib" "$context/rootfs$lib"
-done
+pack_binary "$bin" "$context"
+[ "$(basename "$bin")" = crucible-train ] || mv "$context/$(basename "$bin")" "$context/crucible-train"
 entry='"/crucible-train"'
 for flag in "$@"; do entry+=", \"$flag\""; done
 sed "s|^ENTRYPOINT .*|ENTRYPOINT [$entry]|" "$CRUCIBLE_ROOT/lm/recipe/Dockerfile" >"$context/Dockerfile"

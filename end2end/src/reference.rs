@@ -24,6 +24,22 @@ pub fn make_base_models(dir: &Path) {
     );
 }
 
+/// Makes the reference model of `family` (`qwen2` or `llama`: `crucible/qwen2-tiny`,
+/// `crucible/llama-tiny`), briefly pre-trained, under `dir`.
+pub fn make_family_models(dir: &Path, family: &str) {
+    let made = Command::new(sibling("crucible-base-models"))
+        .arg("--dir")
+        .arg(dir)
+        .args(["--family", family, "--steps", "60"])
+        .output()
+        .expect("run crucible-base-models (cargo build -p lm)");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+}
+
 /// How a reference miner trains.
 #[derive(Clone, Copy, Debug)]
 pub struct Recipe {

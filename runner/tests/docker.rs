@@ -366,3 +366,31 @@ async fn a_container_an_earlier_attempt_left_running_is_removed_before_the_work_
         "the orphan no longer exists"
     );
 }
+
+/// A run that asks for a GPU (`Limits::gpus`, the evaluator's `--evaluation-gpus`) asks the engine for
+/// one; this machine's engine has no GPU driver and refuses to start it, saying so, rather than running
+/// it without the GPU it asked for.
+#[tokio::test]
+async fn a_run_that_asks_for_a_gpu_the_engine_does_not_have_is_refused_by_the_engine() {
+    let image = probe_image().await;
+    let runner = DockerRunner::new(DockerRunner::connect(None).unwrap(), &image.tag);
+    let output = tempfile::tempdir().unwrap();
+    let spec = RunSpec {
+        command: vec!["write".into()],
+        inputs: Vec::new(),
+        output_dir: output.path().to_path_buf(),
+        env: Vec::new(),
+        limits: Limits {
+            gpus: Some(1),
+            ..Limits::default()
+        },
+        work: None,
+    };
+    let refused = runner.run(&spec).await.expect_err("no GPU on this engine");
+    assert!(refused.to_string().contains("gpu"), "{refused}");
+    assert_eq!(
+        std::fs::read_dir(output.path()).unwrap().count(),
+        0,
+        "nothing ran"
+    );
+}

@@ -133,6 +133,15 @@ pub struct ServeArgs {
     /// How much memory one evaluation may use, in MiB.
     #[arg(long, env = "CRUCIBLE_EVALUATION_MIB", default_value_t = 8192)]
     pub evaluation_mib: u64,
+    /// GPUs each evaluation container asks the Docker engine for (`--runner docker` only): 0 for none,
+    /// -1 for every GPU the engine has.
+    #[arg(
+        long,
+        env = "CRUCIBLE_EVALUATION_GPUS",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub evaluation_gpus: i64,
     /// The built web assets (`pkg/` with the wasm, JS and CSS), as `cargo leptos build` writes them.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,

@@ -114,9 +114,20 @@ pub fn evaluator(
             "--evaluator is empty: name a program or an image".into(),
         ));
     }
+    if args.evaluation_gpus < -1 {
+        return Err(CliError::Config(
+            "--evaluation-gpus is a number of GPUs, or -1 for all of them".into(),
+        ));
+    }
+    if args.evaluation_gpus != 0 && !matches!(args.runner, RunnerKind::Docker) {
+        return Err(CliError::Config(
+            "--evaluation-gpus asks the Docker engine for GPUs: use it with --runner docker".into(),
+        ));
+    }
     let limits = runner::Limits {
         time: std::time::Duration::from_secs(args.evaluation_secs),
         memory_bytes: args.evaluation_mib << 20,
+        gpus: (args.evaluation_gpus != 0).then_some(args.evaluation_gpus),
         ..Default::default()
     };
     let (runner, in_container): (Arc<dyn runner::Runner>, bool) = match args.runner {
@@ -173,6 +184,24 @@ mod tests {
     use clap::Parser;
 
     use crate::config::{Cli, Command};
+
+    #[test]
+    fn gpus_are_asked_of_the_docker_engine_only() {
+        let parse = |extra: &[&str]| {
+            let mut words = vec!["crucible", "serve", "--evaluator", "crucible-eval"];
+            words.extend(extra);
+            let Command::Serve(args) = Cli::try_parse_from(words).unwrap().command else {
+                panic!("not serve");
+            };
+            args
+        };
+        let refused = super::evaluator(&parse(&["--evaluation-gpus", "1"])).unwrap_err();
+        assert!(refused.to_string().contains("--runner docker"), "{refused}");
+        let refused = super::evaluator(&parse(&["--evaluation-gpus", "-2"])).unwrap_err();
+        assert!(refused.to_string().contains("-1 for all"), "{refused}");
+        let none = super::evaluator(&parse(&[])).unwrap().unwrap();
+        assert_eq!(none.limits.gpus, None);
+    }
 
     #[test]
     fn a_relative_base_model_directory_is_made_absolute_for_the_evaluator() {
