@@ -17,6 +17,8 @@ import time
 
 import torch
 
+from agreement import scored_sequence
+
 BATCH = 16
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -37,17 +39,6 @@ def make(model_dir, tokenizer_json):
     print(sum(p.numel() for p in model.parameters()))
 
 
-def sequence(tok, messages):
-    render = lambda m, gen: tok.apply_chat_template(m, tokenize=False, add_generation_prompt=gen)
-    text = render(messages, False)
-    spans = []
-    for i, m in enumerate(messages):
-        if m["role"] == "assistant":
-            spans.append((len(render(messages[:i], True)), len(render(messages[: i + 1], False))))
-    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
-    return enc["input_ids"], [any(a <= s < b for a, b in spans) for s, _ in enc["offset_mapping"]]
-
-
 @torch.no_grad()
 def score(model_dir, test, threads):
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -56,7 +47,7 @@ def score(model_dir, test, threads):
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, attn_implementation="eager").float().eval()
     rows = [json.loads(line) for line in open(test) if line.strip()]
-    seqs = sorted((sequence(tok, r["messages"]) for r in rows), key=lambda s: len(s[0]))
+    seqs = sorted((scored_sequence(tok, r["messages"]) for r in rows), key=lambda s: len(s[0]))
     pad = tok.convert_tokens_to_ids("<|im_end|>")
     started = time.perf_counter()
     total, tokens = 0.0, 0

@@ -11,26 +11,21 @@ pub fn sibling(name: &str) -> PathBuf {
 
 /// Makes `crucible/reference-tiny`, briefly pre-trained, under `dir` (one directory per model id).
 pub fn make_base_models(dir: &Path) {
-    let made = Command::new(sibling("crucible-base-models"))
-        .arg("--dir")
-        .arg(dir)
-        .args(["--size", "tiny", "--family", "reference", "--steps", "60"])
-        .output()
-        .expect("run crucible-base-models (cargo build -p lm)");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    base_models(dir, &["--size", "tiny", "--family", "reference"]);
 }
 
 /// Makes the reference model of `family` (`qwen2` or `llama`: `crucible/qwen2-tiny`,
 /// `crucible/llama-tiny`), briefly pre-trained, under `dir`.
 pub fn make_family_models(dir: &Path, family: &str) {
+    base_models(dir, &["--family", family]);
+}
+
+fn base_models(dir: &Path, args: &[&str]) {
     let made = Command::new(sibling("crucible-base-models"))
         .arg("--dir")
         .arg(dir)
-        .args(["--family", family, "--steps", "60"])
+        .args(args)
+        .args(["--steps", "60"])
         .output()
         .expect("run crucible-base-models (cargo build -p lm)");
     assert!(

@@ -33,19 +33,19 @@ fn rows(task_type: &str) -> String {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn three_reference_miners_compete_on_each_text_task_type_and_the_best_model_is_delivered() {
-    let started = Instant::now();
-    let work = tempfile::tempdir().unwrap();
-    let base_models = work.path().join("base-models");
-    make_base_models(&base_models);
-
-    let data = work.path().join("server");
+/// A server with the reference evaluator over `base_models`, its task hour lasting `hour_ms`, three
+/// miners to a text pool; the server, its address and a customer's API key.
+async fn competition_server(
+    work: &std::path::Path,
+    base_models: &std::path::Path,
+    hour_ms: &str,
+) -> (end2end::Server, String, String) {
+    let data = work.join("server");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let evaluator = sibling("crucible-eval");
     let storage = ["--data-dir", data.to_str().unwrap()];
-    let _server = start(
+    let server = start(
         &data,
         port,
         &[
@@ -53,9 +53,8 @@ async fn three_reference_miners_compete_on_each_text_task_type_and_the_best_mode
             evaluator.to_str().unwrap(),
             "--base-models",
             base_models.to_str().unwrap(),
-            // An hour of a task's window lasts 25 s, and three miners fill a text pool.
             "--hour-ms",
-            "25000",
+            hour_ms,
             "--text-pool",
             "3-3",
             "--min-dataset-rows",
@@ -67,6 +66,36 @@ async fn three_reference_miners_compete_on_each_text_task_type_and_the_best_mode
     );
     listening(port).await;
     let key = customer_key(&storage, "competition@example.org");
+    (server, base, key)
+}
+
+/// Downloads the winning model of task `id` and checks it is the artifact `winner` submitted.
+async fn download_winner(base: &str, key: &str, id: &str, winner: &serde_json::Value) -> Vec<u8> {
+    let (status, model) = testkit::http::request_with(
+        "GET",
+        &format!("{base}/api/v1/tasks/{id}/result"),
+        &[("Authorization", &format!("Bearer {key}"))],
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200, "the winner downloads");
+    let sha = hex::encode(Sha256::digest(&model));
+    assert_eq!(
+        Some(sha.as_str()),
+        winner["sha256"].as_str(),
+        "the download is the winner's artifact"
+    );
+    model
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_reference_miners_compete_on_each_text_task_type_and_the_best_model_is_delivered() {
+    let started = Instant::now();
+    let work = tempfile::tempdir().unwrap();
+    let base_models = work.path().join("base-models");
+    make_base_models(&base_models);
+    // An hour of a task's window lasts 25 s.
+    let (_server, base, key) = competition_server(work.path(), &base_models, "25000").await;
 
     let mut miners = Miners::default();
     for (i, recipe) in THREE_RECIPES.into_iter().enumerate() {
@@ -115,20 +144,7 @@ async fn three_reference_miners_compete_on_each_text_task_type_and_the_best_mode
         );
         assert_eq!(winner["points"], 3, "{task_type}");
 
-        let (status, model) = testkit::http::request_with(
-            "GET",
-            &format!("{base}/api/v1/tasks/{id}/result"),
-            &[("Authorization", &format!("Bearer {key}"))],
-            b"",
-        )
-        .await;
-        assert_eq!(status, 200, "{task_type}: the winner downloads");
-        let sha = hex::encode(Sha256::digest(&model));
-        assert_eq!(
-            Some(sha.as_str()),
-            winner["sha256"].as_str(),
-            "{task_type}: the download is the winner's artifact"
-        );
+        download_winner(&base, &key, id, winner).await;
         println!(
             "{task_type}: winner loss {best:.4} of {:?}",
             list.iter().map(|s| s["loss"].as_f64()).collect::<Vec<_>>()
@@ -150,33 +166,7 @@ async fn three_reference_miners_compete_on_a_qwen2_layout_model_with_its_chat_te
     let work = tempfile::tempdir().unwrap();
     let base_models = work.path().join("base-models");
     make_family_models(&base_models, "qwen2");
-
-    let data = work.path().join("server");
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let evaluator = sibling("crucible-eval");
-    let storage = ["--data-dir", data.to_str().unwrap()];
-    let _server = start(
-        &data,
-        port,
-        &[
-            "--evaluator",
-            evaluator.to_str().unwrap(),
-            "--base-models",
-            base_models.to_str().unwrap(),
-            "--hour-ms",
-            "40000",
-            "--text-pool",
-            "3-3",
-            "--min-dataset-rows",
-            "50",
-            "--evaluation-secs",
-            "120",
-        ],
-        &[],
-    );
-    listening(port).await;
-    let key = customer_key(&storage, "qwen@example.org");
+    let (_server, base, key) = competition_server(work.path(), &base_models, "40000").await;
     let models = get_json(&format!("{base}/api/v1/models"), &key)
         .await
         .unwrap();
@@ -247,18 +237,7 @@ async fn three_reference_miners_compete_on_a_qwen2_layout_model_with_its_chat_te
         "the winner beats the base model ({base_loss}): {submissions}"
     );
 
-    let (status, model) = testkit::http::request_with(
-        "GET",
-        &format!("{base}/api/v1/tasks/{id}/result"),
-        &[("Authorization", &format!("Bearer {key}"))],
-        b"",
-    )
-    .await;
-    assert_eq!(status, 200);
-    assert_eq!(
-        Some(hex::encode(Sha256::digest(&model)).as_str()),
-        winner["sha256"].as_str()
-    );
+    let model = download_winner(&base, &key, &id, winner).await;
     let mut archive = tar::Archive::new(model.as_slice());
     let names: Vec<String> = archive
         .entries()

@@ -80,7 +80,7 @@ pub fn merge(dir: &Path, model_id: &str, base: &mut Weights) -> Result<usize, Er
     } else {
         config.lora_alpha / config.r as f64
     };
-    for (module, (a, b)) in &pairs {
+    for Adapted { module, a, b } in &pairs {
         if !targets.names(module) {
             return Err(refused(format!(
                 "{WEIGHTS_FILE} adapts {module}, which target_modules does not name"
@@ -213,12 +213,12 @@ impl Targets {
 
     /// Refuses a listed target the adapter never adapts: a module this base does not have (`c_attn`
     /// on a Qwen2), which would leave the adapter meaning something else than its author thought.
-    fn all_known(&self, pairs: &[(String, (Tensor, Tensor))]) -> Result<(), Error> {
+    fn all_known(&self, pairs: &[Adapted]) -> Result<(), Error> {
         if let Targets::Names(names) = self {
             for name in names {
                 if !pairs
                     .iter()
-                    .any(|(module, _)| module.rsplit('.').next() == Some(name.as_str()))
+                    .any(|p| p.module.rsplit('.').next() == Some(name.as_str()))
                 {
                     return Err(Error::Refused(format!(
                         "{CONFIG_FILE}: target module {name:?} is not a projection of this base model \
@@ -231,8 +231,15 @@ impl Targets {
     }
 }
 
-/// The adapter's (A, B) pairs by module path (`model.layers.0.self_attn.q_proj`), in path order.
-fn pairs(tensors: HashMap<String, Tensor>) -> Result<Vec<(String, (Tensor, Tensor))>, Error> {
+/// One adapted projection: its module path (`model.layers.0.self_attn.q_proj`) and its matrices.
+struct Adapted {
+    module: String,
+    a: Tensor,
+    b: Tensor,
+}
+
+/// The adapter's (A, B) pairs, in module path order.
+fn pairs(tensors: HashMap<String, Tensor>) -> Result<Vec<Adapted>, Error> {
     let mut a_of: HashMap<String, Tensor> = HashMap::new();
     let mut b_of: HashMap<String, Tensor> = HashMap::new();
     for (name, tensor) in tensors {
@@ -255,13 +262,13 @@ fn pairs(tensors: HashMap<String, Tensor>) -> Result<Vec<(String, (Tensor, Tenso
         let b = b_of.remove(&module).ok_or_else(|| {
             Error::Refused(format!("{WEIGHTS_FILE}: {module} has lora_A and no lora_B"))
         })?;
-        pairs.push((module, (a, b)));
+        pairs.push(Adapted { module, a, b });
     }
     if let Some(module) = b_of.keys().next() {
         return Err(Error::Refused(format!(
             "{WEIGHTS_FILE}: {module} has lora_B and no lora_A"
         )));
     }
-    pairs.sort_by(|x, y| x.0.cmp(&y.0));
+    pairs.sort_by(|x, y| x.module.cmp(&y.module));
     Ok(pairs)
 }

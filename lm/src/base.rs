@@ -95,13 +95,7 @@ pub fn create(
     let config = Config::reference(vocab_size, text.eos, spec.size);
     let trainable = Trainable::initialise(&config, spec.seed)?;
     let windows = windows(&text, corpus, spec)?;
-    let recipe = Recipe {
-        learning_rate: 3e-3,
-        epochs: 1,
-        batch_size: 16,
-        seed: spec.seed,
-        deadline: None,
-    };
+    let recipe = pre_training(spec);
     train::fine_tune(
         &trainable.model,
         trainable.vars.all_vars(),
@@ -111,6 +105,17 @@ pub fn create(
         progress,
     )?;
     trainable.save(dir)
+}
+
+/// How a base model is pre-trained: one pass over `steps × 16` windows.
+fn pre_training(spec: &BaseSpec) -> Recipe {
+    Recipe {
+        learning_rate: 3e-3,
+        epochs: 1,
+        batch_size: 16,
+        seed: spec.seed,
+        deadline: None,
+    }
 }
 
 /// `steps × 16` windows of the corpus at seeded places, every token after the first scored.
@@ -262,13 +267,7 @@ pub fn create_decoder(
         Decoder::new(layout, &Weights::from_tensors(tensors, "a new model"))?.differentiable();
     let text = Text::load(dir)?;
     let windows = windows(&text, corpus, spec)?;
-    let recipe = Recipe {
-        learning_rate: 3e-3,
-        epochs: 1,
-        batch_size: 16,
-        seed: spec.seed,
-        deadline: None,
-    };
+    let recipe = pre_training(spec);
     let trainable = vars.iter().map(|(_, var)| var.clone()).collect();
     train::fine_tune(&decoder, trainable, &windows, eos, &recipe, progress)?;
     let weights: std::collections::HashMap<String, candle_core::Tensor> = vars

@@ -128,11 +128,11 @@ impl Conversations {
             (_, None) => Ok(None),
             (Some(template), Some(messages)) => {
                 let text = template.render(&messages, true)?;
-                self.encode(&text, false).map(|(ids, _)| Some(ids))
+                Ok(Some(self.encode(&text, false)?.get_ids().to_vec()))
             }
             (None, Some(_)) => {
                 let prompt = text::grpo_prompt(row).expect("the prompt was read above");
-                self.encode(&prompt, true).map(|(ids, _)| Some(ids))
+                Ok(Some(self.encode(&prompt, true)?.get_ids().to_vec()))
             }
         }
     }
@@ -152,7 +152,8 @@ impl Conversations {
         limit: usize,
     ) -> Result<Sequence, Error> {
         let (text, spans) = template.assistant_spans(messages)?;
-        let (ids, offsets) = self.encode(&text, false)?;
+        let encoding = self.encode(&text, false)?;
+        let (ids, offsets) = (encoding.get_ids(), encoding.get_offsets());
         let scored: Vec<bool> = offsets
             .iter()
             .map(|(start, _)| spans.iter().any(|span| span.contains(start)))
@@ -167,34 +168,16 @@ impl Conversations {
     /// The plain format: the prompt as the tokenizer opens a text (its beginning token, if any), the
     /// completion and the first end token scored.
     fn plain(&self, prompt: &str, completion: &str, limit: usize) -> Result<Sequence, Error> {
-        let (mut prompt, _) = self.encode(prompt, true)?;
-        let (mut completion, _) = self.encode(completion, false)?;
-        completion.push(self.ends[0]);
-        if prompt.is_empty() {
-            prompt.push(self.ends[0]);
-        }
-        completion.truncate(limit.saturating_sub(1).max(1));
-        let room = limit.saturating_sub(completion.len()).max(1);
-        if prompt.len() > room {
-            prompt.drain(..prompt.len() - room);
-        }
-        let scored = std::iter::repeat_n(false, prompt.len())
-            .chain(std::iter::repeat_n(true, completion.len()))
-            .collect();
-        prompt.extend(completion);
-        Ok(Sequence {
-            ids: prompt,
-            scored,
-        })
+        let prompt = self.encode(prompt, true)?.get_ids().to_vec();
+        let completion = self.encode(completion, false)?.get_ids().to_vec();
+        Ok(Sequence::of(prompt, completion, self.ends[0], limit))
     }
 
-    /// Token ids and their byte offsets in `text`.
-    fn encode(&self, text: &str, special: bool) -> Result<(Vec<u32>, Vec<(usize, usize)>), Error> {
-        let encoding = self
-            .tokenizer
+    /// Token ids with their byte offsets in `text`.
+    fn encode(&self, text: &str, special: bool) -> Result<tokenizers::Encoding, Error> {
+        self.tokenizer
             .encode(text, special)
-            .map_err(|err| Error::Model(format!("tokenizing failed: {err}")))?;
-        Ok((encoding.get_ids().to_vec(), encoding.get_offsets().to_vec()))
+            .map_err(|err| Error::Model(format!("tokenizing failed: {err}")))
     }
 }
 

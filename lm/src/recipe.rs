@@ -123,26 +123,14 @@ pub fn fine_tune(
         .iter()
         .map(|(prompt, completion)| text.sequence(prompt, completion, limit))
         .collect::<Result<_, _>>()?;
-    let summary = if sequences.is_empty() {
-        // GRPO rows hold prompts only: this recipe has nothing to learn from and submits the base.
-        format!("no {task_type} rows it can learn from; the base weights are submitted")
-    } else {
-        let mut bar = Bar::new(label);
-        let report = train::fine_tune(&model, vars, &sequences, text.eos, recipe, |step| {
-            bar.show(step)
-        })?;
-        format!(
-            "{} steps over {} rows, last loss {:.3}{}",
-            report.steps,
-            sequences.len(),
-            report.last_loss,
-            if report.cut_short {
-                " (cut short by the deadline)"
-            } else {
-                ""
-            }
-        )
-    };
+    let summary = train_on(
+        &model,
+        vars,
+        &sequences,
+        text.eos,
+        (recipe, label),
+        task_type,
+    )?;
     model.save(out)?;
     let tokenizer = base.join("tokenizer.json");
     std::fs::copy(&tokenizer, out.join("tokenizer.json"))
@@ -199,30 +187,8 @@ fn fine_tune_decoder(
         };
         sequences.extend(sequence);
     }
-    let summary = if sequences.is_empty() {
-        format!("no {task_type} rows it can learn from; the base weights are submitted")
-    } else {
-        let mut bar = Bar::new(label);
-        let report = train::fine_tune(
-            &model,
-            vars,
-            &sequences,
-            conversations.ends[0],
-            recipe,
-            |step| bar.show(step),
-        )?;
-        format!(
-            "{} steps over {} rows, last loss {:.3}{}",
-            report.steps,
-            sequences.len(),
-            report.last_loss,
-            if report.cut_short {
-                " (cut short by the deadline)"
-            } else {
-                ""
-            }
-        )
-    };
+    let pad = conversations.ends[0];
+    let summary = train_on(&model, vars, &sequences, pad, (recipe, label), task_type)?;
     std::fs::create_dir_all(out).map_err(|err| Error::io(out, err))?;
     let copy = |name: &str| -> Result<(), Error> {
         let from = base.join(name);
@@ -274,6 +240,36 @@ fn save_tensors(tensors: Vec<(String, candle_core::Tensor)>, path: &Path) -> Res
         tensors.into_iter().collect();
     candle_core::safetensors::save(&tensors, path)
         .map_err(|err| Error::Model(format!("{} cannot be written: {err}", path.display())))
+}
+
+/// Trains `vars` on `sequences` with a progress bar labelled `label`; what it did, in words.
+fn train_on(
+    model: &dyn crate::loss::Scorer,
+    vars: Vec<candle_core::Var>,
+    sequences: &[Sequence],
+    pad: u32,
+    (recipe, label): (&Recipe, &str),
+    task_type: &str,
+) -> Result<String, Error> {
+    if sequences.is_empty() {
+        // GRPO rows hold prompts only: this recipe has nothing to learn from and submits the base.
+        return Ok(format!(
+            "no {task_type} rows it can learn from; the base weights are submitted"
+        ));
+    }
+    let mut bar = Bar::new(label);
+    let report = train::fine_tune(model, vars, sequences, pad, recipe, |step| bar.show(step))?;
+    Ok(format!(
+        "{} steps over {} rows, last loss {:.3}{}",
+        report.steps,
+        sequences.len(),
+        report.last_loss,
+        if report.cut_short {
+            " (cut short by the deadline)"
+        } else {
+            ""
+        }
+    ))
 }
 
 /// A progress bar on standard error, one line per tenth of the run.

@@ -60,12 +60,24 @@ impl Text {
         completion: &str,
         limit: usize,
     ) -> Result<Sequence, Error> {
-        let mut prompt = self.encode(prompt)?;
-        let mut completion = self.encode(completion)?;
-        completion.push(self.eos);
+        Ok(Sequence::of(
+            self.encode(prompt)?,
+            self.encode(completion)?,
+            self.eos,
+            limit,
+        ))
+    }
+}
+
+impl Sequence {
+    /// `prompt` then `completion` and `end`, at most `limit` tokens, the completion and `end` scored:
+    /// the prompt is cut from its start when they do not fit, the completion from its end only when it
+    /// alone does not.
+    pub fn of(mut prompt: Vec<u32>, mut completion: Vec<u32>, end: u32, limit: usize) -> Sequence {
+        completion.push(end);
         // At least one prompt token, so the first completion token is predicted from something.
         if prompt.is_empty() {
-            prompt.push(self.eos);
+            prompt.push(end);
         }
         completion.truncate(limit.saturating_sub(1).max(1));
         let room = limit.saturating_sub(completion.len()).max(1);
@@ -76,10 +88,10 @@ impl Text {
             .chain(std::iter::repeat_n(true, completion.len()))
             .collect();
         prompt.extend(completion);
-        Ok(Sequence {
+        Sequence {
             ids: prompt,
             scored,
-        })
+        }
     }
 }
 

@@ -7,6 +7,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use lm::eval::{self, Spec};
 
+// Scoring allocates a tensor per operation, many of them megabytes: the system allocator hands each
+// back to the kernel and faults it in afresh the next time; mimalloc keeps and reuses them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Scores a submission on a task's held-out rows: instruct and chat by the mean cross-entropy of the
 /// completion tokens, dpo by the DPO loss against the base model, grpo by built-in rewards of greedy
 /// completions. Lower is better.

@@ -206,13 +206,13 @@ impl DecoderConfig {
             ));
         }
         let kv_heads = self.num_key_value_heads.unwrap_or(heads);
-        if kv_heads == 0 || heads % kv_heads != 0 {
+        if kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
             return Err(Error::Model(format!(
                 "config.json: num_attention_heads ({heads}) is not a multiple of num_key_value_heads ({kv_heads})"
             )));
         }
         let head_dim = self.head_dim.unwrap_or(self.hidden_size / heads);
-        if head_dim == 0 || head_dim % 2 != 0 {
+        if head_dim == 0 || !head_dim.is_multiple_of(2) {
             return Err(Error::Model(format!(
                 "config.json: head_dim {head_dim} is not a positive even number"
             )));

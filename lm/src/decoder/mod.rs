@@ -175,78 +175,44 @@ impl Decoder {
         let mut layers = Vec::with_capacity(l.layers);
         for i in 0..l.layers {
             let p = format!("model.layers.{i}");
-            let qkv = if l.fused {
-                vec![Projection::read(
-                    weights,
-                    &format!("{p}.self_attn.qkv_proj"),
-                    q_size + 2 * kv_size,
-                    hidden,
-                    false,
-                )?]
-            } else {
-                vec![
-                    Projection::read(
-                        weights,
-                        &format!("{p}.self_attn.q_proj"),
-                        q_size,
-                        hidden,
-                        l.qkv_bias,
-                    )?,
-                    Projection::read(
-                        weights,
-                        &format!("{p}.self_attn.k_proj"),
-                        kv_size,
-                        hidden,
-                        l.qkv_bias,
-                    )?,
-                    Projection::read(
-                        weights,
-                        &format!("{p}.self_attn.v_proj"),
-                        kv_size,
-                        hidden,
-                        l.qkv_bias,
-                    )?,
-                ]
-            };
-            let gate_up = if l.fused {
-                vec![Projection::read(
-                    weights,
-                    &format!("{p}.mlp.gate_up_proj"),
-                    2 * l.intermediate,
-                    hidden,
-                    false,
-                )?]
-            } else {
-                vec![
-                    Projection::read(
-                        weights,
-                        &format!("{p}.mlp.gate_proj"),
-                        l.intermediate,
-                        hidden,
-                        l.mlp_bias,
-                    )?,
-                    Projection::read(
-                        weights,
-                        &format!("{p}.mlp.up_proj"),
-                        l.intermediate,
-                        hidden,
-                        l.mlp_bias,
-                    )?,
-                ]
+            let projection = |name: &str, outputs: usize, inputs: usize, bias: bool| {
+                Projection::read(weights, &format!("{p}.{name}"), outputs, inputs, bias)
             };
             let norm =
                 |name: &str, size: usize| Norm::read(weights, &format!("{p}.{name}"), size, l);
+            let (qkv, gate_up) = if l.fused {
+                (
+                    vec![projection(
+                        "self_attn.qkv_proj",
+                        q_size + 2 * kv_size,
+                        hidden,
+                        false,
+                    )?],
+                    vec![projection(
+                        "mlp.gate_up_proj",
+                        2 * l.intermediate,
+                        hidden,
+                        false,
+                    )?],
+                )
+            } else {
+                (
+                    vec![
+                        projection("self_attn.q_proj", q_size, hidden, l.qkv_bias)?,
+                        projection("self_attn.k_proj", kv_size, hidden, l.qkv_bias)?,
+                        projection("self_attn.v_proj", kv_size, hidden, l.qkv_bias)?,
+                    ],
+                    vec![
+                        projection("mlp.gate_proj", l.intermediate, hidden, l.mlp_bias)?,
+                        projection("mlp.up_proj", l.intermediate, hidden, l.mlp_bias)?,
+                    ],
+                )
+            };
             layers.push(Layer {
                 input_norm: norm("input_layernorm", hidden)?,
                 attention: Attention {
                     qkv,
-                    output: Projection::read(
-                        weights,
-                        &format!("{p}.self_attn.o_proj"),
-                        hidden,
-                        q_size,
-                        l.output_bias,
-                    )?,
+                    output: projection("self_attn.o_proj", hidden, q_size, l.output_bias)?,
                     q_norm: l
                         .qk_norm
                         .then(|| norm("self_attn.q_norm", hd))
@@ -267,13 +233,7 @@ impl Decoder {
                 },
                 mlp: Mlp {
                     gate_up,
-                    down: Projection::read(
-                        weights,
-                        &format!("{p}.mlp.down_proj"),
-                        hidden,
-                        l.intermediate,
-                        l.mlp_bias,
-                    )?,
+                    down: projection("mlp.down_proj", hidden, l.intermediate, l.mlp_bias)?,
                 },
                 post_mlp_norm: l
                     .gemma
