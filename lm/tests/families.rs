@@ -402,3 +402,32 @@ fn a_sharded_bf16_checkpoint_reads_as_its_single_file_f32_equal() {
     assert_eq!(a.loss, b.loss);
     assert_eq!(a.examples, b.examples);
 }
+
+#[test]
+fn preference_and_reward_tasks_are_scored_on_a_real_family_through_its_template() {
+    let (id, base) = ("crucible/llama-tiny", models().join("crucible/llama-tiny"));
+    let pairs: Vec<Value> = (0..6)
+        .map(|i| json!({"prompt": format!("Say the colour of fruit number {i}."), "chosen": "It is red.", "rejected": "No.", "system": "Answer briefly."}))
+        .collect();
+    let dpo = eval::evaluate(&spec("dpo", id), &base, &base, &pairs).unwrap();
+    // The policy is its own reference: every margin is 0 and each pair's loss is ln 2.
+    assert_eq!(dpo.rows, 6);
+    assert!(
+        dpo.examples
+            .iter()
+            .all(|e| (e.loss - std::f64::consts::LN_2).abs() < 1e-6),
+        "{dpo:?}"
+    );
+
+    let prompts: Vec<Value> = (0..3)
+        .map(|i| json!({"prompt": format!("Describe fruit number {i}.")}))
+        .collect();
+    let grpo = eval::evaluate(&spec("grpo", id), &base, &base, &prompts).unwrap();
+    assert_eq!(grpo.rows, 3);
+    assert_eq!(grpo.examples.len(), 3);
+    assert!(
+        grpo.loss <= 0.0 && grpo.loss >= -1.0,
+        "minus a reward in [0, 1]: {}",
+        grpo.loss
+    );
+}
