@@ -1,7 +1,7 @@
 """crucible-eval against the field's reference implementation, Hugging Face transformers and peft.
 
 For each decoder family crucible-eval reads (Qwen2, Qwen3, Llama with Llama 3 rope scaling, Mistral
-with a sliding window, Gemma 2 with its soft-capping and alternating windows, Phi-3), this builds a
+with a sliding window, Gemma 2 with its soft-capping and alternating windows, Phi-3 with and without LongRoPE), this builds a
 tiny random model with transformers itself (`AutoModelForCausalLM.from_config`, seeded, saved with
 `save_pretrained`), a tokenizer with a chat template (the Qwen2.5 template as published, or a Llama 3
 style one), and held-out chat and instruct rows. It computes each row's loss with transformers (eager
@@ -53,7 +53,18 @@ def configs(vocab, eos, bos):
                                 attn_logit_softcapping=5.0, final_logit_softcapping=3.0,
                                 hidden_activation="gelu_pytorch_tanh"), QWEN_TEMPLATE, "<|im_end|>"),
         "phi3": (Phi3Config(**common, pad_token_id=eos), None, "<|im_end|>"),
+        # LongRoPE, as Phi-3.5 has it: short factors within the pre-training context (256 here), long
+        # ones beyond it (8 here, so that every row is beyond), cos and sin scaled by √(1 + ln s / ln c).
+        "phi3-longrope-short": (Phi3Config(**common, pad_token_id=eos, original_max_position_embeddings=256,
+                                           rope_parameters=longrope(256)), None, "<|im_end|>"),
+        "phi3-longrope-long": (Phi3Config(**common, pad_token_id=eos, original_max_position_embeddings=8,
+                                          rope_parameters=longrope(8)), None, "<|im_end|>"),
     }
+
+
+def longrope(original):
+    return {"rope_type": "longrope", "rope_theta": 10000.0, "original_max_position_embeddings": original,
+            "short_factor": [1.0 + 0.1 * i for i in range(8)], "long_factor": [2.0 + 0.5 * i for i in range(8)]}
 
 
 def rows():

@@ -122,6 +122,10 @@ pub struct DecoderConfig {
     pub final_logit_softcapping: Option<f64>,
     #[serde(default)]
     pub partial_rotary_factor: Option<f64>,
+    /// Phi-3's pre-training context, which its LongRoPE scaling switches at (`transformers` 4.x
+    /// writes it here, 5.x in `rope_parameters`).
+    #[serde(default)]
+    pub original_max_position_embeddings: Option<usize>,
     #[serde(default)]
     pub bos_token_id: Option<TokenIds>,
     #[serde(default)]
@@ -143,6 +147,27 @@ pub enum Activation {
     GeluTanh,
     /// GELU, exact (`gelu`).
     Gelu,
+}
+
+/// The rotary positions' inverse frequencies (`head_dim / 2` of them), and the factor cos and sin are
+/// scaled by. With LongRoPE (Phi-3), a sequence longer than the pre-training context uses other
+/// frequencies, as `transformers` switches them for a batch that long.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rotary {
+    pub frequencies: Vec<f64>,
+    /// (the pre-training context, the frequencies beyond it).
+    pub long: Option<(usize, Vec<f64>)>,
+    pub scale: f64,
+}
+
+impl Rotary {
+    /// The frequencies for a batch `t` positions long.
+    pub fn frequencies_for(&self, t: usize) -> &[f64] {
+        match &self.long {
+            Some((original, long)) if t > *original => long,
+            _ => &self.frequencies,
+        }
+    }
 }
 
 /// What a family makes of its config: everything the forward pass needs to know.
@@ -177,8 +202,8 @@ pub struct Layout {
     pub final_softcap: Option<f64>,
     /// Each layer's sliding window, if it has one: a position sees the `w` positions up to itself.
     pub windows: Vec<Option<usize>>,
-    /// The rotary inverse frequencies, `head_dim / 2` of them.
-    pub inverse_frequencies: Vec<f64>,
+    /// The rotary positions' frequencies.
+    pub rotary: Rotary,
     pub eos: Vec<u32>,
     pub bos: Option<u32>,
 }
@@ -217,7 +242,16 @@ impl DecoderConfig {
                 "config.json: head_dim {head_dim} is not a positive even number"
             )));
         }
-        if self.partial_rotary_factor.is_some_and(|f| f != 1.0) {
+        let nested = self
+            .rope_parameters
+            .as_ref()
+            .and_then(|p| p.get("partial_rotary_factor"))
+            .and_then(Value::as_f64);
+        if self
+            .partial_rotary_factor
+            .or(nested)
+            .is_some_and(|f| f != 1.0)
+        {
             return Err(Error::Model(
                 "config.json: partial_rotary_factor other than 1 is not read by crucible-eval"
                     .into(),
@@ -280,7 +314,7 @@ impl DecoderConfig {
                 None
             },
             windows: self.windows(family)?,
-            inverse_frequencies: self.inverse_frequencies(head_dim)?,
+            rotary: self.rotary(head_dim)?,
             eos: self
                 .eos_token_id
                 .as_ref()
@@ -332,8 +366,64 @@ impl DecoderConfig {
             .collect())
     }
 
-    /// The rotary inverse frequencies: θ^(−2i/d), adjusted as Llama 3's `rope_scaling` says.
-    fn inverse_frequencies(&self, head_dim: usize) -> Result<Vec<f64>, Error> {
+    /// LongRoPE: θ^(−2i/d) divided by the short factors up to the pre-training context, by the long
+    /// ones beyond; cos and sin scaled by √(1 + ln(s) / ln(context)), s being how far the context was
+    /// stretched (`attention_factor` when the config gives it).
+    fn long_rope(
+        &self,
+        parameters: Option<&Value>,
+        theta: f64,
+        head_dim: usize,
+    ) -> Result<Rotary, Error> {
+        let missing =
+            |name: &str| Error::Model(format!("config.json: longrope rope scaling without {name}"));
+        let factors = |name: &str| -> Result<Vec<f64>, Error> {
+            let list: Vec<f64> = parameters
+                .and_then(|p| p.get(name))
+                .and_then(Value::as_array)
+                .ok_or_else(|| missing(name))?
+                .iter()
+                .map(|f| f.as_f64().ok_or_else(|| missing(name)))
+                .collect::<Result<_, _>>()?;
+            if list.len() != head_dim / 2 {
+                return Err(Error::Model(format!(
+                    "config.json: {name} has {} factors for {} rotary frequencies",
+                    list.len(),
+                    head_dim / 2
+                )));
+            }
+            Ok((0..head_dim / 2)
+                .map(|i| 1.0 / (list[i] * theta.powf((2 * i) as f64 / head_dim as f64)))
+                .collect())
+        };
+        let original = parameters
+            .and_then(|p| p.get("original_max_position_embeddings"))
+            .and_then(Value::as_u64)
+            .map(|n| n as usize)
+            .or(self.original_max_position_embeddings)
+            .ok_or_else(|| missing("original_max_position_embeddings"))?;
+        let stretch = parameters
+            .and_then(|p| p.get("factor"))
+            .and_then(Value::as_f64)
+            .unwrap_or(self.max_position_embeddings as f64 / original as f64);
+        let scale = match parameters
+            .and_then(|p| p.get("attention_factor"))
+            .and_then(Value::as_f64)
+        {
+            Some(given) => given,
+            None if stretch <= 1.0 => 1.0,
+            None => (1.0 + stretch.ln() / (original as f64).ln()).sqrt(),
+        };
+        Ok(Rotary {
+            frequencies: factors("short_factor")?,
+            long: Some((original, factors("long_factor")?)),
+            scale,
+        })
+    }
+
+    /// The rotary inverse frequencies: θ^(−2i/d), adjusted as Llama 3's or Phi-3's (LongRoPE)
+    /// `rope_scaling` says.
+    fn rotary(&self, head_dim: usize) -> Result<Rotary, Error> {
         let parameters = self.rope_parameters.as_ref().or(self.rope_scaling.as_ref());
         let field = |name: &str| parameters.and_then(|p| p.get(name)).and_then(Value::as_f64);
         let theta = self
@@ -347,8 +437,14 @@ impl DecoderConfig {
             .and_then(|p| p.get("rope_type").or_else(|| p.get("type")))
             .and_then(Value::as_str)
             .unwrap_or("default");
+        let plain = |frequencies| Rotary {
+            frequencies,
+            long: None,
+            scale: 1.0,
+        };
         match kind {
-            "default" => Ok(base),
+            "default" => Ok(plain(base)),
+            "longrope" => self.long_rope(parameters, theta, head_dim),
             "llama3" => {
                 let need = |name: &str| {
                     field(name).ok_or_else(|| {
@@ -361,20 +457,21 @@ impl DecoderConfig {
                 let original = need("original_max_position_embeddings")?;
                 let low_wavelength = original / low;
                 let high_wavelength = original / high;
-                Ok(base
-                    .into_iter()
-                    .map(|f| {
-                        let wavelength = 2.0 * std::f64::consts::PI / f;
-                        if wavelength < high_wavelength {
-                            f
-                        } else if wavelength > low_wavelength {
-                            f / factor
-                        } else {
-                            let smooth = (original / wavelength - low) / (high - low);
-                            (1.0 - smooth) * f / factor + smooth * f
-                        }
-                    })
-                    .collect())
+                Ok(plain(
+                    base.into_iter()
+                        .map(|f| {
+                            let wavelength = 2.0 * std::f64::consts::PI / f;
+                            if wavelength < high_wavelength {
+                                f
+                            } else if wavelength > low_wavelength {
+                                f / factor
+                            } else {
+                                let smooth = (original / wavelength - low) / (high - low);
+                                (1.0 - smooth) * f / factor + smooth * f
+                            }
+                        })
+                        .collect(),
+                ))
             }
             other => Err(Error::Model(format!(
                 "config.json: rope scaling {other:?} is not read by crucible-eval"

@@ -15,7 +15,7 @@ use candle_core::{DType, Device, Tensor, Var};
 
 use crate::Error;
 use crate::weights::Weights;
-use config::{Activation, Layout};
+use config::{Activation, Layout, Rotary};
 
 /// A linear projection in `transformers`' layout: `y = x · Wᵀ + b`, `W` `[out, in]`; with a LoRA
 /// adapter being trained, plus `s · (x · Aᵀ) · Bᵀ` (PEFT's layout: `A` `[r, in]`, `B` `[out, r]`).
@@ -414,7 +414,7 @@ impl Decoder {
             // `transformers` rounds √hidden to the weights' dtype; in f32 that is this.
             x = (x * f64::from((l.hidden as f32).sqrt()))?;
         }
-        let (cos, sin) = rotary(&l.inverse_frequencies, t, ids.device())?;
+        let (cos, sin) = rotary(&l.rotary, t, ids.device())?;
         let full = mask(t, None, ids.device())?;
         let mut windowed = None;
         for layer in &self.layers {
@@ -547,22 +547,20 @@ impl Mlp {
 }
 
 /// The rotary tables for positions `0..t`: cos and sin `[t, head_dim / 2]`.
-fn rotary(
-    inverse_frequencies: &[f64],
-    t: usize,
-    device: &Device,
-) -> candle_core::Result<(Tensor, Tensor)> {
-    let half = inverse_frequencies.len();
+fn rotary(rotary: &Rotary, t: usize, device: &Device) -> candle_core::Result<(Tensor, Tensor)> {
+    let frequencies = rotary.frequencies_for(t);
     // f32 products, as `transformers` computes them.
     let angles: Vec<f32> = (0..t)
-        .flat_map(|p| {
-            inverse_frequencies
-                .iter()
-                .map(move |f| p as f32 * *f as f32)
-        })
+        .flat_map(|p| frequencies.iter().map(move |f| p as f32 * *f as f32))
         .collect();
-    let angles = Tensor::from_vec(angles, (t, half), device)?;
-    Ok((angles.cos()?, angles.sin()?))
+    let angles = Tensor::from_vec(angles, (t, frequencies.len()), device)?;
+    if rotary.scale == 1.0 {
+        return Ok((angles.cos()?, angles.sin()?));
+    }
+    Ok((
+        (angles.cos()? * rotary.scale)?,
+        (angles.sin()? * rotary.scale)?,
+    ))
 }
 
 /// `[t, t]`: 0 where position i may look at j (j ≤ i, and i − j < window), −∞ elsewhere.
