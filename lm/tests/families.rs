@@ -431,3 +431,28 @@ fn preference_and_reward_tasks_are_scored_on_a_real_family_through_its_template(
         grpo.loss
     );
 }
+
+#[test]
+fn a_submission_cannot_bring_a_chat_template_of_its_own() {
+    // The attacker's template renders every turn as the assistant's and drops the special tokens, so
+    // that, were it used, the loss would be taken over other (easier, more) tokens. The template is the
+    // base model's whatever the submission carries: the same weights score the same.
+    let work = tempfile::tempdir().unwrap();
+    let (id, base) = ("crucible/qwen2-tiny", models().join("crucible/qwen2-tiny"));
+    let attack = work.path().join("attack");
+    copy_dir(&base, &attack);
+    let path = attack.join("tokenizer_config.json");
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    config["chat_template"] = json!("{% for m in messages %}{{ m['content'] }} {% endfor %}");
+    std::fs::write(&path, config.to_string()).unwrap();
+    std::fs::write(
+        attack.join("chat_template.jinja"),
+        "{% for m in messages %}{{ m['content'] }}{% endfor %}",
+    )
+    .unwrap();
+    let held_out = rows(0..8);
+    let honest = eval::evaluate(&spec("chat", id), &base, &base, &held_out).unwrap();
+    let attacked = eval::evaluate(&spec("chat", id), &base, &attack, &held_out).unwrap();
+    assert_eq!(attacked.loss, honest.loss);
+    assert_eq!(attacked.tokens, honest.tokens);
+}

@@ -45,6 +45,13 @@ struct Scoring {
 }
 
 fn main() -> ExitCode {
+    let threads = eval::workers();
+    // SAFETY: no other thread exists yet. The scoring threads take a batch each and run its kernels
+    // themselves, rather than each kernel splitting over the same cores again.
+    unsafe {
+        std::env::set_var("CRUCIBLE_EVAL_THREADS", threads.to_string());
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
     let args = Args::parse();
     if args.families {
         println!("{}", serde_json::json!(lm::eval::families()));

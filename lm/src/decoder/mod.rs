@@ -10,6 +10,7 @@
 //! `bench/agreement.py`.
 
 pub mod config;
+mod fused;
 
 use candle_core::{DType, Device, Tensor, Var};
 
@@ -415,26 +416,35 @@ impl Decoder {
             x = (x * f64::from((l.hidden as f32).sqrt()))?;
         }
         let (cos, sin) = rotary(&l.rotary, t, ids.device())?;
-        let full = mask(t, None, ids.device())?;
+        // Scoring masks inside its fused softmax (`attention`); training adds the masks as tensors.
+        let full = if self.differentiable {
+            Some(mask(t, None, ids.device())?)
+        } else {
+            None
+        };
         let mut windowed = None;
         for layer in &self.layers {
-            let mask = match layer.window {
-                Some(w) if w < t => windowed
-                    .get_or_insert(mask(t, Some(w), ids.device())?)
-                    .clone(),
-                _ => full.clone(),
+            let mask = match (&full, layer.window) {
+                (None, _) => None,
+                (Some(_), Some(w)) if w < t => Some(
+                    windowed
+                        .get_or_insert(mask(t, Some(w), ids.device())?)
+                        .clone(),
+                ),
+                (Some(full), _) => Some(full.clone()),
             };
-            x = layer.forward(&x, &mask, (&cos, &sin), l, self.differentiable)?;
+            x = layer.forward(&x, mask.as_ref(), (&cos, &sin), l, self.differentiable)?;
         }
         self.norm.forward(&x, self.differentiable)
     }
 }
 
 impl Layer {
+    /// `mask`: the layer's mask as a tensor, when training; scoring masks in its fused softmax.
     fn forward(
         &self,
         x: &Tensor,
-        mask: &Tensor,
+        mask: Option<&Tensor>,
         rotary: (&Tensor, &Tensor),
         l: &Layout,
         d: bool,
@@ -442,6 +452,10 @@ impl Layer {
         let (b, t, hidden) = x.dims3()?;
         let rows = x.reshape((b * t, hidden))?;
         let normed = self.input_norm.forward(&rows, d)?;
+        let mask = match mask {
+            Some(mask) => Mask::Tensor(mask),
+            None => Mask::Causal(self.window),
+        };
         let mut attended = self
             .attention
             .forward(&normed, (b, t), mask, rotary, l, d)?;
@@ -449,12 +463,19 @@ impl Layer {
             attended = norm.forward(&attended, d)?;
         }
         let rows = (rows + attended)?;
-        let mut mixed = self.mlp.forward(&self.mlp_norm.forward(&rows, d)?, l)?;
+        let mut mixed = self.mlp.forward(&self.mlp_norm.forward(&rows, d)?, l, d)?;
         if let Some(norm) = &self.post_mlp_norm {
             mixed = norm.forward(&mixed, d)?;
         }
         (rows + mixed)?.reshape((b, t, hidden))
     }
+}
+
+/// How attention is masked: in the fused softmax of scoring (causal, within the layer's window), or
+/// by a mask tensor added to the scores (training, whose operations carry gradients).
+enum Mask<'a> {
+    Causal(Option<usize>),
+    Tensor(&'a Tensor),
 }
 
 impl Attention {
@@ -463,7 +484,7 @@ impl Attention {
         &self,
         x: &Tensor,
         (b, t): (usize, usize),
-        mask: &Tensor,
+        mask: Mask,
         (cos, sin): (&Tensor, &Tensor),
         l: &Layout,
         d: bool,
@@ -504,17 +525,30 @@ impl Attention {
         // as one longer matrix.
         let group = l.heads / l.kv_heads;
         let q = q.reshape((b, l.kv_heads, group * t, hd))?;
-        let mut scores = (q.matmul(&k.t()?)? * l.attention_scale)?;
-        if let Some(cap) = l.attention_softcap {
-            scores = ((scores / cap)?.tanh()? * cap)?;
-        }
-        let scores = scores.reshape((b, l.heads, t, t))?.broadcast_add(mask)?;
-        let weights = if d {
-            candle_nn::ops::softmax(&scores, candle_core::D::Minus1)?
-        } else {
-            candle_nn::ops::softmax_last_dim(&scores)?
+        let scores = q.matmul(&k.t()?)?;
+        let weights = match mask {
+            Mask::Causal(window) => scores
+                .reshape((b, l.heads, t, t))?
+                .apply_op1_no_bwd(&fused::CausalSoftmax {
+                    scale: l.attention_scale,
+                    softcap: l.attention_softcap,
+                    window,
+                })?
+                .reshape((b, l.kv_heads, group * t, t))?,
+            Mask::Tensor(mask) => {
+                let mut scores = (scores * l.attention_scale)?;
+                if let Some(cap) = l.attention_softcap {
+                    scores = ((scores / cap)?.tanh()? * cap)?;
+                }
+                let scores = scores.reshape((b, l.heads, t, t))?.broadcast_add(mask)?;
+                candle_nn::ops::softmax(&scores, candle_core::D::Minus1)?.reshape((
+                    b,
+                    l.kv_heads,
+                    group * t,
+                    t,
+                ))?
+            }
         };
-        let weights = weights.reshape((b, l.kv_heads, group * t, t))?;
         let mixed = weights
             .matmul(&v)?
             .reshape((b, l.heads, t, hd))?
@@ -525,7 +559,7 @@ impl Attention {
 }
 
 impl Mlp {
-    fn forward(&self, x: &Tensor, l: &Layout) -> candle_core::Result<Tensor> {
+    fn forward(&self, x: &Tensor, l: &Layout, d: bool) -> candle_core::Result<Tensor> {
         let (gate, up) = match self.gate_up.as_slice() {
             [fused] => {
                 let both = fused.forward(x)?;
@@ -537,12 +571,14 @@ impl Mlp {
             [gate, up] => (gate.forward(x)?, up.forward(x)?),
             _ => candle_core::bail!("an MLP has one or two input projections"),
         };
-        let gate = match l.activation {
-            Activation::Silu => candle_nn::ops::silu(&gate)?,
-            Activation::GeluTanh => gate.gelu()?,
-            Activation::Gelu => gate.gelu_erf()?,
+        let fusable = !d && gate.is_contiguous() && up.is_contiguous();
+        let gated = match l.activation {
+            Activation::Silu if fusable => gate.apply_op2_no_bwd(&up, &fused::SiluGate)?,
+            Activation::Silu => (candle_nn::ops::silu(&gate)? * up)?,
+            Activation::GeluTanh => (gate.gelu()? * up)?,
+            Activation::Gelu => (gate.gelu_erf()? * up)?,
         };
-        self.down.forward(&(gate * up)?)
+        self.down.forward(&gated)
     }
 }
 
