@@ -175,6 +175,10 @@ testkit::on_both_databases! {
             assert_eq!(refused.json()["error"]["field"], "model_id");
             assert_eq!(refused.json()["error"]["message"].as_str().unwrap(), why.as_str());
         }
+        // A model not offered for the dataset's task type is told so first, scorable or not.
+        let image = json!({"dataset_id": dataset["id"], "model_id": "black-forest-labs/FLUX.1-dev", "hours_to_complete": 2});
+        let refused = app.api("POST", "/api/v1/tasks", Some(&key), Some(image)).await;
+        assert!(refused.json()["error"]["message"].as_str().unwrap().contains("not offered for instruct"), "{}", refused.body);
         let request = json!({"dataset_id": dataset["id"], "model_id": "Qwen/Qwen2.5-0.5B-Instruct", "hours_to_complete": 2});
         let created = app.api("POST", "/api/v1/tasks", Some(&key), Some(request)).await;
         assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);

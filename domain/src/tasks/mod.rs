@@ -100,13 +100,6 @@ pub async fn plan(platform: &Platform, owner: &User, request: &NewTask) -> Resul
                 "no such base model in the catalogue; see GET /api/v1/models",
             )
         })?;
-    // A model this deployment's evaluator cannot score: refused with the reason. Without any evaluator
-    // the task is accepted and waits to be scored (the catalogue says so).
-    if let Some(evaluator) = &platform.evaluator
-        && let Err(why) = evaluator.can_score(&model.id)
-    {
-        return Err(Error::invalid("model_id", why));
-    }
     if !model.task_types.contains(&task_type) {
         return Err(Error::invalid(
             "model_id",
@@ -116,6 +109,13 @@ pub async fn plan(platform: &Platform, owner: &User, request: &NewTask) -> Resul
                 task_type.as_str()
             ),
         ));
+    }
+    // A model this deployment's evaluator cannot score: refused with the reason. Without any evaluator
+    // the task is accepted and waits to be scored (the catalogue says so).
+    if let Some(evaluator) = &platform.evaluator
+        && let Err(why) = evaluator.can_score(&model.id)
+    {
+        return Err(Error::invalid("model_id", why));
     }
     let bounds = catalogue
         .bounds
