@@ -164,19 +164,37 @@ pub fn evaluator(
 }
 
 /// The families an evaluator program reads, when it says (`crucible-eval --families` prints them as a
-/// JSON list); `None` for one that does not.
+/// JSON list); `None` for one that does not, or that has not answered within five seconds (it is killed).
 fn families_of(command: &[String]) -> Option<Vec<String>> {
-    let output = std::process::Command::new(&command[0])
+    use std::io::Read;
+    let mut child = std::process::Command::new(&command[0])
         .args(&command[1..])
         .arg("--families")
         .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
-        .output()
+        .spawn()
         .ok()?;
-    if !output.status.success() {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    };
+    let mut stdout = Vec::new();
+    child.stdout.take()?.read_to_end(&mut stdout).ok()?;
+    if !status.success() {
         return None;
     }
-    serde_json::from_slice(&output.stdout).ok()
+    serde_json::from_slice(&stdout).ok()
 }
 
 #[cfg(test)]
@@ -184,6 +202,20 @@ mod tests {
     use clap::Parser;
 
     use crate::config::{Cli, Command};
+
+    #[test]
+    fn an_evaluator_that_does_not_say_its_families_is_taken_on_trust() {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // A program that prints no list, one that fails, and one that never answers (killed).
+        assert_eq!(super::families_of(&words(&["echo"])), None);
+        assert_eq!(super::families_of(&words(&["false"])), None);
+        let started = std::time::Instant::now();
+        let silent = words(&["sh", "-c", "sleep 60", "evaluator"]);
+        assert_eq!(super::families_of(&silent), None);
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        let listed = super::families_of(&words(&["sh", "-c", "echo '[\"qwen2\"]'", "evaluator"]));
+        assert_eq!(listed, Some(vec!["qwen2".to_string()]));
+    }
 
     #[test]
     fn gpus_are_asked_of_the_docker_engine_only() {
