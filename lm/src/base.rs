@@ -12,12 +12,11 @@ use tokenizers::{AddedToken, TokenizerBuilder};
 
 use crate::Error;
 use crate::config::{Config, Size};
-use crate::decoder::Decoder;
+use crate::decoder;
 use crate::decoder::config::{DecoderConfig, Family};
 use crate::model::Trainable;
 use crate::text::{END_OF_TEXT, Sequence, Text};
 use crate::train::{self, Recipe};
-use crate::weights::Weights;
 
 /// The text the base models are pre-trained on (written for this project and dedicated to the public
 /// domain; see `lm/corpus/README.md`).
@@ -244,9 +243,7 @@ pub fn create_decoder(
 
     let layout = DecoderConfig::read(dir)?.layout()?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(spec.seed);
-    let mut vars = Vec::new();
-    let mut tensors = std::collections::HashMap::new();
-    for (name, shape) in Decoder::shapes(&layout) {
+    let trainable = decoder::Trainable::new(layout, |name, shape| {
         let count: usize = shape.iter().product();
         let values: Vec<f32> = if shape.len() == 1 && name.ends_with("norm.weight") {
             vec![1.0; count]
@@ -257,26 +254,15 @@ pub fn create_decoder(
                 .map(|_| 0.02 * crate::model::normal(&mut rng))
                 .collect()
         };
-        let tensor = candle_core::Tensor::from_vec(values, shape, &candle_core::Device::Cpu)
-            .map_err(Error::tensor)?;
-        let var = candle_core::Var::from_tensor(&tensor).map_err(Error::tensor)?;
-        tensors.insert(name.clone(), var.as_tensor().clone());
-        vars.push((name, var));
-    }
-    let decoder =
-        Decoder::new(layout, &Weights::from_tensors(tensors, "a new model"))?.differentiable();
+        candle_core::Tensor::from_vec(values, shape, &candle_core::Device::Cpu)
+            .map_err(Error::tensor)
+    })?;
     let text = Text::load(dir)?;
     let windows = windows(&text, corpus, spec)?;
     let recipe = pre_training(spec);
-    let trainable = vars.iter().map(|(_, var)| var.clone()).collect();
-    train::fine_tune(&decoder, trainable, &windows, eos, &recipe, progress)?;
-    let weights: std::collections::HashMap<String, candle_core::Tensor> = vars
-        .into_iter()
-        .map(|(name, var)| (name, var.as_tensor().clone()))
-        .collect();
-    let path = dir.join("model.safetensors");
-    candle_core::safetensors::save(&weights, &path)
-        .map_err(|err| Error::Model(format!("{} cannot be written: {err}", path.display())))
+    let (model, vars) = (&trainable.decoder, trainable.variables());
+    train::fine_tune(model, vars, &windows, eos, &recipe, progress)?;
+    trainable.save(&dir.join("model.safetensors"))
 }
 
 fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), Error> {

@@ -223,26 +223,37 @@ fn load(spec: &Spec, base: &Path, submission: &Path) -> Result<Loaded, Error> {
     }
     let layout = DecoderConfig::read(base)?.layout()?;
     let ruler = Ruler::Conversations(Box::new(Conversations::load(base, &layout)?));
-    let base_weights = || Weights::read(base, &Device::Cpu);
-    let model = if adapter::is_adapter(submission) {
-        crate::submission::check_tokenizer(base, submission)?;
-        let mut weights = base_weights()?;
-        adapter::merge(submission, &spec.model_id, &mut weights)?;
-        Decoder::new(layout.clone(), &weights)?
+    let adapter = adapter::is_adapter(submission);
+    // The base's weights, read once: an adapter is merged into a copy, and DPO scores against them.
+    let base_weights = if adapter || with_base {
+        Some(Weights::read(base, &Device::Cpu)?)
     } else {
-        crate::submission::check_against_base(base, submission)?;
-        let weights = Weights::read(submission, &Device::Cpu)
-            .map_err(|err| Error::Refused(format!("its model does not load: {err}")))?;
-        Decoder::new(layout.clone(), &weights)
-            .map_err(|err| Error::Refused(format!("its model does not load: {err}")))?
+        None
+    };
+    let model = match &base_weights {
+        Some(base_weights) if adapter => {
+            crate::submission::check_tokenizer(base, submission)?;
+            let mut weights = base_weights.clone();
+            adapter::merge(submission, &spec.model_id, &mut weights)?;
+            Decoder::new(layout.clone(), &weights)?
+        }
+        _ => {
+            crate::submission::check_against_base(base, submission)?;
+            let weights = Weights::read(submission, &Device::Cpu)
+                .map_err(|err| Error::Refused(format!("its model does not load: {err}")))?;
+            Decoder::new(layout.clone(), &weights)
+                .map_err(|err| Error::Refused(format!("its model does not load: {err}")))?
+        }
+    };
+    let reference = match base_weights {
+        Some(weights) if with_base => {
+            Some(Box::new(Decoder::new(layout, &weights)?) as Box<dyn Scorer>)
+        }
+        _ => None,
     };
     Ok(Loaded {
         submission: Box::new(model),
-        base: if with_base {
-            Some(Box::new(Decoder::new(layout, &base_weights()?)?))
-        } else {
-            None
-        },
+        base: reference,
         ruler,
     })
 }

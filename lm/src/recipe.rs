@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use crate::Error;
 use crate::conversation::Conversations;
-use crate::decoder::Decoder;
 use crate::decoder::config::DecoderConfig;
+use crate::decoder::{self, Decoder};
 use crate::model::{Gpt, Trainable};
 use crate::text::{self, Sequence, Text};
 use crate::train::{self, Recipe};
@@ -152,21 +152,13 @@ fn fine_tune_decoder(
     let layout = DecoderConfig::read(base)?.layout()?;
     let conversations = Conversations::load(base, &layout)?;
     let weights = Weights::read(base, &candle_core::Device::Cpu)?;
-    let (model, vars, named) = match method {
+    // The weights a run trains: every one (its variables kept by name to save), or adapters on the base.
+    let (model, vars, trainable) = match method {
         Method::Full => {
-            let mut named = Vec::new();
-            let mut tensors = std::collections::HashMap::new();
-            for (name, _) in Decoder::shapes(&layout) {
-                let tensor = weights
-                    .get(&name)
-                    .expect("Decoder::shapes names the base's tensors");
-                let var = candle_core::Var::from_tensor(tensor).map_err(Error::tensor)?;
-                tensors.insert(name.clone(), var.as_tensor().clone());
-                named.push((name, var));
-            }
-            let model = Decoder::new(layout.clone(), &Weights::from_tensors(tensors, "the base"))?;
-            let vars = named.iter().map(|(_, var)| var.clone()).collect();
-            (model.differentiable(), vars, Some(named))
+            let trainable =
+                decoder::Trainable::new(layout.clone(), |name, shape| weights.take(name, shape))?;
+            let vars = trainable.variables();
+            (trainable.decoder.clone(), vars, Some(trainable))
         }
         Method::Lora { rank, alpha } => {
             let mut model = Decoder::new(layout.clone(), &weights)?;
@@ -200,7 +192,7 @@ fn fine_tune_decoder(
     for name in ["tokenizer.json", "tokenizer_config.json"] {
         copy(name)?;
     }
-    match (method, named) {
+    match (method, trainable) {
         (Method::Lora { rank, alpha }, _) => {
             let (tensors, targets) = model.adapter_tensors();
             let config = serde_json::json!({
@@ -221,25 +213,15 @@ fn fine_tune_decoder(
                 serde_json::to_string_pretty(&config).expect("JSON serialises"),
             )
             .map_err(|err| Error::io(&path, err))?;
-            save_tensors(tensors, &out.join(crate::adapter::WEIGHTS_FILE))?;
+            crate::weights::save(tensors, &out.join(crate::adapter::WEIGHTS_FILE))?;
         }
-        (Method::Full, Some(named)) => {
+        (Method::Full, Some(trainable)) => {
             copy("config.json")?;
-            let tensors = named
-                .into_iter()
-                .map(|(name, var)| (name, var.as_tensor().clone()));
-            save_tensors(tensors.collect(), &out.join("model.safetensors"))?;
+            trainable.save(&out.join("model.safetensors"))?;
         }
-        (Method::Full, None) => unreachable!("a full fine-tune names its weights"),
+        (Method::Full, None) => unreachable!("a full fine-tune keeps its variables"),
     }
     Ok(summary)
-}
-
-fn save_tensors(tensors: Vec<(String, candle_core::Tensor)>, path: &Path) -> Result<(), Error> {
-    let tensors: std::collections::HashMap<String, candle_core::Tensor> =
-        tensors.into_iter().collect();
-    candle_core::safetensors::save(&tensors, path)
-        .map_err(|err| Error::Model(format!("{} cannot be written: {err}", path.display())))
 }
 
 /// Trains `vars` on `sequences` with a progress bar labelled `label`; what it did, in words.

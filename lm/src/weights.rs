@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::Error;
 
 /// A model's tensors by name, taken out one by one as the layers are built.
+#[derive(Clone)]
 pub struct Weights {
     tensors: HashMap<String, Tensor>,
     /// Where they came from, for messages.
@@ -81,6 +82,13 @@ impl Weights {
         }
         Ok(tensor.clone())
     }
+}
+
+/// Writes `tensors` by name into the safetensors file `path`.
+pub fn save(tensors: impl IntoIterator<Item = (String, Tensor)>, path: &Path) -> Result<(), Error> {
+    let tensors: HashMap<String, Tensor> = tensors.into_iter().collect();
+    candle_core::safetensors::save(&tensors, path)
+        .map_err(|err| Error::Model(format!("{} cannot be written: {err}", path.display())))
 }
 
 /// The shard files an index names, each once, in name order.

@@ -4,7 +4,7 @@
 //! queued before the submissions' evaluations but none waits for it, and when the evaluator cannot
 //! score the base the task shows no improvement.
 
-use super::{Fault, Inputs, Referee, Subject, score_model};
+use super::{Fault, Inputs, Referee, score_model};
 use crate::db;
 use crate::error::{Error, Result};
 use crate::queue::{Job, Queue};
@@ -42,22 +42,15 @@ async fn score_base_model(referee: &Referee, task_id: &str) -> Result<()> {
     let evaluator = &referee.evaluator;
     let work =
         tempfile::tempdir().map_err(|err| Error::Internal(format!("a work directory: {err}")))?;
-    let subject = Subject {
-        id: &task.id,
-        task_type: task.task_type,
-        model_id: &task.model_id,
-        splits: &task.splits,
-        reward_functions: &task.reward_functions,
-    };
+    let subject = super::subject_of(&task);
     let inputs = Inputs::prepare(&*referee.store, evaluator, &subject, work.path()).await?;
-    let base = evaluator.base_models.join(&task.model_id);
     let output = work.path().join("base-output");
     std::fs::create_dir_all(&output)
         .map_err(|err| Error::Internal(format!("a work directory: {err}")))?;
     match score_model(
         evaluator,
         &inputs,
-        &base,
+        inputs.base_model(),
         &output,
         format!("base-{task_id}"),
     )

@@ -188,6 +188,17 @@ pub async fn evaluate_task(referee: &Referee, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// What a task's models are scored on: its type, base model, splits and reward functions.
+fn subject_of(task: &Task) -> Subject<'_> {
+    Subject {
+        id: &task.id,
+        task_type: task.task_type,
+        model_id: &task.model_id,
+        splits: &task.splits,
+        reward_functions: &task.reward_functions,
+    }
+}
+
 async fn evaluations_of(db: &Database, task_id: &str) -> Result<HashMap<String, EvaluationRow>> {
     Ok(db::evaluations::for_task(db.pool(), task_id)
         .await?
@@ -222,14 +233,8 @@ async fn evaluate_submission(referee: &Referee, task_id: &str, submission_id: &s
     if !evaluated(&evaluations, submission) {
         let work = tempfile::tempdir()
             .map_err(|err| Error::Internal(format!("a work directory: {err}")))?;
-        let subject = Subject {
-            id: &task.id,
-            task_type: task.task_type,
-            model_id: &task.model_id,
-            splits: &task.splits,
-            reward_functions: &task.reward_functions,
-        };
-        let inputs = Inputs::prepare(&*referee.store, evaluator, &subject, work.path()).await?;
+        let inputs =
+            Inputs::prepare(&*referee.store, evaluator, &subject_of(&task), work.path()).await?;
         let mut attempts = evaluations.get(&submission.id).map_or(0, |e| e.attempts);
         let mut pending = true;
         while pending && attempts < MAX_ATTEMPTS {

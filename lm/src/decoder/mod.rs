@@ -153,6 +153,46 @@ struct Layer {
     window: Option<usize>,
 }
 
+/// A decoder whose every weight is a variable, for training all of them, with the variables by name.
+pub struct Trainable {
+    pub decoder: Decoder,
+    pub vars: Vec<(String, Var)>,
+}
+
+impl Trainable {
+    /// A decoder of `layout` whose weights start as `initial` gives them (name, shape), as variables.
+    pub fn new(
+        layout: Layout,
+        mut initial: impl FnMut(&str, &[usize]) -> Result<Tensor, Error>,
+    ) -> Result<Trainable, Error> {
+        let mut vars = Vec::new();
+        let mut tensors = std::collections::HashMap::new();
+        for (name, shape) in Decoder::shapes(&layout) {
+            let var = Var::from_tensor(&initial(&name, &shape)?).map_err(Error::tensor)?;
+            tensors.insert(name.clone(), var.as_tensor().clone());
+            vars.push((name, var));
+        }
+        let decoder = Decoder::new(layout, &Weights::from_tensors(tensors, "a trainable model"))?;
+        Ok(Trainable {
+            decoder: decoder.differentiable(),
+            vars,
+        })
+    }
+
+    pub fn variables(&self) -> Vec<Var> {
+        self.vars.iter().map(|(_, var)| var.clone()).collect()
+    }
+
+    /// Writes the weights as they stand into the safetensors file `path`.
+    pub fn save(&self, path: &std::path::Path) -> Result<(), Error> {
+        let tensors = self
+            .vars
+            .iter()
+            .map(|(name, var)| (name.clone(), var.as_tensor().clone()));
+        crate::weights::save(tensors, path)
+    }
+}
+
 /// A loaded decoder, ready to score.
 #[derive(Clone, Debug)]
 pub struct Decoder {
