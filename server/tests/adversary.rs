@@ -278,6 +278,20 @@ testkit::on_both_databases! {
         let base_jobs: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM jobs WHERE kind = 'score_base_model' AND subject_id = $1 AND state = 'done'")
             .bind(&id).fetch_one(app.state.platform.db.pool()).await.unwrap();
         assert_eq!(base_jobs, 1);
+        // Each row's loss is tied to a row of the secret split: the customer's answers and the public
+        // result page carry none of them.
+        let task = app.api("GET", &format!("/api/v1/tasks/{id}"), Some(&key), None).await.body;
+        app.forget_cookies();
+        let public = app.get(&format!("/results/{id}")).await;
+        assert_eq!(public.status, StatusCode::OK);
+        let public = public.body;
+        for body in [listed.to_string(), task, public] {
+            assert!(!body.contains("examples"), "{body}");
+            for example in &examples {
+                let row_loss = example["loss"].to_string();
+                assert!(!body.contains(&row_loss), "a row's loss {row_loss} is shown: {body}");
+            }
+        }
     }
 
     async fn grpo_is_scored_by_the_reward_functions_the_customer_declared(db: Database) {
