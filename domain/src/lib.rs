@@ -9,6 +9,7 @@ pub mod datasets;
 pub mod db;
 pub mod error;
 pub mod evaluation;
+pub mod fine_tuning;
 pub mod miners;
 pub mod operations;
 pub mod platform;

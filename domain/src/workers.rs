@@ -9,7 +9,7 @@ use crate::Platform;
 use crate::db::{self, Database};
 use crate::queue::{Job, Queue, Registry, Worker, Workers};
 use crate::tasks::{Task, TaskState};
-use crate::{datasets, evaluation, tasks, tournaments, webhooks};
+use crate::{datasets, evaluation, fine_tuning, tasks, tournaments, webhooks};
 
 /// Every kind of job this server runs, each with the context its handler needs, built from what the
 /// server has: without an evaluator it runs no evaluation, without trainer hosts no recipe.
@@ -18,6 +18,7 @@ pub fn registry(platform: &Platform) -> Registry {
     let organiser = platform.organiser();
     let mut registry = Registry::default()
         .register::<datasets::ingest::ValidateDataset>(platform.ingest())
+        .register::<fine_tuning::StartJob>(platform.clone())
         .register::<tasks::PrepareTask>(dispatch.clone())
         .register::<tasks::fan_out::AdvanceTask>(dispatch)
         .register::<evaluation::ScoreTask>(platform.tally())

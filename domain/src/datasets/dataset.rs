@@ -6,11 +6,12 @@ use serde::{Deserialize, Serialize};
 
 use super::rows::Row;
 use super::{Format, Mapping, Report, TaskType};
+use crate::Platform;
 use crate::accounts::User;
-use crate::clock::Millis;
+use crate::clock::{Millis, now_ms};
 use crate::db::{self, Database, datasets::DatasetRow};
 use crate::error::{Error, Result};
-use crate::storage::ObjectKey;
+use crate::storage::{ByteStream, ObjectKey};
 
 /// The object key of a dataset's file as uploaded.
 pub fn source_key(id: &str) -> ObjectKey {
@@ -204,6 +205,31 @@ pub async fn get(db: &Database, owner: &User, id: &str) -> Result<Dataset> {
         Some(row) if row.owner_id == owner.id => row.try_into(),
         _ => Err(Error::NotFound("dataset")),
     }
+}
+
+/// The owner's dataset `id` as they uploaded it: its file's bytes. The file says nothing of which rows
+/// validation holds out, so its owner may read it back.
+pub async fn source(platform: &Platform, owner: &User, id: &str) -> Result<(Dataset, ByteStream)> {
+    let dataset = get(&platform.db, owner, id).await?;
+    let bytes = platform.store.get(&source_key(id)).await?;
+    Ok((dataset, bytes))
+}
+
+/// Deletes the owner's dataset: it is gone from their lists and lookups and its uploaded file is removed.
+/// Refused while it is being validated, or while a task, tournament or fine-tuning job that has not
+/// ended uses it. Tasks that ended keep their own splits and what they recorded.
+pub async fn delete(platform: &Platform, owner: &User, id: &str) -> Result<()> {
+    get(&platform.db, owner, id).await?;
+    if !db::datasets::delete(platform.db.pool(), id, &owner.id, now_ms()).await? {
+        return Err(Error::Conflict {
+            field: None,
+            message: "the dataset is being validated, or a task, tournament or fine-tuning job that \
+                      has not ended uses it; cancel it or wait until it has ended"
+                .into(),
+        });
+    }
+    platform.store.delete(&source_key(id)).await?;
+    Ok(())
 }
 
 pub async fn list(db: &Database, owner: &User) -> Result<Vec<Dataset>> {

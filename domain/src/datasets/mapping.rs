@@ -53,8 +53,14 @@ const SYNONYMS: &[(&str, &[&str])] = &[
         "prompt",
         &["prompt", "question", "instruction", "query", "input"],
     ),
-    ("chosen", &["chosen", "preferred", "accepted", "better"]),
-    ("rejected", &["rejected", "dispreferred", "worse"]),
+    (
+        "chosen",
+        &["chosen", "preferred", "accepted", "better", "preferred_output"],
+    ),
+    (
+        "rejected",
+        &["rejected", "dispreferred", "worse", "non_preferred_output"],
+    ),
 ];
 
 impl Mapping {

@@ -1,6 +1,8 @@
 //! Checking one row against a task type's mapping and writing it in the platform's normalised JSONL
 //! form (one shape per task type, the form miners and evaluators read).
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -103,11 +105,15 @@ fn instruct(row: &Row, mapping: &Mapping) -> Result<String, Rejection> {
 }
 
 fn dpo(row: &Row, mapping: &Mapping) -> Result<String, Rejection> {
-    let chosen = required(row, mapping, "chosen")?;
-    let rejected = required(row, mapping, "rejected")?;
-    let (prompt, chosen, rejected) = match mapping.column("prompt") {
-        Some(_) => (required(row, mapping, "prompt")?, chosen, rejected),
-        None => implicit_prompt(chosen, rejected)?,
+    let chosen = preference(row, mapping, "chosen")?;
+    let rejected = preference(row, mapping, "rejected")?;
+    let given = match mapping.column("prompt") {
+        Some(_) => Some(preference(row, mapping, "prompt")?),
+        None => None,
+    };
+    let (prompt, chosen, rejected) = match &given {
+        Some(prompt) => (prompt.text.as_ref(), chosen.text.as_ref(), rejected.text.as_ref()),
+        None => implicit_prompt(&chosen.text, &rejected.text)?,
     };
     if chosen.trim() == rejected.trim() {
         return Err(reject(
@@ -116,13 +122,82 @@ fn dpo(row: &Row, mapping: &Mapping) -> Result<String, Rejection> {
         ));
     }
     check_length(&[prompt, chosen, rejected])?;
-    let system = optional(row, mapping, "system")?;
+    let system = match optional(row, mapping, "system")? {
+        Some(system) => Some(system),
+        None => given.as_ref().and_then(|p| p.system.as_deref()),
+    };
     Ok(to_line(&DpoRow {
         prompt,
         chosen,
         rejected,
         system,
     }))
+}
+
+/// A preference row's field: its text, and the system prompt a conversation carries.
+struct Preference<'r> {
+    text: Cow<'r, str>,
+    system: Option<String>,
+}
+
+/// A DPO field, required. Text is taken as it is; OpenAI's preference layout is read as well: an answer
+/// (`preferred_output`) is a list of messages, the prompt (`input`) an object whose `messages` are the
+/// conversation so far. System messages become the row's system prompt; of the rest, one message is
+/// its content and several are each turn as `role: content` on a line of its own.
+fn preference<'r>(row: &'r Row, mapping: &Mapping, role: &str) -> Result<Preference<'r>, Rejection> {
+    let column = mapping.column(role).unwrap_or(role);
+    let items = match row.get(column) {
+        Some(Value::Array(items)) => items,
+        Some(Value::Object(object)) => match object.get("messages") {
+            Some(Value::Array(items)) => items,
+            _ => {
+                return Err(reject(
+                    Reason::WrongType,
+                    format!("column \"{column}\" ({role}) holds an object without a list of \"messages\""),
+                ));
+            }
+        },
+        _ => {
+            return Ok(Preference {
+                text: Cow::Borrowed(required(row, mapping, role)?),
+                system: None,
+            });
+        }
+    };
+    let mut system = Vec::new();
+    let mut turns = Vec::new();
+    for item in items {
+        let Some(message) = message(item) else {
+            return Err(reject(
+                Reason::WrongType,
+                format!("column \"{column}\" ({role}) holds a message without a role of system, user or assistant and text content"),
+            ));
+        };
+        let (role, content) = (message["role"].as_str(), message["content"].as_str());
+        match (role, content) {
+            (Some("system"), Some(content)) => system.push(content.to_string()),
+            (Some(role), Some(content)) => turns.push((role.to_string(), content.to_string())),
+            _ => {}
+        }
+    }
+    let text = match turns.as_slice() {
+        [] => {
+            return Err(reject(
+                Reason::EmptyRequiredField,
+                format!("column \"{column}\" ({role}) holds no user or assistant message"),
+            ));
+        }
+        [(_, content)] => content.clone(),
+        turns => turns
+            .iter()
+            .map(|(role, content)| format!("{role}: {content}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
+    Ok(Preference {
+        text: Cow::Owned(text),
+        system: (!system.is_empty()).then(|| system.join("\n")),
+    })
 }
 
 /// Splits two transcripts that share their beginning (the Anthropic HH-RLHF layout) into that
@@ -312,6 +387,38 @@ mod tests {
             ("instruction".into(), "q".into()),
             ("output".into(), "a".into()),
         ])
+    }
+
+    #[test]
+    fn a_row_in_openais_preference_layout_is_a_dpo_row_without_a_mapping_step() {
+        let columns = ["input", "preferred_output", "non_preferred_output"].map(String::from);
+        let mapping = Mapping::suggest(TaskType::Dpo, &columns);
+        let line = normalise(
+            TaskType::Dpo,
+            &mapping,
+            &row(json!({
+                "input": {"messages": [
+                    {"role": "system", "content": "Answer briefly."},
+                    {"role": "user", "content": "What colour is the sky?"}
+                ], "tools": [], "parallel_tool_calls": true},
+                "preferred_output": [{"role": "assistant", "content": "Blue."}],
+                "non_preferred_output": [{"role": "assistant", "content": "I cannot say."}]
+            })),
+        )
+        .unwrap();
+        let value: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            value,
+            json!({"prompt": "What colour is the sky?", "chosen": "Blue.", "rejected": "I cannot say.", "system": "Answer briefly."})
+        );
+        let empty = json!({
+            "input": {"messages": [{"role": "user", "content": "What colour is the sky?"}]},
+            "preferred_output": [],
+            "non_preferred_output": [{"role": "assistant", "content": "I cannot say."}]
+        });
+        let refused = normalise(TaskType::Dpo, &mapping, &row(empty)).unwrap_err();
+        assert_eq!(refused.reason, Reason::EmptyRequiredField);
+        assert!(refused.detail.contains("preferred_output"), "{}", refused.detail);
     }
 
     #[test]

@@ -69,7 +69,7 @@ pub async fn by_id<'e>(
     exec: impl Executor<'e, Database = Any>,
     id: &str,
 ) -> sqlx::Result<Option<DatasetRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM datasets WHERE id = $1"))
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM datasets WHERE id = $1 AND deleted_at IS NULL"))
         .bind(id)
         .fetch_optional(exec)
         .await
@@ -80,7 +80,8 @@ pub async fn for_owner<'e>(
     owner_id: &str,
 ) -> sqlx::Result<Vec<DatasetRow>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM datasets WHERE owner_id = $1 ORDER BY created_at DESC, id DESC"
+        "SELECT {COLUMNS} FROM datasets WHERE owner_id = $1 AND deleted_at IS NULL \
+         ORDER BY created_at DESC, id DESC"
     ))
     .bind(owner_id)
     .fetch_all(exec)
@@ -93,7 +94,7 @@ pub async fn bytes_for_owner<'e>(
     owner_id: &str,
 ) -> sqlx::Result<i64> {
     let total: Option<i64> = sqlx::query_scalar(
-        "SELECT CAST(SUM(size_bytes) AS BIGINT) FROM datasets WHERE owner_id = $1",
+        "SELECT CAST(SUM(size_bytes) AS BIGINT) FROM datasets WHERE owner_id = $1 AND deleted_at IS NULL",
     )
     .bind(owner_id)
     .fetch_one(exec)
@@ -206,6 +207,33 @@ pub async fn finish_validation<'e>(
     .execute(exec)
     .await?;
     Ok(())
+}
+
+/// Marks the owner's dataset `id` deleted; false when it is not theirs, is deleted already, is being
+/// validated (or is the test file of a dataset being validated), or a task, tournament or fine-tuning
+/// job that has not ended uses it.
+pub async fn delete<'e>(
+    exec: impl Executor<'e, Database = Any>,
+    id: &str,
+    owner_id: &str,
+    now: Millis,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(&format!(
+        "UPDATE datasets SET deleted_at = $1, updated_at = $1 \
+         WHERE id = $2 AND owner_id = $3 AND deleted_at IS NULL AND state <> 'validating' \
+         AND NOT EXISTS (SELECT 1 FROM datasets d WHERE d.test_dataset_id = $2 AND d.state = 'validating') \
+         AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.dataset_id = $2 AND t.state NOT IN {TASK_ENDED}) \
+         AND NOT EXISTS (SELECT 1 FROM tournaments u WHERE u.dataset_id = $2 \
+                         AND u.state IN ('pending', 'active')) \
+         AND NOT EXISTS (SELECT 1 FROM fine_tuning_jobs j WHERE j.state = 'validating_files' \
+                         AND (j.training_file = $2 OR j.validation_file = $2))"
+    ))
+    .bind(now)
+    .bind(id)
+    .bind(owner_id)
+    .execute(exec)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Records how many bytes of the file validation has read so far.

@@ -9,6 +9,7 @@ pub mod admin_actions;
 pub mod api_keys;
 pub mod datasets;
 pub mod evaluations;
+pub mod fine_tuning_jobs;
 pub mod jobs;
 pub mod miners;
 pub mod models;

@@ -72,6 +72,7 @@ pub async fn for_task<'e>(
 /// A submission as its task's owner sees it: who sent it, when, and how it was evaluated and scored.
 #[derive(Clone, Debug, FromRow)]
 pub struct ScoredSubmission {
+    pub id: String,
     pub hotkey: String,
     pub sha256: String,
     pub size_bytes: i64,
@@ -89,7 +90,7 @@ pub async fn scored_for_task<'e>(
     task_id: &str,
 ) -> sqlx::Result<Vec<ScoredSubmission>> {
     sqlx::query_as(
-        "SELECT m.hotkey, s.sha256, s.size_bytes, s.received_at, e.state AS evaluation, e.loss, \
+        "SELECT s.id, m.hotkey, s.sha256, s.size_bytes, s.received_at, e.state AS evaluation, e.loss, \
          sc.points, sc.rank, sc.reason \
          FROM submissions s JOIN miners m ON m.id = s.miner_id \
          LEFT JOIN evaluations e ON e.submission_id = s.id \

@@ -90,38 +90,8 @@ pub async fn plan(platform: &Platform, owner: &User, request: &NewTask) -> Resul
         ));
     };
     let catalogue = catalogue::catalogue(&platform.db).await?;
-    let model = catalogue
-        .models
-        .iter()
-        .find(|m| m.id == request.model_id)
-        .ok_or_else(|| {
-            Error::invalid(
-                "model_id",
-                "no such base model in the catalogue; see GET /api/v1/models",
-            )
-        })?;
-    if !model.task_types.contains(&task_type) {
-        return Err(Error::invalid(
-            "model_id",
-            format!(
-                "{} is not offered for {} tasks",
-                model.id,
-                task_type.as_str()
-            ),
-        ));
-    }
-    // A model this deployment's evaluator cannot score: refused with the reason. Without any evaluator
-    // the task is accepted and waits to be scored (the catalogue says so).
-    if let Some(evaluator) = &platform.evaluator
-        && let Err(why) = evaluator.can_score(&model.id)
-    {
-        return Err(Error::invalid("model_id", why));
-    }
-    let bounds = catalogue
-        .bounds
-        .iter()
-        .find(|b| b.task_type == task_type)
-        .ok_or_else(|| Error::Internal(format!("no bounds for {} tasks", task_type.as_str())))?;
+    let model = offered(platform, &catalogue, &request.model_id, task_type)?;
+    let bounds = bounds(&catalogue, task_type)?;
     if !(bounds.min_hours..=bounds.max_hours).contains(&request.hours_to_complete) {
         return Err(Error::invalid(
             "hours_to_complete",
@@ -180,12 +150,75 @@ pub async fn plan(platform: &Platform, owner: &User, request: &NewTask) -> Resul
     })
 }
 
+/// The catalogue's model `model_id` if it is offered for `task_type` tasks and this deployment can
+/// score it; refused with the reason otherwise.
+pub fn offered<'c>(
+    platform: &Platform,
+    catalogue: &'c catalogue::Catalogue,
+    model_id: &str,
+    task_type: TaskType,
+) -> Result<&'c catalogue::BaseModel> {
+    let model = catalogue
+        .models
+        .iter()
+        .find(|m| m.id == model_id)
+        .ok_or_else(|| {
+            Error::invalid(
+                "model_id",
+                "no such base model in the catalogue; see GET /api/v1/models",
+            )
+        })?;
+    if !model.task_types.contains(&task_type) {
+        return Err(Error::invalid(
+            "model_id",
+            format!(
+                "{} is not offered for {} tasks",
+                model.id,
+                task_type.as_str()
+            ),
+        ));
+    }
+    // A model this deployment's evaluator cannot score: refused with the reason. Without any evaluator
+    // the task is accepted and waits to be scored (the catalogue says so).
+    if let Some(evaluator) = &platform.evaluator
+        && let Err(why) = evaluator.can_score(&model.id)
+    {
+        return Err(Error::invalid("model_id", why));
+    }
+    Ok(model)
+}
+
+/// How long a `task_type` task may run, in hours.
+pub fn bounds(catalogue: &catalogue::Catalogue, task_type: TaskType) -> Result<&catalogue::Bounds> {
+    catalogue
+        .bounds
+        .iter()
+        .find(|b| b.task_type == task_type)
+        .ok_or_else(|| Error::Internal(format!("no bounds for {} tasks", task_type.as_str())))
+}
+
 /// Creates the task (`pending`, with its first event) and the job that prepares it, in one transaction.
 pub async fn create(platform: &Platform, owner: &User, request: &NewTask) -> Result<Task> {
+    let id = uuid::Uuid::now_v7().to_string();
+    create_as(platform, owner, request, &id, "created by the customer").await
+}
+
+/// Creates the task as `create` does, under the id `id` chosen beforehand, its first event saying `why`;
+/// when a task of that id exists already (made by an earlier try), that task.
+pub async fn create_as(
+    platform: &Platform,
+    owner: &User,
+    request: &NewTask,
+    id: &str,
+    why: &str,
+) -> Result<Task> {
+    if let Some(made) = db::tasks::by_id(platform.db.pool(), id).await? {
+        return made.try_into();
+    }
     let plan = plan(platform, owner, request).await?;
     let now = now_ms();
     let row = TaskRow {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: id.to_string(),
         owner_id: owner.id.clone(),
         dataset_id: plan.dataset_id,
         task_type: plan.task_type.as_str().to_string(),
@@ -216,7 +249,7 @@ pub async fn create(platform: &Platform, owner: &User, request: &NewTask) -> Res
             &row.id,
             None,
             TaskState::Pending,
-            "created by the customer",
+            why,
             now,
         ),
     )

@@ -13,6 +13,8 @@ use crate::storage::{ByteStream, ObjectKey};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SubmissionView {
+    /// The submission's id (a fine-tuning job's checkpoint, and its `fine_tuned_model` when it won).
+    pub id: String,
     /// The miner's hotkey.
     pub miner: String,
     pub sha256: String,
@@ -51,6 +53,7 @@ async fn ranked(db: &Database, id: &str, base_loss: Option<f64>) -> Result<Vec<S
         .await?
         .into_iter()
         .map(|row| SubmissionView {
+            id: row.id,
             miner: row.hotkey,
             sha256: row.sha256,
             size_bytes: u64::try_from(row.size_bytes).unwrap_or(0),

@@ -11,6 +11,7 @@ mod forms;
 mod health;
 mod metrics;
 mod objects;
+mod openai;
 mod page_cache;
 pub mod rate_limits;
 mod state;
@@ -66,7 +67,8 @@ fn site(state: AppState) -> Router {
     let pages = Router::new()
         .leptos_routes_with_context(&state, routes, context.clone(), shell)
         .route("/fn/{*name}", post(server_fn).get(server_fn))
-        .route("/api/v1/{*rest}", api::fallback());
+        .route("/api/v1/{*rest}", api::fallback())
+        .route("/v1/{*rest}", openai::fallback());
     let site = endpoint::mount(pages, site_endpoints())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -105,6 +107,7 @@ fn site_endpoints() -> Vec<endpoint::Endpoint> {
     [
         forms::endpoints(),
         api::endpoints(),
+        openai::endpoints(),
         health::endpoints(),
         objects::endpoints(),
     ]

@@ -95,7 +95,7 @@ async fn upload_multipart(
         )
     };
     loop {
-        let Some(mut field) = multipart.next_field().await.map_err(malformed)? else {
+        let Some(field) = multipart.next_field().await.map_err(malformed)? else {
             return Err(invalid(
                 "file",
                 "send the dataset in a form field named \"file\"".into(),
@@ -123,25 +123,37 @@ async fn upload_multipart(
                             "name the dataset: a \"name\" field before \"file\"".into(),
                         )
                     })?;
-                // The field borrows the form, so its chunks are forwarded to the upload, which needs
-                // a stream of its own; both run in this task.
-                let (mut sender, receiver) = futures::channel::mpsc::channel(4);
-                let forward = async move {
-                    while let Some(chunk) = field.next().await {
-                        let chunk = chunk.map_err(std::io::Error::other);
-                        if sender.send(chunk).await.is_err() {
-                            return;
-                        }
-                    }
-                };
-                let body = Box::pin(receiver);
-                let upload = datasets::upload(&state.platform, user, &name, body, None, has_header);
-                let ((), dataset) = tokio::join!(forward, upload);
-                return Ok((StatusCode::CREATED, Json(dataset?)));
+                let dataset = upload_field(state, user, &name, has_header, field).await?;
+                return Ok((StatusCode::CREATED, Json(dataset)));
             }
             _ => continue,
         }
     }
+}
+
+/// Stores the file a multipart form's `field` carries as the dataset `name`.
+pub(in crate::http) async fn upload_field(
+    state: &AppState,
+    user: &User,
+    name: &str,
+    has_header: bool,
+    mut field: axum::extract::multipart::Field<'_>,
+) -> Result<Dataset, ApiError> {
+    // The field borrows the form, so its chunks are forwarded to the upload, which needs a stream of
+    // its own; both run in this task.
+    let (mut sender, receiver) = futures::channel::mpsc::channel(4);
+    let forward = async move {
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(std::io::Error::other);
+            if sender.send(chunk).await.is_err() {
+                return;
+            }
+        }
+    };
+    let body = Box::pin(receiver);
+    let upload = datasets::upload(&state.platform, user, name, body, None, has_header);
+    let ((), dataset) = tokio::join!(forward, upload);
+    Ok(dataset?)
 }
 
 fn invalid(field: &'static str, message: String) -> ApiError {

@@ -7,6 +7,8 @@ mod tasks;
 mod tournaments;
 mod webhooks;
 
+pub(in crate::http) use datasets::upload_field;
+
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{OriginalUri, Path, State};
