@@ -52,6 +52,15 @@ substrate_venv() {
   "$CRUCIBLE_SUBSTRATE_VENV/bin/pip" install -q "substrate-interface==$SUBSTRATE_INTERFACE_VERSION"
 }
 
+# A virtual environment with the stock OpenAI SDK, from PyPI.
+openai_venv() {
+  local python="$CRUCIBLE_OPENAI_VENV/bin/python"
+  "$python" -c "import openai, sys; sys.exit(openai.__version__ != '$OPENAI_SDK_VERSION')" 2>/dev/null && return 0
+  echo "==> installing openai $OPENAI_SDK_VERSION in $CRUCIBLE_OPENAI_VENV"
+  python3 -m venv "$CRUCIBLE_OPENAI_VENV"
+  "$CRUCIBLE_OPENAI_VENV/bin/pip" install -q "openai==$OPENAI_SDK_VERSION"
+}
+
 if [ "${1:-}" = "--check" ]; then
   has_version wasm-bindgen "$WASM_BINDGEN_VERSION" && has_version cargo-leptos "$CARGO_LEPTOS_VERSION"
   exit
@@ -64,4 +73,5 @@ if [ "${1:-}" = "--test" ]; then
   apt_packages
   cargo_tool s3s-fs "$S3S_FS_VERSION" s3s-fs --features binary
   substrate_venv
+  openai_venv
 fi

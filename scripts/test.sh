@@ -42,6 +42,7 @@ export CRUCIBLE_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port" CRUCIBLE_TEST_S3_BU
 export CRUCIBLE_TEST_S3_ACCESS_KEY=crucible-test CRUCIBLE_TEST_S3_SECRET_KEY=crucible-test-secret
 
 export CRUCIBLE_TEST_SUBSTRATE_PYTHON="$CRUCIBLE_SUBSTRATE_VENV/bin/python"
+export CRUCIBLE_TEST_OPENAI_PYTHON="$CRUCIBLE_OPENAI_VENV/bin/python"
 
 echo "==> building the server and the web assets"
 cd "$CRUCIBLE_ROOT"

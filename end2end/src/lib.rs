@@ -269,3 +269,40 @@ pub async fn create_task(base: &str, key: &str, dataset: &str, model: &str) -> S
     assert_eq!(status, 201, "{answer}");
     answer["id"].as_str().unwrap().to_string()
 }
+
+/// A server with the reference evaluator over `base_models`, its task hour lasting `hour_ms` and its
+/// text pool `pool` miners (`MIN-MAX`); the server, its address and a customer's API key.
+pub async fn competition_server(
+    work: &Path,
+    base_models: &Path,
+    hour_ms: &str,
+    pool: &str,
+) -> (Server, String, String) {
+    let data = work.join("server");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let evaluator = reference::sibling("crucible-eval");
+    let storage = ["--data-dir", data.to_str().unwrap()];
+    let server = start(
+        &data,
+        port,
+        &[
+            "--evaluator",
+            evaluator.to_str().unwrap(),
+            "--base-models",
+            base_models.to_str().unwrap(),
+            "--hour-ms",
+            hour_ms,
+            "--text-pool",
+            pool,
+            "--min-dataset-rows",
+            "50",
+            "--evaluation-secs",
+            "120",
+        ],
+        &[],
+    );
+    listening(port).await;
+    let key = customer_key(&storage, "competition@example.org");
+    (server, base, key)
+}

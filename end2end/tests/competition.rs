@@ -7,9 +7,7 @@
 use std::time::{Duration, Instant};
 
 use end2end::reference::{Miners, THREE_RECIPES, make_base_models, make_family_models, sibling};
-use end2end::{
-    customer_key, ended_task, free_port, get_json, listening, post_json, ready_dataset_of, start,
-};
+use end2end::{competition_server, ended_task, get_json, post_json, ready_dataset_of};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -31,42 +29,6 @@ fn rows(task_type: &str) -> String {
             row.to_string() + "\n"
         })
         .collect()
-}
-
-/// A server with the reference evaluator over `base_models`, its task hour lasting `hour_ms`, three
-/// miners to a text pool; the server, its address and a customer's API key.
-async fn competition_server(
-    work: &std::path::Path,
-    base_models: &std::path::Path,
-    hour_ms: &str,
-) -> (end2end::Server, String, String) {
-    let data = work.join("server");
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let evaluator = sibling("crucible-eval");
-    let storage = ["--data-dir", data.to_str().unwrap()];
-    let server = start(
-        &data,
-        port,
-        &[
-            "--evaluator",
-            evaluator.to_str().unwrap(),
-            "--base-models",
-            base_models.to_str().unwrap(),
-            "--hour-ms",
-            hour_ms,
-            "--text-pool",
-            "3-3",
-            "--min-dataset-rows",
-            "50",
-            "--evaluation-secs",
-            "120",
-        ],
-        &[],
-    );
-    listening(port).await;
-    let key = customer_key(&storage, "competition@example.org");
-    (server, base, key)
 }
 
 /// Downloads the winning model of task `id` and checks it is the artifact `winner` submitted.
@@ -95,7 +57,7 @@ async fn three_reference_miners_compete_on_each_text_task_type_and_the_best_mode
     let base_models = work.path().join("base-models");
     make_base_models(&base_models);
     // An hour of a task's window lasts 25 s.
-    let (_server, base, key) = competition_server(work.path(), &base_models, "25000").await;
+    let (_server, base, key) = competition_server(work.path(), &base_models, "25000", "3-3").await;
 
     let mut miners = Miners::default();
     for (i, recipe) in THREE_RECIPES.into_iter().enumerate() {
@@ -166,7 +128,7 @@ async fn three_reference_miners_compete_on_a_qwen2_layout_model_with_its_chat_te
     let work = tempfile::tempdir().unwrap();
     let base_models = work.path().join("base-models");
     make_family_models(&base_models, "qwen2");
-    let (_server, base, key) = competition_server(work.path(), &base_models, "40000").await;
+    let (_server, base, key) = competition_server(work.path(), &base_models, "40000", "3-3").await;
     let models = get_json(&format!("{base}/api/v1/models"), &key)
         .await
         .unwrap();

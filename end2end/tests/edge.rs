@@ -3,7 +3,7 @@
 //! sign-in attempts a minute.
 
 use end2end::{crucible, free_port, listening, start};
-use testkit::http::exchange;
+use testkit::http::{exchange, try_exchange};
 
 const PASSWORD: &str = "a long enough password";
 
@@ -42,38 +42,28 @@ async fn sign_in_page(base: &str, cookie: &str) -> String {
     String::from_utf8_lossy(&page.body).into_owned()
 }
 
-/// POSTs the sign-in form for `user`@example.org with `password`; the answer's status.
+/// POSTs the sign-in form for `user`@example.org with `password`; the answer's status. A connection
+/// the kernel refuses or resets before the server saw it (a full listen queue under a flood) is tried
+/// again, as a browser would; an attempt that never gets an answer fails the test with why.
 async fn sign_in(base: &str, cookie: &str, csrf: &str, user: &str, password: &str) -> u16 {
     let form = format!("csrf={csrf}&email={user}%40example.org&password={password}");
-    exchange(
-        "POST",
-        &format!("{base}/auth/sign-in"),
-        &[
-            ("Cookie", cookie),
-            ("Content-Type", "application/x-www-form-urlencoded"),
-        ],
-        form.as_bytes(),
-    )
-    .await
-    .map_or(0, |answer| answer.status)
-}
-
-fn account(data: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("pw");
-    std::fs::write(&file, PASSWORD).unwrap();
-    crucible(&[
-        "admin",
-        "create-user",
-        "--data-dir",
-        data,
-        "--email",
-        "ada@example.org",
-        "--password-file",
-        file.to_str().unwrap(),
-        "--role",
-        "customer",
-    ]);
+    let headers = [
+        ("Cookie", cookie),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    let url = format!("{base}/auth/sign-in");
+    let mut tries = 0;
+    loop {
+        match try_exchange("POST", &url, &headers, form.as_bytes()).await {
+            Ok(answer) => return answer.status,
+            Err(err) if tries < 5 => {
+                tries += 1;
+                eprintln!("sign-in of {user}: {err}; trying again");
+                tokio::time::sleep(std::time::Duration::from_millis(200 * tries)).await;
+            }
+            Err(err) => panic!("the sign-in of {user} got no answer in {tries} tries: {err}"),
+        }
+    }
 }
 
 #[tokio::test]

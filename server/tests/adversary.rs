@@ -588,8 +588,13 @@ testkit::on_both_databases! {
         assert!(secrets.iter().all(|s| !rows.contains(s.as_str())), "the training link holds no test row");
         let bytes = artifact(&[("loss.txt", "0.5")]);
         assert_eq!(app.submit_artifact(&id, &miners[0], &bytes, &sha256(&bytes)).await.status, StatusCode::OK);
+        // A fine-tuning job on the same file (through OpenAI's API) has a task of its own.
+        let job = app.api("POST", "/v1/fine_tuning/jobs", Some(&key), Some(json!({"model": QWEN, "training_file": dataset}))).await;
+        assert_eq!(job.status, StatusCode::OK, "{}", job.body);
+        let job = job.json()["id"].as_str().unwrap().to_string();
+        app.run_jobs().await;
         // Every route, by every caller, while the task trains (the owner's walk cancels it on the way).
-        assert_no_route_returns(&mut app, &[&dataset, &id], &object_keys[..1], &secrets, &walkers).await;
+        assert_no_route_returns(&mut app, &[&dataset, &id, &job], &object_keys[..1], &secrets, &walkers).await;
 
         // Evaluated, the evaluator's log holding every test row: the walk again once it has ended…
         let pool = app.state.platform.db.pool().clone();

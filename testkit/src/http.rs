@@ -59,6 +59,17 @@ pub async fn exchange(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Option<Answer> {
+    try_exchange(method, url, headers, body).await.ok()
+}
+
+/// One request, answered with its status, headers and body, or what went wrong on the connection
+/// (refused, reset, or closed before a whole response head).
+pub async fn try_exchange(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Answer> {
     let url = url::Url::parse(url).expect("a URL");
     assert_eq!(url.scheme(), "http", "only plain HTTP on loopback");
     let host = url.host_str().expect("a host");
@@ -67,7 +78,7 @@ pub async fn exchange(
         Some(q) => format!("{}?{q}", url.path()),
         None => url.path().to_string(),
     };
-    let mut stream = TcpStream::connect((host, port)).await.ok()?;
+    let mut stream = TcpStream::connect((host, port)).await?;
     let extra: String = headers
         .iter()
         .map(|(name, value)| format!("{name}: {value}\r\n"))
@@ -76,14 +87,17 @@ pub async fn exchange(
         "{method} {target} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
         body.len()
     );
-    stream.write_all(head.as_bytes()).await.ok()?;
-    stream.write_all(body).await.ok()?;
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body).await?;
     let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.ok()?;
-    response
-        .windows(4)
-        .any(|w| w == b"\r\n\r\n")
-        .then(|| parse(&response))
+    stream.read_to_end(&mut response).await?;
+    if !response.windows(4).any(|w| w == b"\r\n\r\n") {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("the connection closed after {} bytes, before a whole response head", response.len()),
+        ));
+    }
+    Ok(parse(&response))
 }
 
 fn parse(response: &[u8]) -> Answer {

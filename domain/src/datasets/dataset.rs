@@ -207,10 +207,20 @@ pub async fn get(db: &Database, owner: &User, id: &str) -> Result<Dataset> {
     }
 }
 
-/// The owner's dataset `id` as they uploaded it: its file's bytes. The file says nothing of which rows
-/// validation holds out, so its owner may read it back.
+/// The owner's dataset `id` as they uploaded it: its file's bytes, until validation splits it. From
+/// then on the file holds rows of a secret test split (all of them, for an own test file), and no route
+/// carries those, to its owner either: refused with the reason.
 pub async fn source(platform: &Platform, owner: &User, id: &str) -> Result<(Dataset, ByteStream)> {
     let dataset = get(&platform.db, owner, id).await?;
+    if !matches!(dataset.state, DatasetState::Uploaded | DatasetState::Refused) {
+        return Err(Error::Conflict {
+            field: None,
+            message: format!(
+                "the file is {}: its rows hold a secret test split now, and no route returns them",
+                dataset.state.as_str()
+            ),
+        });
+    }
     let bytes = platform.store.get(&source_key(id)).await?;
     Ok((dataset, bytes))
 }

@@ -1,6 +1,7 @@
 //! `/v1/files`: a file is a dataset. Uploaded with `purpose=fine-tune`, it is stored and inspected
 //! (`processed`), or refused with the reason (`error`); a job validates it for its method. Its content
-//! goes back to its owner only, as they uploaded it.
+//! goes back to its owner only, as they uploaded it, and only until a job splits it: then it holds rows
+//! of a secret test split, which no route returns.
 
 use axum::Json;
 use axum::body::Body;
