@@ -233,7 +233,8 @@ const LOOK_AGAIN_MS: i64 = 1_000;
 
 impl queue::Job for StartJob {
     const NAME: &'static str = "start_fine_tuning_job";
-    const QUEUE: Queue = Queue::Cpu;
+    // A look at the file and a task made: quick, and not held up behind the validation it waits for.
+    const QUEUE: Queue = Queue::Fast;
     type Context = Platform;
 
     fn subject(&self) -> &str {
