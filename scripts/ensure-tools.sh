@@ -52,13 +52,17 @@ substrate_venv() {
   "$CRUCIBLE_SUBSTRATE_VENV/bin/pip" install -q "substrate-interface==$SUBSTRATE_INTERFACE_VERSION"
 }
 
-# A virtual environment with the stock OpenAI SDK, from PyPI.
+# A virtual environment with the stock OpenAI SDK and an OpenAPI validator, from PyPI.
 openai_venv() {
   local python="$CRUCIBLE_OPENAI_VENV/bin/python"
-  "$python" -c "import openai, sys; sys.exit(openai.__version__ != '$OPENAI_SDK_VERSION')" 2>/dev/null && return 0
-  echo "==> installing openai $OPENAI_SDK_VERSION in $CRUCIBLE_OPENAI_VENV"
+  "$python" -c "
+import sys, openai, openapi_spec_validator as v
+sys.exit(openai.__version__ != '$OPENAI_SDK_VERSION' or v.__version__ != '$OPENAPI_VALIDATOR_VERSION')" \
+    2>/dev/null && return 0
+  echo "==> installing openai $OPENAI_SDK_VERSION and openapi-spec-validator in $CRUCIBLE_OPENAI_VENV"
   python3 -m venv "$CRUCIBLE_OPENAI_VENV"
-  "$CRUCIBLE_OPENAI_VENV/bin/pip" install -q "openai==$OPENAI_SDK_VERSION"
+  "$CRUCIBLE_OPENAI_VENV/bin/pip" install -q "openai==$OPENAI_SDK_VERSION" \
+    "openapi-spec-validator==$OPENAPI_VALIDATOR_VERSION"
 }
 
 if [ "${1:-}" = "--check" ]; then

@@ -18,8 +18,10 @@ S3S_FS_VERSION=0.14.1
 # The standard Bittensor key library, for the test that a Python miner is accepted with no code of ours.
 SUBSTRATE_INTERFACE_VERSION=1.8.1
 export CRUCIBLE_SUBSTRATE_VENV="$CRUCIBLE_CACHE/substrate-venv"
-# The stock OpenAI SDK, for the test that drives /v1 with it.
+# The stock OpenAI SDK, for the test that drives /v1 with it, and the OpenAPI validator the document is
+# checked by.
 OPENAI_SDK_VERSION=3.60.0
+OPENAPI_VALIDATOR_VERSION=0.9.0
 export CRUCIBLE_OPENAI_VENV="$CRUCIBLE_CACHE/openai-venv"
 
 # step WHAT: announces a step with the seconds since the script began, so a first start shows where

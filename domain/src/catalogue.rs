@@ -14,7 +14,7 @@ use crate::sandbox::Evaluator;
 /// The longest window an admin may allow, in hours (a week).
 pub const MAX_HOURS: u64 = 168;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BaseModel {
     /// The Hugging Face id.
     pub id: String,
@@ -30,14 +30,14 @@ pub struct BaseModel {
 }
 
 /// How long a task of one type may run, in hours.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Bounds {
     pub task_type: TaskType,
     pub min_hours: u64,
     pub max_hours: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Catalogue {
     pub models: Vec<BaseModel>,
     pub bounds: Vec<Bounds>,

@@ -12,7 +12,9 @@ macro_rules! states {
         moves { $($from:ident => $to:ident),* $(,)? }
     ) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+        )]
         #[serde(rename_all = "snake_case")]
         pub enum $name {
             $($variant),+

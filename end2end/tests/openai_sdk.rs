@@ -14,8 +14,7 @@ async fn the_stock_openai_sdk_uploads_a_file_and_its_fine_tuning_job_is_won_by_a
     let base_models = work.path().join("base-models");
     make_base_models(&base_models);
     // An hour of a task's window lasts 25 s; two miners make the pool.
-    let (_server, base, key) =
-        competition_server(work.path(), &base_models, "25000", "2-2").await;
+    let (_server, base, key) = competition_server(work.path(), &base_models, "25000", "2-2").await;
     let mut miners = Miners::default();
     for (i, recipe) in THREE_RECIPES.into_iter().take(2).enumerate() {
         miners.start(&base, &base_models, work.path(), i, recipe, 1);
@@ -32,8 +31,15 @@ async fn the_stock_openai_sdk_uploads_a_file_and_its_fine_tuning_job_is_won_by_a
     .unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "the SDK script failed:\n{stdout}\n{stderr}");
+    assert!(
+        run.status.success(),
+        "the SDK script failed:\n{stdout}\n{stderr}"
+    );
     let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     println!("{summary}");
-    assert_eq!(summary["checkpoints"].as_array().map(Vec::len), Some(2), "{summary}");
+    assert_eq!(
+        summary["checkpoints"].as_array().map(Vec::len),
+        Some(2),
+        "{summary}"
+    );
 }

@@ -72,12 +72,21 @@ async fn uploaded(app: &mut TestApp, key: &str, name: &str, bytes: &[u8]) -> Str
 }
 
 /// OpenAI's error shape, with its type and param.
-fn assert_openai_error(response: &TestResponse, status: StatusCode, kind: &str, param: Option<&str>) {
+fn assert_openai_error(
+    response: &TestResponse,
+    status: StatusCode,
+    kind: &str,
+    param: Option<&str>,
+) {
     assert_eq!(response.status, status, "{}", response.body);
     let error = &response.json()["error"];
     assert_eq!(error["type"], kind, "{}", response.body);
     assert_eq!(error["param"].as_str(), param, "{}", response.body);
-    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", response.body);
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{}",
+        response.body
+    );
     assert!(error["code"].is_string(), "{}", response.body);
 }
 

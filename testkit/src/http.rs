@@ -94,7 +94,10 @@ pub async fn try_exchange(
     if !response.windows(4).any(|w| w == b"\r\n\r\n") {
         return Err(std::io::Error::new(
             std::io::ErrorKind::UnexpectedEof,
-            format!("the connection closed after {} bytes, before a whole response head", response.len()),
+            format!(
+                "the connection closed after {} bytes, before a whole response head",
+                response.len()
+            ),
         ));
     }
     Ok(parse(&response))

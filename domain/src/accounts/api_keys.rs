@@ -16,7 +16,7 @@ const PREFIX_LEN: usize = KEY_MARK.len() + 8;
 pub const MAX_NAME_LEN: usize = 64;
 
 /// An API key as its owner sees it in lists: never the key itself.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApiKey {
     pub id: String,
     pub name: String,

@@ -74,7 +74,7 @@ impl Splits {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DatasetState {
     /// Stored and inspected; waiting for a task type and mapping.
@@ -112,7 +112,7 @@ impl DatasetState {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Dataset {
     pub id: String,
     pub name: String,
@@ -123,6 +123,7 @@ pub struct Dataset {
     pub columns: Vec<String>,
     /// The file's first rows, shown while choosing a mapping. Empty once the dataset is split, so that
     /// no view of a dataset ever shows rows that may be in its secret test split.
+    #[schema(value_type = Vec<Object>)]
     pub preview: Vec<Row>,
     /// A mapping guessed from the column names, per text task type.
     pub suggested_mappings: BTreeMap<TaskType, Mapping>,
@@ -212,7 +213,10 @@ pub async fn get(db: &Database, owner: &User, id: &str) -> Result<Dataset> {
 /// carries those, to its owner either: refused with the reason.
 pub async fn source(platform: &Platform, owner: &User, id: &str) -> Result<(Dataset, ByteStream)> {
     let dataset = get(&platform.db, owner, id).await?;
-    if !matches!(dataset.state, DatasetState::Uploaded | DatasetState::Refused) {
+    if !matches!(
+        dataset.state,
+        DatasetState::Uploaded | DatasetState::Refused
+    ) {
         return Err(Error::Conflict {
             field: None,
             message: format!(
@@ -233,9 +237,10 @@ pub async fn delete(platform: &Platform, owner: &User, id: &str) -> Result<()> {
     if !db::datasets::delete(platform.db.pool(), id, &owner.id, now_ms()).await? {
         return Err(Error::Conflict {
             field: None,
-            message: "the dataset is being validated, or a task, tournament or fine-tuning job that \
+            message:
+                "the dataset is being validated, or a task, tournament or fine-tuning job that \
                       has not ended uses it; cancel it or wait until it has ended"
-                .into(),
+                    .into(),
         });
     }
     platform.store.delete(&source_key(id)).await?;

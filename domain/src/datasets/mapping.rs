@@ -8,7 +8,7 @@ use super::task_type::TaskType;
 use crate::error::{Error, Result};
 
 /// Role → source column, checked against a task type and a file's columns.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct Mapping(BTreeMap<String, String>);
 
@@ -55,7 +55,13 @@ const SYNONYMS: &[(&str, &[&str])] = &[
     ),
     (
         "chosen",
-        &["chosen", "preferred", "accepted", "better", "preferred_output"],
+        &[
+            "chosen",
+            "preferred",
+            "accepted",
+            "better",
+            "preferred_output",
+        ],
     ),
     (
         "rejected",

@@ -11,7 +11,19 @@ use super::rows::Row;
 use super::task_type::TaskType;
 
 /// Why a row was dropped. The order is the order of the report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     Blank,
@@ -112,7 +124,11 @@ fn dpo(row: &Row, mapping: &Mapping) -> Result<String, Rejection> {
         None => None,
     };
     let (prompt, chosen, rejected) = match &given {
-        Some(prompt) => (prompt.text.as_ref(), chosen.text.as_ref(), rejected.text.as_ref()),
+        Some(prompt) => (
+            prompt.text.as_ref(),
+            chosen.text.as_ref(),
+            rejected.text.as_ref(),
+        ),
         None => implicit_prompt(&chosen.text, &rejected.text)?,
     };
     if chosen.trim() == rejected.trim() {
@@ -144,7 +160,11 @@ struct Preference<'r> {
 /// (`preferred_output`) is a list of messages, the prompt (`input`) an object whose `messages` are the
 /// conversation so far. System messages become the row's system prompt; of the rest, one message is
 /// its content and several are each turn as `role: content` on a line of its own.
-fn preference<'r>(row: &'r Row, mapping: &Mapping, role: &str) -> Result<Preference<'r>, Rejection> {
+fn preference<'r>(
+    row: &'r Row,
+    mapping: &Mapping,
+    role: &str,
+) -> Result<Preference<'r>, Rejection> {
     let column = mapping.column(role).unwrap_or(role);
     let items = match row.get(column) {
         Some(Value::Array(items)) => items,
@@ -153,7 +173,9 @@ fn preference<'r>(row: &'r Row, mapping: &Mapping, role: &str) -> Result<Prefere
             _ => {
                 return Err(reject(
                     Reason::WrongType,
-                    format!("column \"{column}\" ({role}) holds an object without a list of \"messages\""),
+                    format!(
+                        "column \"{column}\" ({role}) holds an object without a list of \"messages\""
+                    ),
                 ));
             }
         },
@@ -170,7 +192,9 @@ fn preference<'r>(row: &'r Row, mapping: &Mapping, role: &str) -> Result<Prefere
         let Some(message) = message(item) else {
             return Err(reject(
                 Reason::WrongType,
-                format!("column \"{column}\" ({role}) holds a message without a role of system, user or assistant and text content"),
+                format!(
+                    "column \"{column}\" ({role}) holds a message without a role of system, user or assistant and text content"
+                ),
             ));
         };
         let (role, content) = (message["role"].as_str(), message["content"].as_str());
@@ -418,7 +442,11 @@ mod tests {
         });
         let refused = normalise(TaskType::Dpo, &mapping, &row(empty)).unwrap_err();
         assert_eq!(refused.reason, Reason::EmptyRequiredField);
-        assert!(refused.detail.contains("preferred_output"), "{}", refused.detail);
+        assert!(
+            refused.detail.contains("preferred_output"),
+            "{}",
+            refused.detail
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::normalise::Reason;
 /// Examples kept per reason.
 pub const EXAMPLES_PER_REASON: usize = 5;
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Report {
     pub total_rows: u64,
     pub usable_rows: u64,
@@ -29,7 +29,7 @@ pub struct Report {
 }
 
 /// The owner's own test file, as validation found it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OwnTest {
     pub dataset_id: String,
     pub name: String,
@@ -37,14 +37,14 @@ pub struct OwnTest {
     pub usable_rows: u64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Rejected {
     pub count: u64,
     pub description: String,
     pub examples: Vec<Example>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Example {
     /// 1-based line of the file (the item's position for a JSON array).
     pub line: u64,

@@ -69,10 +69,12 @@ pub async fn by_id<'e>(
     exec: impl Executor<'e, Database = Any>,
     id: &str,
 ) -> sqlx::Result<Option<DatasetRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM datasets WHERE id = $1 AND deleted_at IS NULL"))
-        .bind(id)
-        .fetch_optional(exec)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM datasets WHERE id = $1 AND deleted_at IS NULL"
+    ))
+    .bind(id)
+    .fetch_optional(exec)
+    .await
 }
 
 pub async fn for_owner<'e>(

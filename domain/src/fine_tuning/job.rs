@@ -23,7 +23,7 @@ const STARTED: &str = "started";
 const FAILED: &str = "failed";
 const CANCELLED: &str = "cancelled";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
     /// Chat or instruct rows, scored by held-out loss.
@@ -48,7 +48,7 @@ impl Method {
 }
 
 /// OpenAI's job statuses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     ValidatingFiles,
@@ -79,7 +79,7 @@ impl Status {
 }
 
 /// Why a job failed: a code a program can match, a message for people, and the request field to blame.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobError {
     pub code: String,
     pub message: String,
@@ -113,8 +113,9 @@ pub struct Job {
 
 impl Job {
     fn from_parts(row: JobRow, task: Option<Task>, last_reason: Option<String>) -> Result<Job> {
-        let corrupt =
-            |what: &str| Error::Internal(format!("fine-tuning job {} has a malformed {what}", row.id));
+        let corrupt = |what: &str| {
+            Error::Internal(format!("fine-tuning job {} has a malformed {what}", row.id))
+        };
         let (status, error, finished_at) = match (&task, row.state.as_str()) {
             (Some(task), _) => {
                 let status = Status::of_task(task.state);
@@ -221,7 +222,8 @@ pub async fn list(
     };
     let cursor = cursor.as_ref().map(|(at, id)| (*at, id.as_str()));
     let fetch = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
-    let mut rows = db::fine_tuning_jobs::page_for_owner(db.pool(), &owner.id, cursor, fetch).await?;
+    let mut rows =
+        db::fine_tuning_jobs::page_for_owner(db.pool(), &owner.id, cursor, fetch).await?;
     let has_more = rows.len() > limit;
     rows.truncate(limit);
     let mut jobs = Vec::with_capacity(rows.len());
@@ -238,7 +240,9 @@ pub async fn cancel(db: &Database, owner: &User, id: &str) -> Result<Job> {
         WAITING => {
             let now = now_ms();
             let mut tx = db.pool().begin().await?;
-            if db::fine_tuning_jobs::change_state(&mut *tx, id, WAITING, CANCELLED, None, now).await? {
+            if db::fine_tuning_jobs::change_state(&mut *tx, id, WAITING, CANCELLED, None, now)
+                .await?
+            {
                 record(&mut *tx, id, Level::Info, "Cancelled by the customer", now).await?;
                 tx.commit().await?;
             } else {
@@ -268,7 +272,7 @@ pub async fn cancel(db: &Database, owner: &User, id: &str) -> Result<Job> {
     get(db, owner, id).await
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     Info,
@@ -430,7 +434,14 @@ pub(super) async fn fail(
     let mut tx = db.pool().begin().await?;
     let error = Some((code, message, param));
     if db::fine_tuning_jobs::change_state(&mut *tx, id, WAITING, FAILED, error, now).await? {
-        record(&mut *tx, id, Level::Error, &format!("Failed: {message}"), now).await?;
+        record(
+            &mut *tx,
+            id,
+            Level::Error,
+            &format!("Failed: {message}"),
+            now,
+        )
+        .await?;
         tx.commit().await?;
     }
     Ok(())

@@ -10,7 +10,8 @@
 mod job;
 
 pub use job::{
-    Checkpoint, Job, JobError, JobEvent, Level, Method, Status, cancel, checkpoints, events, get, list,
+    Checkpoint, Job, JobError, JobEvent, Level, Method, Status, cancel, checkpoints, events, get,
+    list,
 };
 
 use std::collections::BTreeMap;
@@ -77,7 +78,8 @@ pub async fn create(platform: &Platform, owner: &User, request: NewJob) -> Resul
     }
     let task_type = task_type(request.method, &training.columns)?;
     let catalogue = catalogue::catalogue(&platform.db).await?;
-    tasks::offered(platform, &catalogue, &request.model, task_type).map_err(|err| as_field(err, "model"))?;
+    tasks::offered(platform, &catalogue, &request.model, task_type)
+        .map_err(|err| as_field(err, "model"))?;
     let bounds = tasks::bounds(&catalogue, task_type)?;
     let hours = request.hours_to_complete.unwrap_or(bounds.min_hours);
     if !(bounds.min_hours..=bounds.max_hours).contains(&hours) {
@@ -95,7 +97,9 @@ pub async fn create(platform: &Platform, owner: &User, request: NewJob) -> Resul
         datasets::get(&platform.db, owner, test)
             .await
             .map_err(|err| match err {
-                Error::NotFound(_) => Error::invalid("validation_file", "no file of yours has this id"),
+                Error::NotFound(_) => {
+                    Error::invalid("validation_file", "no file of yours has this id")
+                }
                 other => other,
             })?;
     }
@@ -107,7 +111,10 @@ pub async fn create(platform: &Platform, owner: &User, request: NewJob) -> Resul
     // validated now, which refuses with the reason when something that has not ended uses it.
     let fits = training.task_type == Some(task_type)
         && training.test_dataset_id == request.validation_file
-        && matches!(training.state, DatasetState::Ready | DatasetState::Validating);
+        && matches!(
+            training.state,
+            DatasetState::Ready | DatasetState::Validating
+        );
     if !fits {
         let validation = ValidationRequest {
             task_type,
@@ -118,9 +125,24 @@ pub async fn create(platform: &Platform, owner: &User, request: NewJob) -> Resul
         datasets::request_validation(&platform.ingest(), owner, &training.id, validation)
             .await
             .map_err(|err| match err {
-                Error::Invalid { field: "test_dataset_id", message } => Error::Invalid { field: "validation_file", message },
-                Error::Invalid { field: "mapping", message } => Error::Invalid { field: "training_file", message },
-                Error::Conflict { message, .. } => Error::Conflict { field: Some("training_file"), message },
+                Error::Invalid {
+                    field: "test_dataset_id",
+                    message,
+                } => Error::Invalid {
+                    field: "validation_file",
+                    message,
+                },
+                Error::Invalid {
+                    field: "mapping",
+                    message,
+                } => Error::Invalid {
+                    field: "training_file",
+                    message,
+                },
+                Error::Conflict { message, .. } => Error::Conflict {
+                    field: Some("training_file"),
+                    message,
+                },
                 other => other,
             })?;
     }
@@ -175,7 +197,14 @@ pub async fn create(platform: &Platform, owner: &User, request: NewJob) -> Resul
     for (level, message) in said {
         job::record(&mut *tx, &row.id, level, &message, now).await?;
     }
-    queue::enqueue(&mut *tx, &StartJob { job_id: row.id.clone() }, now).await?;
+    queue::enqueue(
+        &mut *tx,
+        &StartJob {
+            job_id: row.id.clone(),
+        },
+        now,
+    )
+    .await?;
     tx.commit().await?;
     job::get(&platform.db, owner, &row.id).await
 }
@@ -267,14 +296,17 @@ pub async fn start(platform: &Platform, id: &str) -> Result<()> {
         }
         Err(other) => return Err(other),
     };
-    let task_type = TaskType::parse(&row.task_type)
-        .ok_or_else(|| Error::Internal(format!("fine-tuning job {id} has a malformed task type")))?;
+    let task_type = TaskType::parse(&row.task_type).ok_or_else(|| {
+        Error::Internal(format!("fine-tuning job {id} has a malformed task type"))
+    })?;
     let validated_for_this_job =
         dataset.task_type == Some(task_type) && dataset.test_dataset_id == row.validation_file;
     match dataset.state {
         DatasetState::Validating if validated_for_this_job => {
             let now = now_ms();
-            let again = StartJob { job_id: id.to_string() };
+            let again = StartJob {
+                job_id: id.to_string(),
+            };
             queue::enqueue_at(db.pool(), &again, now + LOOK_AGAIN_MS, now).await?;
             Ok(())
         }
@@ -293,7 +325,8 @@ pub async fn start(platform: &Platform, id: &str) -> Result<()> {
                 reward_functions: None,
             };
             let why = format!("created by fine-tuning job {id}");
-            let task = match tasks::create_as(platform, &owner, &request, &row.task_id, &why).await {
+            let task = match tasks::create_as(platform, &owner, &request, &row.task_id, &why).await
+            {
                 Ok(task) => task,
                 Err(err @ (Error::Invalid { .. } | Error::Conflict { .. })) => {
                     return job::fail(db, id, "invalid_request", &err.to_string(), None).await;

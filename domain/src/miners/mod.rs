@@ -17,7 +17,7 @@ use crate::db::{self, Database, miners::MinerRow};
 use crate::error::{Error, Result};
 use epistula::{Checked, Refusal, Signed, SignedHeaders};
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Miner {
     pub id: String,
     /// The SS58 address.
@@ -31,7 +31,7 @@ pub struct Miner {
 }
 
 /// What a miner declares it takes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Declaration {
     pub task_types: Vec<TaskType>,
     /// The largest base model it trains, in parameters.

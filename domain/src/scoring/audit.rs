@@ -11,7 +11,7 @@ use crate::clock::Millis;
 use crate::db::{self, Database};
 use crate::error::Result;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditScore {
     pub task_id: String,
     pub task_type: String,
@@ -23,7 +23,7 @@ pub struct AuditScore {
     pub scored_at: Millis,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditExport {
     pub formula: String,
     pub as_of: Millis,

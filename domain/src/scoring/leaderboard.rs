@@ -22,7 +22,7 @@ pub const PER_PAGE: u64 = 50;
 pub const MAX_PER_PAGE: u64 = 500;
 
 /// A miner's place on a leaderboard; `rank` is by points (ties by hotkey), whatever the sort.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Standing {
     pub rank: u64,
     pub hotkey: String,
@@ -32,7 +32,7 @@ pub struct Standing {
 }
 
 /// The column a board is sorted by; points, wins and tasks most first, hotkeys alphabetically.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Sort {
     #[default]
@@ -136,7 +136,7 @@ impl BoardQuery {
 }
 
 /// One page of a board.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BoardPage {
     pub window: String,
     pub task_type: Option<String>,

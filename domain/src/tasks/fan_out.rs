@@ -31,7 +31,7 @@ pub struct Dispatch {
 }
 
 /// An open offer as its miner sees it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Offer {
     pub id: String,
     pub task_id: String,

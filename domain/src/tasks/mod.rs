@@ -34,7 +34,7 @@ use crate::error::{Error, Result};
 use crate::queue::{self, Job, Queue};
 
 /// What a customer asks for.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewTask {
     pub dataset_id: String,
     pub model_id: String,
@@ -48,7 +48,7 @@ pub struct NewTask {
 }
 
 /// What will happen if the customer confirms: shown before a task is created.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TaskPlan {
     pub dataset_id: String,
     pub task_type: TaskType,
@@ -245,13 +245,7 @@ pub async fn create_as(
     db::tasks::insert(&mut *tx, &row).await?;
     db::tasks::insert_event(
         &mut *tx,
-        &event(
-            &row.id,
-            None,
-            TaskState::Pending,
-            why,
-            now,
-        ),
+        &event(&row.id, None, TaskState::Pending, why, now),
     )
     .await?;
     let job = PrepareTask {

@@ -11,7 +11,7 @@ use crate::db::{self, Database, evaluations::EvaluationRow};
 use crate::error::{Error, Result};
 use crate::storage::{ByteStream, ObjectKey};
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SubmissionView {
     /// The submission's id (a fine-tuning job's checkpoint, and its `fine_tuned_model` when it won).
     pub id: String,
@@ -32,7 +32,7 @@ pub struct SubmissionView {
 }
 
 /// A task's submissions and the base model's own loss they are measured against.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Submissions {
     /// The base model's held-out loss, once measured.
     pub base_loss: Option<f64>,

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 
 /// Who trains a task: a pool of competing miners, or the reigning tournament champion's recipe on the
 /// platform's own trainer hosts (champion mode).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunBy {
     #[default]
@@ -37,7 +37,7 @@ impl RunBy {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Task {
     pub id: String,
     pub dataset_id: String,
@@ -73,7 +73,7 @@ pub struct Task {
     pub base_loss: Option<f64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     pub from_state: Option<TaskState>,
     pub to_state: TaskState,

@@ -21,7 +21,7 @@ use crate::storage::{ByteStream, LinkAccess, ObjectKey, StorageError};
 pub const LINK_TTL_MS: Millis = 15 * 60_000;
 
 /// A task as the miner who accepted it sees it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MinerTask {
     pub id: String,
     pub task_type: TaskType,
@@ -33,20 +33,20 @@ pub struct MinerTask {
 }
 
 /// Links to the training split: `train.jsonl`, and `train.zip` for image tasks.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TrainingData {
     pub files: Vec<TrainingFile>,
     pub expires_at: Millis,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TrainingFile {
     pub name: String,
     pub url: String,
 }
 
 /// What the server received: the artifact's hash and size, and the server's own time of receipt.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Receipt {
     pub task_id: String,
     pub sha256: String,

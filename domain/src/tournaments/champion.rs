@@ -22,7 +22,7 @@ use crate::tasks::{fan_out, window::upload_key};
 use crate::tournaments::play::kind_of;
 
 /// The recipe that holds a tournament title, and whose it is.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Champion {
     pub recipe_id: String,
     pub recipe: String,

@@ -27,7 +27,7 @@ use crate::tournaments::bracket::GROUP_ADVANCE;
 use crate::tournaments::{boss, bracket, points};
 
 /// What an admin opens a tournament on.
-#[derive(Clone, Debug, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize, utoipa::ToSchema)]
 pub struct NewTournament {
     pub dataset_id: String,
     pub model_id: String,
@@ -859,7 +859,7 @@ async fn schedule_next(
 }
 
 /// A tournament as its page shows it: every round's matches with each entrant's results.
-#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Bracket {
     pub id: String,
     pub kind: String,
@@ -879,14 +879,14 @@ pub struct Bracket {
 }
 
 /// A recipe and the miner whose it is.
-#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct EntrantName {
     pub recipe_id: String,
     pub recipe: String,
     pub hotkey: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Match {
     pub round: i64,
     pub position: i64,
@@ -898,7 +898,7 @@ pub struct Match {
     pub entrants: Vec<MatchEntrant>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct MatchEntrant {
     pub name: EntrantName,
     pub rank: Option<i64>,
@@ -907,7 +907,7 @@ pub struct MatchEntrant {
     pub runs: Vec<RunResult>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct RunResult {
     pub task_index: i64,
     pub loss: Option<f64>,
@@ -917,7 +917,7 @@ pub struct RunResult {
 }
 
 /// An entrant's standing over the whole tournament.
-#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Placing {
     pub name: EntrantName,
     pub seed: i64,
@@ -1025,7 +1025,7 @@ pub async fn recent(db: &Database, limit: i64) -> Result<Vec<Bracket>> {
 }
 
 /// A miner's standing over every tournament of a kind.
-#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct MinerStanding {
     pub hotkey: String,
     pub points: f64,

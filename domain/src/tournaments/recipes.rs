@@ -18,7 +18,7 @@ use crate::states::RecipeState;
 use crate::storage::{self, ObjectKey};
 
 /// A recipe as its miner and the public see it (never its files: those are published only once it wins).
-#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Recipe {
     pub id: String,
     pub miner_id: String,
@@ -261,7 +261,7 @@ pub async fn published_context(platform: &Platform, id: &str) -> Result<storage:
 }
 
 /// A file of a published recipe, for its browsable tree.
-#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct RecipeFile {
     pub path: String,
     pub size: u64,

@@ -33,14 +33,14 @@ pub struct Deliveries {
     pub vault: crate::vault::Vault,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Webhook {
     pub id: String,
     pub url: String,
     pub created_at: Millis,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Delivery {
     pub id: String,
     pub task_id: String,

@@ -12,6 +12,7 @@ mod health;
 mod metrics;
 mod objects;
 mod openai;
+pub mod openapi;
 mod page_cache;
 pub mod rate_limits;
 mod state;
@@ -108,6 +109,7 @@ fn site_endpoints() -> Vec<endpoint::Endpoint> {
         forms::endpoints(),
         api::endpoints(),
         openai::endpoints(),
+        openapi::endpoints(),
         health::endpoints(),
         objects::endpoints(),
     ]

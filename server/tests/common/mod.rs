@@ -825,6 +825,11 @@ pub async fn assert_no_route_returns(
     for (who, key) in callers {
         app.forget_cookies();
         for request in &requests {
+            // The owner may delete their own file (`fine_tuning.rs` tests it); done here, the rest of
+            // the walk would no longer reach the dataset's rows.
+            if who == "owner" && request.0 == "DELETE" && request.1.starts_with("/v1/files/") {
+                continue;
+            }
             let response = send_walk_request(app, request, key, None).await;
             check(who, request, &response.body);
         }

@@ -15,6 +15,10 @@ use crate::http::caller::Caller;
 use crate::http::endpoint::Endpoint;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
+/// The OpenAPI description of this module's endpoints.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, upload, show, validate))]
+pub(in crate::http) struct Doc;
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -26,7 +30,8 @@ pub fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct UploadQuery {
     name: Option<String>,
     /// `false` for a CSV file whose first row is data, not a header.
@@ -35,6 +40,7 @@ struct UploadQuery {
 
 /// The file is the raw request body (`?name=` names it), or the field `file` of a multipart form (with
 /// optional fields `name` and `has_header` before it; the file's own name otherwise).
+#[utoipa::path(post, operation_id = "datasets_upload", path = "/api/v1/datasets", tag = "datasets", params(UploadQuery), request_body(content((Vec<u8> = "application/octet-stream"), (Vec<u8> = "multipart/form-data")), description = "the file as the raw body (`?name=` names it), or the field `file` of a multipart form"), responses((status = 201, description = "stored and inspected", body = Dataset), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn upload(
     State(state): State<AppState>,
     Caller(user): Caller,
@@ -163,11 +169,12 @@ fn invalid(field: &'static str, message: String) -> ApiError {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct DatasetList {
     datasets: Vec<Dataset>,
 }
 
+#[utoipa::path(get, operation_id = "datasets_list", path = "/api/v1/datasets", tag = "datasets", responses((status = 200, description = "the caller's datasets", body = DatasetList), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn list(
     State(state): State<AppState>,
     Caller(user): Caller,
@@ -177,6 +184,7 @@ async fn list(
     }))
 }
 
+#[utoipa::path(get, operation_id = "datasets_show", path = "/api/v1/datasets/{id}", tag = "datasets", params(("id" = String, Path, description = "its id")), responses((status = 200, description = "the dataset; never its test split", body = Dataset), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn show(
     State(state): State<AppState>,
     Caller(user): Caller,
@@ -185,7 +193,7 @@ async fn show(
     Ok(Json(datasets::get(&state.platform.db, &user, &id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ValidationBody {
     task_type: TaskType,
     mapping: Option<Mapping>,
@@ -193,6 +201,7 @@ struct ValidationBody {
     test_dataset_id: Option<String>,
 }
 
+#[utoipa::path(post, operation_id = "datasets_validate", path = "/api/v1/datasets/{id}/validation", tag = "datasets", params(("id" = String, Path, description = "its id")), request_body = ValidationBody, responses((status = 202, description = "validation started", body = Dataset), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn validate(
     State(state): State<AppState>,
     Caller(user): Caller,

@@ -19,6 +19,22 @@ use serde::{Deserialize, Serialize};
 use crate::http::endpoint::Endpoint;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
+/// The OpenAPI description of this module's endpoints.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    identity,
+    register,
+    offers,
+    accept,
+    decline,
+    task,
+    training_data,
+    submit,
+    upload_recipe,
+    recipes,
+    enter
+))]
+pub(in crate::http) struct Doc;
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -88,13 +104,14 @@ impl FromRequest<AppState> for SignedRequest {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Identity {
     /// The SS58 address a request's `Epistula-Signed-For` must name, when it names one.
     identity: String,
 }
 
 /// This deployment's identity, for miners who sign their requests for it (unsigned: it is public).
+#[utoipa::path(get, operation_id = "miners_identity", path = "/api/v1/miner/identity", tag = "miners", responses((status = 200, description = "this deployment's identity", body = Identity), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)))]
 async fn identity(State(state): State<AppState>) -> Json<Identity> {
     Json(Identity {
         identity: state.platform.identity.to_string(),
@@ -132,6 +149,7 @@ impl SignedRequest {
 
 /// `{"task_types": ["instruct", …], "max_parameters": N}`: registers the signing hotkey as a miner, or
 /// updates what it declared.
+#[utoipa::path(post, operation_id = "miners_register", path = "/api/v1/miner/register", tag = "miners", request_body = Declaration, responses((status = 200, description = "registered, or its declaration updated", body = Miner), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("epistula" = [])))]
 async fn register(
     State(state): State<AppState>,
     request: SignedRequest,
@@ -141,17 +159,19 @@ async fn register(
     Ok((StatusCode::OK, Json(miner)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Wait {
     wait: Option<u64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct OfferList {
     offers: Vec<Offer>,
 }
 
 /// The miner's open offers; with `?wait=SECONDS` (at most 60), waits for one when there is none.
+#[utoipa::path(get, operation_id = "miners_offers", path = "/api/v1/miner/offers", tag = "miners", params(Wait), responses((status = 200, description = "the miner's open offers", body = OfferList), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("epistula" = [])))]
 async fn offers(
     State(state): State<AppState>,
     Query(wait): Query<Wait>,
@@ -163,6 +183,7 @@ async fn offers(
     Ok(Json(OfferList { offers }))
 }
 
+#[utoipa::path(post, operation_id = "miners_accept", path = "/api/v1/miner/offers/{id}/accept", tag = "miners", params(("id" = String, Path, description = "its id")), responses((status = 200, description = "accepted", body = Offer), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("epistula" = [])))]
 async fn accept(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -174,6 +195,7 @@ async fn accept(
     ))
 }
 
+#[utoipa::path(post, operation_id = "miners_decline", path = "/api/v1/miner/offers/{id}/decline", tag = "miners", params(("id" = String, Path, description = "its id")), responses((status = 200, description = "declined", body = Offer), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("epistula" = [])))]
 async fn decline(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -185,6 +207,7 @@ async fn decline(
     ))
 }
 
+#[utoipa::path(get, operation_id = "miners_task", path = "/api/v1/miner/tasks/{id}", tag = "miners", params(("id" = String, Path, description = "its id")), responses((status = 200, description = "a task the miner accepted", body = MinerTask), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("epistula" = [])))]
 async fn task(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -195,6 +218,7 @@ async fn task(
 }
 
 /// Short-lived links to the training split, for a miner accepted on the task, while its window is open.
+#[utoipa::path(get, operation_id = "miners_training_data", path = "/api/v1/miner/tasks/{id}/training-data", tag = "miners", params(("id" = String, Path, description = "its id")), responses((status = 200, description = "short-lived links to the training split, while the window is open", body = TrainingData), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("epistula" = [])))]
 async fn training_data(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -208,6 +232,7 @@ async fn training_data(
 
 /// The model artifact (a tar) as the raw body, streamed; `X-Artifact-SHA256` declares its hash, and
 /// the Epistula signature covers the body like any other.
+#[utoipa::path(put, operation_id = "miners_submit", path = "/api/v1/miner/tasks/{id}/submission", tag = "miners", params(("id" = String, Path, description = "its id")), request_body(content((Vec<u8> = "application/octet-stream")), description = "the artifact, with `X-Artifact-SHA256`"), responses((status = 200, description = "received", body = Receipt), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("epistula" = [])))]
 async fn submit(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -239,13 +264,15 @@ async fn submit(
     Ok(Json(receipt))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct RecipeName {
     name: String,
 }
 
 /// A training recipe: the tar build context as the raw body (signed like any other), `?name=` for
 /// people to know it by. Accepted with 202: it is built in the background.
+#[utoipa::path(put, operation_id = "miners_upload_recipe", path = "/api/v1/miner/recipes", tag = "miners", params(RecipeName), request_body(content((Vec<u8> = "application/x-tar")), description = "the recipe's build context"), responses((status = 202, description = "accepted; built in the background", body = Recipe), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("epistula" = [])))]
 async fn upload_recipe(
     State(state): State<AppState>,
     Query(named): Query<RecipeName>,
@@ -276,12 +303,13 @@ async fn upload_recipe(
     Ok((StatusCode::ACCEPTED, Json(recipe)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct RecipeList {
     recipes: Vec<Recipe>,
 }
 
 /// The miner's recipes with their build states and logs, newest first.
+#[utoipa::path(get, operation_id = "miners_recipes", path = "/api/v1/miner/recipes", tag = "miners", responses((status = 200, description = "the miner's recipes", body = RecipeList), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("epistula" = [])))]
 async fn recipes(
     State(state): State<AppState>,
     request: SignedRequest,
@@ -291,20 +319,33 @@ async fn recipes(
     Ok(Json(RecipeList { recipes }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct Entry {
     recipe_id: String,
 }
 
+/// A recipe's place in a tournament.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Entered {
+    tournament_id: String,
+    recipe_id: String,
+    seed: i64,
+}
+
 /// `{"recipe_id": …}`: enters a built recipe of the miner's in a tournament taking entries.
+#[utoipa::path(post, operation_id = "miners_enter", path = "/api/v1/miner/tournaments/{id}/entries", tag = "miners", params(("id" = String, Path, description = "its id")), request_body = Entry, responses((status = 201, description = "entered", body = Entered), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("epistula" = [])))]
 async fn enter(
     State(state): State<AppState>,
     Path(id): Path<String>,
     request: SignedRequest,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<Entered>), ApiError> {
     let miner = request.miner(&state).await?;
     let entry: Entry = request.json()?;
     let entered = play::enter(&state.platform.db, &miner, &id, &entry.recipe_id).await?;
-    let body = serde_json::json!({"tournament_id": entered.tournament_id, "recipe_id": entered.recipe_id, "seed": entered.seed});
+    let body = Entered {
+        tournament_id: entered.tournament_id,
+        recipe_id: entered.recipe_id,
+        seed: entered.seed,
+    };
     Ok((StatusCode::CREATED, Json(body)))
 }

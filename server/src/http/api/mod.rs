@@ -16,12 +16,15 @@ use axum::http::StatusCode;
 use axum::routing::{MethodRouter, any};
 use domain::accounts::{self, ApiKey};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use super::caller::Caller;
 use super::endpoint::Endpoint;
 use super::error::ApiError;
 use super::state::AppState;
+/// The OpenAPI description of this module's endpoints.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(account, list_keys, create_key, revoke_key, models))]
+pub(in crate::http) struct Doc;
 
 pub fn endpoints() -> Vec<Endpoint> {
     let mut endpoints = vec![
@@ -39,6 +42,23 @@ pub fn endpoints() -> Vec<Endpoint> {
     endpoints
 }
 
+/// The OpenAPI description of `/api/v1`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    let mut doc = Doc::openapi();
+    for part in [
+        datasets::Doc::openapi(),
+        tasks::Doc::openapi(),
+        scores::Doc::openapi(),
+        webhooks::Doc::openapi(),
+        tournaments::Doc::openapi(),
+        miners::Doc::openapi(),
+    ] {
+        doc.merge(part);
+    }
+    doc
+}
+
 /// The miner API (`/api/v1/miner/…`), signed by hotkeys rather than sessions or keys.
 pub fn miner_endpoints() -> Vec<Endpoint> {
     miners::endpoints()
@@ -51,6 +71,7 @@ pub fn fallback() -> MethodRouter<AppState> {
 
 /// The base models a task may start from, each with whether this deployment can score it, and each
 /// task type's bounds in hours.
+#[utoipa::path(get, operation_id = "api_models", path = "/api/v1/models", tag = "models", responses((status = 200, description = "the base models a task may start from, and each task type's bounds in hours", body = domain::catalogue::Catalogue), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn models(
     State(state): State<AppState>,
     Caller(_): Caller,
@@ -61,17 +82,31 @@ async fn models(
     ))
 }
 
-async fn account(Caller(user): Caller) -> Json<Value> {
-    Json(
-        json!({ "id": user.id, "email": user.email, "role": user.role, "created_at": user.created_at }),
-    )
+/// The caller's account.
+#[derive(Serialize, utoipa::ToSchema)]
+struct AccountView {
+    id: String,
+    email: String,
+    role: domain::accounts::Role,
+    created_at: domain::clock::Millis,
 }
 
-#[derive(Serialize)]
+#[utoipa::path(get, operation_id = "api_account", path = "/api/v1/account", tag = "account", responses((status = 200, description = "the caller's account", body = AccountView), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
+async fn account(Caller(user): Caller) -> Json<AccountView> {
+    Json(AccountView {
+        id: user.id,
+        email: user.email,
+        role: user.role,
+        created_at: user.created_at,
+    })
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
 struct KeyList {
     api_keys: Vec<ApiKey>,
 }
 
+#[utoipa::path(get, operation_id = "api_list_keys", path = "/api/v1/api-keys", tag = "account", responses((status = 200, description = "the caller's API keys (never the keys themselves)", body = KeyList), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn list_keys(
     State(state): State<AppState>,
     Caller(user): Caller,
@@ -81,18 +116,19 @@ async fn list_keys(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct NewKey {
     name: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CreatedKey {
     api_key: ApiKey,
     /// The key itself, returned this once.
     key: String,
 }
 
+#[utoipa::path(post, operation_id = "api_create_key", path = "/api/v1/api-keys", tag = "account", request_body = NewKey, responses((status = 201, description = "the new key, shown this once", body = CreatedKey), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn create_key(
     State(state): State<AppState>,
     Caller(user): Caller,
@@ -109,6 +145,7 @@ async fn create_key(
     ))
 }
 
+#[utoipa::path(delete, operation_id = "api_revoke_key", path = "/api/v1/api-keys/{id}", tag = "account", params(("id" = String, Path, description = "its id")), responses((status = 204, description = "revoked"), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn revoke_key(
     State(state): State<AppState>,
     Caller(user): Caller,

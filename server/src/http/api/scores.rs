@@ -10,6 +10,10 @@ use serde::Deserialize;
 use crate::http::endpoint::Endpoint;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
+/// The OpenAPI description of this module's endpoints.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(leaderboard, audit_export))]
+pub(in crate::http) struct Doc;
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -18,7 +22,8 @@ pub fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LeaderboardQuery {
     window: Option<String>,
     task_type: Option<String>,
@@ -29,6 +34,7 @@ struct LeaderboardQuery {
 
 /// `?window=1d|3d|7d` (7d by default), `&task_type=…`, `&sort=points|wins|tasks|hotkey`, `&page=N`
 /// (from 1) and `&per_page=N` (50 by default, at most 500); all optional.
+#[utoipa::path(get, operation_id = "scores_leaderboard", path = "/api/v1/leaderboard", tag = "scores", params(LeaderboardQuery), responses((status = 200, description = "a page of the public leaderboard", body = BoardPage), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)))]
 async fn leaderboard(
     State(state): State<AppState>,
     Query(query): Query<LeaderboardQuery>,
@@ -49,6 +55,7 @@ async fn leaderboard(
 }
 
 /// Every score of the last 7 days with its reason, and the weights they give now.
+#[utoipa::path(get, operation_id = "scores_audit_export", path = "/api/v1/audit/export", tag = "scores", responses((status = 200, description = "every score and the weights they give, with the formula", body = AuditExport), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)))]
 async fn audit_export(State(state): State<AppState>) -> Result<Json<AuditExport>, ApiError> {
     Ok(Json(
         scoring::audit::export(&state.platform.db, now_ms()).await?,

@@ -12,6 +12,10 @@ use crate::http::caller::Caller;
 use crate::http::endpoint::Endpoint;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
+/// The OpenAPI description of this module's endpoints.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, create, show, events, cancel, submissions, result, stream))]
+pub(in crate::http) struct Doc;
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -26,7 +30,7 @@ pub fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct TaskBody {
     dataset_id: String,
     model_id: String,
@@ -42,6 +46,7 @@ struct TaskBody {
     dry_run: bool,
 }
 
+#[utoipa::path(post, operation_id = "tasks_create", path = "/api/v1/tasks", tag = "tasks", request_body = TaskBody, responses((status = 201, description = "created (or, with `dry_run`, 200 and the plan: `TaskPlan`)", body = Task), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn create(
     State(state): State<AppState>,
     Caller(user): Caller,
@@ -64,11 +69,12 @@ async fn create(
     Ok((StatusCode::CREATED, Json(task)).into_response())
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TaskList {
     tasks: Vec<Task>,
 }
 
+#[utoipa::path(get, operation_id = "tasks_list", path = "/api/v1/tasks", tag = "tasks", responses((status = 200, description = "the caller's tasks", body = TaskList), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn list(
     State(state): State<AppState>,
     Caller(user): Caller,
@@ -79,7 +85,7 @@ async fn list(
 }
 
 /// A task as its owner reads it: with its place in the work queue while it waits for a worker.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TaskView {
     #[serde(flatten)]
     task: Task,
@@ -96,6 +102,7 @@ impl TaskView {
     }
 }
 
+#[utoipa::path(get, operation_id = "tasks_show", path = "/api/v1/tasks/{id}", tag = "tasks", params(("id" = String, Path, description = "its id")), responses((status = 200, description = "the task, with its place in the work queue", body = TaskView), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn show(
     State(state): State<AppState>,
     Caller(user): Caller,
@@ -105,11 +112,12 @@ async fn show(
     Ok(Json(TaskView::of(&state, task).await?))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct EventList {
     events: Vec<Event>,
 }
 
+#[utoipa::path(get, operation_id = "tasks_events", path = "/api/v1/tasks/{id}/events", tag = "tasks", params(("id" = String, Path, description = "its id")), responses((status = 200, description = "every move of the task, with its reason", body = EventList), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn events(
     State(state): State<AppState>,
     Caller(user): Caller,
@@ -120,6 +128,7 @@ async fn events(
     }))
 }
 
+#[utoipa::path(post, operation_id = "tasks_cancel", path = "/api/v1/tasks/{id}/cancel", tag = "tasks", params(("id" = String, Path, description = "its id")), responses((status = 200, description = "cancelled", body = Task), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn cancel(
     State(state): State<AppState>,
     Caller(user): Caller,
@@ -129,6 +138,7 @@ async fn cancel(
 }
 
 /// The task's submissions, ranked, with their evaluations and scores (never any data).
+#[utoipa::path(get, operation_id = "tasks_submissions", path = "/api/v1/tasks/{id}/submissions", tag = "tasks", params(("id" = String, Path, description = "its id")), responses((status = 200, description = "ranked submissions with their scores", body = tasks::result::Submissions), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn submissions(
     State(state): State<AppState>,
     Caller(user): Caller,
@@ -140,6 +150,7 @@ async fn submissions(
 }
 
 /// The winning model (a tar of a Hugging Face layout directory), streamed, with its SHA-256.
+#[utoipa::path(get, operation_id = "tasks_result", path = "/api/v1/tasks/{id}/result", tag = "tasks", params(("id" = String, Path, description = "its id")), responses((status = 200, description = "the winning model, a tar with `X-Artifact-SHA256`", body = Vec<u8>, content_type = "application/x-tar"), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn result(
     State(state): State<AppState>,
     Caller(user): Caller,
@@ -187,6 +198,7 @@ async fn snapshot(
 
 /// Server-sent events: an `event: task` with the task, its events and its submissions whenever they
 /// change (looked at every 500 ms), ending once the task has ended.
+#[utoipa::path(get, operation_id = "tasks_stream", path = "/api/v1/tasks/{id}/stream", tag = "tasks", params(("id" = String, Path, description = "its id")), responses((status = 200, description = "server-sent events: `event: task` with the task and its events on every change", body = String, content_type = "text/event-stream"), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn stream(
     State(state): State<AppState>,
     Caller(user): Caller,

@@ -14,6 +14,10 @@ use crate::http::caller::Caller;
 use crate::http::endpoint::Endpoint;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
+/// The OpenAPI description of this module's endpoints.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, leaderboard, open, show, files, download))]
+pub(in crate::http) struct Doc;
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -26,29 +30,32 @@ pub fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TournamentList {
     tournaments: Vec<Bracket>,
 }
 
 /// The latest tournaments with their brackets, newest first.
+#[utoipa::path(get, operation_id = "tournaments_list", path = "/api/v1/tournaments", tag = "tournaments", responses((status = 200, description = "the latest tournaments with their brackets", body = TournamentList), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)))]
 async fn list(State(state): State<AppState>) -> Result<Json<TournamentList>, ApiError> {
     let tournaments = play::recent(&state.platform.db, 20).await?;
     Ok(Json(TournamentList { tournaments }))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Kind {
     kind: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Leaderboard {
     kind: String,
     miners: Vec<MinerStanding>,
 }
 
 /// `?kind=text|image` (text by default): points per miner over every tournament of the kind.
+#[utoipa::path(get, operation_id = "tournaments_leaderboard", path = "/api/v1/tournaments/leaderboard", tag = "tournaments", params(Kind), responses((status = 200, description = "points per miner over every tournament of the kind", body = Leaderboard), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)))]
 async fn leaderboard(
     State(state): State<AppState>,
     axum::extract::Query(kind): axum::extract::Query<Kind>,
@@ -59,6 +66,7 @@ async fn leaderboard(
 }
 
 /// Opens a tournament on one of the admin's ready datasets: `{"dataset_id", "model_id", "hours"}`.
+#[utoipa::path(post, operation_id = "tournaments_open", path = "/api/v1/tournaments", tag = "tournaments", request_body = NewTournament, responses((status = 201, description = "opened (admins only)", body = Bracket), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn open(
     State(state): State<AppState>,
     Caller(admin): Caller,
@@ -72,6 +80,7 @@ async fn open(
     ))
 }
 
+#[utoipa::path(get, operation_id = "tournaments_show", path = "/api/v1/tournaments/{id}", tag = "tournaments", params(("id" = String, Path, description = "its id")), responses((status = 200, description = "the tournament's bracket", body = Bracket), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)))]
 async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -79,12 +88,13 @@ async fn show(
     Ok(Json(play::bracket(&state.platform.db, &id).await?))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct FileList {
     files: Vec<RecipeFile>,
 }
 
 /// A published (winning) recipe's files, with the text of its small ones.
+#[utoipa::path(get, operation_id = "tournaments_files", path = "/api/v1/recipes/{id}/files", tag = "tournaments", params(("id" = String, Path, description = "its id")), responses((status = 200, description = "a champion's recipe's files", body = FileList), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)))]
 async fn files(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -94,6 +104,7 @@ async fn files(
 }
 
 /// A published recipe's build context, as the tar its miner uploaded.
+#[utoipa::path(get, operation_id = "tournaments_download", path = "/api/v1/recipes/{id}/download", tag = "tournaments", params(("id" = String, Path, description = "its id")), responses((status = 200, description = "a champion's recipe's build context", body = Vec<u8>, content_type = "application/x-tar"), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)))]
 async fn download(
     State(state): State<AppState>,
     Path(id): Path<String>,

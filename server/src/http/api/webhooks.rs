@@ -11,6 +11,10 @@ use crate::http::caller::Caller;
 use crate::http::endpoint::Endpoint;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
+/// The OpenAPI description of this module's endpoints.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create, list, delete, deliveries))]
+pub(in crate::http) struct Doc;
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -21,13 +25,14 @@ pub fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct NewWebhook {
     url: String,
     secret: String,
 }
 
 /// `{"url": "https://…", "secret": "at least 16 characters"}`; the secret is never shown again.
+#[utoipa::path(post, operation_id = "webhooks_create", path = "/api/v1/webhooks", tag = "webhooks", request_body = NewWebhook, responses((status = 201, description = "registered", body = Webhook), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn create(
     State(state): State<AppState>,
     Caller(user): Caller,
@@ -39,11 +44,12 @@ async fn create(
     Ok((StatusCode::CREATED, Json(webhook)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct WebhookList {
     webhooks: Vec<Webhook>,
 }
 
+#[utoipa::path(get, operation_id = "webhooks_list", path = "/api/v1/webhooks", tag = "webhooks", responses((status = 200, description = "the caller's webhooks", body = WebhookList), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn list(
     State(state): State<AppState>,
     Caller(user): Caller,
@@ -53,6 +59,7 @@ async fn list(
     }))
 }
 
+#[utoipa::path(delete, operation_id = "webhooks_delete", path = "/api/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, description = "its id")), responses((status = 204, description = "removed"), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn delete(
     State(state): State<AppState>,
     Caller(user): Caller,
@@ -62,11 +69,12 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct DeliveryList {
     deliveries: Vec<Delivery>,
 }
 
+#[utoipa::path(get, operation_id = "webhooks_deliveries", path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks", params(("id" = String, Path, description = "its id")), responses((status = 200, description = "its deliveries and their outcomes", body = DeliveryList), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\", \"field\"?}}`", body = crate::http::error::ErrorBody)), security(("api_key" = [])))]
 async fn deliveries(
     State(state): State<AppState>,
     Caller(user): Caller,

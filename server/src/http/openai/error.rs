@@ -12,13 +12,14 @@ use crate::http::error::ApiError;
 #[derive(Debug)]
 pub struct OpenAiError(ApiError);
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Detail<'a>,
+/// How every refusal of `/v1` reads (OpenAI's shape).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OpenAiErrorBody<'a> {
+    error: OpenAiErrorDetail<'a>,
 }
 
-#[derive(Serialize)]
-struct Detail<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OpenAiErrorDetail<'a> {
     message: &'a str,
     #[serde(rename = "type")]
     kind: &'a str,
@@ -46,8 +47,8 @@ impl IntoResponse for OpenAiError {
             s if s.is_server_error() => "server_error",
             _ => "invalid_request_error",
         };
-        let body = Body {
-            error: Detail {
+        let body = OpenAiErrorBody {
+            error: OpenAiErrorDetail {
                 message: &message,
                 kind,
                 param: field,

@@ -15,6 +15,10 @@ use super::{Cursor, Customer, List, OpenAiError, seconds};
 use crate::http::api::upload_field;
 use crate::http::endpoint::Endpoint;
 use crate::http::state::AppState;
+/// The OpenAPI description of this module's endpoints.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(upload, list, show, delete, content))]
+pub(in crate::http) struct Doc;
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -28,7 +32,7 @@ pub fn endpoints() -> Vec<Endpoint> {
 }
 
 /// OpenAI's file object.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct FileObject {
     id: String,
     object: &'static str,
@@ -60,6 +64,7 @@ impl From<Dataset> for FileObject {
 }
 
 /// A multipart form with `purpose` (`fine-tune`) and `file`, as the SDK sends it.
+#[utoipa::path(post, operation_id = "files_upload", path = "/v1/files", tag = "openai", request_body(content((Vec<u8> = "multipart/form-data")), description = "the fields `purpose` (`fine-tune`) and `file`"), responses((status = 200, description = "stored and read", body = FileObject), (status = "4XX", description = "refused, in OpenAI's shape", body = crate::http::openai::OpenAiErrorBody)), security(("api_key" = [])))]
 async fn upload(
     State(state): State<AppState>,
     Customer(user): Customer,
@@ -73,12 +78,22 @@ async fn upload(
         let field = form
             .next_field()
             .await
-            .map_err(|err| OpenAiError::invalid("file", format!("the form is malformed: {}", err.body_text())))?
-            .ok_or_else(|| OpenAiError::invalid("file", "send the file in a form field named \"file\""))?;
+            .map_err(|err| {
+                OpenAiError::invalid(
+                    "file",
+                    format!("the form is malformed: {}", err.body_text()),
+                )
+            })?
+            .ok_or_else(|| {
+                OpenAiError::invalid("file", "send the file in a form field named \"file\"")
+            })?;
         match field.name() {
             Some("purpose") => {
                 let text = field.text().await.map_err(|err| {
-                    OpenAiError::invalid("purpose", format!("the form is malformed: {}", err.body_text()))
+                    OpenAiError::invalid(
+                        "purpose",
+                        format!("the form is malformed: {}", err.body_text()),
+                    )
                 })?;
                 purpose = Some(text);
             }
@@ -88,7 +103,9 @@ async fn upload(
                     Some(other) => {
                         return Err(OpenAiError::invalid(
                             "purpose",
-                            format!("this server takes files for fine-tuning only (purpose \"fine-tune\"), not {other:?}"),
+                            format!(
+                                "this server takes files for fine-tuning only (purpose \"fine-tune\"), not {other:?}"
+                            ),
                         ));
                     }
                     None => {
@@ -110,15 +127,20 @@ async fn upload(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct FileQuery {
-    #[serde(flatten)]
-    cursor: Cursor,
+    /// The id of the last file of the page before.
+    after: Option<String>,
+    /// How many files a page holds (10,000 by default).
+    limit: Option<usize>,
+    /// Only files of this purpose (all are `fine-tune`).
     purpose: Option<String>,
     /// `desc` (newest first, the default) or `asc`.
     order: Option<String>,
 }
 
+#[utoipa::path(get, operation_id = "files_list", path = "/v1/files", tag = "openai", params(FileQuery), responses((status = 200, description = "the caller's files", body = List<FileObject>), (status = "4XX", description = "refused, in OpenAI's shape", body = crate::http::openai::OpenAiErrorBody)), security(("api_key" = [])))]
 async fn list(
     State(state): State<AppState>,
     Customer(user): Customer,
@@ -143,33 +165,40 @@ async fn list(
     if query.purpose.as_deref().is_some_and(|p| p != "fine-tune") {
         files.clear();
     }
-    let start = query
-        .cursor
+    let cursor = Cursor {
+        after: query.after,
+        limit: query.limit,
+    };
+    let start = cursor
         .after
         .as_deref()
         .and_then(|after| files.iter().position(|f| f.id == after))
         .map_or(0, |at| at + 1);
-    let limit = query.cursor.limit(10_000, 10_000);
+    let limit = cursor.limit(10_000, 10_000);
     let rest = files.len().saturating_sub(start);
     let page: Vec<FileObject> = files.into_iter().skip(start).take(limit).collect();
     Ok(Json(List::of((page, rest > limit))))
 }
 
+#[utoipa::path(get, operation_id = "files_show", path = "/v1/files/{id}", tag = "openai", params(("id" = String, Path, description = "its id")), responses((status = 200, description = "the file", body = FileObject), (status = "4XX", description = "refused, in OpenAI's shape", body = crate::http::openai::OpenAiErrorBody)), security(("api_key" = [])))]
 async fn show(
     State(state): State<AppState>,
     Customer(user): Customer,
     Path(id): Path<String>,
 ) -> Result<Json<FileObject>, OpenAiError> {
-    Ok(Json(datasets::get(&state.platform.db, &user, &id).await?.into()))
+    Ok(Json(
+        datasets::get(&state.platform.db, &user, &id).await?.into(),
+    ))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Deleted {
     id: String,
     object: &'static str,
     deleted: bool,
 }
 
+#[utoipa::path(delete, operation_id = "files_delete", path = "/v1/files/{id}", tag = "openai", params(("id" = String, Path, description = "its id")), responses((status = 200, description = "deleted", body = Deleted), (status = "4XX", description = "refused, in OpenAI's shape", body = crate::http::openai::OpenAiErrorBody)), security(("api_key" = [])))]
 async fn delete(
     State(state): State<AppState>,
     Customer(user): Customer,
@@ -184,6 +213,7 @@ async fn delete(
 }
 
 /// The file as its owner uploaded it.
+#[utoipa::path(get, operation_id = "files_content", path = "/v1/files/{id}/content", tag = "openai", params(("id" = String, Path, description = "its id")), responses((status = 200, description = "the file as uploaded, until a job splits it", body = Vec<u8>, content_type = "application/octet-stream"), (status = "4XX", description = "refused, in OpenAI's shape", body = crate::http::openai::OpenAiErrorBody)), security(("api_key" = [])))]
 async fn content(
     State(state): State<AppState>,
     Customer(user): Customer,

@@ -14,7 +14,7 @@ use domain::accounts::User;
 use domain::clock::Millis;
 use serde::{Deserialize, Serialize};
 
-pub use error::OpenAiError;
+pub use error::{OpenAiError, OpenAiErrorBody};
 
 use super::caller::Caller;
 use super::endpoint::Endpoint;
@@ -49,8 +49,16 @@ impl FromRequestParts<AppState> for Customer {
     }
 }
 
+/// The OpenAPI description of `/v1`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    let mut doc = files::Doc::openapi();
+    doc.merge(jobs::Doc::openapi());
+    doc
+}
+
 /// A page of a list, as OpenAI's cursor pages are.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct List<T> {
     object: &'static str,
     data: Vec<T>,
@@ -68,9 +76,12 @@ impl<T> List<T> {
 }
 
 /// `?after=` and `?limit=`, as every list takes them.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Cursor {
+    /// The id of the last item of the page before.
     after: Option<String>,
+    /// How many items a page holds.
     limit: Option<usize>,
 }
 
