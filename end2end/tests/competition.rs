@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use end2end::reference::{Miners, THREE_RECIPES, make_base_models, make_family_models, sibling};
+use end2end::reference::{Miners, THREE_RECIPES, make_base_models, make_family_models};
 use end2end::{competition_server, ended_task, get_json, post_json, ready_dataset_of};
 use serde_json::json;
 use sha2::{Digest, Sha256};

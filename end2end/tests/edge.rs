@@ -66,6 +66,24 @@ async fn sign_in(base: &str, cookie: &str, csrf: &str, user: &str, password: &st
     }
 }
 
+fn account(data: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pw");
+    std::fs::write(&file, PASSWORD).unwrap();
+    crucible(&[
+        "admin",
+        "create-user",
+        "--data-dir",
+        data,
+        "--email",
+        "ada@example.org",
+        "--password-file",
+        file.to_str().unwrap(),
+        "--role",
+        "customer",
+    ]);
+}
+
 #[tokio::test]
 async fn six_hundred_sign_ins_at_once_hash_a_few_at_a_time_and_one_address_is_held_to_its_limit() {
     let dir = tempfile::tempdir().unwrap();
