@@ -361,7 +361,7 @@ testkit::on_both_databases! {
         ] {
             assert!(metrics.contains(line), "{line} in\n{metrics}");
         }
-        for start in [r#"crucible_offers{outcome="accepted"} "#, r#"crucible_job_runs{kind="evaluate_submission",outcome="ok"} "#, r#"crucible_job_run_seconds{kind="evaluate_submission"} "#] {
+        for start in [r#"crucible_offers{outcome="accepted"} "#, r#"crucible_job_runs{kind="evaluate_submission",outcome="ok"} "#, r#"crucible_job_run_seconds{kind="evaluate_submission"} "#, "crucible_dataset_validated_bytes "] {
             assert!(metrics.lines().any(|l| l.starts_with(start) && !l.ends_with(" 0")), "{start} in\n{metrics}");
         }
         let last = events["events"].as_array().unwrap().last().unwrap()["reason"].as_str().unwrap().to_string();

@@ -189,7 +189,9 @@ pub async fn hold_out<'e>(
     Ok(done.rows_affected() == 1)
 }
 
-/// Records a validation's outcome: `ready` or `refused`, with the report and, when refused, why.
+/// Records a validation's outcome: `ready` or `refused`, with the report and, when refused, why. A
+/// dataset made ready was read to its end: its progress is its whole size (progress is otherwise
+/// written once a second, which a short validation ends before).
 pub async fn finish_validation<'e>(
     exec: impl Executor<'e, Database = Any>,
     id: &str,
@@ -199,7 +201,9 @@ pub async fn finish_validation<'e>(
     now: Millis,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE datasets SET state = $1, report = $2, error = $3, updated_at = $4 WHERE id = $5",
+        "UPDATE datasets SET state = $1, report = $2, error = $3, updated_at = $4, \
+         validated_bytes = CASE WHEN $1 = 'ready' THEN size_bytes ELSE validated_bytes END \
+         WHERE id = $5",
     )
     .bind(state)
     .bind(report)
