@@ -108,6 +108,16 @@ pub async fn bytes_for_owner<'e>(
 const TASK_ENDED: &str =
     "('prep_task_failure', 'failure_finding_nodes', 'success', 'failure', 'cancelled')";
 
+/// The condition that no task or tournament that has not ended uses the splits of the dataset whose
+/// id is the statement's parameter `param` (`$7`).
+fn unused_by_tasks(param: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM tasks t WHERE t.dataset_id = {param} AND t.state NOT IN {TASK_ENDED}) \
+         AND NOT EXISTS (SELECT 1 FROM tournaments u WHERE u.dataset_id = {param} \
+                         AND u.state IN ('pending', 'active'))"
+    )
+}
+
 /// Starts validating dataset `id` into the splits under `splits_prefix`; false (and nothing written)
 /// when it is being validated already, is another dataset's held-out test file, or a task or a
 /// tournament that has not ended uses it (`blocking_use` says which).
@@ -126,10 +136,8 @@ pub async fn start_validation<'e>(
         "UPDATE datasets SET state = 'validating', task_type = $1, mapping = $2, seed = $3, \
          test_dataset_id = $4, report = NULL, error = NULL, validated_bytes = 0, updated_at = $5, \
          splits_prefix = $6 \
-         WHERE id = $7 AND state NOT IN ('validating', 'held_out') \
-         AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.dataset_id = $7 AND t.state NOT IN {TASK_ENDED}) \
-         AND NOT EXISTS (SELECT 1 FROM tournaments u WHERE u.dataset_id = $7 \
-                         AND u.state IN ('pending', 'active'))"
+         WHERE id = $7 AND state NOT IN ('validating', 'held_out') AND {}",
+        unused_by_tasks("$7")
     ))
     .bind(task_type)
     .bind(mapping)
@@ -228,11 +236,10 @@ pub async fn delete<'e>(
         "UPDATE datasets SET deleted_at = $1, updated_at = $1 \
          WHERE id = $2 AND owner_id = $3 AND deleted_at IS NULL AND state <> 'validating' \
          AND NOT EXISTS (SELECT 1 FROM datasets d WHERE d.test_dataset_id = $2 AND d.state = 'validating') \
-         AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.dataset_id = $2 AND t.state NOT IN {TASK_ENDED}) \
-         AND NOT EXISTS (SELECT 1 FROM tournaments u WHERE u.dataset_id = $2 \
-                         AND u.state IN ('pending', 'active')) \
          AND NOT EXISTS (SELECT 1 FROM fine_tuning_jobs j WHERE j.state = 'validating_files' \
-                         AND (j.training_file = $2 OR j.validation_file = $2))"
+                         AND (j.training_file = $2 OR j.validation_file = $2)) \
+         AND {}",
+        unused_by_tasks("$2")
     ))
     .bind(now)
     .bind(id)

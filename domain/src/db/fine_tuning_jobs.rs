@@ -132,21 +132,6 @@ pub async fn change_state<'e>(
     Ok(done.rows_affected() == 1)
 }
 
-/// Whether a job still waiting for its files names dataset `dataset_id`.
-pub async fn waiting_on<'e>(
-    exec: impl Executor<'e, Database = Any>,
-    dataset_id: &str,
-) -> sqlx::Result<bool> {
-    let found: Option<String> = sqlx::query_scalar(
-        "SELECT id FROM fine_tuning_jobs WHERE state = 'validating_files' \
-         AND (training_file = $1 OR validation_file = $1) LIMIT 1",
-    )
-    .bind(dataset_id)
-    .fetch_optional(exec)
-    .await?;
-    Ok(found.is_some())
-}
-
 pub async fn insert_event<'e>(
     exec: impl Executor<'e, Database = Any>,
     event: &JobEventRow,
