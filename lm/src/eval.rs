@@ -27,6 +27,19 @@ use crate::rewards::{self, Reward};
 use crate::text::{self, Sequence, Text};
 use crate::weights::Weights;
 
+/// Where a decoder family's submissions are scored: built with the `cuda` feature, the first GPU
+/// when one is present (`CRUCIBLE_EVAL_DEVICE=cpu` keeps it on the CPU); otherwise the CPU. The
+/// weights are read and adapters merged on the CPU either way.
+pub fn scoring_device() -> Device {
+    #[cfg(feature = "cuda")]
+    if std::env::var("CRUCIBLE_EVAL_DEVICE").as_deref() != Ok("cpu")
+        && let Ok(gpu) = Device::new_cuda(0)
+    {
+        return gpu;
+    }
+    Device::Cpu
+}
+
 /// `spec.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Spec {
@@ -223,6 +236,7 @@ fn load(spec: &Spec, base: &Path, submission: &Path) -> Result<Loaded, Error> {
     }
     let layout = DecoderConfig::read(base)?.layout()?;
     let ruler = Ruler::Conversations(Box::new(Conversations::load(base, &layout)?));
+    let device = scoring_device();
     let adapter = adapter::is_adapter(submission);
     // The base's weights, read once: an adapter is merged into a copy, and DPO scores against them.
     let base_weights = if adapter || with_base {
@@ -235,11 +249,12 @@ fn load(spec: &Spec, base: &Path, submission: &Path) -> Result<Loaded, Error> {
             crate::submission::check_tokenizer(base, submission)?;
             let mut weights = base_weights.clone();
             adapter::merge(submission, &spec.model_id, &mut weights)?;
-            Decoder::new(layout.clone(), &weights)?
+            Decoder::new(layout.clone(), &weights.to_device(&device)?)?
         }
         _ => {
             crate::submission::check_against_base(base, submission)?;
             let weights = Weights::read(submission, &Device::Cpu)
+                .and_then(|weights| weights.to_device(&device))
                 .map_err(|err| Error::Refused(format!("its model does not load: {err}")))?;
             Decoder::new(layout.clone(), &weights)
                 .map_err(|err| Error::Refused(format!("its model does not load: {err}")))?
@@ -247,7 +262,7 @@ fn load(spec: &Spec, base: &Path, submission: &Path) -> Result<Loaded, Error> {
     };
     let reference = match base_weights {
         Some(weights) if with_base => {
-            Some(Box::new(Decoder::new(layout, &weights)?) as Box<dyn Scorer>)
+            Some(Box::new(Decoder::new(layout, &weights.to_device(&device)?)?) as Box<dyn Scorer>)
         }
         _ => None,
     };
@@ -384,7 +399,7 @@ pub fn completion_loss(
     let batches: Vec<&[&(usize, Sequence)]> = order.chunks(BATCH).collect();
     let scored = in_parallel(&batches, |chunk| {
         let refs: Vec<&Sequence> = chunk.iter().map(|(_, s)| s).collect();
-        let batch = Batch::new(&refs, pad).map_err(Error::tensor)?;
+        let batch = Batch::new(&refs, pad, &model.device()).map_err(Error::tensor)?;
         let sums = loss::log_likelihoods(model, &batch)
             .and_then(|t| t.to_vec1::<f32>())
             .map_err(Error::tensor)?;
@@ -442,7 +457,7 @@ pub fn dpo_loss(
         let chosen: Vec<&Sequence> = chunk.iter().map(|(_, c, _)| c).collect();
         let rejected: Vec<&Sequence> = chunk.iter().map(|(_, _, r)| r).collect();
         let log_p = |model: &dyn Scorer, seqs: &[&Sequence]| -> Result<Vec<f32>, Error> {
-            let batch = Batch::new(seqs, pad).map_err(Error::tensor)?;
+            let batch = Batch::new(seqs, pad, &model.device()).map_err(Error::tensor)?;
             let sums = loss::log_likelihoods(model, &batch).map_err(Error::tensor)?;
             sums.to_vec1::<f32>().map_err(Error::tensor)
         };

@@ -16,6 +16,8 @@ pub trait Scorer: Sync {
     fn head(&self, hidden: &Tensor) -> candle_core::Result<Tensor>;
     /// The longest sequence it reads.
     fn context(&self) -> usize;
+    /// Where its weights are: its batches go there.
+    fn device(&self) -> Device;
 }
 
 impl Scorer for crate::model::Gpt {
@@ -28,6 +30,9 @@ impl Scorer for crate::model::Gpt {
     fn context(&self) -> usize {
         self.config.n_positions
     }
+    fn device(&self) -> Device {
+        Device::Cpu
+    }
 }
 
 impl Scorer for crate::decoder::Decoder {
@@ -39,6 +44,9 @@ impl Scorer for crate::decoder::Decoder {
     }
     fn context(&self) -> usize {
         crate::decoder::Decoder::context(self)
+    }
+    fn device(&self) -> Device {
+        crate::decoder::Decoder::device(self)
     }
 }
 
@@ -55,7 +63,8 @@ pub struct Batch {
 }
 
 impl Batch {
-    pub fn new(sequences: &[&Sequence], pad: u32) -> candle_core::Result<Batch> {
+    /// `sequences` padded with `pad` to one length, as tensors on `device` (the model's).
+    pub fn new(sequences: &[&Sequence], pad: u32, device: &Device) -> candle_core::Result<Batch> {
         let t = sequences
             .iter()
             .map(|s| s.ids.len())
@@ -83,10 +92,10 @@ impl Batch {
             owners[i * k + j] = 1.0;
         }
         Ok(Batch {
-            ids: Tensor::from_vec(ids, (b, t), &Device::Cpu)?,
-            positions: Tensor::from_vec(positions, k, &Device::Cpu)?,
-            targets: Tensor::from_vec(targets, (k, 1), &Device::Cpu)?,
-            owners: Tensor::from_vec(owners, (b, k), &Device::Cpu)?,
+            ids: Tensor::from_vec(ids, (b, t), device)?,
+            positions: Tensor::from_vec(positions, k, device)?,
+            targets: Tensor::from_vec(targets, (k, 1), device)?,
+            owners: Tensor::from_vec(owners, (b, k), device)?,
             scored: k,
         })
     }
@@ -96,7 +105,7 @@ impl Batch {
 pub fn log_likelihoods(model: &dyn Scorer, batch: &Batch) -> candle_core::Result<Tensor> {
     let (b, t) = batch.ids.dims2()?;
     if batch.scored == 0 {
-        return Tensor::zeros(b, candle_core::DType::F32, &Device::Cpu);
+        return Tensor::zeros(b, candle_core::DType::F32, batch.ids.device());
     }
     let hidden = model.hidden(&batch.ids)?;
     let n = hidden.dim(D::Minus1)?;

@@ -94,7 +94,7 @@ pub fn fine_tune(
                 return Ok(report);
             }
             let refs: Vec<&Sequence> = chunk.iter().map(|&i| &sequences[i]).collect();
-            let batch = Batch::new(&refs, pad).map_err(Error::tensor)?;
+            let batch = Batch::new(&refs, pad, &model.device()).map_err(Error::tensor)?;
             let (sum, tokens) = loss::cross_entropy(model, &batch).map_err(Error::tensor)?;
             if tokens == 0 {
                 continue;

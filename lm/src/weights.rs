@@ -19,6 +19,20 @@ pub struct Weights {
 }
 
 impl Weights {
+    /// The same tensors on `device` (a GPU, to score there).
+    pub fn to_device(&self, device: &Device) -> Result<Weights, Error> {
+        let tensors = self
+            .tensors
+            .iter()
+            .map(|(name, tensor)| Ok((name.clone(), tensor.to_device(device)?)))
+            .collect::<candle_core::Result<_>>()
+            .map_err(Error::tensor)?;
+        Ok(Weights {
+            tensors,
+            source: self.source.clone(),
+        })
+    }
+
     /// Every tensor of the model in `dir`.
     pub fn read(dir: &Path, device: &Device) -> Result<Weights, Error> {
         let single = dir.join("model.safetensors");

@@ -432,6 +432,11 @@ impl Decoder {
         self.layout.context
     }
 
+    /// Where its weights are.
+    pub fn device(&self) -> Device {
+        self.embedding.device().clone()
+    }
+
     /// Logits `[rows, vocab]` for final hidden states `[rows, hidden]`, soft-capped where the family
     /// caps them (Gemma 2).
     pub fn head(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
@@ -456,8 +461,9 @@ impl Decoder {
             x = (x * f64::from((l.hidden as f32).sqrt()))?;
         }
         let (cos, sin) = rotary(&l.rotary, t, ids.device())?;
-        // Scoring masks inside its fused softmax (`attention`); training adds the masks as tensors.
-        let full = if self.differentiable {
+        // Scoring on the CPU masks inside its fused softmax (`attention`); training, and scoring on a
+        // GPU (the fused operations are CPU kernels), add the masks as tensors.
+        let full = if self.differentiable || !ids.device().is_cpu() {
             Some(mask(t, None, ids.device())?)
         } else {
             None
@@ -611,7 +617,7 @@ impl Mlp {
             [gate, up] => (gate.forward(x)?, up.forward(x)?),
             _ => candle_core::bail!("an MLP has one or two input projections"),
         };
-        let fusable = !d && gate.is_contiguous() && up.is_contiguous();
+        let fusable = !d && gate.device().is_cpu() && gate.is_contiguous() && up.is_contiguous();
         let gated = match l.activation {
             Activation::Silu if fusable => gate.apply_op2_no_bwd(&up, &fused::SiluGate)?,
             Activation::Silu => (candle_nn::ops::silu(&gate)? * up)?,
