@@ -7,7 +7,7 @@ chat template, and saves it.
 `score MODEL_DIR TEST_JSONL THREADS`: scores the chat rows as crucible-eval does (the template, the
 assistant turns' tokens; batches of 16 rows sorted by length, padded at the end) with eager attention
 in f32, and prints one JSON line: loss, tokens, seconds (scoring only, after loading), tokens per
-second.
+second. `TORCH_DEVICE=cuda` scores on the GPU (the CPU by default).
 """
 
 import json
@@ -45,7 +45,8 @@ def score(model_dir, test, threads):
 
     torch.set_num_threads(threads)
     tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, attn_implementation="eager").float().eval()
+    device = os.environ.get("TORCH_DEVICE", "cpu")
+    model = AutoModelForCausalLM.from_pretrained(model_dir, attn_implementation="eager").float().eval().to(device)
     rows = [json.loads(line) for line in open(test) if line.strip()]
     seqs = sorted((scored_sequence(tok, r["messages"]) for r in rows), key=lambda s: len(s[0]))
     pad = tok.convert_tokens_to_ids("<|im_end|>")
@@ -54,8 +55,8 @@ def score(model_dir, test, threads):
     for i in range(0, len(seqs), BATCH):
         chunk = seqs[i : i + BATCH]
         t = max(len(ids) for ids, _ in chunk)
-        ids = torch.tensor([ids + [pad] * (t - len(ids)) for ids, _ in chunk])
-        scored = torch.tensor([s[1:] + [False] * (t - len(s)) for _, s in chunk])
+        ids = torch.tensor([ids + [pad] * (t - len(ids)) for ids, _ in chunk], device=device)
+        scored = torch.tensor([s[1:] + [False] * (t - len(s)) for _, s in chunk], device=device)
         logits = model(ids).logits[:, :-1]
         logp = torch.log_softmax(logits[scored], dim=-1)
         total -= logp.gather(1, ids[:, 1:][scored][:, None]).sum().item()
