@@ -32,11 +32,15 @@ for i in range(int(sys.argv[1])):
                                    {"role": "assistant", "content": say(random.randint(4, 60))}]}))
 PY
 echo '{"task_type": "chat", "model_id": "qwen2-20m"}' >"$work/spec.json"
-for device in cpu cuda; do
-  CRUCIBLE_EVAL_DEVICE=$device "$bin/crucible-eval" --spec "$work/spec.json" --base-model "$qwen" \
-    --submission "$qwen" --test "$work/chat.jsonl" --output "$work/out-$device" >/dev/null
-  python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(f'crucible-eval {sys.argv[2]:4}  {m[\"tokens\"]/m[\"seconds\"]:10.0f} scored tokens/s  loss {m[\"loss\"]:.6f}  ({m[\"tokens\"]} tokens in {m[\"seconds\"]:.2f} s)')" "$work/out-$device/metrics.json" "$device"
+# Each run is DEVICE or DEVICE:THREADS (scoring threads; all cores by default). The first GPU run also
+# pays for the driver compiling candle's kernels (PTX) for this GPU, which it caches for the next.
+for run in ${RUNS:-cpu cuda cuda cuda:1}; do
+  device=${run%%:*} threads=${run#*:}
+  [ "$threads" = "$run" ] && threads=$(nproc)
+  CRUCIBLE_EVAL_DEVICE=$device CRUCIBLE_EVAL_THREADS=$threads "$bin/crucible-eval" --spec "$work/spec.json" \
+    --base-model "$qwen" --submission "$qwen" --test "$work/chat.jsonl" --output "$work/out" >/dev/null
+  python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print(f'crucible-eval {sys.argv[2]:10}  {m[\"tokens\"]/m[\"seconds\"]:10.0f} scored tokens/s  loss {m[\"loss\"]:.6f}  ({m[\"tokens\"]} tokens in {m[\"seconds\"]:.2f} s)')" "$work/out/metrics.json" "$device, $threads threads"
 done
 [ "$torch" = yes ] || exit 0
 TORCH_DEVICE=cuda "$python" "$here/bench/torch_eval_qwen2.py" score "$qwen" "$work/chat.jsonl" 16 2>/dev/null | tail -1 |
-  python3 -c "import json,sys; m=json.loads(sys.stdin.read()); print(f'pytorch cuda       {m[\"tokens_per_second\"]:10.0f} scored tokens/s  loss {m[\"loss\"]:.6f}  ({m[\"tokens\"]} tokens in {m[\"seconds\"]:.2f} s)')"
+  python3 -c "import json,sys; m=json.loads(sys.stdin.read()); print(f'pytorch cuda              {m[\"tokens_per_second\"]:10.0f} scored tokens/s  loss {m[\"loss\"]:.6f}  ({m[\"tokens\"]} tokens in {m[\"seconds\"]:.2f} s)')"
