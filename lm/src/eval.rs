@@ -254,8 +254,9 @@ fn load(spec: &Spec, base: &Path, submission: &Path) -> Result<Loaded, Error> {
         _ => {
             crate::submission::check_against_base(base, submission)?;
             let weights = Weights::read(submission, &Device::Cpu)
-                .and_then(|weights| weights.to_device(&device))
-                .map_err(|err| Error::Refused(format!("its model does not load: {err}")))?;
+                .map_err(|err| Error::Refused(format!("its model does not load: {err}")))?
+                // Not the submission's fault when the GPU cannot take it.
+                .to_device(&device)?;
             Decoder::new(layout.clone(), &weights)
                 .map_err(|err| Error::Refused(format!("its model does not load: {err}")))?
         }
