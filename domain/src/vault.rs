@@ -39,13 +39,23 @@ impl Vault {
             }
             let mut key = [0u8; 32];
             rand::rng().fill_bytes(&mut key);
-            match std::fs::OpenOptions::new()
+            // Written whole under a name of its own, then linked into place: a replica starting beside
+            // this one never reads a key file half written.
+            let mut tag = [0u8; 8];
+            rand::rng().fill_bytes(&mut tag);
+            let written = path.with_extension(format!("new-{}", hex::encode(tag)));
+            let mut file = std::fs::OpenOptions::new()
                 .write(true)
-                .create_new(true)
+                .create(true)
+                .truncate(true)
                 .mode(0o600)
-                .open(path)
-            {
-                Ok(mut file) => file.write_all(hex::encode(key).as_bytes())?,
+                .open(&written)?;
+            file.write_all(hex::encode(key).as_bytes())?;
+            file.sync_all()?;
+            let linked = std::fs::hard_link(&written, path);
+            std::fs::remove_file(&written)?;
+            match linked {
+                Ok(()) => {}
                 // Another process (a replica starting beside this one) wrote it first: use theirs.
                 Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(err) => return Err(err),
@@ -121,6 +131,30 @@ impl Vault {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replicas_starting_together_all_read_the_one_key_one_of_them_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data").join("secrets.key");
+        let vaults: Vec<Vault> = std::thread::scope(|scope| {
+            let starts: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| Vault::open_or_create(&path)))
+                .collect();
+            starts
+                .into_iter()
+                .map(|s| s.join().unwrap().unwrap())
+                .collect()
+        });
+        let sealed = vaults[0].seal("a webhook secret", "row");
+        for vault in &vaults {
+            assert_eq!(
+                vault.open(&sealed, "row").unwrap().expose(),
+                "a webhook secret"
+            );
+        }
+        let left: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(left.len(), 1, "only the key file is left");
+    }
 
     #[test]
     fn a_sealed_secret_opens_only_with_its_key_and_for_its_row() {
